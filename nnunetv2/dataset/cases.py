@@ -1,0 +1,66 @@
+"""List the cases of a raw dataset folder (training) or of any image folder (prediction)."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from nnunetv2.dataset.dataset_json import DatasetJson
+from nnunetv2.exceptions import DatasetError
+
+_CHANNEL_SUFFIX = re.compile(r"^(.+)_(\d{4})$")
+
+
+def group_images_by_case(folder: str | os.PathLike, file_ending: str,
+                         num_channels: int | None = None) -> dict[str, list[Path]]:
+    """Return ``case -> [channel files]`` for ``{case}_{channel:04d}{ending}`` files in a folder.
+
+    With ``num_channels`` given, every case must have exactly the channels 0..num_channels-1.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: folder not found")
+    channels: dict[str, dict[int, Path]] = {}
+    for f in folder.iterdir():
+        if not f.name.endswith(file_ending) or f.name.startswith("."):
+            continue
+        match = _CHANNEL_SUFFIX.match(f.name[: -len(file_ending)])
+        if not match:
+            raise DatasetError(f"{f}: image files must be named CASE_XXXX{file_ending} "
+                               f"(XXXX = 4-digit channel index)")
+        channels.setdefault(match.group(1), {})[int(match.group(2))] = f
+    result = {}
+    for case in sorted(channels):
+        found = channels[case]
+        if num_channels is not None:
+            missing = [c for c in range(num_channels) if c not in found]
+            if missing:
+                raise DatasetError(f"{folder / (case + f'_{missing[0]:04d}' + file_ending)}: "
+                                   f"channel {missing[0]} of case '{case}' is missing")
+            extra = sorted(set(found) - set(range(num_channels)))
+            if extra:
+                raise DatasetError(f"case '{case}' in {folder} has channel {extra[0]:04d}, "
+                                   f"but the dataset has {num_channels} channel(s)")
+        result[case] = [found[c] for c in sorted(found)]
+    return result
+
+
+def list_training_cases(raw_dataset_folder: str | os.PathLike,
+                        dataset_json: DatasetJson | None = None) -> dict[str, dict]:
+    """Return ``case -> {'images': [Path, ...], 'label': Path}`` for a raw dataset.
+
+    Uses the explicit ``dataset`` file lists of dataset.json when present, else imagesTr/labelsTr.
+    """
+    folder = Path(raw_dataset_folder)
+    if dataset_json is None:
+        dataset_json = DatasetJson.load(folder / "dataset.json")
+    if dataset_json.dataset is not None:
+        cases = {}
+        for case, entry in dataset_json.dataset.items():
+            images = [Path(p) if os.path.isabs(p) else folder / p for p in entry["images"]]
+            label = Path(entry["label"])
+            cases[case] = {"images": images, "label": label if label.is_absolute() else folder / label}
+        return dict(sorted(cases.items()))
+    images = group_images_by_case(folder / "imagesTr", dataset_json.file_ending, dataset_json.num_channels)
+    return {case: {"images": files, "label": folder / "labelsTr" / f"{case}{dataset_json.file_ending}"}
+            for case, files in images.items()}

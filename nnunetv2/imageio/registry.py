@@ -1,0 +1,62 @@
+"""Find the reader-writer for a dataset: by dataset.json override, else by file ending."""
+from __future__ import annotations
+
+import importlib
+
+from nnunetv2.exceptions import ImageIOError
+from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
+
+# name -> "module:Class"; imported lazily so listing names costs nothing
+READER_WRITERS = {
+    "SimpleITKIO": "nnunetv2.imageio.simpleitk_reader_writer:SimpleITKIO",
+    "NibabelIO": "nnunetv2.imageio.nibabel_reader_writer:NibabelIO",
+    "NibabelIOWithReorient": "nnunetv2.imageio.nibabel_reader_writer:NibabelIOWithReorient",
+    "NaturalImage2DIO": "nnunetv2.imageio.natural_image_reader_writer:NaturalImage2DIO",
+    "Tiff3DIO": "nnunetv2.imageio.tif_reader_writer:Tiff3DIO",
+}
+
+# first match wins; .tif/.tiff default to 2D natural images unless a spacing sidecar exists
+_PREFERENCE = ("SimpleITKIO", "NibabelIO", "NaturalImage2DIO", "Tiff3DIO")
+
+
+def reader_writer_class_from_name(name: str) -> type[BaseReaderWriter]:
+    """Return the reader-writer class registered under ``name`` (nnU-Net v2's class names)."""
+    if name not in READER_WRITERS:
+        raise ImageIOError(f"unknown image reader-writer '{name}' (known: {', '.join(READER_WRITERS)})")
+    module_name, class_name = READER_WRITERS[name].split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def file_ending_of(path: str) -> str:
+    """Return the ending used to pick a reader (``.nii.gz`` counts as one ending)."""
+    name = str(path).lower()
+    for double in (".nii.gz",):
+        if name.endswith(double):
+            return double
+    dot = name.rfind(".")
+    return name[dot:] if dot >= 0 else ""
+
+
+def reader_writer_for_ending(file_ending: str, example_file: str | None = None) -> type[BaseReaderWriter]:
+    """Return the first reader-writer that supports ``file_ending`` (and can read ``example_file``)."""
+    ending = file_ending.lower()
+    candidates = []
+    for name in _PREFERENCE:
+        cls = reader_writer_class_from_name(name)
+        if ending in cls.supported_file_endings:
+            candidates.append(cls)
+    if not candidates:
+        raise ImageIOError(f"no image reader-writer supports files ending in '{file_ending}'")
+    if example_file is not None and ending in (".tif", ".tiff"):
+        # a 3D TIFF stack announces itself with a spacing sidecar json next to it
+        from nnunetv2.imageio.tif_reader_writer import has_spacing_sidecar
+        if has_spacing_sidecar(example_file):
+            return reader_writer_class_from_name("Tiff3DIO")
+    return candidates[0]
+
+
+def reader_writer_for_dataset(dataset_json, example_file: str | None = None) -> type[BaseReaderWriter]:
+    """Return the reader-writer class for a dataset (``overwrite_image_reader_writer`` wins)."""
+    if dataset_json.overwrite_image_reader_writer:
+        return reader_writer_class_from_name(dataset_json.overwrite_image_reader_writer)
+    return reader_writer_for_ending(dataset_json.file_ending, example_file)

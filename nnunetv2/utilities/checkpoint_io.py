@@ -1,0 +1,46 @@
+"""Load checkpoints safely: ``weights_only=True`` with an allow-list of the few types they hold.
+
+nnU-Net v2 checkpoints contain numpy scalars and arrays (in ``logging``) and a ``torch.device``
+(in ``init_args``); nothing else beyond tensors and builtins is ever unpickled.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnunetv2.exceptions import NnUNetError
+
+
+def _numpy_safe_globals() -> list[Any]:
+    safe: list[Any] = [np.dtype, np.ndarray]
+    multiarray = getattr(np, "_core", None) or np.core
+    safe += [multiarray.multiarray.scalar, multiarray.multiarray._reconstruct]
+    # numpy >= 1.25 pickles dtypes by their class (e.g. numpy.dtypes.Float64DType)
+    dtypes_module = getattr(np, "dtypes", None)
+    if dtypes_module is not None:
+        safe += [getattr(dtypes_module, n) for n in dir(dtypes_module) if n.endswith("DType")]
+    return safe
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """Return the checkpoint dict at ``path``; unknown pickled types are refused, not executed."""
+    import torch
+    path = Path(path)
+    if not path.is_file():
+        raise NnUNetError(f"{path}: checkpoint not found")
+    try:
+        with torch.serialization.safe_globals(_numpy_safe_globals()):
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first_line = str(e).strip().splitlines()[-1][:300]
+        raise NnUNetError(f"{path}: checkpoint holds types that are not allowed ({first_line})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile) as e:
+        raise NnUNetError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:200]})") from None
+    if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
+        raise NnUNetError(f"{path}: not an nnU-Net checkpoint (no 'network_weights')")
+    return checkpoint

@@ -37,8 +37,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         with torch.serialization.safe_globals(_numpy_safe_globals()):
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first_line = str(e).strip().splitlines()[-1][:300]
-        raise NnUNetError(f"{path}: checkpoint holds types that are not allowed ({first_line})") from None
+        offending = next((line.strip() for line in str(e).splitlines() if "GLOBAL" in line), "")
+        raise NnUNetError(f"{path}: checkpoint holds types that are not allowed, refusing to "
+                          f"unpickle them ({offending[:200]})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile) as e:
         raise NnUNetError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:200]})") from None
     if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:

@@ -15,7 +15,9 @@ def group_images_by_case(folder: str | os.PathLike, file_ending: str,
                          num_channels: int | None = None) -> dict[str, list[Path]]:
     """Return ``case -> [channel files]`` for ``{case}_{channel:04d}{ending}`` files in a folder.
 
-    With ``num_channels`` given, every case must have exactly the channels 0..num_channels-1.
+    Channel indices must run from 0 without gaps. With ``num_channels`` given, a case has that
+    many files, or a single file holding all channels (e.g. RGB); without it, all cases must
+    have the same number of files.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -29,19 +31,23 @@ def group_images_by_case(folder: str | os.PathLike, file_ending: str,
             raise DatasetError(f"{f}: image files must be named CASE_XXXX{file_ending} "
                                f"(XXXX = 4-digit channel index)")
         channels.setdefault(match.group(1), {})[int(match.group(2))] = f
+    counts = {case: len(found) for case, found in channels.items()}
+    expected = num_channels if num_channels is not None else max(counts.values(), default=0)
     result = {}
     for case in sorted(channels):
         found = channels[case]
-        if num_channels is not None:
-            missing = [c for c in range(num_channels) if c not in found]
-            if missing:
-                raise DatasetError(f"{folder / (case + f'_{missing[0]:04d}' + file_ending)}: "
-                                   f"channel {missing[0]} of case '{case}' is missing")
-            extra = sorted(set(found) - set(range(num_channels)))
-            if extra:
-                raise DatasetError(f"case '{case}' in {folder} has channel {extra[0]:04d}, "
-                                   f"but the dataset has {num_channels} channel(s)")
-        result[case] = [found[c] for c in sorted(found)]
+        gap = next((c for c in range(len(found)) if c not in found), None)
+        if gap is not None:
+            raise DatasetError(f"{folder / (case + f'_{gap:04d}' + file_ending)}: channel {gap} of "
+                               f"case '{case}' is missing")
+        # one file may hold several channels (RGB images); the channel count is then checked on read
+        if len(found) != expected and not (len(found) == 1 and num_channels is not None):
+            if len(found) < expected:
+                raise DatasetError(f"{folder / (case + f'_{len(found):04d}' + file_ending)}: channel "
+                                   f"{len(found)} of case '{case}' is missing")
+            raise DatasetError(f"case '{case}' in {folder} has {len(found)} channel files, "
+                               f"but the dataset has {expected} channel(s)")
+        result[case] = [found[c] for c in range(len(found))]
     return result
 
 

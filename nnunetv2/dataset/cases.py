@@ -15,9 +15,8 @@ def group_images_by_case(folder: str | os.PathLike, file_ending: str,
                          num_channels: int | None = None) -> dict[str, list[Path]]:
     """Return ``case -> [channel files]`` for ``{case}_{channel:04d}{ending}`` files in a folder.
 
-    Channel indices must run from 0 without gaps. With ``num_channels`` given, a case has that
-    many files, or a single file holding all channels (e.g. RGB); without it, all cases must
-    have the same number of files.
+    Every case must have the channels 0..n-1 with the same n; with ``num_channels`` given, n is
+    that number, or 1 when a single file holds all channels (e.g. RGB).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -31,22 +30,18 @@ def group_images_by_case(folder: str | os.PathLike, file_ending: str,
             raise DatasetError(f"{f}: image files must be named CASE_XXXX{file_ending} "
                                f"(XXXX = 4-digit channel index)")
         channels.setdefault(match.group(1), {})[int(match.group(2))] = f
-    counts = {case: len(found) for case, found in channels.items()}
-    expected = num_channels if num_channels is not None else max(counts.values(), default=0)
+    # one file may hold several channels (RGB images); the channel count is then checked on read
+    files_per_case = max((len(found) for found in channels.values()), default=0)
+    if num_channels is not None and files_per_case not in (1, num_channels):
+        raise DatasetError(f"cases in {folder} have {files_per_case} channel files, "
+                           f"but the dataset has {num_channels} channel(s)")
     result = {}
     for case in sorted(channels):
         found = channels[case]
-        gap = next((c for c in range(len(found)) if c not in found), None)
-        if gap is not None:
-            raise DatasetError(f"{folder / (case + f'_{gap:04d}' + file_ending)}: channel {gap} of "
-                               f"case '{case}' is missing")
-        # one file may hold several channels (RGB images); the channel count is then checked on read
-        if len(found) != expected and not (len(found) == 1 and num_channels is not None):
-            if len(found) < expected:
-                raise DatasetError(f"{folder / (case + f'_{len(found):04d}' + file_ending)}: channel "
-                                   f"{len(found)} of case '{case}' is missing")
-            raise DatasetError(f"case '{case}' in {folder} has {len(found)} channel files, "
-                               f"but the dataset has {expected} channel(s)")
+        missing = next((c for c in range(files_per_case) if c not in found), None)
+        if missing is not None:
+            raise DatasetError(f"{folder / (case + f'_{missing:04d}' + file_ending)}: channel "
+                               f"{missing} of case '{case}' is missing")
         result[case] = [found[c] for c in range(len(found))]
     return result
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
         offending = next((line.strip() for line in str(e).splitlines() if "GLOBAL" in line), "")
         raise NnUNetError(f"{path}: checkpoint holds types that are not allowed, refusing to "
                           f"unpickle them ({offending[:200]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile) as e:
+    except (RuntimeError, EOFError, OSError, ValueError, struct.error, zipfile.BadZipFile) as e:
         raise NnUNetError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:200]})") from None
     if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
         raise NnUNetError(f"{path}: not an nnU-Net checkpoint (no 'network_weights')")

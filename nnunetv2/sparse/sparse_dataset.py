@@ -1,0 +1,109 @@
+"""Make a sparsely annotated copy of a densely labeled raw dataset (for studying sparse training)."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnunetv2.dataset.cases import list_training_cases
+from nnunetv2.dataset.dataset_json import DatasetJson
+from nnunetv2.dataset.label_manager import IGNORE_LABEL_NAME, LabelManager
+from nnunetv2.exceptions import DatasetError
+from nnunetv2.sparse import simulate
+
+logger = logging.getLogger(__name__)
+
+MODES = {"scribble": simulate.simulate_scribbles, "slices": simulate.simulate_slices,
+         "patches": simulate.simulate_patches}
+
+
+def _place_file(source: Path, target: Path, copy: bool) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists() or target.is_symlink():
+        target.unlink()
+    if copy:
+        shutil.copy2(source, target)
+    else:
+        os.symlink(source.resolve(), target)
+
+
+def simulate_sparse_dataset(source_folder: Path, target_folder: Path, mode: str, seed: int = 0,
+                            copy_images: bool = False, **mode_options: Any) -> dict[str, float]:
+    """Write ``target_folder`` as a sparse version of the raw dataset ``source_folder``.
+
+    Images (and imagesTs/labelsTs) are linked or copied, training labels rewritten with a new
+    ``ignore`` label. Returns the annotated fraction per class name over the whole dataset.
+    """
+    if mode not in MODES:
+        raise DatasetError(f"unknown sparse annotation mode '{mode}' (use {', '.join(MODES)})")
+    source_folder, target_folder = Path(source_folder), Path(target_folder)
+    dataset_json = DatasetJson.load(source_folder / "dataset.json")
+    label_manager = LabelManager.from_dataset_json(dataset_json)
+    if label_manager.has_ignore_label:
+        raise DatasetError(f"{source_folder}: already has an ignore label; start from dense labels")
+    from nnunetv2.imageio.registry import reader_writer_for_dataset
+    cases = list_training_cases(source_folder, dataset_json)
+    if not cases:
+        raise DatasetError(f"{source_folder}: no training cases found")
+    first = next(iter(cases.values()))
+    io = reader_writer_for_dataset(dataset_json, str(first["images"][0]))()
+    ignore_label = max(label_manager.all_labels) + 1
+
+    target_folder.mkdir(parents=True, exist_ok=True)
+    kept = np.zeros(ignore_label, dtype=np.int64)
+    total = np.zeros(ignore_label, dtype=np.int64)
+    for index, (case, files) in enumerate(cases.items()):
+        if not files["label"].is_file():
+            raise DatasetError(f"{files['label']}: label file of case '{case}' is missing")
+        dense, properties = io.read_seg(files["label"])
+        dense = dense[0].astype(np.int16)
+        # each case its own seed so adding cases does not change the others' annotation
+        sparse = MODES[mode](dense, ignore_label, seed=seed + index, **mode_options)
+        total += np.bincount(dense.ravel(), minlength=ignore_label)[:ignore_label]
+        kept += np.bincount(dense[sparse != ignore_label].ravel(), minlength=ignore_label)[:ignore_label]
+        io.write_seg(sparse, target_folder / "labelsTr" / files["label"].name, properties)
+        for image in files["images"]:
+            _place_file(image, target_folder / "imagesTr" / image.name, copy_images)
+    for extra in ("imagesTs", "labelsTs"):
+        if (source_folder / extra).is_dir():
+            for f in sorted((source_folder / extra).iterdir()):
+                _place_file(f, target_folder / extra / f.name, copy_images)
+
+    labels = dict(dataset_json.labels)
+    labels[IGNORE_LABEL_NAME] = ignore_label
+    sparse_json = DatasetJson(dataset_json.channel_names, labels, len(cases), dataset_json.file_ending,
+                              dataset_json.regions_class_order, dataset_json.overwrite_image_reader_writer,
+                              None, dict(dataset_json.extra))
+    sparse_json.extra["sparse_annotation"] = {"source": source_folder.name, "mode": mode, "seed": seed,
+                                              **{k: v for k, v in mode_options.items()}}
+    sparse_json.save(target_folder / "dataset.json")
+
+    names = {v: k for k, v in dataset_json.labels.items() if isinstance(v, int)}
+    fractions = {names.get(c, str(c)): float(kept[c] / total[c]) for c in range(ignore_label) if total[c]}
+    fractions["all voxels"] = float(kept.sum() / total.sum())
+    return fractions
+
+
+def simulate_sparse_dataset_by_id(source: str | int, target_id: int, mode: str, name: str | None = None,
+                                  seed: int = 0, copy_images: bool = False, overwrite: bool = False,
+                                  **mode_options: Any) -> tuple[Path, dict[str, float]]:
+    """Resolve dataset ids in nnUNet_raw, then run :func:`simulate_sparse_dataset`."""
+    from nnunetv2 import paths
+    from nnunetv2.utilities.dataset_name import dataset_id_from_name, resolve_dataset_name
+    raw = paths.raw_folder()
+    source_name = resolve_dataset_name(source, [raw])
+    target_name = f"Dataset{target_id:03d}_{name or source_name.split('_', 1)[1] + '_' + mode}"
+    if dataset_id_from_name(source_name) == target_id:
+        raise DatasetError(f"the target id {target_id} is the source dataset's id; choose another")
+    existing = [p for p in raw.glob(f"Dataset{target_id:03d}_*") if p.is_dir()]
+    if existing and not overwrite:
+        raise DatasetError(f"{existing[0]} already exists (use --overwrite to replace it)")
+    for folder in existing:
+        shutil.rmtree(folder)
+    target = raw / target_name
+    return target, simulate_sparse_dataset(raw / source_name, target, mode, seed=seed,
+                                           copy_images=copy_images, **mode_options)

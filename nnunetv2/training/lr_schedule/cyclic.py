@@ -1,0 +1,48 @@
+"""Cyclic learning rate (poly decay restarted ``num_cycles`` times) and its checkpoint epochs.
+
+Within each cycle of L = num_epochs / num_cycles epochs the rate follows nnU-Net's poly decay,
+lr = initial_lr * (1 - e / L) ** 0.9 with e the epoch inside the cycle; with one cycle this is
+exactly nnU-Net's schedule. Each cycle ends near a minimum whose checkpoints form the ensemble.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnunetv2.exceptions import TrainingError
+
+CHECKPOINT_RULES = ("sparse", "late")
+
+
+def _cycle_bounds(num_epochs: int, num_cycles: int) -> list[tuple[int, int]]:
+    if num_cycles < 1 or num_cycles > num_epochs:
+        raise TrainingError(f"-num_of_cycles must be between 1 and the number of epochs ({num_epochs}), "
+                            f"got {num_cycles}")
+    edges = np.round(np.linspace(0, num_epochs, num_cycles + 1)).astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def cyclic_poly_lr(epoch: int, num_epochs: int, num_cycles: int, initial_lr: float, exponent: float = 0.9) -> float:
+    """Return the learning rate of ``epoch`` (0-based)."""
+    for start, end in _cycle_bounds(num_epochs, num_cycles):
+        if start <= epoch < end:
+            return initial_lr * (1 - (epoch - start) / (end - start)) ** exponent
+    return 0.0  # past the schedule (e.g. an extended run): keep the last cycle's floor
+
+
+def ensemble_checkpoint_epochs(num_epochs: int, num_cycles: int, rule: str) -> list[int]:
+    """Return the 0-based epochs after which an ensemble checkpoint is saved.
+
+    ``sparse``: six evenly spaced epochs from 70% of each cycle to its last epoch;
+    ``late``: the last ten epochs of each cycle (fewer if the cycle is shorter).
+    """
+    if rule not in CHECKPOINT_RULES:
+        raise TrainingError(f"unknown checkpoint rule '{rule}' (use {' or '.join(CHECKPOINT_RULES)})")
+    epochs: list[int] = []
+    for start, end in _cycle_bounds(num_epochs, num_cycles):
+        last = end - 1
+        if rule == "late":
+            epochs += list(range(max(start, end - 10), end))
+        else:
+            first = start + int(np.ceil(0.7 * (end - start))) - 1
+            epochs += sorted(set(np.round(np.linspace(min(first, last), last, 6)).astype(int).tolist()))
+    return epochs

@@ -1,0 +1,70 @@
+import numpy as np
+import pytest
+
+from nnunetv2.uncertainty.measures import (case_uncertainty_score, class_entropy, t_test_p_values,
+                                           total_entropy, uncertainty_map)
+
+
+def _certain(t=5, c=3, n=4):
+    p = np.zeros((t, c, n))
+    p[:, 0] = 1
+    return p
+
+
+def _uniform(t=5, c=3, n=4):
+    return np.full((t, c, n), 1 / c)
+
+
+def _split(t=6, n=4):
+    """Confident checkpoints that disagree: half say class 0, half class 1."""
+    p = np.zeros((t, 2, n))
+    p[: t // 2, 0] = 1
+    p[t // 2:, 1] = 1
+    return p
+
+
+def test_class_entropy():
+    assert np.allclose(class_entropy(_certain()), 0)
+    assert np.allclose(class_entropy(_uniform()), 1)
+    assert np.allclose(class_entropy(_split()), 1)  # disagreement shows up here
+
+
+def test_total_entropy():
+    assert np.allclose(total_entropy(_certain()), 0)
+    assert np.allclose(total_entropy(_uniform()), 1)
+    assert np.allclose(total_entropy(_split()), 0)  # each checkpoint is sure of itself
+    half = np.full((4, 2, 1), 0.5)
+    half[:, 0, 0], half[:, 1, 0] = 0.9, 0.1
+    expected = -(0.9 * np.log(0.9) + 0.1 * np.log(0.1)) / np.log(2)
+    assert np.isclose(total_entropy(half)[0], expected, atol=1e-6)
+
+
+def test_t_test():
+    assert np.allclose(t_test_p_values(_certain()), 0)
+    assert np.allclose(t_test_p_values(_uniform()), 1)
+    assert (t_test_p_values(_split()) >= 0.05).all()
+    rng = np.random.default_rng(0)
+    separated = np.stack([rng.normal(0.8, 0.02, 10), rng.normal(0.2, 0.02, 10)], 1)[..., None]
+    assert t_test_p_values(separated)[0] < 1e-6
+    overlapping = np.stack([rng.normal(0.5, 0.1, 10), rng.normal(0.48, 0.1, 10)], 1)[..., None]
+    assert t_test_p_values(overlapping)[0] >= 0.05
+
+
+def test_maps_keep_spatial_shape_and_reject_unknown_measure():
+    p = np.random.default_rng(0).dirichlet([1, 1, 1], size=(4, 5, 6)).transpose(0, 3, 1, 2)
+    for measure in ("class_entropy", "total_entropy", "t_test"):
+        u = uncertainty_map(p, measure)
+        assert u.shape == (5, 6) and u.dtype == np.float32 and (u >= 0).all() and (u <= 1).all()
+    with pytest.raises(ValueError, match="unknown uncertainty measure"):
+        uncertainty_map(p, "variance")
+
+
+def test_case_score_averages_foreground_and_border():
+    seg = np.zeros((10, 10), dtype=np.uint8)
+    seg[4:6, 4:6] = 1
+    u = np.zeros((10, 10), dtype=np.float32)
+    u[4:6, 4:6] = 1.0
+    # region = 2x2 foreground dilated by 1 voxel (cross-shaped structure): 12 voxels
+    assert np.isclose(case_uncertainty_score(u, seg, border_width=1), 4 / 12)
+    assert np.isclose(case_uncertainty_score(u, seg, border_width=0), 1.0)
+    assert np.isclose(case_uncertainty_score(u, np.zeros_like(seg)), 4 / 100)

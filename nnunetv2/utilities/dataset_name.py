@@ -18,6 +18,15 @@ def dataset_id_from_name(name: str) -> int:
     return int(match.group(1))
 
 
+def dataset_folders_with_id(dataset_id: int, folder: Path) -> list[Path]:
+    """Return the ``DatasetXXX_*`` folders directly inside ``folder`` whose id is ``dataset_id``."""
+    if not folder.is_dir():
+        return []
+    return sorted(child for child in folder.iterdir()
+                  if child.is_dir() and (match := _DATASET_FOLDER.match(child.name))
+                  and int(match.group(1)) == dataset_id)
+
+
 def resolve_dataset_name(id_or_name: str | int, search_folders: Iterable[Path]) -> str:
     """Return the unique ``DatasetXXX_Name`` among ``search_folders`` that matches an id or name."""
     text = str(id_or_name)
@@ -28,14 +37,7 @@ def resolve_dataset_name(id_or_name: str | int, search_folders: Iterable[Path]) 
     if not text.isdigit():
         raise DatasetNotFoundError(f"'{text}' is neither a dataset id nor a DatasetXXX_Name")
     wanted = int(text)
-    found = set()
-    for folder in folders:
-        if not folder.is_dir():
-            continue
-        for child in folder.iterdir():
-            match = _DATASET_FOLDER.match(child.name)
-            if child.is_dir() and match and int(match.group(1)) == wanted:
-                found.add(child.name)
+    found = {f.name for folder in folders for f in dataset_folders_with_id(wanted, folder)}
     where = ", ".join(str(f) for f in folders)
     if not found:
         raise DatasetNotFoundError(f"no dataset with id {wanted:03d} in {where}")

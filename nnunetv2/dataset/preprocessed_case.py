@@ -33,7 +33,7 @@ def _write_blosc2(array: np.ndarray, path: Path) -> None:
     with atomic_path(path) as tmp:
         tmp.unlink()  # blosc2 refuses to open an existing file in mode 'w' on some versions
         blosc2.asarray(np.ascontiguousarray(array), urlpath=str(tmp), mode="w",
-                       cparams={"codec": blosc2.Codec.LZ4HC, "clevel": 8, "nthreads": 1})
+                       cparams={"codec": blosc2.Codec.LZ4, "clevel": 5, "nthreads": 1})
 
 
 def save_preprocessed_case(folder: str | os.PathLike, case_id: str, data: np.ndarray, seg: np.ndarray,
@@ -84,6 +84,13 @@ def list_preprocessed_cases(folder: str | os.PathLike) -> list[str]:
         raise PreprocessingError(f"{folder}: preprocessed data folder not found (run nnUNetv2_preprocess)")
     return sorted(p.name[: -len(".json")] for p in folder.glob("*.json")
                   if (folder / (p.name[: -len(".json")] + ".b2nd")).is_file())
+
+
+def remove_preprocessed_case(folder: str | os.PathLike, case_id: str) -> None:
+    """Delete a case's files from a preprocessed data folder (missing files are fine)."""
+    folder = Path(folder)
+    for name in (f"{case_id}.b2nd", f"{case_id}_seg.b2nd", f"{case_id}_locations.npz", f"{case_id}.json"):
+        (folder / name).unlink(missing_ok=True)
 
 
 def sample_class_locations(seg: np.ndarray, keys: Sequence[ClassKey], max_per_class: int = 10000,

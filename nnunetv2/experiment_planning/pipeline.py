@@ -6,10 +6,8 @@ from typing import Sequence
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CONFIGURATIONS = ("2d", "3d_fullres", "3d_lowres")
 
-
-def plan_and_preprocess(dataset_ids: Sequence[str | int], configurations: Sequence[str] = DEFAULT_CONFIGURATIONS,
+def plan_and_preprocess(dataset_ids: Sequence[str | int], configurations: Sequence[str] = ("2d", "3d_fullres", "3d_lowres"),
                         num_processes: Sequence[int] | int | None = None,
                         num_processes_fingerprint: int | None = None,
                         verify_dataset_integrity: bool = False, clean: bool = False,

@@ -31,3 +31,7 @@ class TrainingError(NnUNetError):
 
 class InferenceError(NnUNetError):
     """Prediction inputs or model folders are unusable."""
+
+
+class EvaluationError(NnUNetError):
+    """Predictions and references cannot be compared (missing files, shape mismatch, no labels)."""

@@ -38,7 +38,8 @@ def file_ending_of(path: str) -> str:
 
 
 def reader_writer_for_ending(file_ending: str, example_file: str | None = None) -> type[BaseReaderWriter]:
-    """Return the first reader-writer that supports ``file_ending`` (and can read ``example_file``)."""
+    """Return the first reader-writer supporting ``file_ending``; a .tif(f) ``example_file`` with a
+    spacing sidecar json selects Tiff3DIO."""
     ending = file_ending.lower()
     candidates = []
     for name in _PREFERENCE:

@@ -1,0 +1,1 @@
+"""Metrics (Dice, IoU, TP/FP/FN/TN) of predicted segmentations and summary.json."""

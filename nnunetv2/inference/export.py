@@ -1,0 +1,135 @@
+"""Turn a network's logits (preprocessed geometry) into a segmentation in the original image geometry.
+
+The steps undo preprocessing in reverse: probabilities are resampled to the cropped shape at the
+original spacing, converted to labels, pasted into the uncropped shape, and transposed back to
+the input's axis order. Outside the crop box the segmentation is background (probability 1 for
+background when the network predicts labels, 0 everywhere for regions).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nnunetv2.dataset.dataset_json import DatasetJson
+from nnunetv2.dataset.label_manager import LabelManager
+from nnunetv2.exceptions import InferenceError
+from nnunetv2.experiment_planning.plans import ConfigurationPlans, Plans
+from nnunetv2.utilities.file_io import atomic_path
+
+if TYPE_CHECKING:
+    import torch
+
+    from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
+
+logger = logging.getLogger(__name__)
+
+
+def spacings_for_export(properties: dict[str, Any], configuration: ConfigurationPlans,
+                        plans: Plans) -> tuple[list[float], list[float]]:
+    """Return (spacing of the network's output, original spacing), both in transposed axis order.
+
+    A 2D configuration keeps the slice axis at its original spacing.
+    """
+    original = [float(properties["spacing"][a]) for a in plans.transpose_forward]
+    current = [float(s) for s in configuration.spacing]
+    if len(current) < len(original):
+        current = [original[0], *current]
+    return current, original
+
+
+def _crop_box_slicer(properties: dict[str, Any]) -> tuple[slice, ...]:
+    return tuple(slice(int(lo), int(hi)) for lo, hi in properties["bbox_used_for_cropping"])
+
+
+def _resample_probabilities(probabilities: np.ndarray, properties: dict[str, Any],
+                            configuration: ConfigurationPlans, plans: Plans) -> np.ndarray:
+    """Resample (C, ...) probabilities to the cropped shape, one class at a time to bound memory."""
+    target_shape = [int(s) for s in properties["shape_after_cropping_and_before_resampling"]]
+    if list(probabilities.shape[1:]) == target_shape:
+        return probabilities
+    from nnunetv2.preprocessing.resampling import resampling_function_by_name
+    resample = resampling_function_by_name(configuration.resampling_fn_probabilities)
+    current_spacing, original_spacing = spacings_for_export(properties, configuration, plans)
+    out = np.empty((probabilities.shape[0], *target_shape), dtype=np.float32)
+    for c in range(probabilities.shape[0]):
+        out[c] = resample(probabilities[c:c + 1], target_shape, current_spacing, original_spacing,
+                          **configuration.resampling_fn_probabilities_kwargs)[0]
+    return out
+
+
+def paste_into_original_geometry(array: np.ndarray, properties: dict[str, Any], plans: Plans,
+                                 fill_value: float = 0) -> np.ndarray:
+    """Return a cropped ``(*cropped_shape)`` array placed in the uncropped shape and transposed back."""
+    full = np.full([int(s) for s in properties["shape_before_cropping"]], fill_value, dtype=array.dtype)
+    full[_crop_box_slicer(properties)] = array
+    return np.ascontiguousarray(full.transpose(plans.transpose_backward))
+
+
+def convert_logits_to_segmentation_with_correct_shape(
+        logits: "torch.Tensor | np.ndarray", properties: dict[str, Any], configuration: ConfigurationPlans,
+        plans: Plans, dataset_json: DatasetJson | dict, return_probabilities: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Return the segmentation (and, if asked, float32 probabilities ``(C, ...)``) in the original geometry.
+
+    ``logits`` are ``(C, *shape)`` in preprocessed (transposed, cropped, resampled) geometry.
+    """
+    import torch
+    if isinstance(dataset_json, dict):
+        dataset_json = DatasetJson.from_dict(dataset_json)
+    label_manager = LabelManager.from_dataset_json(dataset_json)
+    logits = torch.as_tensor(logits)
+    if logits.shape[0] != label_manager.num_segmentation_heads:
+        raise InferenceError(f"the prediction has {logits.shape[0]} channels but the dataset's labels need "
+                             f"{label_manager.num_segmentation_heads}")
+    probabilities = label_manager.apply_inference_nonlinearity(logits).float().cpu().numpy()
+    probabilities = _resample_probabilities(probabilities, properties, configuration, plans)
+    segmentation_cropped = label_manager.probabilities_to_segmentation(probabilities)
+
+    segmentation = paste_into_original_geometry(segmentation_cropped, properties, plans)
+    if not return_probabilities:
+        return segmentation
+    full = np.zeros((probabilities.shape[0], *properties["shape_before_cropping"]), dtype=np.float32)
+    if not label_manager.has_regions:
+        full[0] = 1  # outside the crop box is background for sure
+    full[(slice(None),) + _crop_box_slicer(properties)] = probabilities
+    full = np.ascontiguousarray(full.transpose([0] + [a + 1 for a in plans.transpose_backward]))
+    return segmentation, full
+
+
+def export_prediction_from_logits(logits: "torch.Tensor | np.ndarray", properties: dict[str, Any],
+                                  configuration: ConfigurationPlans, plans: Plans,
+                                  dataset_json: DatasetJson | dict, output_file_truncated: str | os.PathLike,
+                                  save_probabilities: bool = False,
+                                  reader_writer: "BaseReaderWriter | None" = None) -> str:
+    """Write ``output_file_truncated + file_ending`` (and ``.npz`` + ``.pkl`` with probabilities); return the seg path.
+
+    The writer is the plans' ``image_reader_writer`` unless ``reader_writer`` is given. Every file
+    appears only once it is complete.
+    """
+    if isinstance(dataset_json, dict):
+        dataset_json = DatasetJson.from_dict(dataset_json)
+    result = convert_logits_to_segmentation_with_correct_shape(
+        logits, properties, configuration, plans, dataset_json, return_probabilities=save_probabilities)
+    segmentation, probabilities = result if save_probabilities else (result, None)
+    if reader_writer is None:
+        from nnunetv2.imageio.registry import reader_writer_class_from_name
+        reader_writer = reader_writer_class_from_name(plans.image_reader_writer)()
+    output_file_truncated = str(output_file_truncated)
+    if probabilities is not None:
+        with atomic_path(output_file_truncated + ".npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, probabilities=probabilities)
+        with atomic_path(output_file_truncated + ".pkl") as tmp:
+            with open(tmp, "wb") as f:
+                pickle.dump(properties, f)
+    # the segmentation comes last: when it exists, so do the .npz and .pkl (--continue_prediction relies
+    # on that); its temporary name keeps the ending because writers choose the format by it
+    output_file = output_file_truncated + dataset_json.file_ending
+    with atomic_path(output_file, suffix=dataset_json.file_ending) as tmp:
+        reader_writer.write_seg(segmentation, str(tmp), properties)
+    logger.debug("wrote %s", output_file)
+    return output_file

@@ -1,0 +1,246 @@
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+import torch
+
+from nnunetv2.architectures.network_builder import build_network
+from nnunetv2.exceptions import DatasetError, ImageIOError, InferenceError, NnUNetError
+from nnunetv2.experiment_planning.plans import ArchitectureSpec
+from nnunetv2.inference.predictor import nnUNetPredictor
+
+torch.set_num_threads(1)
+BIN = Path("/work/venv/bin")
+SPACING_XYZ = (1.0, 1.0, 2.0)  # SimpleITK order; the array spacing is (2, 1, 1)
+ORIGIN = (5.0, -3.0, 12.0)
+DIRECTION = (0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+
+ARCHITECTURE = {
+    "network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
+    "arch_kwargs": {"n_stages": 2, "features_per_stage": [4, 8], "conv_op": "torch.nn.modules.conv.Conv3d",
+                    "kernel_sizes": [[3, 3, 3], [3, 3, 3]], "strides": [[1, 1, 1], [2, 2, 2]],
+                    "n_conv_per_stage": [1, 1], "n_conv_per_stage_decoder": [1], "conv_bias": True,
+                    "norm_op": "torch.nn.modules.instancenorm.InstanceNorm3d",
+                    "norm_op_kwargs": {"eps": 1e-5, "affine": True}, "dropout_op": None, "dropout_op_kwargs": None,
+                    "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": True}},
+    "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"],
+}
+
+
+def _plans(previous_stage=None):
+    configuration = {
+        "data_identifier": "nnUNetPlans_3d_fullres", "preprocessor_name": "DefaultPreprocessor", "batch_size": 2,
+        "patch_size": [8, 16, 16], "median_image_size_in_voxels": [10, 10, 11], "spacing": [2.0, 2.0, 2.0],
+        "normalization_schemes": ["ZScoreNormalization", "ZScoreNormalization"], "use_mask_for_norm": [False, False],
+        "resampling_fn_data": "resample_data_or_seg_to_shape", "resampling_fn_seg": "resample_data_or_seg_to_shape",
+        "resampling_fn_probabilities": "resample_data_or_seg_to_shape",
+        "resampling_fn_data_kwargs": {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None},
+        "resampling_fn_seg_kwargs": {"is_seg": True, "order": 1, "order_z": 0, "force_separate_z": None},
+        "resampling_fn_probabilities_kwargs": {"is_seg": False, "order": 1, "order_z": 0, "force_separate_z": None},
+        "batch_dice": False, "architecture": ARCHITECTURE}
+    if previous_stage:
+        configuration["previous_stage"] = previous_stage
+    return {"dataset_name": "Dataset990_Tiny", "plans_name": "nnUNetPlans",
+            "original_median_spacing_after_transp": [2.0, 1.0, 1.0], "original_median_shape_after_transp": [10, 20, 22],
+            "image_reader_writer": "SimpleITKIO", "transpose_forward": [0, 1, 2], "transpose_backward": [0, 1, 2],
+            "configurations": {"3d_fullres": configuration}, "experiment_planner_used": "ExperimentPlanner",
+            "label_manager": "LabelManager", "foreground_intensity_properties_per_channel": {}}
+
+
+DATASET_JSON = {"channel_names": {"0": "T1", "1": "T2"}, "labels": {"background": 0, "a": 1, "b": 2},
+                "numTraining": 2, "file_ending": ".nii.gz"}
+
+
+def _make_model_folder(folder: Path, num_folds: int = 2, previous_stage=None) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "plans.json").write_text(json.dumps(_plans(previous_stage)))
+    (folder / "dataset.json").write_text(json.dumps(DATASET_JSON))
+    for fold in range(num_folds):
+        torch.manual_seed(fold)
+        num_inputs = 2 + (2 if previous_stage else 0)  # a cascade also sees the previous stage's labels 1 and 2
+        network = build_network(ArchitectureSpec.from_dict(ARCHITECTURE), num_inputs, 3, deep_supervision=True)
+        checkpoint = {"network_weights": network.state_dict(), "optimizer_state": {}, "grad_scaler_state": None,
+                      "logging": {}, "_best_ema": 0.0, "current_epoch": 1,
+                      "init_args": {"plans": _plans(), "configuration": "3d_fullres", "fold": fold,
+                                    "dataset_json": DATASET_JSON, "device": torch.device("cpu")},
+                      "trainer_name": "nnUNetTrainer", "inference_allowed_mirroring_axes": (0, 1, 2)}
+        (folder / f"fold_{fold}").mkdir()
+        torch.save(checkpoint, folder / f"fold_{fold}" / "checkpoint_final.pth")
+    return folder
+
+
+def _write_image(array: np.ndarray, path: Path, spacing=SPACING_XYZ) -> None:
+    image = sitk.GetImageFromArray(array.astype(np.float32))
+    image.SetSpacing(spacing)
+    image.SetOrigin(ORIGIN)
+    image.SetDirection(DIRECTION)
+    sitk.WriteImage(image, str(path))
+
+
+def _write_case(folder: Path, case_id: str, seed: int, num_channels: int = 2, spacing_of_channel_1=SPACING_XYZ):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for c in range(num_channels):
+        array = np.zeros((10, 20, 22), dtype=np.float32)
+        array[1:9, 3:18, 2:20] = rng.normal(100 + 20 * c, 10, size=(8, 15, 18))  # zero margin: cropped away
+        _write_image(array, folder / f"{case_id}_{c:04d}.nii.gz", spacing_of_channel_1 if c == 1 else SPACING_XYZ)
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory):
+    return _make_model_folder(tmp_path_factory.mktemp("results") / "nnUNetTrainer__nnUNetPlans__3d_fullres")
+
+
+@pytest.fixture(scope="module")
+def input_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("input")
+    _write_case(folder, "a", 0)
+    _write_case(folder, "b", 1)
+    return folder
+
+
+def _predictor(model_folder, folds=(0,)):
+    predictor = nnUNetPredictor(device="cpu", allow_tqdm=False)
+    predictor.initialize_from_trained_model_folder(model_folder, folds)
+    return predictor
+
+
+def test_predictions_keep_the_input_geometry_and_workers_change_nothing(model_folder, input_folder, tmp_path):
+    predictor = _predictor(model_folder)
+    written = predictor.predict_from_files(input_folder, tmp_path / "serial", num_processes_preprocessing=1,
+                                           num_processes_segmentation_export=1)
+    assert [Path(w).name for w in written] == ["a.nii.gz", "b.nii.gz"]
+    assert (tmp_path / "serial" / "plans.json").is_file() and (tmp_path / "serial" / "dataset.json").is_file()
+    source = sitk.ReadImage(str(input_folder / "a_0000.nii.gz"))
+    predicted = sitk.ReadImage(written[0])
+    assert predicted.GetSize() == source.GetSize()
+    assert np.allclose(predicted.GetSpacing(), SPACING_XYZ) and np.allclose(predicted.GetOrigin(), ORIGIN)
+    assert np.allclose(predicted.GetDirection(), DIRECTION)
+    seg = sitk.GetArrayFromImage(predicted)
+    assert set(np.unique(seg)) <= {0, 1, 2} and np.all(seg[0] == 0)  # the zero margin is background
+
+    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+    image, properties = SimpleITKIO().read_images([input_folder / "a_0000.nii.gz", input_folder / "a_0001.nii.gz"])
+    np.testing.assert_array_equal(predictor.predict_single_npy_array(image, properties), seg)
+
+    parallel = predictor.predict_from_files(input_folder, tmp_path / "parallel", save_probabilities=True,
+                                            num_processes_preprocessing=2, num_processes_segmentation_export=2)
+    for serial_file, parallel_file in zip(written, parallel):
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(parallel_file)),
+                                      sitk.GetArrayFromImage(sitk.ReadImage(serial_file)))
+    assert (tmp_path / "parallel" / "b.npz").is_file() and (tmp_path / "parallel" / "b.pkl").is_file()
+
+
+def test_folds_are_averaged_in_logit_space(model_folder):
+    data = torch.from_numpy(np.random.default_rng(0).normal(size=(2, 8, 20, 20)).astype(np.float32))
+    both = _predictor(model_folder, (0, 1))
+    assert both.mirror_axes == (0, 1, 2)
+    single = [_predictor(model_folder, (f,)).predict_logits_from_preprocessed_data(data) for f in (0, 1)]
+    torch.testing.assert_close(both.predict_logits_from_preprocessed_data(data), (single[0] + single[1]) / 2)
+
+
+def test_continue_prediction_skips_finished_cases(model_folder, input_folder, tmp_path):
+    predictor = _predictor(model_folder)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.nii.gz").write_bytes(b"finished earlier")
+    written = predictor.predict_from_files(input_folder, out, overwrite=False, num_processes_preprocessing=1,
+                                           num_processes_segmentation_export=1)
+    assert [Path(w).name for w in written] == ["b.nii.gz"]
+    assert (out / "a.nii.gz").read_bytes() == b"finished earlier"
+    part = predictor.predict_from_files(input_folder, tmp_path / "part", num_parts=2, part_id=1,
+                                        num_processes_preprocessing=1, num_processes_segmentation_export=1)
+    assert [Path(w).name for w in part] == ["b.nii.gz"]
+
+
+def test_model_folder_errors(model_folder, tmp_path):
+    with pytest.raises(InferenceError, match="fold_3/checkpoint_final.pth: checkpoint of fold 3 not found "
+                                             "\\(folds with checkpoint_final.pth: 0, 1\\)"):
+        _predictor(model_folder, (0, 3))
+    with pytest.raises(InferenceError, match="checkpoint_best.pth: checkpoint of fold 0 not found "
+                                             "\\(no fold has checkpoint_best.pth\\)"):
+        nnUNetPredictor(device="cpu").initialize_from_trained_model_folder(model_folder, (0,), "checkpoint_best.pth")
+    with pytest.raises(InferenceError, match="nowhere: model folder not found"):
+        _predictor(tmp_path / "nowhere")
+    assert _predictor(model_folder, None).model.folds == [0, 1]
+
+
+def test_bad_inputs_give_one_clear_error_and_keep_finished_cases(model_folder, tmp_path):
+    predictor = _predictor(model_folder)
+    run = dict(num_processes_preprocessing=1, num_processes_segmentation_export=1)
+
+    pngs = tmp_path / "png"
+    pngs.mkdir()
+    (pngs / "a_0000.png").write_bytes(b"")
+    with pytest.raises(InferenceError, match="no images ending in '.nii.gz' .*; found files ending in .png"):
+        predictor.predict_from_files(pngs, tmp_path / "o1", **run)
+
+    missing = tmp_path / "missing"
+    _write_case(missing, "a", 0)
+    _write_case(missing, "b", 1, num_channels=1)
+    with pytest.raises(DatasetError, match="b_0001.nii.gz: channel 1 of case 'b' is missing"):
+        predictor.predict_from_files(missing, tmp_path / "o2", **run)
+
+    three = tmp_path / "three"
+    _write_case(three, "a", 0, num_channels=3)
+    with pytest.raises(DatasetError, match="have 3 channel files, but the dataset has 2 channel"):
+        predictor.predict_from_files(three, tmp_path / "o3", **run)
+
+    single = tmp_path / "single"
+    _write_case(single, "a", 0, num_channels=1)
+    with pytest.raises(NnUNetError, match="case 'a': the image has 1 channel\\(s\\) but configuration"):
+        predictor.predict_from_files(single, tmp_path / "o4", **run)
+
+    mismatch = tmp_path / "mismatch"
+    _write_case(mismatch, "a", 0)
+    _write_case(mismatch, "b", 1, spacing_of_channel_1=(1.0, 1.0, 3.0))
+    with pytest.raises(ImageIOError, match="case 'b': .*b_0001.nii.gz: spacing .* differs"):
+        predictor.predict_from_files(mismatch, tmp_path / "o5", **run)
+    assert sorted(p.name for p in (tmp_path / "o5").iterdir()) == ["a.nii.gz", "dataset.json", "plans.json"]
+    assert sitk.ReadImage(str(tmp_path / "o5" / "a.nii.gz")).GetSize() == (22, 20, 10)
+
+
+def test_cascade_uses_previous_stage_predictions(tmp_path, model_folder, input_folder):
+    previous = tmp_path / "lowres"
+    _predictor(model_folder).predict_from_files(input_folder, previous, num_processes_preprocessing=1,
+                                                num_processes_segmentation_export=1)
+    cascade = _predictor(_make_model_folder(tmp_path / "cascade", num_folds=1, previous_stage="3d_lowres"))
+    assert cascade.model.num_input_channels == 4
+    with pytest.raises(InferenceError, match="'3d_fullres' is a cascade stage: give the predictions of '3d_lowres'"):
+        cascade.predict_from_files(input_folder, tmp_path / "o")
+    written = cascade.predict_from_files(input_folder, tmp_path / "o", folder_with_segs_from_prev_stage=previous,
+                                         num_processes_preprocessing=1, num_processes_segmentation_export=1)
+    assert len(written) == 2
+    # the previous stage's labels are input channels: other labels there change the prediction's logits
+    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+    image, properties = SimpleITKIO().read_images([input_folder / "a_0000.nii.gz", input_folder / "a_0001.nii.gz"])
+    ones = np.ones((1, *image.shape[1:]), dtype=np.uint8)
+    _, p_zero = cascade.predict_single_npy_array(image, properties, 0 * ones, None, True)
+    _, p_ones = cascade.predict_single_npy_array(image, properties, ones, None, True)
+    assert not np.allclose(p_zero, p_ones)
+    (previous / "b.nii.gz").unlink()
+    with pytest.raises(InferenceError, match="b.nii.gz: previous-stage prediction of case 'b' not found"):
+        cascade.predict_from_files(input_folder, tmp_path / "o", folder_with_segs_from_prev_stage=previous)
+
+
+def test_predict_clis(model_folder, input_folder, tmp_path):
+    results = tmp_path / "nnUNet_results"
+    (results / "Dataset990_Tiny").mkdir(parents=True)
+    os.symlink(model_folder, results / "Dataset990_Tiny" / "nnUNetTrainer__nnUNetPlans__3d_fullres")
+    env = dict(os.environ, nnUNet_results=str(results), nnUNet_raw=str(tmp_path), nnUNet_preprocessed=str(tmp_path))
+    common = ["-npp", "1", "-nps", "1", "-device", "cpu", "--disable_progress_bar", "--disable_tta"]
+    done = subprocess.run([BIN / "nnUNetv2_predict", "-i", input_folder, "-o", tmp_path / "out", "-d", "990",
+                           "-c", "3d_fullres", "-f", "0", *common], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "a.nii.gz").is_file() and (tmp_path / "out" / "b.nii.gz").is_file()
+    failed = subprocess.run([BIN / "nnUNetv2_predict_from_modelfolder", "-i", input_folder, "-o", tmp_path / "o2",
+                             "-m", model_folder, "-f", "0", "7", *common], capture_output=True, text=True,
+                            timeout=300)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith("error: ") and "checkpoint of fold 7 not found" in failed.stderr
+    assert len(failed.stderr.strip().splitlines()) == 1

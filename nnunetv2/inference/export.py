@@ -1,7 +1,8 @@
 """Turn a network's logits (preprocessed geometry) into a segmentation in the original image geometry.
 
-The steps undo preprocessing in reverse: probabilities are resampled to the cropped shape at the
-original spacing, converted to labels, pasted into the uncropped shape, and transposed back to
+The steps undo preprocessing in reverse: logits are resampled to the cropped shape at the original
+spacing (before the softmax/sigmoid, in nnU-Net v2's order, so both give the same labels),
+turned into probabilities and labels, pasted into the uncropped shape, and transposed back to
 the input's axis order. Outside the crop box the segmentation is background (probability 1 for
 background when the network predicts labels, 0 everywhere for regions).
 """
@@ -45,18 +46,18 @@ def _crop_box_slicer(properties: dict[str, Any]) -> tuple[slice, ...]:
     return tuple(slice(int(lo), int(hi)) for lo, hi in properties["bbox_used_for_cropping"])
 
 
-def _resample_probabilities(probabilities: np.ndarray, properties: dict[str, Any],
-                            configuration: ConfigurationPlans, plans: Plans) -> np.ndarray:
-    """Resample (C, ...) probabilities to the cropped shape, one class at a time to bound memory."""
+def _resample_to_cropped_shape(logits: np.ndarray, properties: dict[str, Any],
+                               configuration: ConfigurationPlans, plans: Plans) -> np.ndarray:
+    """Resample (C, ...) logits to the cropped shape, one class at a time to bound memory."""
     target_shape = [int(s) for s in properties["shape_after_cropping_and_before_resampling"]]
-    if list(probabilities.shape[1:]) == target_shape:
-        return probabilities
+    if list(logits.shape[1:]) == target_shape:
+        return logits
     from nnunetv2.preprocessing.resampling import resampling_function_by_name
     resample = resampling_function_by_name(configuration.resampling_fn_probabilities)
     current_spacing, original_spacing = spacings_for_export(properties, configuration, plans)
-    out = np.empty((probabilities.shape[0], *target_shape), dtype=np.float32)
-    for c in range(probabilities.shape[0]):
-        out[c] = resample(probabilities[c:c + 1], target_shape, current_spacing, original_spacing,
+    out = np.empty((logits.shape[0], *target_shape), dtype=np.float32)
+    for c in range(logits.shape[0]):
+        out[c] = resample(logits[c:c + 1], target_shape, current_spacing, original_spacing,
                           **configuration.resampling_fn_probabilities_kwargs)[0]
     return out
 
@@ -85,8 +86,9 @@ def convert_logits_to_segmentation_with_correct_shape(
     if logits.shape[0] != label_manager.num_segmentation_heads:
         raise InferenceError(f"the prediction has {logits.shape[0]} channels but the dataset's labels need "
                              f"{label_manager.num_segmentation_heads}")
-    probabilities = label_manager.apply_inference_nonlinearity(logits).float().cpu().numpy()
-    probabilities = _resample_probabilities(probabilities, properties, configuration, plans)
+    logits = _resample_to_cropped_shape(logits.float().cpu().numpy(), properties, configuration, plans)
+    probabilities = label_manager.apply_inference_nonlinearity(torch.from_numpy(logits)).numpy()
+    del logits
     segmentation_cropped = label_manager.probabilities_to_segmentation(probabilities)
 
     segmentation = paste_into_original_geometry(segmentation_cropped, properties, plans)

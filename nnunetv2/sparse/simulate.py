@@ -56,6 +56,10 @@ def _interior_scribble(component: np.ndarray, rng: np.random.Generator, num_cont
     return _rasterize_polyline(curve, component.shape) & component
 
 
+# public name for other stroke simulators (scribble_loop.correction_scribbles)
+interior_scribble = _interior_scribble
+
+
 def _border_scribble(component: np.ndarray, rng: np.random.Generator,
                      fraction_range: tuple[float, float]) -> np.ndarray:
     """A stretch of the (slightly eroded) component contour covering a random fraction of it."""

@@ -1,0 +1,1 @@
+"""Patch sampling from preprocessed cases and background workers that keep batches coming."""

@@ -1,0 +1,275 @@
+"""Pseudo labels for a folder of cases: images, the network's probabilities and scribble files in;
+pseudo labels, confidence maps and a summary of the changes out.
+
+Inputs per case: ``IMAGES/{case}_{channel:04d}{ending}`` (imagesTr style), ``PROBABILITIES/{case}.npz``
+holding ``probabilities`` ``(C, *spatial)`` in the image's geometry (what ``nnUNetv2_predict
+--save_probabilities`` writes), and optionally ``SCRIBBLES/{case}{ending}`` (a case without a scribble
+file has no correction). Outputs: ``OUT/{case}{ending}`` (pseudo label, written like a prediction),
+``OUT/confidence/{case}_confidence.nii.gz`` (float32 in [0, 1], the image's geometry) and
+``OUT/summary.json``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnunetv2.dataset.dataset_json import DatasetJson
+from nnunetv2.exceptions import DatasetError, DatasetNotFoundError, ImageIOError, NnUNetError
+
+logger = logging.getLogger(__name__)
+
+CONFIDENCE_FOLDER = "confidence"
+CONFIDENCE_SUFFIX = "_confidence.nii.gz"
+SUMMARY_FILE = "summary.json"
+
+
+def make_pseudo_labels_for_folder(images_folder: str | os.PathLike, probabilities_folder: str | os.PathLike,
+                                  scribbles_folder: str | os.PathLike, output_folder: str | os.PathLike,
+                                  dataset: str | os.PathLike | None = None, unannotated_value: int | None = None,
+                                  device=None, progress: bool = True, **rule_parameters: Any) -> dict[str, Any]:
+    """Write a pseudo label, a confidence map and summary.json for every case of ``images_folder``; return the summary.
+
+    dataset: id, name, dataset.json file or a folder holding one; it sets the file ending, the
+    reader-writer, the channels and the default unannotated value (its ignore label). Without it
+    the ending is taken from the images and the unannotated value defaults to the number of classes.
+    rule_parameters: options of ``geodesic_pseudo_label`` (threshold, lamb, ...).
+    """
+    from tqdm import tqdm
+
+    from nnunetv2.dataset.cases import group_images_by_case
+    from nnunetv2.scribble_loop.pseudo_labels import geodesic_pseudo_label, pseudo_label_parameters
+    from nnunetv2.utilities.device import resolve_device
+    from nnunetv2.utilities.file_io import save_json
+
+    parameters = pseudo_label_parameters(**rule_parameters)
+    images_folder, scribbles_folder = Path(images_folder), Path(scribbles_folder)
+    probabilities_folder, output_folder = Path(probabilities_folder), Path(output_folder)
+    dataset_json = _load_dataset_json(dataset) if dataset is not None else None
+    file_ending = dataset_json.file_ending if dataset_json is not None else _file_ending_of_images(images_folder)
+    cases = group_images_by_case(images_folder, file_ending,
+                                 dataset_json.num_channels if dataset_json is not None else None)
+    if not cases:
+        raise DatasetError(f"{images_folder}: no images ending in '{file_ending}'")
+    probability_files = _probability_files(probabilities_folder, cases)
+    scribble_files = _scribble_files(scribbles_folder, file_ending, cases)
+    reader_writer = _reader_writer(dataset_json, file_ending, str(next(iter(cases.values()))[0]))
+    num_classes, ignore_label = _dataset_classes(dataset_json)
+    device = resolve_device(None if device is None else str(device))
+
+    summary_cases = {}
+    for case, image_files in tqdm(cases.items(), desc="pseudo labels", disable=not progress):
+        image, properties = reader_writer.read_images(image_files)
+        probabilities = _load_probabilities(probability_files[case], image.shape[1:], num_classes)
+        case_unannotated = _unannotated_value(unannotated_value, ignore_label, probabilities.shape[0])
+        scribbles = _load_scribbles(scribble_files.get(case), reader_writer, image.shape[1:], case_unannotated)
+        try:
+            label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, properties["spacing"],
+                                                      case_unannotated, device=device, **parameters)
+        except NnUNetError as e:
+            raise type(e)(f"case '{case}': {e}") from None
+        reader_writer.write_seg(label, output_folder / f"{case}{file_ending}", properties)
+        write_confidence_map(confidence, output_folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}", properties)
+        summary_cases[case] = _case_summary(probabilities.argmax(0), label, scribbles, case_unannotated, confidence)
+        logger.debug("%s: %d voxels changed", case, summary_cases[case]["changed_voxels"])
+
+    summary = {"parameters": parameters,
+               "total_changed_voxels": sum(c["changed_voxels"] for c in summary_cases.values()),
+               "cases": summary_cases}
+    save_json(summary, output_folder / SUMMARY_FILE)
+    return summary
+
+
+def write_confidence_map(confidence: np.ndarray, output_file: str | os.PathLike, properties: dict[str, Any]) -> None:
+    """Write a float32 ``(z, y, x)`` map (``(1, y, x)`` for a 2D image) as an image file with the geometry in
+    ``properties`` (as a reader-writer returned it); the format follows the file name (e.g. .nii.gz)."""
+    import SimpleITK as sitk
+
+    from nnunetv2.imageio.base_reader_writer import atomic_image_path
+
+    confidence = _in_file_orientation(np.asarray(confidence, dtype=np.float32), properties)
+    spacing, origin, direction = _itk_geometry(properties, confidence.shape)
+    image = sitk.GetImageFromArray(confidence[0] if len(spacing) == 2 else confidence)
+    image.SetSpacing(spacing)
+    image.SetOrigin(origin)
+    image.SetDirection(direction)
+    with atomic_image_path(output_file) as tmp:
+        sitk.WriteImage(image, str(tmp), True)
+
+
+def _in_file_orientation(array: np.ndarray, properties: dict[str, Any]) -> np.ndarray:
+    """Undo a reader's reorientation (NibabelIOWithReorient) so the map matches the image file voxel by voxel."""
+    stuff = properties.get("nibabel_stuff", {})
+    if "reoriented_affine" not in stuff:
+        return array
+    from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
+
+    back = ornt_transform(io_orientation(np.asarray(stuff["reoriented_affine"], dtype=float)),
+                          io_orientation(np.asarray(stuff["original_affine"], dtype=float)))
+    # nibabel orders axes (x, y, z), our arrays (z, y, x)
+    return np.ascontiguousarray(apply_orientation(array.transpose(2, 1, 0), back).transpose(2, 1, 0))
+
+
+def _itk_geometry(properties: dict[str, Any], shape: tuple[int, ...]) -> tuple[list, list, list]:
+    """Return SimpleITK's (spacing, origin, direction) for an array read with ``properties``."""
+    from nnunetv2.imageio.base_reader_writer import SPACING_OF_MISSING_AXIS
+
+    if "sitk_stuff" in properties:
+        geometry = properties["sitk_stuff"]
+        return list(geometry["spacing"]), list(geometry["origin"]), list(geometry["direction"])
+    if "nibabel_stuff" in properties:
+        stuff = properties["nibabel_stuff"]
+        affine = np.asarray(stuff["original_affine"], dtype=float)
+        dimension = int(stuff.get("spatial_dimensions", 3))
+        # nibabel's affine maps voxel indices to RAS coordinates, ITK's geometry maps them to LPS
+        lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3]
+        matrix = lps[:dimension, :dimension]
+        spacing = np.linalg.norm(matrix, axis=0)
+        return spacing.tolist(), lps[:dimension, 3].tolist(), (matrix / spacing).ravel().tolist()
+    spacing = [float(s) for s in properties["spacing"]]
+    if shape[0] == 1 and spacing[0] == SPACING_OF_MISSING_AXIS:
+        spacing = spacing[1:]
+    return spacing[::-1], [0.0] * len(spacing), np.eye(len(spacing)).ravel().tolist()
+
+
+def _load_dataset_json(dataset: str | os.PathLike) -> DatasetJson:
+    """dataset.json from a file, a folder holding one, or a dataset id/name (raw, then preprocessed folder)."""
+    from nnunetv2 import paths
+    from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+
+    path = Path(dataset)
+    if path.is_file():
+        return DatasetJson.load(path)
+    if path.is_dir():
+        return DatasetJson.load(path / "dataset.json")
+    name = convert_id_to_dataset_name(str(dataset))
+    roots = (paths.raw_folder(), paths.preprocessed_folder())
+    for root in roots:
+        if (root / name / "dataset.json").is_file():
+            return DatasetJson.load(root / name / "dataset.json")
+    raise DatasetNotFoundError(f"{name}: no dataset.json in {' or '.join(str(r / name) for r in roots)}")
+
+
+def _file_ending_of_images(folder: Path) -> str:
+    """The one file ending of the images in ``folder`` (as spelled there)."""
+    from nnunetv2.imageio.registry import file_ending_of
+
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: folder not found")
+    endings = {f.name[len(f.name) - len(file_ending_of(f.name)):] for f in folder.iterdir()
+               if f.is_file() and not f.name.startswith(".") and not f.name.endswith(".json")}
+    if len(endings) != 1:
+        found = f"files ending in {', '.join(sorted(endings))}" if endings else "no image files"
+        raise DatasetError(f"{folder}: expected images of one file ending, found {found}; pass -d to name the "
+                           f"dataset")
+    return endings.pop()
+
+
+def _reader_writer(dataset_json: DatasetJson | None, file_ending: str, example_file: str):
+    from nnunetv2.imageio.registry import reader_writer_for_dataset, reader_writer_for_ending
+
+    if dataset_json is not None:
+        return reader_writer_for_dataset(dataset_json, example_file)()
+    return reader_writer_for_ending(file_ending, example_file)()
+
+
+def _dataset_classes(dataset_json: DatasetJson | None) -> tuple[int | None, int | None]:
+    """(number of classes, ignore label) of the dataset, (None, None) without one."""
+    if dataset_json is None:
+        return None, None
+    from nnunetv2.dataset.label_manager import LabelManager
+
+    label_manager = LabelManager.from_dataset_json(dataset_json)
+    if label_manager.has_regions:
+        raise DatasetError("pseudo labels need a dataset with plain labels; region-based datasets are not "
+                           "supported by the geodesic rule")
+    return label_manager.num_segmentation_heads, label_manager.ignore_label
+
+
+def _probability_files(folder: Path, cases: dict[str, list[Path]]) -> dict[str, Path]:
+    """``case -> PROBABILITIES/{case}.npz``; every case needs one."""
+    if not folder.is_dir():
+        raise NnUNetError(f"{folder}: probabilities folder not found")
+    files = {case: folder / f"{case}.npz" for case in cases}
+    missing = [case for case, f in files.items() if not f.is_file()]
+    if missing:
+        raise NnUNetError(f"{files[missing[0]]}: probabilities of case '{missing[0]}' not found ({len(missing)} of "
+                          f"{len(files)} cases missing; predict with --save_probabilities)")
+    return files
+
+
+def _scribble_files(folder: Path, file_ending: str, cases: dict[str, list[Path]]) -> dict[str, Path]:
+    """``case -> SCRIBBLES/{case}{ending}`` for the cases that have one; a file of no known case is an error."""
+    if not folder.is_dir():
+        raise NnUNetError(f"{folder}: scribbles folder not found")
+    found = {f.name[: -len(file_ending)]: f for f in folder.iterdir()
+             if f.is_file() and f.name.endswith(file_ending) and not f.name.startswith(".")}
+    unknown = sorted(set(found) - set(cases))
+    if unknown:
+        raise NnUNetError(f"{found[unknown[0]]}: scribble file of no case in the images folder (scribbles are "
+                          f"named CASE{file_ending})")
+    without = len(cases) - len(found)
+    if without:
+        logger.info("%d of %d cases have no scribble file; their pseudo label is the network's", without, len(cases))
+    return found
+
+
+def _load_probabilities(path: Path, spatial_shape: tuple[int, ...], num_classes: int | None) -> np.ndarray:
+    """The ``probabilities`` array of an .npz file, checked against the image shape and the dataset's classes."""
+    try:
+        with np.load(path) as content:
+            if "probabilities" not in content.files:
+                raise NnUNetError(f"{path}: has no 'probabilities' array (found: {', '.join(content.files)})")
+            probabilities = content["probabilities"]
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise NnUNetError(f"{path}: cannot read this .npz file ({e})") from None
+    if probabilities.ndim != len(spatial_shape) + 1 or probabilities.shape[1:] != tuple(spatial_shape):
+        raise NnUNetError(f"{path}: probabilities of shape {list(probabilities.shape)} do not match the image shape "
+                          f"{list(spatial_shape)} (expected (classes, {', '.join(map(str, spatial_shape))}))")
+    if num_classes is not None and probabilities.shape[0] != num_classes:
+        raise NnUNetError(f"{path}: {probabilities.shape[0]} probability channels, but the dataset has {num_classes} "
+                          f"labels")
+    return probabilities
+
+
+def _unannotated_value(given: int | None, ignore_label: int | None, num_classes: int) -> int:
+    """The value that marks undrawn voxels: given, else the dataset's ignore label, else the number of classes."""
+    if given is not None:
+        return given
+    return ignore_label if ignore_label is not None else num_classes
+
+
+def _load_scribbles(path: Path | None, reader_writer, spatial_shape: tuple[int, ...], unannotated: int) -> np.ndarray:
+    """The scribble map ``(*spatial)`` of a case; all ``unannotated`` when it has no scribble file."""
+    if path is None:
+        return np.full(spatial_shape, unannotated, dtype=np.min_scalar_type(unannotated))
+    scribbles, _ = reader_writer.read_seg(path)
+    if scribbles.shape[1:] != tuple(spatial_shape):
+        raise ImageIOError(f"{path}: scribbles of shape {list(scribbles.shape[1:])} do not match the image shape "
+                           f"{list(spatial_shape)}")
+    if not np.issubdtype(scribbles.dtype, np.integer):
+        if not np.array_equal(scribbles, np.round(scribbles)):
+            raise ImageIOError(f"{path}: scribble values must be whole numbers")
+        scribbles = scribbles.astype(np.int64)
+    return scribbles[0]
+
+
+def _case_summary(prediction: np.ndarray, label: np.ndarray, scribbles: np.ndarray, unannotated: int,
+                  confidence: np.ndarray) -> dict[str, Any]:
+    """Changed voxels (pseudo label vs the network's argmax), per 'from->to' pair, and scribble counts."""
+    changed = prediction != label
+    num_classes = int(max(prediction.max(), label.max())) + 1
+    pairs = np.bincount(prediction[changed].astype(np.int64) * num_classes + label[changed],
+                        minlength=num_classes * num_classes)
+    scribbled = scribbles != unannotated
+    return {"changed_voxels": int(changed.sum()),
+            "changed_fraction": float(changed.mean()),
+            "changes": {f"{i // num_classes}->{i % num_classes}": int(n) for i, n in enumerate(pairs) if n},
+            "scribbled_voxels": int(scribbled.sum()),
+            "scribbled_classes": sorted(int(c) for c in np.unique(scribbles[scribbled])),
+            "unannotated_value": int(unannotated),
+            "mean_confidence": float(confidence.mean())}

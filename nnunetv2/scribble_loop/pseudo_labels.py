@@ -1,0 +1,193 @@
+"""Grow correction scribbles into a full pseudo label with a confidence map (the geodesic rule).
+
+For every class c with scribbles, D_c is the geodesic distance from its scribbles, where one step
+of spacing-scaled length L (voxel units of the finest axis) between voxels p and q costs
+
+    sqrt((1 - lamb) * L**2 + lamb * ||I(p) - I(q)||**2)  +  probability_weight * L * (2 - P_c(p) - P_c(q)) / 2
+
+(I: the image, each channel z-scored over the image and multiplied by ``intensity_weight``; P_c:
+the network's probability of c).
+D_c is capped at ``threshold`` T and turned into G_c = exp(-(exp(D_c) - 1) / T); classes without
+scribbles have G_c = 0. The label is argmax_c of P_c + G_c - sum_{j != c} G_j; scribbled voxels
+keep the class drawn there. Confidence is max_c G_c where that exceeds ``min_geodesic_confidence``
+(near scribbles), else ``probability_confidence_scale`` times the probability of the chosen class,
+multiplied by ``boundary_factor`` within ``boundary_width`` voxels of a pseudo-label boundary.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+
+from nnunetv2.exceptions import NnUNetError
+
+if TYPE_CHECKING:
+    import torch
+
+
+def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribbles: np.ndarray,
+                          spacing: Sequence[float] | None = None, unannotated_value: int | None = None, *,
+                          threshold: float = 10.0, lamb: float = 0.99, intensity_weight: float = 3.0,
+                          probability_weight: float = 0.1,
+                          min_geodesic_confidence: float = 0.1, probability_confidence_scale: float = 0.8,
+                          boundary_width: int = 1, boundary_factor: float = 0.5,
+                          device=None) -> tuple[np.ndarray, np.ndarray]:
+    """Return (pseudo label ``(*spatial)`` uint8/uint16, confidence ``(*spatial)`` float32 in [0, 1]).
+
+    image: ``(c, *spatial)`` intensities; probabilities: ``(C, *spatial)`` softmax probabilities;
+    scribbles: ``(*spatial)`` integer map with a class 0..C-1 where drawn and ``unannotated_value``
+    (default C) elsewhere; spatial is 2D or 3D (a 2D image may be ``(1, y, x)``); spacing per
+    spatial axis (default 1). See the module docstring for the rule and its parameters.
+    """
+    import torch
+
+    from nnunetv2.scribble_loop.geodesic import geodesic_distance
+    from nnunetv2.utilities.device import resolve_device
+
+    _check_parameters(threshold=threshold, lamb=lamb, intensity_weight=intensity_weight,
+                      probability_weight=probability_weight, min_geodesic_confidence=min_geodesic_confidence,
+                      probability_confidence_scale=probability_confidence_scale, boundary_width=boundary_width,
+                      boundary_factor=boundary_factor)
+    num_classes = int(np.shape(probabilities)[0]) if np.ndim(probabilities) > 0 else 0
+    unannotated_value = num_classes if unannotated_value is None else unannotated_value
+    _check_arrays(image, probabilities, scribbles, spacing, unannotated_value)
+    device = resolve_device(None if device is None else str(device))
+    with torch.no_grad():
+        image_t = _z_scored(torch.as_tensor(np.asarray(image, dtype=np.float32), device=device)).mul_(intensity_weight)
+        probs = torch.as_tensor(np.asarray(probabilities, dtype=np.float32), device=device)
+        drawn = torch.as_tensor(np.asarray(scribbles).astype(np.int64), device=device)
+        scribbled = drawn != unannotated_value
+        relative_spacing = _relative_spacing(spacing, drawn.shape)
+
+        geodesic = torch.zeros_like(probs)  # G_c; stays 0 for classes without scribbles
+        for c in torch.unique(drawn[scribbled]).tolist():
+            distance = geodesic_distance(image_t, drawn == c, spacing=relative_spacing, lamb=lamb,
+                                         step_cost=probability_weight * (1.0 - probs[c]), device=device)
+            capped = torch.clamp(distance, max=threshold)  # unreached voxels (inf) become T as well
+            geodesic[c] = torch.exp(-torch.expm1(capped) / threshold)
+
+        # P_c + G_c - sum_{j != c} G_j
+        score = probs + geodesic - (geodesic.sum(0, keepdim=True) - geodesic)
+        label = torch.where(scribbled, drawn, score.argmax(0))
+
+        nearest_scribble_confidence = geodesic.amax(0)
+        chosen_probability = probs.gather(0, label[None])[0]
+        network_confidence = probability_confidence_scale * chosen_probability
+        network_confidence = torch.where(_near_label_boundary(label, boundary_width),
+                                         network_confidence * boundary_factor, network_confidence)
+        confidence = torch.where(nearest_scribble_confidence > min_geodesic_confidence,
+                                 nearest_scribble_confidence, network_confidence).clamp_(0.0, 1.0)
+    label_dtype = np.uint8 if num_classes <= 256 else np.uint16
+    return label.cpu().numpy().astype(label_dtype), confidence.cpu().numpy().astype(np.float32)
+
+
+def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
+    """Return the rule's parameters (``geodesic_pseudo_label``'s keyword options) with ``overrides`` applied."""
+    defaults = {name: p.default for name, p in inspect.signature(geodesic_pseudo_label).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "device"}
+    unknown = sorted(set(overrides) - set(defaults))
+    if unknown:
+        raise NnUNetError(f"unknown pseudo-label parameter(s) {', '.join(unknown)} (known: {', '.join(defaults)})")
+    return {**defaults, **overrides}
+
+
+# parameter -> (accepts the value, what it must be)
+_PARAMETER_RULES = {
+    "threshold": (lambda v: v > 0, "> 0"),
+    "lamb": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "intensity_weight": (lambda v: v >= 0, ">= 0"),
+    "probability_weight": (lambda v: v >= 0, ">= 0"),
+    "min_geodesic_confidence": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "probability_confidence_scale": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "boundary_width": (lambda v: isinstance(v, (int, np.integer)) and v >= 0, "an integer >= 0"),
+    "boundary_factor": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+}
+
+
+def _check_parameters(**values: Any) -> None:
+    """Raise NnUNetError naming the first rule parameter that is not a number in its range."""
+    for name, value in values.items():
+        accepts, requirement = _PARAMETER_RULES[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+                or not accepts(value):
+            raise NnUNetError(f"pseudo labels: {name} must be {requirement}, got {value!r}")
+
+
+def _check_arrays(image, probabilities, scribbles, spacing, unannotated_value) -> None:
+    """Raise NnUNetError (one line) for arrays that do not fit together."""
+    scribbles = np.asarray(scribbles)
+    spatial = scribbles.shape
+    if scribbles.ndim not in (2, 3):
+        raise NnUNetError(f"pseudo labels: scribbles must be a 2D or 3D label map, got shape {list(spatial)}")
+    if np.ndim(image) != scribbles.ndim + 1 or np.shape(image)[1:] != spatial:
+        raise NnUNetError(f"pseudo labels: image shape {list(np.shape(image))} does not match the scribbles shape "
+                          f"{list(spatial)} (expected (channels, {', '.join(map(str, spatial))}))")
+    if np.ndim(probabilities) != scribbles.ndim + 1 or np.shape(probabilities)[1:] != spatial:
+        raise NnUNetError(f"pseudo labels: probabilities shape {list(np.shape(probabilities))} does not match the "
+                          f"scribbles shape {list(spatial)} (expected (classes, {', '.join(map(str, spatial))}))")
+    num_classes = np.shape(probabilities)[0]
+    if num_classes < 2:
+        raise NnUNetError(f"pseudo labels: probabilities need at least 2 classes, got {num_classes}")
+    if not np.issubdtype(scribbles.dtype, np.integer):
+        raise NnUNetError(f"pseudo labels: scribbles must be an integer label map, got {scribbles.dtype}")
+    if isinstance(unannotated_value, bool) or not isinstance(unannotated_value, (int, np.integer)):
+        raise NnUNetError(f"pseudo labels: the unannotated value must be an integer, got {unannotated_value!r}")
+    if 0 <= unannotated_value < num_classes:
+        raise NnUNetError(f"pseudo labels: the unannotated value {unannotated_value} is also class "
+                          f"{unannotated_value} of the {num_classes} classes; use a value >= {num_classes}")
+    values = np.unique(scribbles)
+    foreign = [int(v) for v in values if v != unannotated_value and not 0 <= v < num_classes]
+    if foreign:
+        raise NnUNetError(f"pseudo labels: scribbles contain value(s) {foreign[:5]} that are neither a class "
+                          f"(0..{num_classes - 1}) nor the unannotated value {unannotated_value}")
+    probabilities = np.asarray(probabilities)
+    if not np.isfinite(probabilities).all() or probabilities.min() < 0 or probabilities.max() > 1:
+        raise NnUNetError("pseudo labels: probabilities must be finite numbers in [0, 1]")
+    if np.abs(probabilities.sum(0) - 1).max() > 1e-3:
+        raise NnUNetError("pseudo labels: probabilities do not sum to 1 over the classes (softmax outputs are "
+                          "needed; region-based models are not supported)")
+    if not np.isfinite(image).all():
+        raise NnUNetError("pseudo labels: the image contains NaN or infinite values")
+    if spacing is not None and len(spacing) != len(spatial):
+        raise NnUNetError(f"pseudo labels: spacing {list(spacing)} must have {len(spatial)} entries, one per axis")
+
+
+def _z_scored(image: "torch.Tensor") -> "torch.Tensor":
+    """Each channel shifted to mean 0 and scaled to std 1 over the image (a flat channel only shifted)."""
+    flat = image.reshape(image.shape[0], -1)
+    mean = flat.mean(1)
+    std = flat.std(1, unbiased=False)
+    std = std.masked_fill(std == 0, 1.0)
+    shape = (-1,) + (1,) * (image.ndim - 1)
+    return (image - mean.reshape(shape)) / std.reshape(shape)
+
+
+def _relative_spacing(spacing: Sequence[float] | None, shape: Sequence[int]) -> list[float]:
+    """Spacing divided by the finest spacing of the axes that have more than one voxel.
+
+    A 2D image's placeholder spacing (999 on its single-voxel axis) is thereby ignored.
+    """
+    if spacing is None:
+        return [1.0] * len(shape)
+    spacing = [float(s) for s in spacing]
+    if not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise NnUNetError(f"pseudo labels: spacing must be positive numbers, got {spacing}")
+    finest = min((s for s, n in zip(spacing, shape) if n > 1), default=1.0)
+    return [s / finest for s in spacing]
+
+
+def _near_label_boundary(label: "torch.Tensor", width: int) -> "torch.Tensor":
+    """Bool map of voxels with a different label within ``width`` voxels (a (2w+1)^n window)."""
+    import torch
+    import torch.nn.functional as F
+
+    if width == 0:
+        return torch.zeros_like(label, dtype=torch.bool)
+    volume = label.float().reshape(1, 1, *([1] * (3 - label.ndim)), *label.shape)
+    kernel = [2 * width + 1 if n > 1 else 1 for n in volume.shape[2:]]
+    padding = [k // 2 for k in kernel]
+    # max pooling pads with -inf, so the image border never looks like a boundary
+    highest = F.max_pool3d(volume, kernel, stride=1, padding=padding)
+    lowest = -F.max_pool3d(-volume, kernel, stride=1, padding=padding)
+    return (highest != lowest).reshape(label.shape)

@@ -1,0 +1,172 @@
+"""The geodesic pseudo-label rule on hand-made cases, against an exact re-computation, and its confidence."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnunetv2.exceptions import NnUNetError
+from nnunetv2.scribble_loop.pseudo_labels import geodesic_pseudo_label, pseudo_label_parameters
+
+UNANNOTATED = 2
+ERROR_A = (slice(12, 22), slice(10, 20))   # inside the left object, scribbled
+ERROR_B = (slice(12, 22), slice(40, 50))   # inside the right object, not scribbled
+
+
+def _two_objects_case():
+    """Two bright squares on a dark background; the network misses a square patch inside each."""
+    rng = np.random.default_rng(0)
+    image = np.zeros((40, 60), dtype=np.float32)
+    image[5:35, 5:25] = 10
+    image[5:35, 35:55] = 10
+    image += rng.normal(0, 0.3, image.shape).astype(np.float32)
+    truth = (image > 5).astype(np.uint8)
+    p1 = np.where(truth == 1, 0.95, 0.05)
+    p1[ERROR_A] = 0.1
+    p1[ERROR_B] = 0.1
+    probabilities = np.stack([1 - p1, p1]).astype(np.float32)
+    scribbles = np.full(image.shape, UNANNOTATED, dtype=np.uint8)
+    scribbles[17, 12:18] = 1
+    return image[None], probabilities, scribbles, truth
+
+
+def test_a_scribble_fixes_its_error_region_and_nothing_far_away():
+    image, probabilities, scribbles, truth = _two_objects_case()
+    label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")
+    prediction = probabilities.argmax(0)
+    assert label.shape == truth.shape and label.dtype == np.uint8
+    assert np.all(label[ERROR_A] == 1)                       # fixed
+    assert np.all(label[ERROR_B] == 0)                       # same error, no scribble near: unchanged
+    outside_a = np.ones(truth.shape, dtype=bool)
+    outside_a[ERROR_A] = False
+    assert np.array_equal(label[outside_a], prediction[outside_a])
+    assert (label != truth).sum() == (prediction != truth).sum() - truth[ERROR_A].size
+
+
+def test_a_2d_case_given_as_a_single_slice_volume_gives_the_same_result():
+    image, probabilities, scribbles, _ = _two_objects_case()
+    flat = geodesic_pseudo_label(image, probabilities, scribbles, spacing=[1.0, 1.0], device="cpu")
+    volume = geodesic_pseudo_label(image[:, None], probabilities[:, None], scribbles[None],
+                                   spacing=[999.0, 1.0, 1.0], device="cpu")
+    assert np.array_equal(flat[0], volume[0][0])
+    np.testing.assert_allclose(flat[1], volume[1][0], atol=1e-6)
+
+
+def test_without_scribbles_the_label_is_the_network_argmax_and_confidence_its_scaled_probability():
+    image, probabilities, _, _ = _two_objects_case()
+    none = np.full(image.shape[1:], UNANNOTATED, dtype=np.uint8)
+    label, confidence = geodesic_pseudo_label(image, probabilities, none, probability_confidence_scale=0.8,
+                                              boundary_factor=0.5, device="cpu")
+    assert np.array_equal(label, probabilities.argmax(0))
+    chosen = probabilities.max(0)
+    # away from label boundaries 0.8 x P, on and next to them half of that
+    np.testing.assert_allclose(confidence[1, 1], 0.8 * chosen[1, 1], rtol=1e-6)
+    np.testing.assert_allclose(confidence[20, 5], 0.4 * chosen[20, 5], rtol=1e-6)   # left edge of an object
+    np.testing.assert_allclose(confidence[20, 4], 0.4 * chosen[20, 4], rtol=1e-6)   # just outside it
+    assert confidence[20, 5] < confidence[20, 7]
+
+
+def test_classes_without_scribbles_get_no_geodesic_term():
+    """Three classes, scribbles of class 2 only: class 0 and 1 are decided by the network alone."""
+    rng = np.random.default_rng(1)
+    shape = (24, 24)
+    image = rng.normal(0, 1, (1, *shape)).astype(np.float32)
+    probabilities = rng.dirichlet([1, 1, 1], size=shape).transpose(2, 0, 1).astype(np.float32)
+    scribbles = np.full(shape, 3, dtype=np.uint8)
+    scribbles[2, 2] = 2
+    label, _ = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")
+    prediction = probabilities.argmax(0)
+    not_two = (label != 2) & (prediction != 2)
+    assert np.array_equal(label[not_two], prediction[not_two])
+    # class 2 only gains: nothing the network called 2 becomes something else
+    assert np.all(label[prediction == 2] == 2)
+    assert label[2, 2] == 2
+
+
+def test_scribbled_voxels_keep_their_class_even_against_the_network():
+    image, probabilities, _, _ = _two_objects_case()
+    scribbles = np.full(image.shape[1:], UNANNOTATED, dtype=np.uint8)
+    scribbles[2, 2:30] = 0
+    scribbles[3, 2:30] = 1       # right next to class-0 scribbles, where the network says 0 with 0.95
+    label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")
+    assert np.all(label[3, 2:30] == 1) and np.all(label[2, 2:30] == 0)
+    assert np.all(confidence[2:4, 2:30] == 1.0)
+
+
+def test_confidence_is_within_bounds_one_at_scribbles_and_lower_at_boundaries():
+    image, probabilities, scribbles, _ = _two_objects_case()
+    label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")
+    assert confidence.dtype == np.float32
+    assert confidence.min() >= 0.0 and confidence.max() <= 1.0
+    assert np.all(confidence[scribbles != UNANNOTATED] == 1.0)
+    # far from the scribble: voxels on a pseudo-label boundary are less trusted than inside
+    assert confidence[25, 35] < confidence[25, 45]
+    # random inputs, extreme parameters: still in [0, 1]
+    rng = np.random.default_rng(2)
+    probs = rng.dirichlet([0.3] * 4, size=(6, 16, 16)).transpose(3, 0, 1, 2).astype(np.float32)
+    drawn = rng.integers(0, 12, size=(6, 16, 16)).astype(np.uint8)
+    drawn[drawn >= 4] = 9
+    _, conf = geodesic_pseudo_label(rng.normal(size=(2, 6, 16, 16)), probs, drawn, spacing=[3.0, 0.7, 0.7],
+                                    unannotated_value=9, threshold=0.5, probability_confidence_scale=1.0,
+                                    boundary_factor=1.0, min_geodesic_confidence=0.0, device="cpu")
+    assert conf.min() >= 0.0 and conf.max() <= 1.0
+
+
+def test_rule_matches_an_exact_recomputation_with_dijkstra():
+    """The published rule, re-done here from exact geodesic distances (scipy Dijkstra) on an anisotropic 3D case."""
+    from nnunetv2.scribble_loop.geodesic_reference import exact_geodesic_distance
+
+    rng = np.random.default_rng(3)
+    shape = (5, 12, 12)
+    spacing = [2.5, 1.0, 1.0]
+    image = (rng.normal(0, 1, (1, *shape)) + np.linspace(0, 3, 12)[None, None, None]).astype(np.float32)
+    probabilities = rng.dirichlet([2, 2, 2], size=shape).transpose(3, 0, 1, 2).astype(np.float32)
+    scribbles = np.full(shape, 3, dtype=np.uint8)
+    scribbles[2, 3, 2:6] = 0
+    scribbles[1, 9, 6:11] = 2
+    parameters = pseudo_label_parameters(threshold=4.0, lamb=0.9, intensity_weight=2.0, probability_weight=0.5)
+    label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
+
+    z_scored = (image - image.mean()) / image.std() * parameters["intensity_weight"]
+    relative_spacing = [s / 1.0 for s in spacing]
+    geodesic = np.zeros(probabilities.shape)
+    for c in (0, 2):
+        distance = exact_geodesic_distance(z_scored, scribbles == c, relative_spacing, parameters["lamb"],
+                                           step_cost=parameters["probability_weight"] * (1 - probabilities[c]))
+        distance = np.minimum(distance, parameters["threshold"])
+        geodesic[c] = np.exp(-(np.exp(distance) - 1) / parameters["threshold"])
+    score = probabilities + geodesic - (geodesic.sum(0) - geodesic)
+    expected = np.where(scribbles != 3, scribbles, score.argmax(0))
+    clear = np.sort(score, 0)[-1] - np.sort(score, 0)[-2] > 1e-3   # ignore near-ties
+    assert np.array_equal(label[clear], expected[clear])
+
+    near = geodesic.max(0) > parameters["min_geodesic_confidence"]
+    # the case exercises both confidence branches and scribbles that overrule the network
+    assert near.sum() > 20 and (~near).sum() > 20
+    assert (expected != probabilities.argmax(0)).sum() > 10
+    np.testing.assert_allclose(confidence[near], geodesic.max(0)[near], atol=2e-3)
+    chosen = np.take_along_axis(probabilities, label[None].astype(np.int64), 0)[0]
+    far = parameters["probability_confidence_scale"] * chosen
+    assert np.all(np.isclose(confidence[~near], far[~near], atol=1e-6)
+                  | np.isclose(confidence[~near], parameters["boundary_factor"] * far[~near], atol=1e-6))
+
+
+def test_bad_inputs_raise_one_line_errors():
+    image, probabilities, scribbles, _ = _two_objects_case()
+    with pytest.raises(NnUNetError, match=r"probabilities shape \[2, 40, 59\] does not match the scribbles shape"):
+        geodesic_pseudo_label(image, probabilities[:, :, :59], scribbles)
+    with pytest.raises(NnUNetError, match=r"image shape \[1, 40, 59\] does not match"):
+        geodesic_pseudo_label(image[:, :, :59], probabilities, scribbles)
+    bad = scribbles.copy()
+    bad[0, 0] = 7
+    with pytest.raises(NnUNetError, match=r"value\(s\) \[7\] that are neither a class \(0..1\) nor the unannotated"):
+        geodesic_pseudo_label(image, probabilities, bad)
+    with pytest.raises(NnUNetError, match="unannotated value 1 is also class 1"):
+        geodesic_pseudo_label(image, probabilities, scribbles, unannotated_value=1)
+    with pytest.raises(NnUNetError, match="do not sum to 1"):
+        geodesic_pseudo_label(image, probabilities * 0.5, scribbles)
+    with pytest.raises(NnUNetError, match="threshold must be > 0, got 0"):
+        geodesic_pseudo_label(image, probabilities, scribbles, threshold=0)
+    with pytest.raises(NnUNetError, match="lamb must be in"):
+        geodesic_pseudo_label(image, probabilities, scribbles, lamb="high")
+    with pytest.raises(NnUNetError, match="unknown pseudo-label parameter"):
+        pseudo_label_parameters(temperature=3)

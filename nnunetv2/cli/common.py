@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Callable
 
@@ -19,3 +20,8 @@ def run_cli(main: Callable[[], None]) -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def default_num_processes() -> int:
+    """Default of the ``-np`` flags: nnU-Net v2's 8, or fewer on a machine with fewer CPUs."""
+    return min(8, os.cpu_count() or 1)

@@ -1,0 +1,45 @@
+"""nnUNetv2_export_model_to_zip and nnUNetv2_install_pretrained_model_from_zip."""
+from __future__ import annotations
+
+import argparse
+
+from nnunetv2.cli.common import run_cli
+
+
+def export_model_to_zip_entry() -> None:
+    """nnUNetv2_export_model_to_zip."""
+    parser = argparse.ArgumentParser(description="Export trained models of a dataset as a zip file.")
+    parser.add_argument("-d", required=True, help="dataset id or name")
+    parser.add_argument("-o", required=True, help="output zip file")
+    parser.add_argument("-c", nargs="+", default=None,
+                        help="configurations (default: every configuration trained with -tr and -p)")
+    parser.add_argument("-tr", default="nnUNetTrainer", help="trainer (default nnUNetTrainer)")
+    parser.add_argument("-p", default="nnUNetPlans", help="plans identifier (default nnUNetPlans)")
+    parser.add_argument("-f", nargs="+", default=["0", "1", "2", "3", "4"], help="folds (default: 0 1 2 3 4)")
+    parser.add_argument("-chk", nargs="+", default=["checkpoint_final.pth"],
+                        help="checkpoint files to export (default: checkpoint_final.pth)")
+    parser.add_argument("--not_strict", action="store_true",
+                        help="skip missing configurations, folds and checkpoints instead of failing")
+    parser.add_argument("--exp_cv_preds", action="store_true",
+                        help="also export the cross-validation predictions")
+    args = parser.parse_args()
+
+    def main() -> None:
+        from nnunetv2.model_sharing.model_export import export_pretrained_model
+        names = export_pretrained_model(args.d, args.o, args.c, args.tr, args.p, args.f, strict=not args.not_strict,
+                                        save_checkpoints=args.chk, export_crossval_predictions=args.exp_cv_preds)
+        print(f"wrote {len(names)} file(s) to {args.o}")
+    run_cli(main)
+
+
+def install_from_zip_entry() -> None:
+    """nnUNetv2_install_pretrained_model_from_zip."""
+    parser = argparse.ArgumentParser(description="Install a model zip file into nnUNet_results.")
+    parser.add_argument("zip", help="zip file made by nnUNetv2_export_model_to_zip")
+    args = parser.parse_args()
+
+    def main() -> None:
+        from nnunetv2.model_sharing.model_import import install_model_from_zip_file
+        written = install_model_from_zip_file(args.zip)
+        print(f"installed {len(written)} file(s)")
+    run_cli(main)

@@ -1,0 +1,1 @@
+"""Connected-component postprocessing: apply it, and decide it on cross-validation results."""

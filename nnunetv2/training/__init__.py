@@ -1,0 +1,1 @@
+"""Training: trainers, losses, learning-rate schedules, checkpoints, logs, splits and DDP."""

@@ -1,0 +1,75 @@
+"""Per-epoch training curves (nnU-Net v2's ``logging`` checkpoint entry) and the text training log."""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# nnU-Net v2's key names, so a checkpoint's 'logging' entry can be continued by either implementation
+CURVE_KEYS = ("mean_fg_dice", "ema_fg_dice", "dice_per_class_or_region", "train_losses", "val_losses",
+              "lrs", "epoch_start_timestamps", "epoch_end_timestamps")
+
+
+class TrainingCurves:
+    """One list per quantity, indexed by epoch; logging ``mean_fg_dice`` also updates its EMA."""
+
+    def __init__(self, ema_momentum: float = 0.9):
+        self.ema_momentum = ema_momentum
+        self.values: dict[str, list[Any]] = {k: [] for k in CURVE_KEYS}
+
+    def log(self, key: str, value: Any, epoch: int) -> None:
+        """Record ``value`` for ``epoch`` (appending, or replacing a value logged before)."""
+        series = self.values[key]
+        if len(series) < epoch:
+            raise ValueError(f"'{key}' has no value for epoch {len(series)} but one for {epoch} is logged")
+        if len(series) == epoch:
+            series.append(value)
+        else:
+            series[epoch] = value
+        if key == "mean_fg_dice":
+            ema = self.values["ema_fg_dice"]
+            new_ema = value if epoch == 0 or not ema else \
+                self.ema_momentum * ema[epoch - 1] + (1 - self.ema_momentum) * value
+            self.log("ema_fg_dice", new_ema, epoch)
+
+    def get_checkpoint(self) -> dict[str, list[Any]]:
+        """Return the curves for the checkpoint's ``logging`` entry."""
+        return {k: list(v) for k, v in self.values.items()}
+
+    def load_checkpoint(self, curves: dict[str, list[Any]], num_epochs_done: int) -> None:
+        """Restore curves from a checkpoint, dropping entries of epochs after ``num_epochs_done``."""
+        self.values = {k: list(curves.get(k, []))[:num_epochs_done] for k in CURVE_KEYS}
+
+    def epoch_summary(self, epoch: int, num_epochs: int) -> str:
+        """Return the one-line report of a finished epoch."""
+        v = self.values
+        dice = ", ".join("nan" if math.isnan(d) else f"{d:.4f}" for d in v["dice_per_class_or_region"][epoch])
+        duration = v["epoch_end_timestamps"][epoch] - v["epoch_start_timestamps"][epoch]
+        return (f"epoch {epoch + 1}/{num_epochs}: train_loss {v['train_losses'][epoch]:.4f}, "
+                f"val_loss {v['val_losses'][epoch]:.4f}, pseudo Dice [{dice}] "
+                f"(EMA {v['ema_fg_dice'][epoch]:.4f}), lr {v['lrs'][epoch]:.3e}, {duration:.1f} s")
+
+
+class TrainingLogFile:
+    """``training_log_<timestamp>.txt`` in the fold folder; every line also goes to ``logging``.
+
+    Disabled (on DDP ranks other than 0) it neither writes nor logs, so each line appears once.
+    """
+
+    def __init__(self, folder: str | os.PathLike, enabled: bool = True):
+        stamp = datetime.now().strftime("%Y_%m_%d_%H_%M_%S")
+        self.path = Path(folder) / f"training_log_{stamp}.txt" if enabled else None
+
+    def write(self, message: str) -> None:
+        """Log ``message`` and append it, timestamped, to the log file."""
+        if self.path is not None:
+            logger.info(message)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as f:
+                f.write(f"{datetime.now():%Y-%m-%d %H:%M:%S}: {message}\n")
+

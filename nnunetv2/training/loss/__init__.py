@@ -1,0 +1,1 @@
+"""Segmentation losses: soft Dice, Dice + (B)CE, deep supervision, ignore-label masking."""

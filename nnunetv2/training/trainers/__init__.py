@@ -1,0 +1,1 @@
+"""nnUNetTrainer and its variants; ``-tr NAME`` searches every module of this package."""

@@ -82,16 +82,16 @@ class LabelManager:
         return [v for v in self.all_labels if v != 0]
 
     @property
-    def foreground_regions(self) -> list[tuple[int, ...]]:
-        """Regions as tuples of label values (each plain foreground label is a region of one)."""
+    def foreground_regions(self) -> list[int | tuple[int, ...]]:
+        """Regions as written in dataset.json: a tuple for a list of labels, an int for a single label.
+
+        Keeping nnU-Net v2's distinction keeps its summary.json keys ("2" vs "(2,)").
+        """
         regions = []
         for name, v in self.label_dict.items():
-            if name == IGNORE_LABEL_NAME:
+            if name == IGNORE_LABEL_NAME or set(_as_tuple(v)) == {0}:
                 continue
-            t = _as_tuple(v)
-            if t == (0,) or (len(t) == 1 and t[0] == 0):
-                continue
-            regions.append(t)
+            regions.append(v)
         return regions
 
     @property

@@ -17,8 +17,8 @@ def test_plain_labels_with_ignore():
 
 
 def test_regions():
-    lm = LabelManager({"background": 0, "whole": [1, 2], "core": [2]}, regions_class_order=[1, 2])
-    assert lm.has_regions and lm.foreground_regions == [(1, 2), (2,)]
+    lm = LabelManager({"background": 0, "whole": [1, 2], "core": 2}, regions_class_order=[1, 2])
+    assert lm.has_regions and lm.foreground_regions == [(1, 2), 2]
     assert lm.num_segmentation_heads == 2
     seg = np.array([[0, 1, 2]])
     targets = lm.segmentation_to_region_targets(seg)

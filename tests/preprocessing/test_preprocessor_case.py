@@ -100,7 +100,7 @@ def test_class_locations_for_regions_and_ignore_label(make_plans):
                                      "regions_class_order": [1, 2]})
     _, out_seg, props = DefaultPreprocessor().run_case_npy(data, seg, properties, plans,
                                                            plans.configuration("3d_fullres"), regions)
-    assert set(props["class_locations"]) == {(1, 2), (2,)}
+    assert set(props["class_locations"]) == {(1, 2), 2}
     assert len(props["class_locations"][(1, 2)]) == np.isin(out_seg, [1, 2]).sum()
 
 

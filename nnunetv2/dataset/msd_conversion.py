@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import DatasetError, NnUNetError
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
-from nnunetv2.utilities.file_io import load_json
+from nnunetv2.utilities.file_io import atomic_folder, load_json
 
 logger = logging.getLogger(__name__)
 
@@ -127,9 +126,7 @@ def convert_msd_dataset(task_folder: str | os.PathLike, overwrite_id: int | None
         labels.append(label)
     dataset_json = _v2_dataset_json(msd, json_path, len(training))
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
+    with atomic_folder(target) as staging:
         jobs = []
         for source_dir, out_dir in (("imagesTr", "imagesTr"), ("imagesTs", "imagesTs")):
             files = training if source_dir == "imagesTr" else _image_files(task_folder / source_dir)
@@ -148,11 +145,5 @@ def convert_msd_dataset(task_folder: str | os.PathLike, overwrite_id: int | None
             for job in jobs:
                 _split_job(job)
         dataset_json.save(staging / "dataset.json")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     logger.debug("converted %s (%d training cases) to %s", task_folder.name, len(training), target)
     return target

@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +20,7 @@ import numpy as np
 from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import DatasetError
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
+from nnunetv2.utilities.file_io import atomic_folder
 
 logger = logging.getLogger(__name__)
 
@@ -227,9 +227,7 @@ def generate_synthetic_dataset(dataset_folder: str | os.PathLike, num_cases: int
         extra={"name": dataset_folder.name,
                "description": f"synthetic {intensity.upper()}-like {len(shape)}D dataset, seed {seed}"})
 
-    dataset_folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=dataset_folder.parent, prefix=f".{dataset_folder.name}."))
-    try:
+    with atomic_folder(dataset_folder) as staging:
         subsets = [("imagesTr", "labelsTr", range(num_cases))]
         if num_test_cases > 0:
             subsets.append(("imagesTs", "labelsTs", range(num_cases, num_cases + num_test_cases)))
@@ -248,12 +246,6 @@ def generate_synthetic_dataset(dataset_folder: str | os.PathLike, num_cases: int
                 _write_case(staging, images_dir, labels_dir, f"case_{index:03d}", images, seg,
                             spacing_arr, origin, file_ending)
         dataset_json.save(staging / "dataset.json")
-        if dataset_folder.exists():
-            shutil.rmtree(dataset_folder)
-        os.replace(staging, dataset_folder)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     logger.debug("wrote %d training and %d test cases to %s", num_cases, num_test_cases, dataset_folder)
     return dataset_json
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
 from nnunetv2 import paths
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import EvaluationError
+from nnunetv2.utilities.file_io import atomic_folder
 from nnunetv2.utilities.prediction_folder import load_plans_and_dataset_json, segmentation_files
 
 logger = logging.getLogger(__name__)
@@ -89,19 +89,11 @@ def accumulate_cv_results(model_folder: str | os.PathLike, merged_output_folder:
         return load_summary_json(summary_file)
 
     # assemble next to the target and swap it in, so a failure never leaves a half-filled folder
-    merged.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=merged.parent, prefix=f".{merged.name}."))
-    try:
+    with atomic_folder(merged) as staging:
         for name, source in predictions.items():
             shutil.copy2(source, staging / name)
         for name in ("plans.json", "dataset.json"):
             shutil.copy2(model_folder / name, staging / name)
-        if merged.exists():
-            shutil.rmtree(merged)
-        os.replace(staging, merged)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
 
     if reference_folder is None:
         reference_folder = reference_folder_for_dataset(model_folder.parent.name)

@@ -61,3 +61,23 @@ def save_json(obj: Any, path: str | os.PathLike, sort_keys: bool = False, indent
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             json.dump(obj, f, default=_to_builtin, sort_keys=sort_keys, indent=indent)
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty staging folder next to ``path``; on success it replaces ``path`` whole.
+
+    On an error the staging folder is removed and ``path`` (if it existed) stays as it was.
+    """
+    import shutil
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+    try:
+        yield staging
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)

@@ -30,6 +30,9 @@ def _add_shared_args(parser: argparse.ArgumentParser) -> None:
                         help="device (default: cuda when available, else cpu); choose the GPU with "
                              "CUDA_VISIBLE_DEVICES")
     parser.add_argument("--disable_progress_bar", action="store_true", help="no progress bar")
+    parser.add_argument("-temperature", type=float, default=1.0,
+                        help="softmax temperature: logits are divided by it (default 1; > 1 softens the saved "
+                             "probabilities, the segmentation stays the same)")
 
 
 def _shared_kwargs(args: argparse.Namespace) -> dict:
@@ -38,7 +41,8 @@ def _shared_kwargs(args: argparse.Namespace) -> dict:
                 overwrite=not args.continue_prediction, num_processes_preprocessing=args.npp,
                 num_processes_segmentation_export=args.nps,
                 folder_with_segs_from_prev_stage=args.prev_stage_predictions,
-                num_parts=args.num_parts, part_id=args.part_id, show_progress=not args.disable_progress_bar)
+                num_parts=args.num_parts, part_id=args.part_id, show_progress=not args.disable_progress_bar,
+                temperature=args.temperature)
 
 
 def predict_entry() -> None:

@@ -38,6 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="write checkpoint_latest every N epochs (default 50)")
     parser.add_argument("-seed", type=int, default=None,
                         help="seed network initialisation and sampling (repeatable on CPU with nnUNet_n_proc_DA=0)")
+    parser.add_argument("-num_of_cycles", type=int, default=None,
+                        help="with -tr nnUNetTrainerCyclicLR: restart the learning rate this many times; the "
+                             "checkpoints near each cycle's end form an ensemble for uncertainty (default 1)")
+    parser.add_argument("-checkpoints", default=None, choices=["sparse", "late"],
+                        help="with -tr nnUNetTrainerCyclicLR: ensemble checkpoints per cycle, six from 70%% of "
+                             "the cycle to its end (sparse, default) or its last ten epochs (late)")
     return parser
 
 
@@ -55,7 +61,7 @@ def train_entry(argv: Sequence[str] | None = None) -> None:
             disable_checkpointing=args.disable_checkpointing, num_epochs=args.num_epochs,
             num_iterations_per_epoch=args.num_iterations_per_epoch,
             num_val_iterations_per_epoch=args.num_val_iterations_per_epoch, save_every=args.save_every,
-            seed=args.seed))
+            seed=args.seed, num_of_cycles=args.num_of_cycles, checkpoint_rule=args.checkpoints))
         print(f"done: {folder}")
 
     run_cli(main)

@@ -53,18 +53,11 @@ class _ExportJob:
     save_probabilities: bool
 
 
-def _append_previous_stage(data: np.ndarray, seg: np.ndarray | None, foreground_labels: Sequence[int]) -> np.ndarray:
-    """Add one channel per foreground label of the previous stage's (preprocessed) segmentation."""
-    if seg is None:
-        return data
-    one_hot = (seg[0][None] == np.asarray(foreground_labels).reshape(-1, *([1] * (seg.ndim - 1)))).astype(data.dtype)
-    return np.concatenate([data, one_hot])
-
-
 def _preprocess(job: _PreprocessJob) -> tuple[str, np.ndarray, dict[str, Any]]:
     """Read and preprocess one case; errors name the case."""
     from nnunetv2.dataset.label_manager import LabelManager
     from nnunetv2.preprocessing.preprocessor import preprocessor_class_from_name
+    from nnunetv2.training.previous_stage import append_previous_stage_channels
     try:
         preprocessor = preprocessor_class_from_name(job.configuration.preprocessor_name)()
         data, seg, properties = preprocessor.run_case(job.case.image_files, job.case.previous_stage_file, job.plans,
@@ -73,7 +66,7 @@ def _preprocess(job: _PreprocessJob) -> tuple[str, np.ndarray, dict[str, Any]]:
         raise type(e)(f"case '{job.case.case_id}': {e}") from None
     properties.pop("class_locations", None)
     foreground = LabelManager.from_dataset_json(job.dataset_json).foreground_labels
-    return job.case.case_id, _append_previous_stage(data, seg, foreground), properties
+    return job.case.case_id, append_previous_stage_channels(data, seg, foreground), properties
 
 
 def _export(job: _ExportJob) -> str:
@@ -97,10 +90,15 @@ class nnUNetPredictor:
     """Sliding-window predictor over the folds of a trained model (nnU-Net v2's interface)."""
 
     def __init__(self, tile_step_size: float = 0.5, use_gaussian: bool = True, use_mirroring: bool = True,
-                 device: "torch.device | str | None" = None, verbose: bool = False, allow_tqdm: bool = True):
+                 device: "torch.device | str | None" = None, verbose: bool = False, allow_tqdm: bool = True,
+                 temperature: float = 1.0):
         from nnunetv2.utilities.device import resolve_device
         import torch
+        if not temperature > 0:
+            raise InferenceError(f"the softmax temperature must be positive, got {temperature}")
         self.tile_step_size = tile_step_size
+        # logits are divided by it before the softmax/sigmoid: > 1 softens the probabilities, labels stay
+        self.temperature = float(temperature)
         self.use_gaussian = use_gaussian
         self.use_mirroring = use_mirroring
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
@@ -127,7 +125,7 @@ class nnUNetPredictor:
         return self._require_model().allowed_mirroring_axes if self.use_mirroring else None
 
     def predict_logits_from_preprocessed_data(self, data: "torch.Tensor | np.ndarray") -> "torch.Tensor":
-        """Return the fold-averaged logits (float32, CPU) of a preprocessed ``(c, z, y, x)`` case."""
+        """Return the fold-averaged logits (float32, CPU), divided by the temperature, of a preprocessed case."""
         import torch
 
         from nnunetv2.inference.sliding_window import sliding_window_predict
@@ -145,7 +143,14 @@ class nnUNetPredictor:
                 step_size=self.tile_step_size, mirror_axes=self.mirror_axes, use_gaussian=self.use_gaussian,
                 device=self.device, show_progress=self.allow_tqdm and self.verbose)
             logits = prediction if logits is None else logits.add_(prediction)
-        return logits.div_(len(model.fold_weights))
+        return logits.div_(len(model.fold_weights) * self.temperature)
+
+    def preprocessed_cases(self, cases: list[PredictionCase], num_processes: int = 3
+                           ) -> Iterator[tuple[str, np.ndarray, dict[str, Any]]]:
+        """Yield ``(case_id, preprocessed data, properties)`` of ``cases`` in order (workers prepare ahead)."""
+        model = self._require_model()
+        jobs = [_PreprocessJob(c, model.plans, model.configuration, model.dataset_json) for c in cases]
+        return self._preprocessed(jobs, num_processes)
 
     def predict_single_npy_array(self, input_image: np.ndarray, image_properties: dict[str, Any],
                                  segmentation_previous_stage: np.ndarray | None = None,
@@ -159,13 +164,14 @@ class nnUNetPredictor:
         from nnunetv2.inference.export import (convert_logits_to_segmentation_with_correct_shape,
                                                export_prediction_from_logits)
         from nnunetv2.preprocessing.preprocessor import preprocessor_class_from_name
+        from nnunetv2.training.previous_stage import append_previous_stage_channels
         model = self._require_model()
         preprocessor = preprocessor_class_from_name(model.configuration.preprocessor_name)()
         data, seg, properties = preprocessor.run_case_npy(input_image, segmentation_previous_stage,
                                                           dict(image_properties), model.plans, model.configuration,
                                                           model.dataset_json)
         properties.pop("class_locations", None)
-        data = _append_previous_stage(data, seg, model.label_manager.foreground_labels)
+        data = append_previous_stage_channels(data, seg, model.label_manager.foreground_labels)
         logits = self.predict_logits_from_preprocessed_data(data)
         if output_file_truncated is not None:
             export_prediction_from_logits(logits, properties, model.configuration, model.plans, model.dataset_json,
@@ -263,10 +269,11 @@ def predict_from_model_folder(input_folder: str | os.PathLike, output_folder: st
                               save_probabilities: bool = False, overwrite: bool = True,
                               num_processes_preprocessing: int = 3, num_processes_segmentation_export: int = 3,
                               folder_with_segs_from_prev_stage: str | os.PathLike | None = None,
-                              num_parts: int = 1, part_id: int = 0, show_progress: bool = True) -> list[str]:
+                              num_parts: int = 1, part_id: int = 0, show_progress: bool = True,
+                              temperature: float = 1.0) -> list[str]:
     """Predict every case of ``input_folder`` into ``output_folder`` (nnUNetv2_predict_from_modelfolder)."""
     predictor = nnUNetPredictor(tile_step_size=step_size, use_mirroring=use_mirroring, device=device,
-                                verbose=verbose, allow_tqdm=show_progress)
+                                verbose=verbose, allow_tqdm=show_progress, temperature=temperature)
     predictor.initialize_from_trained_model_folder(model_folder, folds, checkpoint_name)
     return predictor.predict_from_files(input_folder, output_folder, save_probabilities, overwrite,
                                         num_processes_preprocessing, num_processes_segmentation_export,

@@ -12,6 +12,8 @@ from nnunetv2.training.splits import Fold, parse_fold
 logger = logging.getLogger(__name__)
 
 _OVERRIDABLE = ("num_epochs", "num_iterations_per_epoch", "num_val_iterations_per_epoch", "save_every")
+# settings only cyclic-LR trainers have (nnUNetTrainerCyclicLR): request field -> its flag
+_CYCLIC_SETTINGS = {"num_of_cycles": "-num_of_cycles", "checkpoint_rule": "-checkpoints"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class TrainingRequest:
     save_every: int | None = None
     seed: int | None = None
     num_data_workers: int | None = None  # None: the augmentation default (nnUNet_n_proc_DA)
+    num_of_cycles: int | None = None  # cyclic-LR trainers: learning-rate restarts (None: the trainer's)
+    checkpoint_rule: str | None = None  # cyclic-LR trainers: 'sparse' or 'late' ensemble checkpoints
 
 
 def _check_request(request: TrainingRequest) -> TrainingRequest:
@@ -79,6 +83,12 @@ def build_trainer(request: TrainingRequest, device=None):
                             request.device if device is None else device)
     for name in _OVERRIDABLE:
         if getattr(request, name) is not None:
+            setattr(trainer, name, getattr(request, name))
+    for name, flag in _CYCLIC_SETTINGS.items():
+        if getattr(request, name) is not None:
+            if not hasattr(trainer, name):
+                raise TrainingError(f"{flag} needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
+                                    f"subclass); '{request.trainer_name}' has none")
             setattr(trainer, name, getattr(request, name))
     trainer.disable_checkpointing = trainer.disable_checkpointing or request.disable_checkpointing
     trainer.seed = request.seed

@@ -1,0 +1,1 @@
+"""Checkpoint-ensemble uncertainty: measures, prediction with every checkpoint, maps, scores, fold selection."""

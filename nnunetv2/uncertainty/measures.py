@@ -1,7 +1,9 @@
 """Voxel uncertainty from a checkpoint ensemble's probabilities, and a per-case score.
 
-All measures take probabilities shaped ``(T, C, *spatial)``: T checkpoints (samples), C classes
-(softmax outputs). Entropies are normalised to [0, 1] so maps of different datasets compare.
+The array functions take probabilities shaped ``(T, C, *spatial)``: T checkpoints (samples), C
+classes (softmax outputs). They are computed from ``EnsembleStatistics``, running per-voxel
+statistics that are fed one checkpoint at a time, so a large ensemble never has to be held in
+memory at once. Entropies are normalised to [0, 1] so maps of different datasets compare.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 _EPS = 1e-12
+T_TEST_ALPHA = 0.05  # p-values at or above this: the two most probable classes cannot be told apart
 
 
 def _check(probabilities: np.ndarray) -> None:
@@ -18,12 +21,107 @@ def _check(probabilities: np.ndarray) -> None:
         raise ValueError("probabilities must be shaped (T, C, *spatial)")
 
 
+class EnsembleStatistics:
+    """Per-voxel mean, spread and mean entropy of checkpoint probabilities, updated one checkpoint at a time.
+
+    Memory is (2C + 1) float32 volumes whatever the number of checkpoints; the spread uses
+    Welford's update, which stays exact in float32 where sum-of-squares would cancel.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: np.ndarray | None = None  # (C, *spatial)
+        self._squared_deviations: np.ndarray | None = None  # (C, *spatial)
+        self._entropy_sum: np.ndarray | None = None  # (*spatial), nats
+
+    @classmethod
+    def of(cls, probabilities: np.ndarray) -> "EnsembleStatistics":
+        """Return the statistics of a whole ``(T, C, *spatial)`` array."""
+        _check(probabilities)
+        statistics = cls()
+        for member in probabilities:
+            statistics.add(member)
+        return statistics
+
+    def add(self, probabilities: np.ndarray) -> None:
+        """Add one checkpoint's ``(C, *spatial)`` probabilities."""
+        p = np.asarray(probabilities, dtype=np.float32)
+        if p.ndim < 2:
+            raise ValueError("one checkpoint's probabilities must be shaped (C, *spatial)")
+        if self.mean is None:
+            self.mean = np.zeros_like(p)
+            self._squared_deviations = np.zeros_like(p)
+            self._entropy_sum = np.zeros(p.shape[1:], dtype=np.float32)
+        elif p.shape != self.mean.shape:
+            raise ValueError(f"probabilities of shape {list(p.shape)} do not match the earlier "
+                             f"{list(self.mean.shape)}")
+        self.count += 1
+        delta = p - self.mean
+        self.mean += delta / self.count
+        delta *= p - self.mean
+        self._squared_deviations += delta
+        self._entropy_sum -= (p * np.log(p + _EPS)).sum(0)
+
+    def _require_data(self) -> None:
+        if self.count == 0:
+            raise ValueError("no checkpoint probabilities were added")
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes C."""
+        self._require_data()
+        return self.mean.shape[0]
+
+    def variance(self) -> np.ndarray:
+        """Sample variance (ddof 1) per class and voxel; zero for a single checkpoint."""
+        self._require_data()
+        return self._squared_deviations / max(self.count - 1, 1)
+
+    def class_entropy(self) -> np.ndarray:
+        """Entropy of the mean probability over checkpoints, divided by log(C)."""
+        self._require_data()
+        entropy = -(self.mean * np.log(self.mean + _EPS)).sum(0)
+        return np.clip(entropy / np.log(self.num_classes), 0, 1).astype(np.float32)
+
+    def total_entropy(self) -> np.ndarray:
+        """Mean entropy of the single checkpoints, divided by log(C) (see ``total_entropy``)."""
+        self._require_data()
+        return np.clip(self._entropy_sum / self.count / np.log(self.num_classes), 0, 1).astype(np.float32)
+
+    def t_test_p_values(self) -> np.ndarray:
+        """Welch's t-test p-value between the checkpoints' samples of the two most probable classes."""
+        from scipy import stats
+        self._require_data()
+        order = np.argsort(self.mean, axis=0)
+        first, second = order[-1:], order[-2:-1]
+        mean_1 = np.take_along_axis(self.mean, first, 0)[0]
+        mean_2 = np.take_along_axis(self.mean, second, 0)[0]
+        variance = self.variance()
+        std_1 = np.sqrt(np.take_along_axis(variance, first, 0)[0])
+        std_2 = np.sqrt(np.take_along_axis(variance, second, 0)[0])
+        # zero-variance voxels are expected (checkpoints agreeing); they are handled below
+        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p_values = stats.ttest_ind_from_stats(mean_1, std_1, self.count, mean_2, std_2, self.count,
+                                                  equal_var=False).pvalue
+        undefined = ~np.isfinite(p_values)
+        same = np.isclose(mean_1, mean_2)
+        return np.where(undefined, np.where(same, 1.0, 0.0), p_values).astype(np.float32)
+
+    def t_test_uncertain(self, alpha: float = T_TEST_ALPHA) -> np.ndarray:
+        """1 where the two most probable classes cannot be told apart (p >= ``alpha``), else 0 (float32)."""
+        return (self.t_test_p_values() >= alpha).astype(np.float32)
+
+    def uncertainty_map(self, measure: str) -> np.ndarray:
+        """Return the voxel map of ``measure`` (one of MEASURES); higher means less certain."""
+        if measure not in MEASURES:
+            raise ValueError(f"unknown uncertainty measure '{measure}' (use {', '.join(MEASURES)})")
+        return _MEASURE_METHODS[measure](self)
+
+
 def class_entropy(probabilities: np.ndarray) -> np.ndarray:
     """Entropy of the mean probability over checkpoints, divided by log(C)."""
-    _check(probabilities)
-    mean = probabilities.mean(0, dtype=np.float64)
-    entropy = -(mean * np.log(mean + _EPS)).sum(0)
-    return np.clip(entropy / np.log(probabilities.shape[1]), 0, 1).astype(np.float32)
+    return EnsembleStatistics.of(probabilities).class_entropy()
 
 
 def total_entropy(probabilities: np.ndarray) -> np.ndarray:
@@ -33,10 +131,7 @@ def total_entropy(probabilities: np.ndarray) -> np.ndarray:
     divide by log C so a certain voxel scores 0 and a uniform one 1. It rises with what each
     checkpoint is unsure of, while class_entropy also rises when confident checkpoints disagree.
     """
-    _check(probabilities)
-    c = probabilities.shape[1]
-    per_checkpoint = -(probabilities * np.log(probabilities + _EPS)).sum(1, dtype=np.float64)
-    return np.clip(per_checkpoint.mean(0) / np.log(c), 0, 1).astype(np.float32)
+    return EnsembleStatistics.of(probabilities).total_entropy()
 
 
 def t_test_p_values(probabilities: np.ndarray) -> np.ndarray:
@@ -45,29 +140,34 @@ def t_test_p_values(probabilities: np.ndarray) -> np.ndarray:
     A high p-value (>= 0.05) means the two classes cannot be told apart: the voxel is uncertain.
     Voxels where all checkpoints agree exactly (zero variance) get p = 0 when the means differ.
     """
-    _check(probabilities)
-    from scipy import stats
-    order = np.argsort(probabilities.mean(0), axis=0)
-    first = np.take_along_axis(probabilities, order[None, -1:], axis=1)[:, 0]
-    second = np.take_along_axis(probabilities, order[None, -2:-1], axis=1)[:, 0]
-    # zero-variance voxels are expected (checkpoints agreeing); they are handled below
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        p_values = stats.ttest_ind(first, second, axis=0, equal_var=False).pvalue
-    undefined = ~np.isfinite(p_values)
-    same = np.isclose(first.mean(0), second.mean(0))
-    p_values = np.where(undefined, np.where(same, 1.0, 0.0), p_values)
-    return p_values.astype(np.float32)
+    return EnsembleStatistics.of(probabilities).t_test_p_values()
 
 
-MEASURES = {"class_entropy": class_entropy, "total_entropy": total_entropy, "t_test": t_test_p_values}
+def t_test_uncertain(probabilities: np.ndarray, alpha: float = T_TEST_ALPHA) -> np.ndarray:
+    """1 where the t-test cannot tell the two most probable classes apart (p >= ``alpha``), else 0."""
+    return EnsembleStatistics.of(probabilities).t_test_uncertain(alpha)
+
+
+# the t_test measure marks voxels uncertain where p >= 0.05; its p-values stay available
+_MEASURE_METHODS = {"class_entropy": EnsembleStatistics.class_entropy,
+                    "total_entropy": EnsembleStatistics.total_entropy,
+                    "t_test": EnsembleStatistics.t_test_uncertain}
+MEASURES = {"class_entropy": class_entropy, "total_entropy": total_entropy, "t_test": t_test_uncertain}
 
 
 def uncertainty_map(probabilities: np.ndarray, measure: str) -> np.ndarray:
     """Return the voxel map of ``measure`` (one of MEASURES); higher means less certain."""
     if measure not in MEASURES:
         raise ValueError(f"unknown uncertainty measure '{measure}' (use {', '.join(MEASURES)})")
-    return MEASURES[measure](probabilities)
+    return EnsembleStatistics.of(probabilities).uncertainty_map(measure)
+
+
+def score_region(segmentation: np.ndarray, border_width: int = 2) -> np.ndarray | None:
+    """The voxels a case score averages: predicted foreground dilated by ``border_width``; None without foreground."""
+    foreground = segmentation > 0
+    if not foreground.any():
+        return None
+    return ndimage.binary_dilation(foreground, iterations=border_width) if border_width else foreground
 
 
 def case_uncertainty_score(uncertainty: np.ndarray, segmentation: np.ndarray, border_width: int = 2) -> float:
@@ -76,8 +176,5 @@ def case_uncertainty_score(uncertainty: np.ndarray, segmentation: np.ndarray, bo
     Background far from any structure is certain in every case and would only dilute the score;
     with no predicted foreground the whole image is averaged.
     """
-    foreground = segmentation > 0
-    if not foreground.any():
-        return float(uncertainty.mean())
-    region = ndimage.binary_dilation(foreground, iterations=border_width) if border_width else foreground
-    return float(uncertainty[region].mean())
+    region = score_region(segmentation, border_width)
+    return float(uncertainty.mean() if region is None else uncertainty[region].mean())

@@ -1,4 +1,3 @@
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -8,86 +7,14 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from nnunetv2.architectures.network_builder import build_network
 from nnunetv2.exceptions import DatasetError, ImageIOError, InferenceError, NnUNetError
-from nnunetv2.experiment_planning.plans import ArchitectureSpec
 from nnunetv2.inference.predictor import nnUNetPredictor
+from tests.helpers.tiny_models import DIRECTION, ORIGIN, SPACING_XYZ
+from tests.helpers.tiny_models import make_model_folder as _make_model_folder
+from tests.helpers.tiny_models import write_case as _write_case
 
 torch.set_num_threads(1)
 BIN = Path("/work/venv/bin")
-SPACING_XYZ = (1.0, 1.0, 2.0)  # SimpleITK order; the array spacing is (2, 1, 1)
-ORIGIN = (5.0, -3.0, 12.0)
-DIRECTION = (0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
-
-ARCHITECTURE = {
-    "network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
-    "arch_kwargs": {"n_stages": 2, "features_per_stage": [4, 8], "conv_op": "torch.nn.modules.conv.Conv3d",
-                    "kernel_sizes": [[3, 3, 3], [3, 3, 3]], "strides": [[1, 1, 1], [2, 2, 2]],
-                    "n_conv_per_stage": [1, 1], "n_conv_per_stage_decoder": [1], "conv_bias": True,
-                    "norm_op": "torch.nn.modules.instancenorm.InstanceNorm3d",
-                    "norm_op_kwargs": {"eps": 1e-5, "affine": True}, "dropout_op": None, "dropout_op_kwargs": None,
-                    "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": True}},
-    "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"],
-}
-
-
-def _plans(previous_stage=None):
-    configuration = {
-        "data_identifier": "nnUNetPlans_3d_fullres", "preprocessor_name": "DefaultPreprocessor", "batch_size": 2,
-        "patch_size": [8, 16, 16], "median_image_size_in_voxels": [10, 10, 11], "spacing": [2.0, 2.0, 2.0],
-        "normalization_schemes": ["ZScoreNormalization", "ZScoreNormalization"], "use_mask_for_norm": [False, False],
-        "resampling_fn_data": "resample_data_or_seg_to_shape", "resampling_fn_seg": "resample_data_or_seg_to_shape",
-        "resampling_fn_probabilities": "resample_data_or_seg_to_shape",
-        "resampling_fn_data_kwargs": {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None},
-        "resampling_fn_seg_kwargs": {"is_seg": True, "order": 1, "order_z": 0, "force_separate_z": None},
-        "resampling_fn_probabilities_kwargs": {"is_seg": False, "order": 1, "order_z": 0, "force_separate_z": None},
-        "batch_dice": False, "architecture": ARCHITECTURE}
-    if previous_stage:
-        configuration["previous_stage"] = previous_stage
-    return {"dataset_name": "Dataset990_Tiny", "plans_name": "nnUNetPlans",
-            "original_median_spacing_after_transp": [2.0, 1.0, 1.0], "original_median_shape_after_transp": [10, 20, 22],
-            "image_reader_writer": "SimpleITKIO", "transpose_forward": [0, 1, 2], "transpose_backward": [0, 1, 2],
-            "configurations": {"3d_fullres": configuration}, "experiment_planner_used": "ExperimentPlanner",
-            "label_manager": "LabelManager", "foreground_intensity_properties_per_channel": {}}
-
-
-DATASET_JSON = {"channel_names": {"0": "T1", "1": "T2"}, "labels": {"background": 0, "a": 1, "b": 2},
-                "numTraining": 2, "file_ending": ".nii.gz"}
-
-
-def _make_model_folder(folder: Path, num_folds: int = 2, previous_stage=None) -> Path:
-    folder.mkdir(parents=True)
-    (folder / "plans.json").write_text(json.dumps(_plans(previous_stage)))
-    (folder / "dataset.json").write_text(json.dumps(DATASET_JSON))
-    for fold in range(num_folds):
-        torch.manual_seed(fold)
-        num_inputs = 2 + (2 if previous_stage else 0)  # a cascade also sees the previous stage's labels 1 and 2
-        network = build_network(ArchitectureSpec.from_dict(ARCHITECTURE), num_inputs, 3, deep_supervision=True)
-        checkpoint = {"network_weights": network.state_dict(), "optimizer_state": {}, "grad_scaler_state": None,
-                      "logging": {}, "_best_ema": 0.0, "current_epoch": 1,
-                      "init_args": {"plans": _plans(), "configuration": "3d_fullres", "fold": fold,
-                                    "dataset_json": DATASET_JSON, "device": torch.device("cpu")},
-                      "trainer_name": "nnUNetTrainer", "inference_allowed_mirroring_axes": (0, 1, 2)}
-        (folder / f"fold_{fold}").mkdir()
-        torch.save(checkpoint, folder / f"fold_{fold}" / "checkpoint_final.pth")
-    return folder
-
-
-def _write_image(array: np.ndarray, path: Path, spacing=SPACING_XYZ) -> None:
-    image = sitk.GetImageFromArray(array.astype(np.float32))
-    image.SetSpacing(spacing)
-    image.SetOrigin(ORIGIN)
-    image.SetDirection(DIRECTION)
-    sitk.WriteImage(image, str(path))
-
-
-def _write_case(folder: Path, case_id: str, seed: int, num_channels: int = 2, spacing_of_channel_1=SPACING_XYZ):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for c in range(num_channels):
-        array = np.zeros((10, 20, 22), dtype=np.float32)
-        array[1:9, 3:18, 2:20] = rng.normal(100 + 20 * c, 10, size=(8, 15, 18))  # zero margin: cropped away
-        _write_image(array, folder / f"{case_id}_{c:04d}.nii.gz", spacing_of_channel_1 if c == 1 else SPACING_XYZ)
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,12 @@ def cyclic_poly_lr(epoch: int, num_epochs: int, num_cycles: int, initial_lr: flo
     return 0.0  # past the schedule (e.g. an extended run): keep the last cycle's floor
 
 
+def cycle_of_epoch(epoch: int, num_epochs: int, num_cycles: int) -> int:
+    """Return the 1-based cycle that ``epoch`` (0-based) belongs to (the last one past the schedule)."""
+    bounds = _cycle_bounds(num_epochs, num_cycles)
+    return next((i + 1 for i, (start, end) in enumerate(bounds) if start <= epoch < end), len(bounds))
+
+
 def ensemble_checkpoint_epochs(num_epochs: int, num_cycles: int, rule: str) -> list[int]:
     """Return the 0-based epochs after which an ensemble checkpoint is saved.
 

@@ -1,0 +1,96 @@
+"""nnUNetTrainerCyclicLR: poly learning rate restarted every cycle, plus a checkpoint ensemble for uncertainty.
+
+The run of ``num_epochs`` is split into ``num_of_cycles`` equal cycles; within each the learning
+rate decays from ``initial_lr`` with nnU-Net's poly rule, then restarts (one cycle is exactly
+nnUNetTrainer's schedule). Near the end of every cycle the network sits in a minimum; the
+checkpoints saved there (``checkpoint_rule``: ``sparse`` = six evenly spaced from 70% of each
+cycle to its end, ``late`` = its last ten epochs) form the ensemble whose disagreement measures
+uncertainty. They are named ``checkpoint_cycle{c}_epoch{e}.pth`` (e = epochs completed) and
+listed in ``fold_k/checkpoint_ensemble.json``. nnUNetv2_train sets both with ``-num_of_cycles``
+and ``-checkpoints``.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+from nnunetv2.training.lr_schedule.cyclic import cycle_of_epoch, cyclic_poly_lr, ensemble_checkpoint_epochs
+from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
+from nnunetv2.uncertainty.checkpoint_index import (CHECKPOINT_INDEX_FILE, ensemble_checkpoint_name,
+                                                   save_checkpoint_index)
+
+LR_SCHEDULE_DESCRIPTION = "poly decay (exponent 0.9) restarted at the start of every cycle"
+
+
+class nnUNetTrainerCyclicLR(nnUNetTrainer):
+    """nnUNetTrainer with a cyclic poly learning rate that saves an ensemble of checkpoints per cycle."""
+
+    num_of_cycles = 1
+    checkpoint_rule = "sparse"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._ensemble_epochs: set[int] = set()
+        self._checkpoint_index: dict[str, Any] | None = None
+
+    def ensemble_epochs(self) -> list[int]:
+        """Return the 0-based epochs after which an ensemble checkpoint is saved (checks the settings)."""
+        return ensemble_checkpoint_epochs(self.num_epochs, self.num_of_cycles, self.checkpoint_rule)
+
+    def configure_lr_schedule(self) -> Callable[[int], float]:
+        """Return epoch -> learning rate: poly decay restarted ``num_of_cycles`` times."""
+        self.ensemble_epochs()  # bad settings fail here, before the first epoch
+        return functools.partial(cyclic_poly_lr, num_epochs=self.num_epochs, num_cycles=self.num_of_cycles,
+                                 initial_lr=self.initial_lr, exponent=self.poly_lr_exponent)
+
+    def _index_settings(self) -> dict[str, Any]:
+        return {"trainer_name": type(self).__name__, "num_epochs": self.num_epochs,
+                "num_of_cycles": self.num_of_cycles, "checkpoint_rule": self.checkpoint_rule,
+                "lr_schedule": LR_SCHEDULE_DESCRIPTION}
+
+    def _resumed_index(self) -> dict[str, Any]:
+        """The index to continue: the existing one when resuming with the same settings, else a new one."""
+        from nnunetv2.exceptions import NnUNetError
+        from nnunetv2.utilities.file_io import load_json
+        settings = self._index_settings()
+        path = self.output_folder / CHECKPOINT_INDEX_FILE
+        if self.current_epoch == 0 or not path.is_file():
+            return {**settings, "checkpoints": []}
+        try:
+            existing = load_json(path)
+        except NnUNetError:
+            existing = {}
+        if not isinstance(existing, dict) or any(existing.get(k) != v for k, v in settings.items()):
+            self.log_file.write(f"{path.name}: written with other settings; starting a new checkpoint ensemble")
+            return {**settings, "checkpoints": []}
+        kept = [entry for entry in existing.get("checkpoints", [])
+                if entry.get("epoch", 0) <= self.current_epoch and (self.output_folder / entry["file"]).is_file()]
+        return {**settings, "checkpoints": kept}
+
+    def on_train_start(self) -> None:
+        """Prepare the run, then the list of ensemble epochs and the checkpoint index."""
+        super().on_train_start()
+        self._ensemble_epochs = set(self.ensemble_epochs())
+        self._checkpoint_index = self._resumed_index()
+        cycle_length = self.num_epochs / self.num_of_cycles
+        self.log_file.write(f"cyclic learning rate: {self.num_of_cycles} cycle(s) of ~{cycle_length:g} epochs, "
+                            f"{len(self._ensemble_epochs)} ensemble checkpoint(s) ('{self.checkpoint_rule}')")
+
+    def on_epoch_end(self) -> None:
+        """Finish the epoch as nnUNetTrainer does; save an ensemble checkpoint when the epoch is one."""
+        epoch = self.current_epoch
+        super().on_epoch_end()
+        if epoch in self._ensemble_epochs:
+            self.save_ensemble_checkpoint(epoch)
+
+    def save_ensemble_checkpoint(self, epoch: int) -> None:
+        """Save the checkpoint after 0-based ``epoch`` and list it in checkpoint_ensemble.json (rank 0 only)."""
+        if self.disable_checkpointing or not self.dist.is_main:
+            return
+        cycle = cycle_of_epoch(epoch, self.num_epochs, self.num_of_cycles)
+        name = ensemble_checkpoint_name(cycle, epoch + 1)
+        self.save_checkpoint(name, epochs_done=epoch + 1)
+        entries = [e for e in self._checkpoint_index["checkpoints"] if e["file"] != name]
+        self._checkpoint_index["checkpoints"] = entries + [{"file": name, "cycle": cycle, "epoch": epoch + 1}]
+        save_checkpoint_index(self.output_folder, self._checkpoint_index)
+        self.log_file.write(f"saved ensemble checkpoint {name}")

@@ -19,12 +19,13 @@ logger = logging.getLogger(__name__)
 
 # control points of one stroke: three give a gently curved line across the region's slice
 STROKE_CONTROL_POINTS = 3
+REGION_ORDERS = ("largest", "random")
 
 
 def simulate_correction_scribbles(reference: np.ndarray, prediction: np.ndarray, ignore_value: int,
                                   budget: int | float = 1.0, min_region_size: int = 10,
                                   strokes_per_region: int = 1, thickness: int = 3, seed: int = 0,
-                                  axis: int = 0) -> np.ndarray:
+                                  axis: int = 0, region_order: str = "largest") -> np.ndarray:
     """Return a scribble map (shape of ``reference``): the reference class on correction strokes, else ``ignore_value``.
 
     reference, prediction: label maps of equal shape, 2D ``(y, x)`` or 3D ``(z, y, x)``; reference
@@ -35,11 +36,16 @@ def simulate_correction_scribbles(reference: np.ndarray, prediction: np.ndarray,
     thickness: stroke width in voxels (within the slice, clipped to the region).
     axis: strokes lie in slices perpendicular to this array axis (of 3D maps).
     seed: the same seed gives the same strokes.
+    region_order: "largest" visits error regions from the largest down; "random" in a seeded random
+    order (a person correcting whatever error they happen to see first).
     """
     reference = np.asarray(reference)
     prediction = np.asarray(prediction)
     _check_arguments(reference, prediction, ignore_value, budget, min_region_size, strokes_per_region, thickness,
                      axis)
+    if region_order not in REGION_ORDERS:
+        raise NnUNetError(f"correction scribbles: region_order must be one of {', '.join(REGION_ORDERS)}, "
+                          f"got {region_order!r}")
     volume_shape = reference.shape if reference.ndim == 3 else (1, *reference.shape)
     reference3d = reference.reshape(volume_shape)
     axis3d = axis if reference.ndim == 3 else 0
@@ -52,8 +58,9 @@ def simulate_correction_scribbles(reference: np.ndarray, prediction: np.ndarray,
     rng = np.random.default_rng(seed)
     spent = 0
     drawn = 0
-    for index in np.argsort(-sizes, kind="stable"):
-        if spent >= limit or sizes[index] < min_region_size:
+    order = np.argsort(-sizes, kind="stable") if region_order == "largest" else rng.permutation(len(sizes))
+    for index in order[sizes[order] >= min_region_size]:
+        if spent >= limit:
             break
         box = boxes[index]
         region = regions[box] == index + 1
@@ -152,3 +159,10 @@ def _shortened(strokes: np.ndarray, max_voxels: int) -> np.ndarray:
     kept = np.zeros_like(strokes)
     kept[tuple(coordinates[nearest].T)] = True
     return kept
+
+
+# public names for other stroke placements (nnunetv2.annotation.guided_scribbles)
+check_correction_arguments = _check_arguments
+error_regions = _error_regions
+strokes_in_region = _strokes_in_region
+shortened_strokes = _shortened

@@ -101,6 +101,19 @@ def write_confidence_map(confidence: np.ndarray, output_file: str | os.PathLike,
         sitk.WriteImage(image, str(tmp), True)
 
 
+def read_confidence_map(path: str | os.PathLike, image_reader_writer: str | None = None) -> np.ndarray:
+    """Return a map written by ``write_confidence_map`` as float32 ``(1, z, y, x)`` (2D: ``(1, 1, y, x)``),
+    aligned with the arrays ``image_reader_writer`` (the dataset's reader-writer name) reads from the images."""
+    from nnunetv2.imageio.registry import reader_writer_class_from_name
+
+    reader_class = reader_writer_class_from_name(image_reader_writer or "SimpleITKIO")
+    # a reorienting NIfTI reader must reorient the map as it did the image; PNG/TIFF readers cannot read NIfTI
+    if ".nii.gz" not in reader_class.supported_file_endings:
+        reader_class = reader_writer_class_from_name("SimpleITKIO")
+    confidence, _ = reader_class().read_images([path])
+    return confidence.astype(np.float32, copy=False)
+
+
 def _in_file_orientation(array: np.ndarray, properties: dict[str, Any]) -> np.ndarray:
     """Undo a reader's reorientation (NibabelIOWithReorient) so the map matches the image file voxel by voxel."""
     stuff = properties.get("nibabel_stuff", {})
@@ -266,10 +279,15 @@ def _case_summary(prediction: np.ndarray, label: np.ndarray, scribbles: np.ndarr
     pairs = np.bincount(prediction[changed].astype(np.int64) * num_classes + label[changed],
                         minlength=num_classes * num_classes)
     scribbled = scribbles != unannotated
-    return {"changed_voxels": int(changed.sum()),
+    return {"voxels": int(label.size),
+            "changed_voxels": int(changed.sum()),
             "changed_fraction": float(changed.mean()),
             "changes": {f"{i // num_classes}->{i % num_classes}": int(n) for i, n in enumerate(pairs) if n},
             "scribbled_voxels": int(scribbled.sum()),
             "scribbled_classes": sorted(int(c) for c in np.unique(scribbles[scribbled])),
             "unannotated_value": int(unannotated),
             "mean_confidence": float(confidence.mean())}
+
+
+# public name for other folder commands that take the same -d argument (nnunetv2.annotation, nnunetv2.visualization)
+load_dataset_json = _load_dataset_json

@@ -25,6 +25,12 @@ def _to_builtin(obj: Any) -> Any:
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def load_json(path: str | os.PathLike) -> Any:
     """Return the parsed content of a JSON file; a missing or broken file is a user error."""
     path = Path(path)
@@ -48,6 +54,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     tmp_path = Path(tmp)
+    os.chmod(tmp_path, 0o666 & ~_current_umask())  # mkstemp makes 0600; outputs follow the umask
     try:
         yield tmp_path
         os.replace(tmp_path, path)

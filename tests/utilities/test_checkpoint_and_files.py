@@ -61,3 +61,13 @@ def test_device_choice():
     if not torch.cuda.is_available():
         with pytest.raises(NnUNetError, match="no CUDA device"):
             resolve_device("cuda")
+
+
+def test_atomic_writes_follow_the_umask(tmp_path):
+    import os
+    old = os.umask(0o022)
+    try:
+        save_json({"a": 1}, tmp_path / "x.json")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644

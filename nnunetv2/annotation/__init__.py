@@ -1,0 +1,1 @@
+"""Uncertainty-guided annotation: where to scribble next (worklists) and simulated guided correction."""

@@ -1,0 +1,238 @@
+"""Rank uncertain regions by the benefit a scribble there is expected to bring, and pick a worklist.
+
+A candidate is a connected region (8-connected within a slice, never across slices) of voxels
+whose uncertainty is at least ``threshold``, in one slice perpendicular to ``axis``: the unit a
+person annotates. Its benefit is
+
+    uncertainty mass (sum of the uncertainty over its voxels: size x mean uncertainty)
+    x novelty(distance to the nearest existing scribble)
+    x novelty(distance to each region already picked in the same case),   novelty(d) = 1 - exp(-d / s)
+
+with distances between region centroids (or from the region to the nearest scribble voxel) in
+voxels of the finest axis and ``s = distance_scale``. The novelty factors stand for the fact that
+the geodesic pseudo-label rule spreads a scribble over its neighbourhood: a region next to an
+existing scribble, or to a picked region in the adjacent slice, gains little from another one.
+Regions are picked greedily (largest current benefit first) until the budget is spent.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from nnunetv2.annotation.worklist import WorklistEntry
+from nnunetv2.exceptions import NnUNetError
+
+_NUMBER = (int, float, np.integer, np.floating)
+# in-plane 8-connectivity, nothing across slices: regions are what a person sees on one slice
+_IN_SLICE = np.zeros((3, 3, 3), dtype=bool)
+_IN_SLICE[1] = True
+
+
+@dataclass(frozen=True)
+class UncertainRegion:
+    """A connected region of uncertain voxels in one slice; coordinates in (z, y, x) array order."""
+
+    axis: int
+    slice: int
+    bbox: tuple[tuple[int, int], ...]  # [start, stop) per axis
+    size: int
+    mass: float  # sum of the uncertainty over the region
+    centroid: tuple[float, ...]  # in voxels of the finest axis (spacing-scaled)
+    distance_to_scribbles: float | None  # voxels of the finest axis; None when the case has no scribbles
+    predicted_label: int | None
+
+
+def find_uncertain_regions(uncertainty: np.ndarray, axis: int = 0, threshold: float = 0.5,
+                           min_region_size: int = 10, spacing: Sequence[float] | None = None,
+                           scribbled: np.ndarray | None = None,
+                           prediction: np.ndarray | None = None) -> list[UncertainRegion]:
+    """Return the candidate regions of one case (largest uncertainty mass first).
+
+    uncertainty: ``(z, y, x)`` (2D images: ``(1, y, x)`` or ``(y, x)``), higher = less certain;
+    spacing: per array axis (default 1); scribbled: bool map of existing scribbles;
+    prediction: label map, to report each region's most frequent predicted label.
+    """
+    u = _as_volume(np.asarray(uncertainty), "uncertainty")
+    _check_region_arguments(u, axis, threshold, min_region_size)
+    if not np.issubdtype(u.dtype, np.floating) and not np.issubdtype(u.dtype, np.integer):
+        raise NnUNetError(f"uncertainty map: expected numbers, got {u.dtype}")
+    if not np.isfinite(u).all():
+        raise NnUNetError("uncertainty map: contains NaN or infinite values")
+    u = u.astype(np.float64, copy=False)
+    labels = np.moveaxis(ndimage.label(np.moveaxis(u >= threshold, axis, 0), _IN_SLICE)[0], 0, axis)
+    sizes = np.bincount(labels.ravel())[1:]
+    kept = np.flatnonzero(sizes >= min_region_size) + 1  # label values of the regions that count
+    if len(kept) == 0:
+        return []
+    units = _voxel_units(spacing, u.shape)
+    masses = ndimage.sum_labels(u, labels, kept)
+    boxes = ndimage.find_objects(labels)
+    centroids = np.asarray(ndimage.center_of_mass(np.ones_like(labels, dtype=np.uint8), labels, kept)) * units
+    distances = _distances_to_scribbles(scribbled, u.shape, units, labels, kept)
+    predicted = _majority_labels(prediction, u.shape, labels, kept)
+    regions = [UncertainRegion(axis=axis, slice=int(boxes[v - 1][axis].start),
+                               bbox=tuple((int(s.start), int(s.stop)) for s in boxes[v - 1]),
+                               size=int(sizes[v - 1]), mass=float(masses[i]), centroid=tuple(map(float, centroids[i])),
+                               distance_to_scribbles=None if distances is None else float(distances[i]),
+                               predicted_label=None if predicted is None else int(predicted[i]))
+               for i, v in enumerate(kept)]
+    return sorted(regions, key=lambda r: -r.mass)
+
+
+def novelty(distance: np.ndarray | float, distance_scale: float) -> np.ndarray | float:
+    """Return 1 - exp(-distance / distance_scale): 0 on top of a scribble, towards 1 far from it (1 if scale 0)."""
+    if distance_scale == 0:
+        return np.ones_like(distance, dtype=float) if isinstance(distance, np.ndarray) else 1.0
+    return -np.expm1(-np.asarray(distance, dtype=float) / distance_scale)
+
+
+def build_worklist(regions_per_case: dict[str, Sequence[UncertainRegion]], budget: int,
+                   distance_scale: float = 5.0, max_per_case: int | None = None
+                   ) -> tuple[list[WorklistEntry], dict[str, dict]]:
+    """Pick at most ``budget`` regions over all cases by benefit; return (entries, per-case summary).
+
+    Entries are ordered for a person: cases by the benefit picked in them, within a case slices by
+    the benefit picked in them, within a slice regions by benefit. ``max_per_case`` caps the
+    entries of one case.
+    """
+    _check_selection_arguments(budget, distance_scale, max_per_case)
+    cases = sorted(regions_per_case)
+    flat = [(case_index, region) for case_index, case in enumerate(cases) for region in regions_per_case[case]]
+    case_of = np.array([c for c, _ in flat], dtype=np.int64)
+    base = np.array([r.mass * (1.0 if r.distance_to_scribbles is None
+                               else novelty(r.distance_to_scribbles, distance_scale)) for _, r in flat])
+    centroids = np.array([r.centroid for _, r in flat], dtype=float).reshape(len(flat), 3)
+    current = base.copy()
+    picked: list[tuple[int, float]] = []
+    picked_per_case = np.zeros(len(cases), dtype=np.int64)
+    while len(picked) < budget and len(flat):
+        best = int(np.argmax(current))
+        if current[best] <= 0:
+            break
+        picked.append((best, float(current[best])))
+        same_case = np.flatnonzero(case_of == case_of[best])
+        # the picked region's own distance is 0, so its benefit drops to 0 and it is never picked again
+        current[same_case] *= novelty(np.linalg.norm(centroids[same_case] - centroids[best], axis=1), distance_scale)
+        current[best] = 0.0
+        picked_per_case[case_of[best]] += 1
+        if max_per_case is not None and picked_per_case[case_of[best]] >= max_per_case:
+            current[same_case] = 0.0
+    return _ordered_entries(cases, flat, picked, base, case_of)
+
+
+def _ordered_entries(cases: list[str], flat: list, picked: list[tuple[int, float]], base: np.ndarray,
+                     case_of: np.ndarray) -> tuple[list[WorklistEntry], dict[str, dict]]:
+    """Turn the picked (candidate index, benefit) pairs into ranked entries and the per-case summary."""
+    picked_benefit = np.zeros(len(cases))
+    slice_benefit: dict[tuple[int, int, int], float] = {}
+    for index, score in picked:
+        case_index, region = flat[index]
+        picked_benefit[case_index] += score
+        key = (case_index, region.axis, region.slice)
+        slice_benefit[key] = slice_benefit.get(key, 0.0) + score
+    candidate_benefit = np.bincount(case_of, weights=base, minlength=len(cases)) if len(flat) else np.zeros(len(cases))
+    case_order = sorted(range(len(cases)), key=lambda c: (-picked_benefit[c], -candidate_benefit[c], cases[c]))
+    case_rank = {c: rank for rank, c in enumerate(case_order, start=1)}
+    slice_rank: dict[tuple[int, int, int], int] = {}
+    for case_index in range(len(cases)):
+        keys = sorted((k for k in slice_benefit if k[0] == case_index), key=lambda k: (-slice_benefit[k], k))
+        slice_rank.update({k: rank for rank, k in enumerate(keys, start=1)})
+
+    def sort_key(item: tuple[int, float]) -> tuple:
+        case_index, region = flat[item[0]]
+        return case_rank[case_index], slice_rank[(case_index, region.axis, region.slice)], -item[1], region.bbox
+
+    entries = []
+    for rank, (index, score) in enumerate(sorted(picked, key=sort_key), start=1):
+        case_index, r = flat[index]
+        entries.append(WorklistEntry(
+            rank=rank, case=cases[case_index], case_rank=case_rank[case_index], axis=r.axis, slice=r.slice,
+            slice_rank=slice_rank[(case_index, r.axis, r.slice)], bbox=r.bbox, score=score,
+            uncertainty_mass=r.mass, size=r.size, mean_uncertainty=r.mass / r.size,
+            distance_to_scribbles=r.distance_to_scribbles, predicted_label=r.predicted_label))
+    summary = {cases[c]: {"case_rank": case_rank[c], "benefit": float(picked_benefit[c]),
+                          "candidate_benefit": float(candidate_benefit[c]),
+                          "candidate_regions": int(np.count_nonzero(case_of == c)),
+                          "worklist_regions": sum(1 for e in entries if e.case == cases[c])}
+               for c in case_order}
+    return entries, summary
+
+
+def _as_volume(array: np.ndarray, name: str) -> np.ndarray:
+    """A 2D map as ``(1, y, x)``; 3D maps unchanged."""
+    if array.ndim == 2:
+        return array[None]
+    if array.ndim != 3:
+        raise NnUNetError(f"{name}: expected a 2D or 3D map, got shape {list(array.shape)}")
+    return array
+
+
+def _check_region_arguments(u: np.ndarray, axis, threshold, min_region_size) -> None:
+    if axis not in (0, 1, 2) or isinstance(axis, bool):
+        raise NnUNetError(f"uncertain regions: axis must be 0, 1 or 2, got {axis!r}")
+    if u.shape[0] == 1 and axis != 0:
+        raise NnUNetError(f"uncertain regions: a 2D image has only slices along axis 0, got axis {axis}")
+    if isinstance(threshold, bool) or not isinstance(threshold, _NUMBER) or not math.isfinite(threshold):
+        raise NnUNetError(f"uncertain regions: threshold must be a number, got {threshold!r}")
+    if isinstance(min_region_size, bool) or not isinstance(min_region_size, (int, np.integer)) or min_region_size < 1:
+        raise NnUNetError(f"uncertain regions: min_region_size must be a positive integer, got {min_region_size!r}")
+
+
+def _check_selection_arguments(budget, distance_scale, max_per_case) -> None:
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
+        raise NnUNetError(f"worklist: budget must be a number of regions (integer >= 0), got {budget!r}")
+    if isinstance(distance_scale, bool) or not isinstance(distance_scale, _NUMBER) \
+            or not math.isfinite(distance_scale) or distance_scale < 0:
+        raise NnUNetError(f"worklist: distance_scale must be a number >= 0, got {distance_scale!r}")
+    if max_per_case is not None and (isinstance(max_per_case, bool) or not isinstance(max_per_case, (int, np.integer))
+                                     or max_per_case < 1):
+        raise NnUNetError(f"worklist: max_per_case must be a positive integer, got {max_per_case!r}")
+
+
+def _voxel_units(spacing: Sequence[float] | None, shape: tuple[int, ...]) -> np.ndarray:
+    """Spacing divided by the finest spacing of the axes longer than one voxel (a 2D image's 999 is ignored)."""
+    if spacing is None:
+        return np.ones(len(shape))
+    spacing = np.asarray(spacing, dtype=float)
+    if spacing.shape != (len(shape),) or not np.all(np.isfinite(spacing) & (spacing > 0)):
+        raise NnUNetError(f"uncertain regions: spacing {spacing.tolist()} must be {len(shape)} positive numbers")
+    long_axes = np.array(shape) > 1
+    finest = spacing[long_axes].min() if long_axes.any() else 1.0
+    return spacing / finest
+
+
+def _distances_to_scribbles(scribbled: np.ndarray | None, shape: tuple[int, ...], units: np.ndarray,
+                            labels: np.ndarray, kept: np.ndarray) -> np.ndarray | None:
+    """Per region, the distance from its nearest voxel to the nearest scribbled voxel; None without scribbles."""
+    if scribbled is None:
+        return None
+    scribbled = _as_volume(np.asarray(scribbled, dtype=bool), "scribbles")
+    if scribbled.shape != shape:
+        raise NnUNetError(f"uncertain regions: scribbles of shape {list(scribbled.shape)} do not match the "
+                          f"uncertainty map's {list(shape)}")
+    if not scribbled.any():
+        return None
+    distance = ndimage.distance_transform_edt(~scribbled, sampling=units)
+    return np.asarray(ndimage.minimum(distance, labels, kept), dtype=float)
+
+
+def _majority_labels(prediction: np.ndarray | None, shape: tuple[int, ...], labels: np.ndarray,
+                     kept: np.ndarray) -> np.ndarray | None:
+    """Per region, the most frequent predicted label; None without a prediction."""
+    if prediction is None:
+        return None
+    prediction = _as_volume(np.asarray(prediction), "prediction")
+    if prediction.shape != shape:
+        raise NnUNetError(f"uncertain regions: prediction of shape {list(prediction.shape)} does not match the "
+                          f"uncertainty map's {list(shape)}")
+    if not np.issubdtype(prediction.dtype, np.integer) or prediction.min() < 0:
+        raise NnUNetError("uncertain regions: the prediction must be a label map of non-negative integers")
+    num_labels = int(prediction.max()) + 1
+    inside = labels > 0
+    counts = np.bincount(labels[inside].astype(np.int64) * num_labels + prediction[inside],
+                         minlength=(int(labels.max()) + 1) * num_labels).reshape(-1, num_labels)
+    return counts[kept].argmax(1)

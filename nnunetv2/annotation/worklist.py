@@ -1,0 +1,174 @@
+"""The annotation worklist: where to scribble next, as ``worklist.json`` and ``worklist.csv``.
+
+One entry is one connected uncertain region in one slice of one case. Coordinates are array
+indices in the reader-writers' axis order ``(z, y, x)`` (a 2D image is ``(1, y, x)``); a bounding box
+is ``[start, stop)`` per axis, and along the entry's ``axis`` it spans exactly its ``slice``.
+The CSV holds the same entries as flat columns, so a spreadsheet can sort, trim or reorder the
+list; loading keeps the file's row order.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from nnunetv2.exceptions import NnUNetError
+from nnunetv2.utilities.file_io import atomic_path, load_json, save_json
+
+WORKLIST_JSON = "worklist.json"
+WORKLIST_CSV = "worklist.csv"
+FORMAT_NAME = "nnunetv2-annotation-worklist"
+FORMAT_VERSION = 1
+AXIS_NAMES = ("z", "y", "x")
+CSV_COLUMNS = ("rank", "case", "case_rank", "axis", "slice", "slice_rank",
+               *(f"{a}_{end}" for a in AXIS_NAMES for end in ("start", "stop")),
+               "score", "uncertainty_mass", "size", "mean_uncertainty", "distance_to_scribbles", "predicted_label")
+
+
+@dataclass(frozen=True)
+class WorklistEntry:
+    """One place to annotate: a region of uncertain voxels in one slice of one case."""
+
+    rank: int  # 1-based position in the worklist
+    case: str
+    case_rank: int  # 1 = the case to open first
+    axis: int  # the slice is perpendicular to this array axis
+    slice: int  # index along ``axis``
+    slice_rank: int  # 1 = the first slice to visit within the case
+    bbox: tuple[tuple[int, int], ...]  # [start, stop) per array axis (z, y, x)
+    score: float  # expected benefit
+    uncertainty_mass: float  # sum of the uncertainty over the region's voxels
+    size: int  # voxels in the region
+    mean_uncertainty: float
+    distance_to_scribbles: float | None = None  # in voxels of the finest axis; None: no scribbles yet
+    predicted_label: int | None = None  # the prediction's most frequent label in the region
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the entry as a JSON object (bbox as nested lists)."""
+        return {**asdict(self), "bbox": [list(pair) for pair in self.bbox]}
+
+
+def save_worklist(entries: Sequence[WorklistEntry], output_folder: str | os.PathLike, parameters: dict[str, Any],
+                  cases: dict[str, dict[str, Any]]) -> tuple[Path, Path]:
+    """Write ``worklist.json`` (parameters, per-case summary, entries) and ``worklist.csv``; return both paths."""
+    output_folder = Path(output_folder)
+    json_file, csv_file = output_folder / WORKLIST_JSON, output_folder / WORKLIST_CSV
+    save_json({"format": FORMAT_NAME, "version": FORMAT_VERSION, "parameters": parameters, "cases": cases,
+               "entries": [e.to_json() for e in entries]}, json_file)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for e in entries:
+        writer.writerow([e.rank, e.case, e.case_rank, e.axis, e.slice, e.slice_rank,
+                         *(v for pair in e.bbox for v in pair), _number(e.score), _number(e.uncertainty_mass),
+                         e.size, _number(e.mean_uncertainty),
+                         "" if e.distance_to_scribbles is None else _number(e.distance_to_scribbles),
+                         "" if e.predicted_label is None else e.predicted_label])
+    with atomic_path(csv_file) as tmp:
+        tmp.write_text(text.getvalue())
+    return json_file, csv_file
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def load_worklist(path: str | os.PathLike) -> list[WorklistEntry]:
+    """Return the entries of a worklist file (.json or .csv, or a folder holding worklist.json), in file order."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / WORKLIST_JSON
+    if not path.is_file():
+        raise NnUNetError(f"{path}: worklist not found")
+    if path.suffix.lower() == ".csv":
+        return _entries_from_csv(path)
+    content = load_json(path)
+    if not isinstance(content, dict) or not isinstance(content.get("entries"), list):
+        raise NnUNetError(f"{path}: not a worklist (expected a JSON object with an 'entries' list)")
+    return [_entry_from_fields(item, path, number) for number, item in enumerate(content["entries"], start=1)]
+
+
+def load_worklist_cases(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Return the per-case summary of a worklist.json (``{}`` for a CSV worklist, which has none)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / WORKLIST_JSON
+    if path.suffix.lower() == ".csv":
+        return {}
+    content = load_json(path)
+    cases = content.get("cases", {}) if isinstance(content, dict) else {}
+    return cases if isinstance(cases, dict) else {}
+
+
+def _entries_from_csv(path: Path) -> list[WorklistEntry]:
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise NnUNetError(f"{path}: not a worklist CSV (missing column(s) {', '.join(missing)})")
+        entries = []
+        for number, row in enumerate(reader, start=1):
+            fields: dict[str, Any] = {k: row[k] for k in CSV_COLUMNS if not k.endswith(("_start", "_stop"))}
+            fields["bbox"] = [[row[f"{a}_start"], row[f"{a}_stop"]] for a in AXIS_NAMES]
+            entries.append(_entry_from_fields(fields, path, number))
+    return entries
+
+
+_MISSING = object()
+
+
+def _entry_from_fields(fields: Any, path: Path, number: int) -> WorklistEntry:
+    """Build and check one entry from JSON values or CSV strings; raise NnUNetError naming the entry."""
+    where = f"{path}: entry {number}"
+    if not isinstance(fields, dict):
+        raise NnUNetError(f"{where}: expected an object")
+
+    def integer(name: str, value: Any = _MISSING, optional: bool = False) -> int | None:
+        value = fields.get(name) if value is _MISSING else value
+        if optional and value in (None, ""):
+            return None
+        try:
+            result = int(value) if not isinstance(value, float) or value.is_integer() else None
+        except (TypeError, ValueError):
+            result = None
+        if result is None or isinstance(value, bool):
+            raise NnUNetError(f"{where}: '{name}' must be an integer, got {value!r}")
+        return result
+
+    def number(name: str, optional: bool = False) -> float | None:
+        value = fields.get(name)
+        if optional and value in (None, ""):
+            return None
+        try:
+            result = float(value)
+        except (TypeError, ValueError):
+            result = math.nan
+        if not math.isfinite(result) or isinstance(value, bool):
+            raise NnUNetError(f"{where}: '{name}' must be a finite number, got {value!r}")
+        return result
+
+    case = fields.get("case")
+    if not isinstance(case, str) or not case:
+        raise NnUNetError(f"{where}: 'case' must be a case name, got {case!r}")
+    axis, index = integer("axis"), integer("slice")
+    bbox = fields.get("bbox")
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 3 or \
+            not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in bbox):
+        raise NnUNetError(f"{where}: 'bbox' must be three [start, stop) pairs (z, y, x), got {bbox!r}")
+    box = tuple((integer("bbox", p[0]), integer("bbox", p[1])) for p in bbox)
+    if axis not in (0, 1, 2):
+        raise NnUNetError(f"{where}: 'axis' must be 0, 1 or 2, got {axis}")
+    if any(start < 0 or stop <= start for start, stop in box):
+        raise NnUNetError(f"{where}: bbox {[list(p) for p in box]} has an empty or negative range")
+    if box[axis] != (index, index + 1):
+        raise NnUNetError(f"{where}: bbox {[list(p) for p in box]} does not lie in slice {index} of axis {axis}")
+    return WorklistEntry(rank=integer("rank"), case=case, case_rank=integer("case_rank"), axis=axis, slice=index,
+                         slice_rank=integer("slice_rank"), bbox=box, score=number("score"),
+                         uncertainty_mass=number("uncertainty_mass"), size=integer("size"),
+                         mean_uncertainty=number("mean_uncertainty"),
+                         distance_to_scribbles=number("distance_to_scribbles", optional=True),
+                         predicted_label=integer("predicted_label", optional=True))

@@ -36,6 +36,11 @@ def _write_blosc2(array: np.ndarray, path: Path) -> None:
                        cparams={"codec": blosc2.Codec.LZ4, "clevel": 5, "nthreads": 1})
 
 
+def save_blosc2_array(array: np.ndarray, path: str | os.PathLike) -> None:
+    """Write ``array`` to ``path`` as a blosc2 file (LZ4), atomically."""
+    _write_blosc2(array, Path(path))
+
+
 def save_preprocessed_case(folder: str | os.PathLike, case_id: str, data: np.ndarray, seg: np.ndarray,
                            properties: dict[str, Any], class_locations: dict[ClassKey, np.ndarray]) -> None:
     """Write one preprocessed case; each file appears only once it is complete."""

@@ -39,6 +39,7 @@ class _PreprocessJob:
     plans: Plans
     configuration: ConfigurationPlans
     dataset_json: DatasetJson
+    verbose: bool = False
 
 
 @dataclass
@@ -58,8 +59,10 @@ def _preprocess(job: _PreprocessJob) -> tuple[str, np.ndarray, dict[str, Any]]:
     from nnunetv2.dataset.label_manager import LabelManager
     from nnunetv2.preprocessing.preprocessor import preprocessor_class_from_name
     from nnunetv2.training.previous_stage import append_previous_stage_channels
+    if job.verbose and not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")  # a spawned worker: show its messages
     try:
-        preprocessor = preprocessor_class_from_name(job.configuration.preprocessor_name)()
+        preprocessor = preprocessor_class_from_name(job.configuration.preprocessor_name)(verbose=job.verbose)
         data, seg, properties = preprocessor.run_case(job.case.image_files, job.case.previous_stage_file, job.plans,
                                                       job.configuration, job.dataset_json)
     except NnUNetError as e:
@@ -89,14 +92,19 @@ def _pool(num_processes: int, num_jobs: int) -> ProcessPoolExecutor | None:
 class nnUNetPredictor:
     """Sliding-window predictor over the folds of a trained model (nnU-Net v2's interface)."""
 
+    # the first eight parameters are nnU-Net v2's, in its order, so its scripts run unchanged
     def __init__(self, tile_step_size: float = 0.5, use_gaussian: bool = True, use_mirroring: bool = True,
-                 device: "torch.device | str | None" = None, verbose: bool = False, allow_tqdm: bool = True,
+                 perform_everything_on_device: bool = True, device: "torch.device | str | None" = None,
+                 verbose: bool = False, verbose_preprocessing: bool = False, allow_tqdm: bool = True,
                  temperature: float = 1.0):
         from nnunetv2.utilities.device import resolve_device
         import torch
         if not temperature > 0:
             raise InferenceError(f"the softmax temperature must be positive, got {temperature}")
         self.tile_step_size = tile_step_size
+        # False: a case's logits accumulate in CPU memory even when the network runs on a GPU
+        self.perform_everything_on_device = perform_everything_on_device
+        self.verbose_preprocessing = verbose_preprocessing
         # logits are divided by it before the softmax/sigmoid: > 1 softens the probabilities, labels stay
         self.temperature = float(temperature)
         self.use_gaussian = use_gaussian
@@ -141,7 +149,8 @@ class nnUNetPredictor:
             prediction = sliding_window_predict(
                 model.network, data, model.configuration.patch_size, model.label_manager.num_segmentation_heads,
                 step_size=self.tile_step_size, mirror_axes=self.mirror_axes, use_gaussian=self.use_gaussian,
-                device=self.device, show_progress=self.allow_tqdm and self.verbose)
+                device=self.device, show_progress=self.allow_tqdm and self.verbose,
+                results_on_device=self.perform_everything_on_device)
             logits = prediction if logits is None else logits.add_(prediction)
         return logits.div_(len(model.fold_weights) * self.temperature)
 
@@ -149,8 +158,13 @@ class nnUNetPredictor:
                            ) -> Iterator[tuple[str, np.ndarray, dict[str, Any]]]:
         """Yield ``(case_id, preprocessed data, properties)`` of ``cases`` in order (workers prepare ahead)."""
         model = self._require_model()
-        jobs = [_PreprocessJob(c, model.plans, model.configuration, model.dataset_json) for c in cases]
+        jobs = self._preprocess_jobs(cases)
         return self._preprocessed(jobs, num_processes)
+
+    def _preprocess_jobs(self, cases: list[PredictionCase]) -> list[_PreprocessJob]:
+        model = self._require_model()
+        return [_PreprocessJob(c, model.plans, model.configuration, model.dataset_json, self.verbose_preprocessing)
+                for c in cases]
 
     def predict_single_npy_array(self, input_image: np.ndarray, image_properties: dict[str, Any],
                                  segmentation_previous_stage: np.ndarray | None = None,
@@ -166,7 +180,8 @@ class nnUNetPredictor:
         from nnunetv2.preprocessing.preprocessor import preprocessor_class_from_name
         from nnunetv2.training.previous_stage import append_previous_stage_channels
         model = self._require_model()
-        preprocessor = preprocessor_class_from_name(model.configuration.preprocessor_name)()
+        preprocessor = preprocessor_class_from_name(model.configuration.preprocessor_name)(
+            verbose=self.verbose_preprocessing)
         data, seg, properties = preprocessor.run_case_npy(input_image, segmentation_previous_stage,
                                                           dict(image_properties), model.plans, model.configuration,
                                                           model.dataset_json)
@@ -200,13 +215,14 @@ class nnUNetPredictor:
             cases = [c for c in cases if c not in done]
         self._write_model_files(cases)
         written: list[str] = []
-        jobs = [_PreprocessJob(c, model.plans, model.configuration, model.dataset_json) for c in cases]
+        jobs = self._preprocess_jobs(cases)
         progress = tqdm(total=len(jobs), desc="predicting", unit="case", disable=not self.allow_tqdm)
         export_pool = _pool(num_processes_segmentation_export, len(jobs))
         pending_exports: deque[Future] = deque()
         try:
             with contextlib.closing(self._preprocessed(jobs, num_processes_preprocessing)) as ready:
                 for job, (case_id, data, properties) in zip(jobs, ready):
+                    (logger.info if self.verbose else logger.debug)("predicting %s", case_id)
                     logits = self.predict_logits_from_preprocessed_data(data).numpy()
                     export = _ExportJob(case_id, logits, properties, model.configuration, model.plans,
                                         model.dataset_json, job.case.output_file_truncated, save_probabilities)

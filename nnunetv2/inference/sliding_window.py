@@ -169,13 +169,14 @@ def sliding_window_predict(network, image: "torch.Tensor | np.ndarray", patch_si
                            num_output_channels: int, step_size: float = 0.5,
                            mirror_axes: Sequence[int] | None = None, use_gaussian: bool = True,
                            device: "torch.device | str | None" = None, show_progress: bool = False,
-                           tile_batch_size: int | None = None) -> "torch.Tensor":
+                           tile_batch_size: int | None = None, results_on_device: bool = True) -> "torch.Tensor":
     """Return the logits ``(C, *spatial)`` (float32, CPU) of a network applied to a whole ``(c, *spatial)`` image.
 
     ``patch_size`` has as many axes as the image's spatial shape, or one fewer (a 2D network on
     ``(c, z, y, x)`` data predicts each slice along z). ``mirror_axes`` index the patch axes. The
     network runs on ``device`` (default: where its parameters are; it is moved there) in eval
-    mode; results accumulate there too unless that runs out of memory, then on the CPU.
+    mode; results accumulate there too unless that runs out of memory, then on the CPU
+    (always on the CPU with ``results_on_device=False``).
     """
     import torch
     image = torch.as_tensor(image).float()
@@ -207,7 +208,10 @@ def sliding_window_predict(network, image: "torch.Tensor | np.ndarray", patch_si
     network.eval()
     try:
         with torch.no_grad():
-            logits = _accumulate_with_cpu_fallback(accumulate, device)
+            if results_on_device:
+                logits = _accumulate_with_cpu_fallback(accumulate, device)
+            else:
+                logits = accumulate(results_device=torch.device("cpu"))
     finally:
         network.train(was_training)
     unpad = (slice(None),) + tuple(slice(before, before + size) for (before, _), size in zip(pads, spatial))

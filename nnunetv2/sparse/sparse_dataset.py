@@ -14,6 +14,7 @@ from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.label_manager import IGNORE_LABEL_NAME, LabelManager
 from nnunetv2.exceptions import DatasetError
 from nnunetv2.sparse import simulate
+from nnunetv2.utilities.file_io import atomic_folder
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +30,24 @@ def _place_file(source: Path, target: Path, copy: bool) -> None:
         shutil.copy2(source, target)
     else:
         os.symlink(source.resolve(), target)
+
+
+def _check_axes_fit(mode: str, mode_options: dict[str, Any], shape: tuple[int, ...], label_file: Path) -> None:
+    """Refuse slice axes that would annotate everything or nothing sensible (2D images: one slice along 0)."""
+    if mode == "slices":
+        axes = list(mode_options.get("axes", (0,)))
+    elif mode == "scribble":
+        axes = [mode_options.get("axis", 0)]
+    else:
+        return
+    for axis in axes:
+        if not -len(shape) <= axis < len(shape):
+            raise DatasetError(f"{label_file}: axis {axis} does not exist in a label map of shape {shape}")
+    if shape[0] == 1 and mode == "slices" and 0 in [a % len(shape) for a in axes]:
+        raise DatasetError(f"{label_file}: a 2D image is a single slice along axis 0, so --mode slices would keep "
+                           f"it whole; use --axes 1 and/or 2 (rows / columns)")
+    if shape[0] == 1 and mode == "scribble" and axes[0] % len(shape) != 0:
+        raise DatasetError(f"{label_file}: a 2D image is scribbled as one slice; use --axis 0")
 
 
 def simulate_sparse_dataset(source_folder: Path, target_folder: Path, mode: str, seed: int = 0,
@@ -53,34 +72,36 @@ def simulate_sparse_dataset(source_folder: Path, target_folder: Path, mode: str,
     io = reader_writer_for_dataset(dataset_json, str(first["images"][0]))()
     ignore_label = max(label_manager.all_labels) + 1
 
-    target_folder.mkdir(parents=True, exist_ok=True)
-    kept = np.zeros(ignore_label, dtype=np.int64)
-    total = np.zeros(ignore_label, dtype=np.int64)
-    for index, (case, files) in enumerate(cases.items()):
-        if not files["label"].is_file():
-            raise DatasetError(f"{files['label']}: label file of case '{case}' is missing")
-        dense, properties = io.read_seg(files["label"])
-        dense = dense[0].astype(np.int16)
-        # each case its own seed so adding cases does not change the others' annotation
-        sparse = MODES[mode](dense, ignore_label, seed=seed + index, **mode_options)
-        total += np.bincount(dense.ravel(), minlength=ignore_label)[:ignore_label]
-        kept += np.bincount(dense[sparse != ignore_label].ravel(), minlength=ignore_label)[:ignore_label]
-        io.write_seg(sparse, target_folder / "labelsTr" / files["label"].name, properties)
-        for image in files["images"]:
-            _place_file(image, target_folder / "imagesTr" / image.name, copy_images)
-    for extra in ("imagesTs", "labelsTs"):
-        if (source_folder / extra).is_dir():
-            for f in sorted((source_folder / extra).iterdir()):
-                _place_file(f, target_folder / extra / f.name, copy_images)
+    # staged next to the target: an error (a missing label, a bad axis) leaves no half-written dataset
+    with atomic_folder(target_folder) as staging:
+        kept = np.zeros(ignore_label, dtype=np.int64)
+        total = np.zeros(ignore_label, dtype=np.int64)
+        for index, (case, files) in enumerate(cases.items()):
+            if not files["label"].is_file():
+                raise DatasetError(f"{files['label']}: label file of case '{case}' is missing")
+            dense, properties = io.read_seg(files["label"])
+            dense = dense[0].astype(np.int16)
+            _check_axes_fit(mode, mode_options, dense.shape, files["label"])
+            # each case its own seed so adding cases does not change the others' annotation
+            sparse = MODES[mode](dense, ignore_label, seed=seed + index, **mode_options)
+            total += np.bincount(dense.ravel(), minlength=ignore_label)[:ignore_label]
+            kept += np.bincount(dense[sparse != ignore_label].ravel(), minlength=ignore_label)[:ignore_label]
+            io.write_seg(sparse, staging / "labelsTr" / files["label"].name, properties)
+            for image in files["images"]:
+                _place_file(image, staging / "imagesTr" / image.name, copy_images)
+        for extra in ("imagesTs", "labelsTs"):
+            if (source_folder / extra).is_dir():
+                for f in sorted((source_folder / extra).iterdir()):
+                    _place_file(f, staging / extra / f.name, copy_images)
 
-    labels = dict(dataset_json.labels)
-    labels[IGNORE_LABEL_NAME] = ignore_label
-    sparse_json = DatasetJson(dataset_json.channel_names, labels, len(cases), dataset_json.file_ending,
-                              dataset_json.regions_class_order, dataset_json.overwrite_image_reader_writer,
-                              None, dict(dataset_json.extra))
-    sparse_json.extra["sparse_annotation"] = {"source": source_folder.name, "mode": mode, "seed": seed,
-                                              **{k: v for k, v in mode_options.items()}}
-    sparse_json.save(target_folder / "dataset.json")
+        labels = dict(dataset_json.labels)
+        labels[IGNORE_LABEL_NAME] = ignore_label
+        sparse_json = DatasetJson(dataset_json.channel_names, labels, len(cases), dataset_json.file_ending,
+                                  dataset_json.regions_class_order, dataset_json.overwrite_image_reader_writer,
+                                  None, dict(dataset_json.extra))
+        sparse_json.extra["sparse_annotation"] = {"source": source_folder.name, "mode": mode, "seed": seed,
+                                                  **{k: v for k, v in mode_options.items()}}
+        sparse_json.save(staging / "dataset.json")
 
     names = {v: k for k, v in dataset_json.labels.items() if isinstance(v, int)}
     fractions = {names.get(c, str(c)): float(kept[c] / total[c]) for c in range(ignore_label) if total[c]}

@@ -20,11 +20,18 @@ _WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # added by DistributedDataParalle
 
 
 def save_checkpoint_file(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
-    """Write ``checkpoint`` to ``path`` atomically; every nnU-Net v2 key must be present."""
+    """Write ``checkpoint`` to ``path`` atomically; every nnU-Net v2 key must be present.
+
+    A run killed at any moment leaves either the previous file or the complete new one (the data
+    reaches the disk before the rename, so this holds after a power cut too).
+    """
     missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint]
     assert not missing, f"checkpoint lacks {missing}"
     with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+        with open(tmp, "wb") as f:
+            torch.save(checkpoint, f)
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def read_training_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

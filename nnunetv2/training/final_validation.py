@@ -5,14 +5,13 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-import numpy as np
-
 from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.dataset.preprocessed_case import load_preprocessed_case
 from nnunetv2.experiment_planning.plans import ConfigurationPlans, Plans
 from nnunetv2.training.ddp import DistributedContext
-from nnunetv2.utilities.file_io import atomic_path
+from nnunetv2.training.previous_stage import (append_previous_stage_channels, next_stage_folder,
+                                             open_previous_stage_segmentation, save_next_stage_segmentation)
 
 if TYPE_CHECKING:
     import torch
@@ -20,7 +19,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 VALIDATION_FOLDER_NAME = "validation"
-NEXT_STAGE_FOLDER_NAME = "predicted_next_stage"
 
 
 def next_stage_names(configuration: ConfigurationPlans) -> list[str]:
@@ -33,7 +31,7 @@ def next_stage_names(configuration: ConfigurationPlans) -> list[str]:
 def export_for_next_stages(logits: "torch.Tensor", case_id: str, plans: Plans, configuration: ConfigurationPlans,
                            label_manager: LabelManager, preprocessed_dataset_folder: Path,
                            model_folder_path: Path) -> None:
-    """Save the segmentation at each next stage's preprocessed shape as ``predicted_next_stage/<stage>/<case>.npz``.
+    """Save the segmentation at each next stage's preprocessed shape as ``predicted_next_stage/<stage>/<case>.b2nd``.
 
     As in nnU-Net v2 the folder is shared by the folds of the model (each case is validated in one
     fold); the cascade reads it as extra input channels.
@@ -55,21 +53,20 @@ def export_for_next_stages(logits: "torch.Tensor", case_id: str, plans: Plans, c
         resample = resampling_function_by_name(configuration.resampling_fn_probabilities)
         resampled = resample(probabilities, target_shape, configuration.spacing, stage_configuration.spacing,
                              **configuration.resampling_fn_probabilities_kwargs)
-        segmentation = label_manager.probabilities_to_segmentation(resampled)
-        with atomic_path(model_folder_path / NEXT_STAGE_FOLDER_NAME / stage / f"{case_id}.npz") as tmp:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, seg=segmentation)
+        save_next_stage_segmentation(label_manager.probabilities_to_segmentation(resampled),
+                                     next_stage_folder(model_folder_path, stage), case_id)
 
 
 def predict_validation_cases(network, case_ids: Sequence[str], data_folder: Path, output_folder: Path,
                              plans: Plans, configuration: ConfigurationPlans, dataset_json: DatasetJson,
                              mirror_axes: Sequence[int] | None, device, save_probabilities: bool = False,
                              context: DistributedContext = DistributedContext(),
-                             model_folder_path: Path | None = None) -> None:
+                             model_folder_path: Path | None = None, previous_stage_folder: Path | None = None) -> None:
     """Sliding-window predict this rank's share of ``case_ids`` and export each into ``output_folder``.
 
     With ``model_folder_path`` and a configuration that has a next stage (3d_lowres), the
-    cascade's input is saved too.
+    cascade's input is saved too. A cascade stage gets ``previous_stage_folder``: the previous
+    stage's segmentations become extra one-hot input channels, as in training.
     """
     import torch
     from tqdm import tqdm
@@ -83,6 +80,10 @@ def predict_validation_cases(network, case_ids: Sequence[str], data_folder: Path
     for case_id in tqdm(my_cases, desc="validation", unit="case", disable=not context.is_main):
         data, _, properties = load_preprocessed_case(data_folder, case_id)
         properties.pop("class_locations", None)  # sampling aid only; no use in the exported .pkl
+        if previous_stage_folder is not None:
+            data = append_previous_stage_channels(
+                data, open_previous_stage_segmentation(previous_stage_folder, case_id)[:],
+                label_manager.foreground_labels)
         logits = sliding_window_predict(network, torch.from_numpy(data), configuration.patch_size,
                                         label_manager.num_segmentation_heads, step_size=0.5,
                                         mirror_axes=mirror_axes, use_gaussian=True, device=device)

@@ -1,6 +1,7 @@
 """Where a trained model lives: nnUNet_results/DatasetXXX/{trainer}__{plans}__{configuration}/fold_{k}."""
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
@@ -8,6 +9,8 @@ from nnunetv2 import paths
 from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.experiment_planning.plans import Plans
 from nnunetv2.utilities.file_io import atomic_path, save_json
+
+logger = logging.getLogger(__name__)
 
 
 def model_folder(dataset_name: str, trainer_name: str, plans_identifier: str, configuration: str) -> Path:
@@ -30,3 +33,14 @@ def write_model_folder_files(model_folder_path: str | Path, plans: Plans, datase
     if fingerprint.is_file():
         with atomic_path(model_folder_path / "dataset_fingerprint.json") as tmp:
             shutil.copyfile(fingerprint, tmp)
+
+
+def remove_unfinished_writes(folder: str | Path) -> list[Path]:
+    """Delete the temporary files (``.<name>.*.tmp``) that a killed run left in a fold folder; return them."""
+    leftovers = sorted(Path(folder).glob(".*.tmp"))  # atomic_path's temporary names: the targets are intact
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    if leftovers:
+        logger.info("removed %d unfinished write(s) of an interrupted run from %s: %s", len(leftovers), folder,
+                    ", ".join(p.name for p in leftovers))
+    return leftovers

@@ -6,6 +6,10 @@ in the case; the others are placed uniformly at random, allowed to reach half th
 larger sampling patch beyond the image so the final (centre) patch also covers image borders. Padding
 is 0 for data and -1 for the segmentation.
 
+For a cascade stage, ``previous_stage_folder`` holds the previous stage's segmentation of every
+case (see ``nnunetv2.training.previous_stage``); the same box of it becomes a second segmentation
+channel, which the cascade transforms turn into one-hot input channels.
+
 With an ignore label, oversampling also draws background (label 0 is stored as a class), and no
 sample is left without an annotated voxel in its final patch if the case has one.
 """
@@ -22,6 +26,8 @@ import torch
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.dataset.preprocessed_case import ClassKey, load_case_properties, open_preprocessed_case
 from nnunetv2.exceptions import PreprocessingError, TrainingError
+from nnunetv2.training.previous_stage import (missing_cases_message, missing_previous_stage_cases,
+                                             open_previous_stage_segmentation)
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +64,16 @@ class NnUNetDataLoader:
     """Endless iterator of batches ``{'data', 'target', 'keys'}`` cut from preprocessed cases.
 
     ``patch_size`` is the (larger) patch cut from a case, ``final_patch_size`` what the transforms return.
-    2D configurations (two patch axes) read one slice of the ``(c, z, y, x)`` case per sample.
+    2D configurations (two patch axes) read one slice of the ``(c, z, y, x)`` case per sample. With
+    ``previous_stage_folder`` (a cascade stage) the segmentation gets the previous stage's as channel 1.
     """
 
     def __init__(self, data_folder: str | Path, case_ids: list[str], batch_size: int, patch_size: Sequence[int],
                  final_patch_size: Sequence[int], label_manager: LabelManager,
                  oversample_foreground_percent: float = 0.33, transforms=None, seed: int | None = None,
-                 pad_mode: str = "constant"):
+                 pad_mode: str = "constant", previous_stage_folder: str | Path | None = None):
         self.data_folder = Path(data_folder)
+        self.previous_stage_folder = Path(previous_stage_folder) if previous_stage_folder is not None else None
         self.case_ids = list(case_ids)
         self.batch_size = int(batch_size)
         self.label_manager = label_manager
@@ -101,6 +109,10 @@ class NnUNetDataLoader:
         if missing:
             raise PreprocessingError(f"{self.data_folder}: preprocessed case '{missing[0]}' not found "
                                      f"({len(missing)} missing; run nnUNetv2_preprocess)")
+        if self.previous_stage_folder is not None:
+            missing = missing_previous_stage_cases(self.previous_stage_folder, self.case_ids)
+            if missing:
+                raise TrainingError(missing_cases_message(self.previous_stage_folder, missing, len(self.case_ids)))
 
     def set_seed(self, seed: int | None) -> None:
         """Restart the random stream (case choice, placement and augmentation) from ``seed``."""
@@ -155,9 +167,23 @@ class NnUNetDataLoader:
         bbox = [[int(s), int(s + p)] for s, p in zip(start, self.patch_size)]
         data_patch = crop_and_pad_nd(data, bbox, 0, pad_mode=self.pad_mode).astype(np.float32, copy=False)
         seg_patch = crop_and_pad_nd(seg, bbox, -1).astype(np.int16, copy=False)
+        if self.previous_stage_folder is not None:
+            seg_patch = np.concatenate([seg_patch, self._previous_stage_patch(case_id, data.shape[1:], bbox)])
         if self.is_2d:
             data_patch, seg_patch = data_patch[:, 0], seg_patch[:, 0]
         return np.ascontiguousarray(data_patch), np.ascontiguousarray(seg_patch)
+
+    def _previous_stage_patch(self, case_id: str, shape: Sequence[int], bbox: list[list[int]]) -> np.ndarray:
+        """The previous stage's segmentation in ``bbox`` as a (1, ...) int16 array, -1 outside the case."""
+        from acvl_utils.cropping_and_padding.bounding_boxes import crop_and_pad_nd
+
+        previous = open_previous_stage_segmentation(self.previous_stage_folder, case_id)
+        if tuple(previous.shape) != tuple(shape):
+            raise TrainingError(f"{self.previous_stage_folder / case_id}: previous-stage segmentation has shape "
+                                f"{tuple(previous.shape)}, the preprocessed case {tuple(shape)}; run the previous "
+                                f"stage's final validation again (--val) after preprocessing")
+        # stored as uint8: cast before padding, or -1 would wrap around to 255
+        return crop_and_pad_nd(previous, bbox, -1, cast_cropped_to=np.int16)[None]
 
     def _class_locations(self, case_id: str) -> dict[ClassKey, np.ndarray]:
         if case_id not in self._locations:

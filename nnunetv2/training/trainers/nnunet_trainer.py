@@ -33,7 +33,9 @@ from nnunetv2.training.logger import TrainingCurves, TrainingLogFile
 from nnunetv2.training.loss.deep_supervision import deep_supervision_weights
 from nnunetv2.training.loss.factory import build_segmentation_loss
 from nnunetv2.training.lr_schedule.poly import PolyLRSchedule
-from nnunetv2.training.model_folder import fold_folder, model_folder, write_model_folder_files
+from nnunetv2.training.model_folder import (fold_folder, model_folder, remove_unfinished_writes,
+                                            write_model_folder_files)
+from nnunetv2.training.previous_stage import next_stage_folder
 from nnunetv2.training.progress_plot import plot_progress
 from nnunetv2.training.pseudo_dice import dice_from_counts, hard_tp_fp_fn, mean_foreground_dice
 from nnunetv2.training.splits import parse_fold, train_val_cases
@@ -90,6 +92,10 @@ class nnUNetTrainer:
         self.output_folder_base = model_folder(self.plans.dataset_name, type(self).__name__,
                                                self.plans.plans_name, configuration)
         self.output_folder = fold_folder(self.output_folder_base, self.fold)
+        # nnU-Net v2: the previous stage trained with the same trainer and plans left the cascade's input
+        self.folder_with_segs_from_previous_stage = next_stage_folder(
+            model_folder(self.plans.dataset_name, type(self).__name__, self.plans.plans_name,
+                         self.configuration.previous_stage), configuration) if self.is_cascaded else None
 
         self.current_epoch = 0  # epochs completed, i.e. the next epoch to run
         self._best_ema: float | None = None
@@ -147,16 +153,13 @@ class nnUNetTrainer:
 
     def build_batch_streams(self, train_cases: list[str], val_cases: list[str]) -> BatchStreams:
         """Return the training and validation batch streams of this rank."""
-        if self.is_cascaded:
-            raise TrainingError(f"configuration '{self.configuration_name}' is a cascade stage: training it is not "
-                                f"supported yet (the data loader cannot add the previous stage's predictions)")
         batch_size, oversample = split_batch(self.configuration.batch_size, self.oversample_foreground_percent,
                                              self.dist.rank, self.dist.world_size)
         return build_batch_streams(
             self.preprocessed_data_folder, train_cases, val_cases, self.configuration, self.label_manager,
             batch_size, oversample, self.deep_supervision_scales(), self.num_data_workers,
             seed=derive_seed(self.seed, self.dist.rank, self.current_epoch),
-            pin_memory=self.device.type == "cuda", is_cascaded=self.is_cascaded)
+            pin_memory=self.device.type == "cuda", previous_stage_folder=self.folder_with_segs_from_previous_stage)
 
     # ----- set-up -----
 
@@ -224,6 +227,7 @@ class nnUNetTrainer:
         self.inference_allowed_mirroring_axes = self.batches.mirror_axes
         if self.dist.is_main:
             self.output_folder.mkdir(parents=True, exist_ok=True)
+            remove_unfinished_writes(self.output_folder)
             write_model_folder_files(self.output_folder_base, self.plans, self.dataset_json,
                                      self.preprocessed_dataset_folder)
             save_json(collect_debug_information(self), self.output_folder / "debug.json", sort_keys=True)
@@ -233,9 +237,14 @@ class nnUNetTrainer:
             f"{f' x {self.dist.world_size} processes' if self.dist.is_distributed else ''}, batch size "
             f"{self.configuration.batch_size}, patch {self.configuration.patch_size}, epochs "
             f"{self.current_epoch}->{self.num_epochs}")
+        if self.is_cascaded:
+            self.log_file.write(f"cascade stage: the segmentations of '{self.configuration.previous_stage}' in "
+                                f"{self.folder_with_segs_from_previous_stage} are extra input channels")
         if self.device.type == "cpu":
             self.log_file.write(f"CPU training: {torch.get_num_threads()} torch thread(s) beside "
                                 f"{self.num_data_workers} augmentation worker(s) ({threads_reason})")
+        else:
+            self.log_file.write(f"{self.num_data_workers} augmentation worker(s) per process")
 
     # ----- one epoch -----
 
@@ -389,7 +398,8 @@ class nnUNetTrainer:
             predict_validation_cases(self.unwrapped_network(), val_cases, self.preprocessed_data_folder,
                                      validation_folder, self.plans, self.configuration, self.dataset_json,
                                      self.inference_allowed_mirroring_axes, self.device, save_probabilities,
-                                     self.dist, model_folder_path=self.output_folder_base)
+                                     self.dist, model_folder_path=self.output_folder_base,
+                                     previous_stage_folder=self.folder_with_segs_from_previous_stage)
         finally:
             self.set_deep_supervision_enabled(self.enable_deep_supervision)
         if not self.dist.is_main:

@@ -1,0 +1,294 @@
+"""nnUNetv2_scribble_loop: rounds of fine-tuning on confidence-weighted pseudo labels, each followed by a new
+prediction of the pool and new pseudo labels from the same scribbles.
+
+Round 0 predicts the pool with the preliminary model and grows the scribbles into pseudo labels. Round
+r >= 1 fine-tunes the previous round's network (round 1: the preliminary one) with
+nnUNetTrainerConfidenceWeighted on the dataset's labeled cases plus round r-1's pseudo labels, predicts
+the pool and regenerates the pseudo labels. Layout::
+
+    LOOP/loop_state.json    settings and finished rounds, rewritten atomically after every round
+    LOOP/round_0/           predictions/ (+ probabilities), pseudo_labels/ (+ confidence/), metrics.json
+    LOOP/round_r/           model/ (a model folder: plans.json, dataset.json, fold_all/checkpoint_final.pth),
+                            predictions/, pseudo_labels/, test_predictions/, metrics.json
+
+A run resumes where an earlier one stopped: finished rounds are skipped, and so are the finished
+steps of an unfinished round (training continues from its checkpoint_latest, prediction case by case).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nnunetv2.dataset.dataset_json import DatasetJson
+from nnunetv2.exceptions import NnUNetError, TrainingError
+from nnunetv2.experiment_planning.plans import ConfigurationPlans, Plans
+from nnunetv2.utilities.file_io import load_json, save_json
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "loop_state.json"
+METRICS_FILE = "metrics.json"
+# settings that only say how or how long to run, or what to measure; changing them keeps a loop folder usable
+_RUNTIME_SETTINGS = ("num_rounds", "device", "num_data_workers", "show_progress", "pool_reference",
+                     "test_images", "test_reference")
+
+
+@dataclass(frozen=True)
+class ScribbleLoopRequest:
+    """Everything ``nnUNetv2_scribble_loop`` can be asked for."""
+
+    dataset_name_or_id: str | int
+    configuration: str
+    fold: int | str                      # fold of the preliminary model
+    pool_images: str                     # CASE_XXXX{ending} files of the pool
+    scribbles: str                       # CASE{ending} correction scribbles (cases without one: the network's labels)
+    output_folder: str                   # the loop folder
+    num_rounds: int = 2
+    epochs_per_round: int = 50
+    iterations_per_epoch: int = 250
+    val_iterations_per_epoch: int = 50
+    trainer_name: str = "nnUNetTrainer"  # trainer of the preliminary model
+    plans_identifier: str = "nnUNetPlans"
+    checkpoint_name: str = "checkpoint_final.pth"
+    initial_lr: float = 1e-2
+    scribble_sample_probability: float = 0.5
+    unannotated_value: int | None = None
+    pseudo_label_parameters: dict[str, Any] = field(default_factory=dict)
+    save_every: int | None = None        # checkpoint_latest interval within a round (None: the trainer's 50)
+    seed: int | None = None
+    pool_reference: str | None = None    # reference labels of the pool, for metrics only
+    test_images: str | None = None       # a test set, for metrics only (needs test_reference)
+    test_reference: str | None = None
+    device: str | None = None
+    num_data_workers: int | None = None
+    show_progress: bool = True
+
+
+@dataclass
+class ResolvedLoop:
+    """What every round needs, resolved once."""
+
+    request: ScribbleLoopRequest
+    folder: Path
+    preliminary_model: Path
+    labeled_data_folder: Path
+    plans_dict: dict[str, Any]
+    plans: Plans
+    configuration: ConfigurationPlans
+    dataset_json: DatasetJson
+    pool_cases: dict[str, list[Path]]  # case -> channel files
+
+    def round_folder(self, round_index: int) -> Path:
+        """Return ``LOOP/round_{round_index}``."""
+        return self.folder / f"round_{round_index}"
+
+
+def run_scribble_loop(request: ScribbleLoopRequest) -> list[dict[str, Any]]:
+    """Run (or resume) the loop's rounds 0..num_rounds; return every round's metrics."""
+    from nnunetv2.scribble_loop.loop_metrics import round_metrics
+
+    loop = _resolve(request)
+    state = _load_or_create_state(loop)
+    for round_index in range(request.num_rounds + 1):
+        if round_index in state["completed_rounds"]:
+            continue
+        logger.info("scribble loop: round %d of %d", round_index, request.num_rounds)
+        round_folder = loop.round_folder(round_index)
+        if round_index == 0:
+            model_folder, folds, checkpoint = loop.preliminary_model, [request.fold], request.checkpoint_name
+        else:
+            _train_round(loop, round_index)
+            model_folder, folds, checkpoint = round_folder / "model", ["all"], "checkpoint_final.pth"
+        _predict(loop, model_folder, folds, checkpoint, Path(request.pool_images), round_folder / "predictions", True)
+        _make_pseudo_labels(loop, round_folder)
+        if request.test_images is not None:
+            _predict(loop, model_folder, folds, checkpoint, Path(request.test_images),
+                     round_folder / "test_predictions", False)
+        save_json(round_metrics(loop, round_index), round_folder / METRICS_FILE)
+        state["completed_rounds"] = sorted(set(state["completed_rounds"]) | {round_index})
+        save_json(state, loop.folder / STATE_FILE)
+    return [load_json(loop.round_folder(r) / METRICS_FILE) for r in range(request.num_rounds + 1)]
+
+
+def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
+    """Check the request (one-line NnUNetError on misuse) and find the preliminary model and labeled data."""
+    from nnunetv2 import paths
+    from nnunetv2.dataset.cases import group_images_by_case
+    from nnunetv2.scribble_loop.pseudo_labels import pseudo_label_parameters
+    from nnunetv2.scribble_loop.training_data import check_pool_case_names
+    from nnunetv2.training.model_folder import fold_folder, model_folder
+    from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+
+    for name in ("num_rounds", "epochs_per_round", "iterations_per_epoch", "val_iterations_per_epoch"):
+        if getattr(request, name) < 1:
+            raise NnUNetError(f"scribble loop: {name} must be at least 1, got {getattr(request, name)}")
+    if not request.initial_lr > 0:
+        raise NnUNetError(f"scribble loop: initial_lr must be positive, got {request.initial_lr}")
+    if not 0 <= request.scribble_sample_probability <= 1:
+        raise NnUNetError(f"scribble loop: scribble_sample_probability must lie in [0, 1], got "
+                          f"{request.scribble_sample_probability}")
+    if (request.test_images is None) != (request.test_reference is None):
+        raise NnUNetError("scribble loop: a test set needs both its images and its reference labels")
+    for name in ("pool_images", "scribbles", "pool_reference", "test_images", "test_reference"):
+        folder = getattr(request, name)
+        if folder is not None and not Path(folder).is_dir():
+            raise NnUNetError(f"{folder}: folder not found ({name.replace('_', ' ')})")
+    dataset_name = convert_id_to_dataset_name(request.dataset_name_or_id)
+    preliminary = model_folder(dataset_name, request.trainer_name, request.plans_identifier, request.configuration)
+    checkpoint = fold_folder(preliminary, request.fold) / request.checkpoint_name
+    if not checkpoint.is_file():
+        raise TrainingError(f"{checkpoint}: the preliminary model's checkpoint is not there (train fold "
+                            f"{request.fold} first, or check -tr/-p/-c/-chk)")
+    plans_dict = load_json(preliminary / "plans.json")
+    plans = Plans.from_dict(plans_dict, source=str(preliminary / "plans.json"))
+    configuration = plans.configuration(request.configuration)
+    labeled = paths.preprocessed_folder() / dataset_name / configuration.data_identifier
+    if not labeled.is_dir():
+        raise TrainingError(f"{labeled}: the labeled cases of {dataset_name} are not preprocessed for "
+                            f"'{request.configuration}' (run nnUNetv2_preprocess)")
+    dataset_json = DatasetJson.load(preliminary / "dataset.json")
+    pool = group_images_by_case(request.pool_images, dataset_json.file_ending, dataset_json.num_channels)
+    if not pool:
+        raise NnUNetError(f"{request.pool_images}: no pool images ending in '{dataset_json.file_ending}'")
+    check_pool_case_names(labeled, list(pool))
+    pseudo_label_parameters(**request.pseudo_label_parameters)  # unknown names fail before any work
+    return ResolvedLoop(request, Path(request.output_folder), preliminary, labeled, plans_dict, plans, configuration,
+                        dataset_json, pool)
+
+
+def _comparable_settings(request: ScribbleLoopRequest) -> dict[str, Any]:
+    settings = {k: v for k, v in asdict(request).items() if k not in _RUNTIME_SETTINGS}
+    settings["dataset_name_or_id"] = str(settings["dataset_name_or_id"])
+    settings["fold"] = str(settings["fold"])
+    for name in ("pool_images", "scribbles", "output_folder"):
+        settings[name] = str(Path(settings[name]).resolve())
+    return settings
+
+
+def _load_or_create_state(loop: ResolvedLoop) -> dict[str, Any]:
+    """The loop folder's state; a folder started with other settings (or holding other files) is refused."""
+    settings = _comparable_settings(loop.request)
+    path = loop.folder / STATE_FILE
+    if path.is_file():
+        state = load_json(path)
+        stored = state.get("settings", {})
+        changed = sorted(k for k in settings if stored.get(k) != settings[k])
+        if changed:
+            raise NnUNetError(f"{path}: this loop was started with {changed[0]}={stored.get(changed[0])!r}, now "
+                              f"{settings[changed[0]]!r}; use another output folder to run it with new settings")
+        logger.info("resuming the scribble loop in %s (finished rounds: %s)", loop.folder,
+                    state["completed_rounds"] or "none")
+        return state
+    if loop.folder.is_dir() and any(loop.folder.iterdir()):
+        raise NnUNetError(f"{loop.folder}: the output folder is not empty and holds no {STATE_FILE}; choose an empty "
+                          f"or new folder")
+    state = {"settings": settings, "completed_rounds": []}
+    save_json(state, path)
+    return state
+
+
+def _train_round(loop: ResolvedLoop, round_index: int) -> None:
+    """Fine-tune the previous round's network on the labeled cases and round r-1's pseudo labels (once)."""
+    from nnunetv2.training.model_folder import fold_folder
+
+    fold = fold_folder(loop.round_folder(round_index) / "model", "all")
+    if not (fold / "checkpoint_final.pth").is_file():
+        _fine_tune(loop, round_index, fold)
+    # derived data: cheap to rebuild, large to keep
+    shutil.rmtree(loop.round_folder(round_index) / "training_data", ignore_errors=True)
+
+
+def _fine_tune(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
+    """Train the round's model into ``fold``, from its checkpoint_latest or else from the previous round's weights."""
+    from nnunetv2.training.checkpointing import load_pretrained_weights
+    from nnunetv2.training.model_folder import fold_folder
+    from nnunetv2.training.trainers.nnUNetTrainerConfidenceWeighted import nnUNetTrainerConfidenceWeighted
+
+    request = loop.request
+    if round_index == 1:
+        start_weights = fold_folder(loop.preliminary_model, request.fold) / request.checkpoint_name
+    else:
+        start_weights = fold_folder(loop.round_folder(round_index - 1) / "model", "all") / "checkpoint_final.pth"
+    data_folder = _training_data(loop, round_index)
+    trainer = nnUNetTrainerConfidenceWeighted(loop.plans_dict, request.configuration, "all",
+                                              loop.dataset_json.to_dict(), request.device)
+    trainer.use_folders(data_folder, fold.parent)
+    trainer.num_epochs = request.epochs_per_round
+    trainer.num_iterations_per_epoch = request.iterations_per_epoch
+    trainer.num_val_iterations_per_epoch = request.val_iterations_per_epoch
+    trainer.initial_lr = request.initial_lr
+    trainer.scribble_sample_probability = request.scribble_sample_probability
+    if request.save_every is not None:
+        trainer.save_every = request.save_every
+    trainer.seed = None if request.seed is None else request.seed + round_index
+    trainer.num_data_workers = request.num_data_workers
+    if (fold / "checkpoint_latest.pth").is_file():
+        trainer.load_checkpoint(fold / "checkpoint_latest.pth")
+        logger.info("round %d: continuing training at epoch %d", round_index, trainer.current_epoch)
+    else:
+        trainer.initialize()
+        load_pretrained_weights(trainer.unwrapped_network(), start_weights)
+    trainer.run_training()
+
+
+def _training_data(loop: ResolvedLoop, round_index: int) -> Path:
+    """The round's preprocessed training folder, built once (into a temporary folder renamed when complete)."""
+    from nnunetv2.scribble_loop.pseudo_label_folder import CONFIDENCE_FOLDER, CONFIDENCE_SUFFIX, SUMMARY_FILE
+    from nnunetv2.scribble_loop.training_data import PseudoLabeledCase, build_round_training_data
+
+    round_folder = loop.round_folder(round_index)
+    target = round_folder / "training_data"
+    if target.is_dir():
+        return target
+    for leftover in round_folder.glob(".training_data.*"):
+        shutil.rmtree(leftover)
+    pseudo_labels = loop.round_folder(round_index - 1) / "pseudo_labels"
+    summary = load_json(pseudo_labels / SUMMARY_FILE)["cases"]
+    ending = loop.dataset_json.file_ending
+    pool = []
+    for case_id, files in loop.pool_cases.items():
+        scribble_file = Path(loop.request.scribbles) / f"{case_id}{ending}"
+        pool.append(PseudoLabeledCase(
+            case_id, tuple(files), pseudo_labels / f"{case_id}{ending}",
+            pseudo_labels / CONFIDENCE_FOLDER / f"{case_id}{CONFIDENCE_SUFFIX}",
+            scribble_file if scribble_file.is_file() else None, summary[case_id]["unannotated_value"]))
+    round_folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=round_folder, prefix=".training_data."))
+    try:
+        build_round_training_data(staging, loop.plans, loop.configuration, loop.dataset_json,
+                                  loop.labeled_data_folder, pool, loop.request.show_progress)
+        os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return target
+
+
+def _predict(loop: ResolvedLoop, model_folder: Path, folds: list, checkpoint_name: str, images: Path, output: Path,
+             save_probabilities: bool) -> None:
+    """Predict a folder with a model; cases finished by an interrupted run are kept."""
+    from nnunetv2.inference.predictor import predict_from_model_folder
+
+    predict_from_model_folder(images, output, model_folder, folds=folds, checkpoint_name=checkpoint_name,
+                              device=loop.request.device, save_probabilities=save_probabilities, overwrite=False,
+                              num_processes_preprocessing=1, num_processes_segmentation_export=1,
+                              show_progress=loop.request.show_progress)
+
+
+def _make_pseudo_labels(loop: ResolvedLoop, round_folder: Path) -> None:
+    """Grow the scribbles into pseudo labels with the round's probabilities (skipped when already complete)."""
+    from nnunetv2.scribble_loop.pseudo_label_folder import SUMMARY_FILE, make_pseudo_labels_for_folder
+
+    output = round_folder / "pseudo_labels"
+    if (output / SUMMARY_FILE).is_file():  # written last
+        return
+    request = loop.request
+    make_pseudo_labels_for_folder(request.pool_images, round_folder / "predictions", request.scribbles, output,
+                                  dataset=loop.preliminary_model, unannotated_value=request.unannotated_value,
+                                  device=request.device, progress=request.show_progress,
+                                  **request.pseudo_label_parameters)

@@ -1,0 +1,95 @@
+"""Dice + cross-entropy with a per-voxel confidence weight, for training on pseudo labels.
+
+The target carries the confidence as an extra last channel: ``(b, 2, ...)`` = (label, confidence in
+[0, 1]); a ``(b, 1, ...)`` target means confidence 1 everywhere. With weights ``w``:
+
+    CE   = sum(w * ce) / sum(w)
+    TP_c = sum(w * p_c * y_c),  FP_c = sum(w * p_c * (1 - y_c)),  FN_c = sum(w * (1 - p_c) * y_c)
+    Dice = mean_c (2 TP_c + smooth) / (2 TP_c + FP_c + FN_c + smooth)     (background excluded)
+
+so a voxel of confidence 0 takes no part (exactly like the ignore label), and confidence 1 everywhere
+is the plain nnU-Net loss. Voxels under the ignore label get weight 0 whatever their confidence.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nnunetv2.dataset.label_manager import LabelManager
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionLoss
+
+
+def confidence_weighted_soft_dice_loss(probabilities: torch.Tensor, target_onehot: torch.Tensor,
+                                       weight: torch.Tensor, batch_dice: bool = False, smooth: float = 1e-5,
+                                       across_ranks: bool = False) -> torch.Tensor:
+    """Return minus the mean soft Dice over channels of confidence-weighted TP, FP and FN.
+
+    ``probabilities`` and ``target_onehot`` are (b, c, ...); ``weight`` is (b, 1, ...) in [0, 1]. A weight
+    of 0 removes a voxel even where its probability is inf/nan. ``batch_dice`` sums the counts over the
+    batch (over all DDP ranks when ``across_ranks``) before the Dice.
+    """
+    target = target_onehot.to(probabilities.dtype)
+    weighted_probabilities = torch.where(weight > 0, probabilities * weight, 0.0)
+    weighted_target = target * weight
+    axes = tuple(range(2, probabilities.ndim))
+    tp = (weighted_probabilities * target).sum(axes)
+    # FP + TP = sum(w p) and FN + TP = sum(w y): the denominator 2TP + FP + FN needs no separate FP/FN
+    sum_pred = weighted_probabilities.sum(axes)
+    sum_gt = weighted_target.sum(axes)
+    if batch_dice:
+        tp, sum_pred, sum_gt = tp.sum(0), sum_pred.sum(0), sum_gt.sum(0)
+        if across_ranks:
+            from nnunetv2.training.ddp import all_gather_with_grad
+            tp, sum_pred, sum_gt = (all_gather_with_grad(t).sum(0) for t in (tp, sum_pred, sum_gt))
+    dice = (2 * tp + smooth) / torch.clamp(sum_gt + sum_pred + smooth, min=1e-8)
+    return -dice.mean()
+
+
+def split_label_and_confidence(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (label (b, 1, ...) long, confidence (b, 1, ...) float) of a (b, 1 or 2, ...) target."""
+    label = target[:, :1].long()
+    if target.shape[1] == 1:
+        return label, torch.ones(label.shape, dtype=torch.float32, device=target.device)
+    return label, target[:, -1:].float()
+
+
+class ConfidenceWeightedDiceCELoss(nn.Module):
+    """Soft Dice (background excluded) + cross-entropy, each voxel weighted by its confidence."""
+
+    def __init__(self, batch_dice: bool, ignore_label: int | None = None, smooth: float = 1e-5,
+                 weight_dice: float = 1.0, weight_ce: float = 1.0, dice_across_ranks: bool = False):
+        super().__init__()
+        self.batch_dice, self.ignore_label, self.smooth = batch_dice, ignore_label, smooth
+        self.dice_across_ranks = dice_across_ranks
+        self.weight_dice, self.weight_ce = weight_dice, weight_ce
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Return the weighted sum of both terms for logits (b, C, ...) and a (label[, confidence]) target."""
+        label, weight = split_label_and_confidence(target)
+        if self.ignore_label is not None:
+            annotated = label != self.ignore_label
+            weight = torch.where(annotated, weight, 0.0)
+            label = torch.where(annotated, label, 0)
+        with torch.no_grad():
+            onehot = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, label, True)
+        probabilities = torch.softmax(logits.float(), 1)
+        dice = confidence_weighted_soft_dice_loss(probabilities[:, 1:], onehot[:, 1:], weight, self.batch_dice,
+                                                  self.smooth, self.dice_across_ranks)
+        ce = F.cross_entropy(logits.float(), label[:, 0], reduction="none")
+        # no weight at all (a batch of padding only): the numerator is 0 too, so the term is 0
+        ce = (ce * weight[:, 0]).sum() / torch.clamp(weight.sum(), min=1e-8)
+        return self.weight_dice * dice + self.weight_ce * ce
+
+
+def build_confidence_weighted_loss(label_manager: LabelManager, batch_dice: bool,
+                                   deep_supervision_weights: Sequence[float] | None = None,
+                                   distributed: bool = False) -> nn.Module:
+    """Return the confidence-weighted Dice + CE, wrapped for deep supervision when weights are given."""
+    loss: nn.Module = ConfidenceWeightedDiceCELoss(batch_dice, ignore_label=label_manager.ignore_label,
+                                                   dice_across_ranks=distributed)
+    if deep_supervision_weights is not None:
+        loss = DeepSupervisionLoss(loss, deep_supervision_weights)
+    return loss

@@ -1,0 +1,230 @@
+"""Seconds per training iteration (waiting for data and the optimiser step separately) and peak memory.
+
+    python scripts/benchmarks/bench_training.py [--reference-bin DIR] [--iterations 20] [--only 2d|3d]
+                                                [--device cpu|cuda] [--repeats 1]
+
+Generates a 2D and a 3D dataset, plans and preprocesses them, then times ``--iterations``
+training iterations (after ``--warmup`` untimed ones) of the real trainer: ``load`` is the time
+the training loop waits for the next augmented batch (near 0 when the augmentation workers keep
+up), ``step`` the forward/backward/optimiser step. Two settings are measured:
+
+- ``defaults``: each implementation picks augmentation workers and torch threads itself, as
+  ``nnUNetv2_train -device cpu`` does (nnU-Net v2: torch threads = all cores, workers =
+  min(12, cores)); OMP_NUM_THREADS and nnUNet_n_proc_DA are removed from the environment.
+- ``1 thread, in-process``: one torch thread and no augmentation workers (nnUNet_n_proc_DA=0),
+  so nothing runs in parallel: ``load`` is then the whole CPU cost of sampling and augmenting a
+  batch and ``step`` that of the step, which compares the implementations part by part.
+
+With ``--reference-bin`` (the bin/ folder of a virtual environment holding the original nnU-Net
+v2) the same raw data is planned and preprocessed by nnU-Net v2 itself (the plans are checked to
+be the same), its nnUNetTrainer is timed in the same way, and the table shows the ratios. Each
+measurement runs in a fresh process (this script with ``--measure``, under that environment's
+Python). On CUDA the peak memory column is torch's peak allocation. On a machine shared with
+other work the figures vary from run to run: compare rows measured together, and use --repeats.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import nnunet_env, print_table  # noqa: E402
+
+DATASETS = {
+    "2d": dict(dataset_id=811, num_cases=20, shape=(160, 160), file_ending=".png"),
+    "3d": dict(dataset_id=812, num_cases=10, shape=(32, 96, 96), spacing=(3.0, 1.0, 1.0)),
+}
+CONFIGURATION = {"2d": "2d", "3d": "3d_fullres"}
+SETTINGS = {"defaults": None, "1 thread, in-process": 0}
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "nnUNet_n_proc_DA")
+
+
+# ----- measurement (runs in a fresh process, under our package or nnU-Net v2's) -----
+
+def _timed_iterations(next_batch, train_step, warmup: int, iterations: int) -> dict[str, float]:
+    loads, steps = [], []
+    for index in range(warmup + iterations):
+        start = time.perf_counter()
+        batch = next_batch()
+        loaded = time.perf_counter()
+        train_step(batch)  # both implementations return the loss on the CPU, so the step is finished here
+        if index >= warmup:
+            loads.append(loaded - start)
+            steps.append(time.perf_counter() - loaded)
+    return {"load_s": statistics.mean(loads), "step_s": statistics.mean(steps),
+            "step_median_s": statistics.median(steps)}
+
+
+def _peak_memory(device: str) -> dict[str, float]:
+    import resource
+
+    import torch
+    result = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device == "cuda":
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
+    return result
+
+
+def measure_ours(dataset: str, configuration: str, device: str, workers: int | None, warmup: int,
+                 iterations: int) -> dict:
+    """Time our nnUNetTrainer's data stream and train_step."""
+    import torch
+
+    from nnunetv2.training.run_training import TrainingRequest, build_trainer
+    trainer = build_trainer(TrainingRequest(dataset, configuration, 0, device=device, disable_checkpointing=True,
+                                            num_data_workers=workers))
+    trainer.on_train_start()  # picks the torch threads (kept at 1 by OMP_NUM_THREADS in the in-process setting)
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = trainer.lr_schedule(0)
+    trainer.network.train()
+    try:
+        times = _timed_iterations(lambda: next(trainer.batches.train), trainer.train_step, warmup, iterations)
+    finally:
+        trainer.close_batch_streams()
+    return {**times, **_peak_memory(device), "torch_threads": torch.get_num_threads(),
+            "workers": trainer.num_data_workers}
+
+
+def measure_reference(dataset: str, configuration: str, device: str, workers: int | None, warmup: int,
+                      iterations: int) -> dict:
+    """Time nnU-Net v2's nnUNetTrainer the same way (threads as its nnUNetv2_train -device sets them)."""
+    import multiprocessing
+
+    import nnunetv2
+    import torch
+    from nnunetv2.run.run_training import get_trainer_from_args
+    from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
+    if device == "cpu":
+        torch.set_num_threads(multiprocessing.cpu_count() if workers is None else 1)
+    else:
+        torch.set_num_threads(1)
+    trainer = get_trainer_from_args(dataset, configuration, 0, device=torch.device(device))
+    trainer.disable_checkpointing = True
+    trainer.on_train_start()
+    trainer.on_train_epoch_start()
+    try:
+        times = _timed_iterations(lambda: next(trainer.dataloader_train), trainer.train_step, warmup, iterations)
+    finally:
+        for loader in (trainer.dataloader_train, trainer.dataloader_val):
+            if hasattr(loader, "_finish"):
+                loader._finish()
+    return {**times, **_peak_memory(device), "torch_threads": torch.get_num_threads(),
+            "workers": get_allowed_n_proc_DA(), "package": str(Path(nnunetv2.__file__).parent)}
+
+
+# ----- orchestration -----
+
+def _run(command: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"command failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def _plans_summary(plans_file: Path, configuration: str) -> dict:
+    configuration_plans = json.loads(plans_file.read_text())["configurations"][configuration]
+    arch = configuration_plans["architecture"]["arch_kwargs"]
+    return {"patch_size": configuration_plans["patch_size"], "batch_size": configuration_plans["batch_size"],
+            "spacing": configuration_plans["spacing"], "features_per_stage": arch["features_per_stage"],
+            "strides": arch["strides"], "kernel_sizes": arch["kernel_sizes"]}
+
+
+def _measure(python: Path, role: str, env: dict[str, str], dataset: str, configuration: str, device: str,
+             workers: int | None, args: argparse.Namespace) -> dict:
+    env = {k: v for k, v in env.items() if k not in _THREAD_VARIABLES and k != "PYTHONPATH"}
+    if workers is not None:
+        env.update(OMP_NUM_THREADS="1", nnUNet_n_proc_DA=str(workers))
+    command = [str(python), str(Path(__file__).resolve()), "--measure", role, "--dataset", dataset,
+               "--configuration", configuration, "--device", device, "--warmup", str(args.warmup),
+               "--iterations", str(args.iterations)] + (["--workers", str(workers)] if workers is not None else [])
+    return json.loads(_run(command, env).strip().splitlines()[-1])
+
+
+def _prepare(tool_bin: Path, root: Path, raw: Path, dataset_id: int, configuration: str) -> dict[str, str]:
+    env = nnunet_env(root)
+    env["nnUNet_raw"] = str(raw)
+    _run([str(tool_bin / "nnUNetv2_plan_and_preprocess"), "-d", str(dataset_id), "-c", configuration,
+          "-np", "2", "-npfp", "2"], env)
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference-bin", type=Path, default=None, help="bin/ of an nnU-Net v2 venv")
+    parser.add_argument("--iterations", type=int, default=20, help="timed iterations per measurement")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
+    parser.add_argument("--repeats", type=int, default=1, help="measure each row this many times (alternating)")
+    parser.add_argument("--only", choices=sorted(DATASETS), default=None)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                        help="default: cpu, plus cuda when present")
+    parser.add_argument("--measure", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--dataset", help=argparse.SUPPRESS)
+    parser.add_argument("--configuration", help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        measure = measure_ours if args.measure == "ours" else measure_reference
+        print(json.dumps(measure(args.dataset, args.configuration, args.device, args.workers, args.warmup,
+                                 args.iterations)))
+        return
+
+    import torch
+
+    from nnunetv2.dataset.synthetic import generate_synthetic_dataset
+    devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    tools = {"ours": (Path(sys.executable).parent, "ours")}
+    if args.reference_bin:
+        tools["nnU-Net v2"] = (args.reference_bin, "reference")
+    work = Path(tempfile.mkdtemp(prefix="bench_training_"))
+    print(f"machine: {os.cpu_count()} CPU core(s), load average {os.getloadavg()[0]:.1f}; work folder {work}")
+    rows = []
+    for key, spec in DATASETS.items():
+        if args.only and key != args.only:
+            continue
+        spec = dict(spec)
+        dataset_id = spec.pop("dataset_id")
+        configuration = CONFIGURATION[key]
+        dataset = f"Dataset{dataset_id}_BenchTraining{key.upper()}"
+        generate_synthetic_dataset(work / "raw" / dataset, **spec)
+        envs = {name: _prepare(tool_bin, work / role, work / "raw", dataset_id, configuration)
+                for name, (tool_bin, role) in tools.items()}
+        summaries = {name: _plans_summary(Path(env["nnUNet_preprocessed"]) / dataset / "nnUNetPlans.json",
+                                          configuration) for name, env in envs.items()}
+        print(f"{key}: plans {json.dumps(summaries['ours'])}")
+        if len({json.dumps(s, sort_keys=True) for s in summaries.values()}) > 1:
+            print(f"{key}: WARNING the plans differ: {json.dumps(summaries)}")
+        for device in devices:
+            for setting, workers in SETTINGS.items():
+                results: dict[str, list[dict]] = {name: [] for name in tools}
+                for repeat in range(args.repeats):
+                    order = list(tools) if repeat % 2 == 0 else list(tools)[::-1]
+                    for name in order:
+                        tool_bin, role = tools[name]
+                        results[name].append(_measure(tool_bin / "python", role, envs[name], dataset, configuration,
+                                                      device, workers, args))
+                for name, measured in results.items():
+                    load = statistics.mean(m["load_s"] for m in measured)
+                    step = statistics.mean(m["step_s"] for m in measured)
+                    memory = max(m.get("peak_cuda_mb", m["peak_rss_mb"]) for m in measured)
+                    rows.append([f"{key} {summaries[name]['patch_size']}x{summaries[name]['batch_size']}", device,
+                                 setting, name, f"{measured[0]['torch_threads']}/{measured[0]['workers']}", load, step,
+                                 load + step, memory])
+                if "nnU-Net v2" in results:
+                    ours, reference = rows[-2], rows[-1]
+                    rows.append(["", "", "", "ratio ref/ours", "", "", reference[6] / ours[6], reference[7] / ours[7],
+                                 reference[8] / ours[8]])
+    print_table(["data patch x batch", "device", "setting", "implementation", "threads/workers", "load s/it",
+                 "step s/it", "total s/it", "peak MB"], rows)
+    print(f"load average at the end {os.getloadavg()[0]:.1f} (other processes share the cores: compare rows measured "
+          f"together)")
+
+
+if __name__ == "__main__":
+    main()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -155,6 +156,51 @@ def _prepare(tool_bin: Path, root: Path, raw: Path, dataset_id: int, configurati
     return env
 
 
+def _setting_rows(label: str, device: str, setting: str, workers: int | None, tools: dict, envs: dict,
+                  dataset: str, configuration: str, args: argparse.Namespace) -> list[list]:
+    """Measure every implementation (alternating order over the repeats); return its rows and the ratio row."""
+    results: dict[str, list[dict]] = {name: [] for name in tools}
+    for repeat in range(args.repeats):
+        for name in (list(tools) if repeat % 2 == 0 else list(tools)[::-1]):
+            tool_bin, role = tools[name]
+            measured = _measure(tool_bin / "python", role, envs[name], dataset, configuration, device, workers, args)
+            results[name].append(measured)
+            print(f"  {label} {device} {setting} {name}: {measured['load_s']:.3f} + {measured['step_s']:.3f} s/it",
+                  file=sys.stderr, flush=True)
+    rows = []
+    for name, measured in results.items():
+        load = statistics.mean(m["load_s"] for m in measured)
+        step = statistics.mean(m["step_s"] for m in measured)
+        memory = max(m.get("peak_cuda_mb", m["peak_rss_mb"]) for m in measured)
+        rows.append([label, device, setting, name, f"{measured[0]['torch_threads']}/{measured[0]['workers']}", load,
+                     step, load + step, memory])
+    if len(rows) == 2:
+        ours, reference = rows
+        rows.append(["", "", "", "ratio ref/ours", "", "", reference[6] / ours[6], reference[7] / ours[7],
+                     reference[8] / ours[8]])
+    return rows
+
+
+def _dataset_rows(key: str, tools: dict, devices: list[str], work: Path, args: argparse.Namespace) -> list[list]:
+    """Generate, plan and preprocess one dataset with every implementation, then measure each setting."""
+    from nnunetv2.dataset.synthetic import generate_synthetic_dataset
+    spec = dict(DATASETS[key])
+    dataset_id = spec.pop("dataset_id")
+    configuration = CONFIGURATION[key]
+    dataset = f"Dataset{dataset_id}_BenchTraining{key.upper()}"
+    generate_synthetic_dataset(work / "raw" / dataset, **spec)
+    envs = {name: _prepare(tool_bin, work / role, work / "raw", dataset_id, configuration)
+            for name, (tool_bin, role) in tools.items()}
+    summaries = {name: _plans_summary(Path(env["nnUNet_preprocessed"]) / dataset / "nnUNetPlans.json", configuration)
+                 for name, env in envs.items()}
+    print(f"{key}: plans {json.dumps(summaries['ours'])}")
+    if len({json.dumps(s, sort_keys=True) for s in summaries.values()}) > 1:
+        print(f"{key}: WARNING the plans differ: {json.dumps(summaries)}")
+    label = f"{key} {summaries['ours']['patch_size']}x{summaries['ours']['batch_size']}"
+    return [row for device in devices for setting, workers in SETTINGS.items()
+            for row in _setting_rows(label, device, setting, workers, tools, envs, dataset, configuration, args)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference-bin", type=Path, default=None, help="bin/ of an nnU-Net v2 venv")
@@ -176,50 +222,17 @@ def main() -> None:
         return
 
     import torch
-
-    from nnunetv2.dataset.synthetic import generate_synthetic_dataset
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     tools = {"ours": (Path(sys.executable).parent, "ours")}
     if args.reference_bin:
         tools["nnU-Net v2"] = (args.reference_bin, "reference")
+    print(f"machine: {os.cpu_count()} CPU core(s), load average {os.getloadavg()[0]:.1f}")
     work = Path(tempfile.mkdtemp(prefix="bench_training_"))
-    print(f"machine: {os.cpu_count()} CPU core(s), load average {os.getloadavg()[0]:.1f}; work folder {work}")
-    rows = []
-    for key, spec in DATASETS.items():
-        if args.only and key != args.only:
-            continue
-        spec = dict(spec)
-        dataset_id = spec.pop("dataset_id")
-        configuration = CONFIGURATION[key]
-        dataset = f"Dataset{dataset_id}_BenchTraining{key.upper()}"
-        generate_synthetic_dataset(work / "raw" / dataset, **spec)
-        envs = {name: _prepare(tool_bin, work / role, work / "raw", dataset_id, configuration)
-                for name, (tool_bin, role) in tools.items()}
-        summaries = {name: _plans_summary(Path(env["nnUNet_preprocessed"]) / dataset / "nnUNetPlans.json",
-                                          configuration) for name, env in envs.items()}
-        print(f"{key}: plans {json.dumps(summaries['ours'])}")
-        if len({json.dumps(s, sort_keys=True) for s in summaries.values()}) > 1:
-            print(f"{key}: WARNING the plans differ: {json.dumps(summaries)}")
-        for device in devices:
-            for setting, workers in SETTINGS.items():
-                results: dict[str, list[dict]] = {name: [] for name in tools}
-                for repeat in range(args.repeats):
-                    order = list(tools) if repeat % 2 == 0 else list(tools)[::-1]
-                    for name in order:
-                        tool_bin, role = tools[name]
-                        results[name].append(_measure(tool_bin / "python", role, envs[name], dataset, configuration,
-                                                      device, workers, args))
-                for name, measured in results.items():
-                    load = statistics.mean(m["load_s"] for m in measured)
-                    step = statistics.mean(m["step_s"] for m in measured)
-                    memory = max(m.get("peak_cuda_mb", m["peak_rss_mb"]) for m in measured)
-                    rows.append([f"{key} {summaries[name]['patch_size']}x{summaries[name]['batch_size']}", device,
-                                 setting, name, f"{measured[0]['torch_threads']}/{measured[0]['workers']}", load, step,
-                                 load + step, memory])
-                if "nnU-Net v2" in results:
-                    ours, reference = rows[-2], rows[-1]
-                    rows.append(["", "", "", "ratio ref/ours", "", "", reference[6] / ours[6], reference[7] / ours[7],
-                                 reference[8] / ours[8]])
+    try:
+        rows = [row for key in DATASETS if args.only in (None, key)
+                for row in _dataset_rows(key, tools, devices, work, args)]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     print_table(["data patch x batch", "device", "setting", "implementation", "threads/workers", "load s/it",
                  "step s/it", "total s/it", "peak MB"], rows)
     print(f"load average at the end {os.getloadavg()[0]:.1f} (other processes share the cores: compare rows measured "

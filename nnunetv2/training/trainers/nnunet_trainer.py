@@ -307,13 +307,17 @@ class nnUNetTrainer:
         epoch = self.current_epoch
         message = self.curves.epoch_summary(epoch, self.num_epochs)
         ema = self.curves.values["ema_fg_dice"][epoch]
-        if self._best_ema is None or (not math.isnan(ema) and (math.isnan(self._best_ema) or ema > self._best_ema)):
+        new_best = self._best_ema is None or (
+            not math.isnan(ema) and (math.isnan(self._best_ema) or ema > self._best_ema))
+        if new_best:
             self._best_ema = ema
             message += f"; new best EMA pseudo Dice {ema:.4f}"
+        # logged before the checkpoints are written: the log of a killed run lists every epoch its checkpoints hold
+        self.log_file.write(message)
+        if new_best:
             self.save_checkpoint("checkpoint_best.pth", epochs_done=epoch + 1)
         if (epoch + 1) % self.save_every == 0 and epoch != self.num_epochs - 1:
             self.save_checkpoint("checkpoint_latest.pth", epochs_done=epoch + 1)
-        self.log_file.write(message)
         if self.dist.is_main:
             plot_progress(self.curves.get_checkpoint(), self.output_folder / "progress.png")
         self.current_epoch += 1

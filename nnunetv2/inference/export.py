@@ -3,7 +3,9 @@
 The steps undo preprocessing in reverse: logits are resampled to the cropped shape at the original
 spacing (before the softmax/sigmoid, in nnU-Net v2's order, so both give the same labels),
 turned into probabilities and labels, pasted into the uncropped shape, and transposed back to
-the input's axis order. Outside the crop box the segmentation is background (probability 1 for
+the input's axis order. Without probabilities, labels come straight from the logits (argmax;
+sigmoid > 0.5 for regions), as nnU-Net v2 does. Softmax and argmax run slab by slab in place, so
+a large case needs little memory beyond its resampled logits. Outside the crop box the segmentation is background (probability 1 for
 background when the network predicts labels, 0 everywhere for regions).
 """
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
 
 logger = logging.getLogger(__name__)
+
+# softmax/sigmoid and argmax run on slabs of about this many voxels, so their temporaries stay small
+_SLAB_VOXELS = 2 ** 22
 
 
 def spacings_for_export(properties: dict[str, Any], configuration: ConfigurationPlans,
@@ -46,20 +51,58 @@ def _crop_box_slicer(properties: dict[str, Any]) -> tuple[slice, ...]:
     return tuple(slice(int(lo), int(hi)) for lo, hi in properties["bbox_used_for_cropping"])
 
 
+def _resampled_channels(logits: np.ndarray, properties: dict[str, Any], configuration: ConfigurationPlans,
+                        plans: Plans) -> Iterator[np.ndarray]:
+    """Yield each channel of (C, ...) logits resampled to the cropped shape (views when no resampling is needed)."""
+    target_shape = [int(s) for s in properties["shape_after_cropping_and_before_resampling"]]
+    if list(logits.shape[1:]) == target_shape:
+        yield from logits
+        return
+    from nnunetv2.preprocessing.resampling import resampling_function_by_name
+    resample = resampling_function_by_name(configuration.resampling_fn_probabilities)
+    current_spacing, original_spacing = spacings_for_export(properties, configuration, plans)
+    for c in range(logits.shape[0]):
+        yield resample(logits[c:c + 1], target_shape, current_spacing, original_spacing,
+                       **configuration.resampling_fn_probabilities_kwargs)[0]
+
+
 def _resample_to_cropped_shape(logits: np.ndarray, properties: dict[str, Any],
                                configuration: ConfigurationPlans, plans: Plans) -> np.ndarray:
     """Resample (C, ...) logits to the cropped shape, one class at a time to bound memory."""
     target_shape = [int(s) for s in properties["shape_after_cropping_and_before_resampling"]]
     if list(logits.shape[1:]) == target_shape:
         return logits
-    from nnunetv2.preprocessing.resampling import resampling_function_by_name
-    resample = resampling_function_by_name(configuration.resampling_fn_probabilities)
-    current_spacing, original_spacing = spacings_for_export(properties, configuration, plans)
     out = np.empty((logits.shape[0], *target_shape), dtype=np.float32)
-    for c in range(logits.shape[0]):
-        out[c] = resample(logits[c:c + 1], target_shape, current_spacing, original_spacing,
-                          **configuration.resampling_fn_probabilities_kwargs)[0]
+    for c, channel in enumerate(_resampled_channels(logits, properties, configuration, plans)):
+        out[c] = channel
     return out
+
+
+def _segmentation_one_channel_at_a_time(logits: np.ndarray, properties: dict[str, Any],
+                                        configuration: ConfigurationPlans, plans: Plans,
+                                        label_manager: LabelManager) -> np.ndarray:
+    """Labels of the cropped image from logits resampled one channel at a time.
+
+    The same rule as ``LabelManager.probabilities_to_segmentation`` on the logits (argmax, first
+    channel wins ties; regions: sigmoid > 0.5 painted in ``regions_class_order``), but only two
+    channels at the output size exist at once instead of all of them.
+    """
+    import torch
+    shape = [int(s) for s in properties["shape_after_cropping_and_before_resampling"]]
+    dtype = label_manager.probabilities_to_segmentation(np.zeros((logits.shape[0], 1), np.float32)).dtype
+    segmentation = np.zeros(shape, dtype=dtype)
+    best = None
+    for c, channel in enumerate(_resampled_channels(logits, properties, configuration, plans)):
+        if label_manager.has_regions:
+            inside = label_manager.apply_inference_nonlinearity(torch.from_numpy(channel[None]))[0].numpy() > 0.5
+            segmentation[inside] = label_manager.regions_class_order[c]
+        elif best is None:
+            best = np.array(channel, dtype=np.float32)  # a copy: ``channel`` may be a view of the logits
+        else:
+            better = channel > best
+            segmentation[better] = c
+            np.copyto(best, channel, where=better)
+    return segmentation
 
 
 def paste_into_original_geometry(array: np.ndarray, properties: dict[str, Any], plans: Plans,
@@ -70,13 +113,56 @@ def paste_into_original_geometry(array: np.ndarray, properties: dict[str, Any], 
     return np.ascontiguousarray(full.transpose(plans.transpose_backward))
 
 
+def _slabs(spatial_shape: Sequence[int]) -> list[slice]:
+    """Slices along the first spatial axis holding about ``_SLAB_VOXELS`` voxels each."""
+    per_slice = max(1, int(np.prod(spatial_shape[1:])))
+    step = max(1, _SLAB_VOXELS // per_slice)
+    return [slice(start, start + step) for start in range(0, int(spatial_shape[0]), step)]
+
+
+def _segmentation(probabilities: np.ndarray, label_manager: LabelManager) -> np.ndarray:
+    """Labels of ``(C, ...)`` probabilities, slab by slab (argmax's int64 result stays small)."""
+    import torch
+    segmentation = None
+    for slab in _slabs(probabilities.shape[1:]):
+        part = label_manager.probabilities_to_segmentation(torch.from_numpy(probabilities[:, slab]))
+        if segmentation is None:
+            segmentation = np.empty(probabilities.shape[1:], dtype=part.dtype)
+        segmentation[slab] = part
+    return segmentation
+
+
+def _apply_nonlinearity_in_place(logits: np.ndarray, label_manager: LabelManager) -> np.ndarray:
+    """Turn ``(C, ...)`` float32 logits into probabilities in their own memory, slab by slab."""
+    import torch
+    for slab in _slabs(logits.shape[1:]):
+        logits[:, slab] = label_manager.apply_inference_nonlinearity(torch.from_numpy(logits[:, slab])).numpy()
+    return logits
+
+
+def _uncrop_probabilities(probabilities: np.ndarray, properties: dict[str, Any],
+                          label_manager: LabelManager) -> np.ndarray:
+    """Place cropped probabilities in the uncropped shape (no copy when the crop box is the whole image)."""
+    full_shape = [int(s) for s in properties["shape_before_cropping"]]
+    if list(probabilities.shape[1:]) == full_shape:
+        return probabilities
+    full = np.zeros((probabilities.shape[0], *full_shape), dtype=np.float32)
+    if not label_manager.has_regions:
+        full[0] = 1  # outside the crop box is background for sure
+    full[(slice(None),) + _crop_box_slicer(properties)] = probabilities
+    return full
+
+
 def convert_logits_to_segmentation_with_correct_shape(
         logits: "torch.Tensor | np.ndarray", properties: dict[str, Any], configuration: ConfigurationPlans,
         plans: Plans, dataset_json: DatasetJson | dict, return_probabilities: bool = False
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Return the segmentation (and, if asked, float32 probabilities ``(C, ...)``) in the original geometry.
 
-    ``logits`` are ``(C, *shape)`` in preprocessed (transposed, cropped, resampled) geometry.
+    ``logits`` are ``(C, *shape)`` in preprocessed (transposed, cropped, resampled) geometry; they
+    are not modified. Memory beyond them: the resampled logits, which become the probabilities in
+    place, plus the uncropped probabilities when the crop box is smaller than the image. The
+    probabilities come back as a transposed view (``np.savez`` writes such a view in chunks).
     """
     import torch
     if isinstance(dataset_json, dict):
@@ -86,20 +172,17 @@ def convert_logits_to_segmentation_with_correct_shape(
     if logits.shape[0] != label_manager.num_segmentation_heads:
         raise InferenceError(f"the prediction has {logits.shape[0]} channels but the dataset's labels need "
                              f"{label_manager.num_segmentation_heads}")
-    logits = _resample_to_cropped_shape(logits.float().cpu().numpy(), properties, configuration, plans)
-    probabilities = label_manager.apply_inference_nonlinearity(torch.from_numpy(logits)).numpy()
-    del logits
-    segmentation_cropped = label_manager.probabilities_to_segmentation(probabilities)
-
-    segmentation = paste_into_original_geometry(segmentation_cropped, properties, plans)
+    logits = logits.float().cpu().numpy()
     if not return_probabilities:
-        return segmentation
-    full = np.zeros((probabilities.shape[0], *properties["shape_before_cropping"]), dtype=np.float32)
-    if not label_manager.has_regions:
-        full[0] = 1  # outside the crop box is background for sure
-    full[(slice(None),) + _crop_box_slicer(properties)] = probabilities
-    full = np.ascontiguousarray(full.transpose([0] + [a + 1 for a in plans.transpose_backward]))
-    return segmentation, full
+        segmentation = _segmentation_one_channel_at_a_time(logits, properties, configuration, plans, label_manager)
+        return paste_into_original_geometry(segmentation, properties, plans)
+    resampled = _resample_to_cropped_shape(logits, properties, configuration, plans)
+    if resampled is logits:
+        resampled = resampled.copy()  # the caller's logits stay as they were
+    probabilities = _apply_nonlinearity_in_place(resampled, label_manager)
+    segmentation = paste_into_original_geometry(_segmentation(probabilities, label_manager), properties, plans)
+    probabilities = _uncrop_probabilities(probabilities, properties, label_manager)
+    return segmentation, probabilities.transpose([0] + [a + 1 for a in plans.transpose_backward])
 
 
 def export_prediction_from_logits(logits: "torch.Tensor | np.ndarray", properties: dict[str, Any],

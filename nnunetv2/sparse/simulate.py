@@ -5,6 +5,7 @@ the same shape where unannotated voxels carry ``ignore_label``. All are seeded a
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -47,7 +48,10 @@ def _interior_scribble(component: np.ndarray, rng: np.random.Generator, num_cont
     unique = np.unique(chosen, axis=0)
     if len(unique) >= 3:
         try:
-            tck, _ = splprep(chosen.T.astype(float), k=min(2, len(chosen) - 1), s=len(chosen))
+            with warnings.catch_warnings():
+                # FITPACK warns when it stops short of the smoothing target; the curve is fine for a scribble
+                warnings.simplefilter("ignore", RuntimeWarning)
+                tck, _ = splprep(chosen.T.astype(float), k=min(2, len(chosen) - 1), s=len(chosen))
             curve = np.stack(splev(np.linspace(0, 1, 4 * int(np.ptp(chosen, 0).sum() + 2)), tck), 1)
         except (ValueError, TypeError):  # degenerate point sets (e.g. collinear duplicates)
             curve = chosen.astype(float)

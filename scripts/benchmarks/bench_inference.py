@@ -209,24 +209,31 @@ def _resident_mb(field: str) -> float:
 def export_worker(flavour: str, plans_file: str, dataset_json_file: str, output: str, save_probabilities: bool
                   ) -> None:
     """Export the large case with one tool's export function (run in that tool's venv); print JSON figures."""
-    logits, properties = _export_case(EXPORT_NUM_CLASSES)
-    baseline = _resident_mb("VmRSS")
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak resident set, to the current one
-    start = time.perf_counter()
+    import scipy.ndimage  # noqa: F401  (imports happen before the measurement)
+    import torch
     if flavour == "ours":
         from nnunetv2.dataset.dataset_json import DatasetJson
         from nnunetv2.experiment_planning.plans import Plans
+        from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO  # noqa: F401
         from nnunetv2.inference.export import export_prediction_from_logits
+        from nnunetv2.preprocessing.resampling import resample_data_or_seg_to_shape  # noqa: F401
         plans = Plans.load(plans_file)
-        export_prediction_from_logits(logits, properties, plans.configuration("3d_fullres"), plans,
-                                      DatasetJson.load(dataset_json_file), output, save_probabilities)
+        arguments = (plans.configuration("3d_fullres"), plans, DatasetJson.load(dataset_json_file))
+        keywords = {}
     else:
-        import torch
+        from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO  # noqa: F401
         from nnunetv2.inference.export_prediction import export_prediction_from_logits
         from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
         plans = PlansManager(plans_file)
-        export_prediction_from_logits(torch.from_numpy(logits), properties, plans.get_configuration("3d_fullres"),
-                                      plans, dataset_json_file, output, save_probabilities, num_threads_torch=1)
+        arguments = (plans.get_configuration("3d_fullres"), plans, dataset_json_file)
+        keywords = {"num_threads_torch": 1}
+    logits, properties = _export_case(EXPORT_NUM_CLASSES)
+    if flavour != "ours":
+        logits = torch.from_numpy(logits)
+    baseline = _resident_mb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM, the peak resident set, to the current one
+    start = time.perf_counter()
+    export_prediction_from_logits(logits, properties, *arguments, output, save_probabilities, **keywords)
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "logits_mb": logits.nbytes / 2 ** 20, "baseline_mb": baseline,
                       "peak_mb": _resident_mb("VmHWM")}))

@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import nnunet_env, print_table  # noqa: E402
 
 DATASETS = {
-    "2d": dict(shape=(96, 96), spacing=None, configuration="2d", epochs=16, iterations=25),
-    "3d": dict(shape=(20, 64, 64), spacing=(3.0, 1.0, 1.0), configuration="3d_fullres", epochs=8, iterations=15),
+    "2d": dict(shape=(96, 96), spacing=None, configuration="2d", epochs=16, iterations=25, num_cases=40),
+    "3d": dict(shape=(20, 56, 56), spacing=(3.0, 1.0, 1.0), configuration="3d_fullres", epochs=16, iterations=20,
+               num_cases=10),
 }
 CLASS_NAMES = {1: "blob", 2: "tube"}
 
@@ -60,7 +61,8 @@ def run_dataset(name: str, spec: dict, work: Path, args: argparse.Namespace) -> 
     from nnunetv2.sparse.sparse_dataset import simulate_sparse_dataset_by_id
 
     dense_id, sparse_id = (851, 852) if name == "2d" else (853, 854)
-    raw = generate_synthetic_dataset_in_raw(dense_id, f"Dense{name.upper()}", overwrite=True, num_cases=args.num_cases,
+    raw = generate_synthetic_dataset_in_raw(dense_id, f"Dense{name.upper()}", overwrite=True,
+                                            num_cases=args.num_cases or spec["num_cases"],
                                             shape=spec["shape"], spacing=spec["spacing"],
                                             num_test_cases=args.num_test, seed=args.seed)
     sparse_raw, fractions = simulate_sparse_dataset_by_id(dense_id, sparse_id, "scribble", overwrite=True,
@@ -106,7 +108,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="epochs of both trainings (default per dataset)")
     parser.add_argument("--iterations", type=int, default=None, help="iterations per epoch (default per dataset)")
     parser.add_argument("--thickness", type=int, default=3, help="scribble thickness in voxels (default 3)")
-    parser.add_argument("--num_cases", type=int, default=10, help="training cases (default 10)")
+    parser.add_argument("--num_cases", type=int, default=None, help="training cases (default per dataset)")
     parser.add_argument("--num_test", type=int, default=5, help="dense test cases (default 5)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

@@ -22,12 +22,16 @@ def export_model_to_zip_entry() -> None:
                         help="skip missing configurations, folds and checkpoints instead of failing")
     parser.add_argument("--exp_cv_preds", action="store_true",
                         help="also export the cross-validation predictions")
+    parser.add_argument("--checkpoint_ensemble", action="store_true",
+                        help="also export each fold's checkpoint_ensemble.json and its checkpoints (cyclic-LR "
+                             "training), so nnUNetv2_predict_checkpoints works after installing")
     args = parser.parse_args()
 
     def main() -> None:
         from nnunetv2.model_sharing.model_export import export_pretrained_model
         names = export_pretrained_model(args.d, args.o, args.c, args.tr, args.p, args.f, strict=not args.not_strict,
-                                        save_checkpoints=args.chk, export_crossval_predictions=args.exp_cv_preds)
+                                        save_checkpoints=args.chk, export_crossval_predictions=args.exp_cv_preds,
+                                        checkpoint_ensemble=args.checkpoint_ensemble)
         print(f"wrote {len(names)} file(s) to {args.o}")
     run_cli(main)
 

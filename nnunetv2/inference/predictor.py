@@ -214,6 +214,15 @@ class nnUNetPredictor:
                 logger.info("%d of %d cases are already predicted; skipping them", len(done), len(cases))
             cases = [c for c in cases if c not in done]
         self._write_model_files(cases)
+        if isinstance(output_folder_or_list_of_truncated_output_files, (str, os.PathLike)):
+            self._write_call_record(Path(output_folder_or_list_of_truncated_output_files), {
+                "list_of_lists_or_source_folder": list_of_lists_or_source_folder,
+                "output_folder_or_list_of_truncated_output_files": output_folder_or_list_of_truncated_output_files,
+                "save_probabilities": save_probabilities, "overwrite": overwrite,
+                "num_processes_preprocessing": num_processes_preprocessing,
+                "num_processes_segmentation_export": num_processes_segmentation_export,
+                "folder_with_segs_from_prev_stage": folder_with_segs_from_prev_stage,
+                "num_parts": num_parts, "part_id": part_id})
         written: list[str] = []
         jobs = self._preprocess_jobs(cases)
         progress = tqdm(total=len(jobs), desc="predicting", unit="case", disable=not self.allow_tqdm)
@@ -267,6 +276,18 @@ class nnUNetPredictor:
                 yield result
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+    def _write_call_record(self, output_folder: Path, arguments: dict[str, Any]) -> None:
+        """Write predict_from_raw_data_args.json: nnU-Net v2's record of the call, plus model and predictor settings."""
+        from nnunetv2.utilities.file_io import save_json
+        model = self._require_model()
+        record = dict(arguments)  # save_json writes paths as strings
+        record.update(model_folder=str(model.model_folder), folds=list(model.folds),
+                      trainer_name=model.trainer_name, tile_step_size=self.tile_step_size,
+                      use_gaussian=self.use_gaussian, use_mirroring=self.use_mirroring,
+                      device=str(self.device), temperature=self.temperature)
+        output_folder.mkdir(parents=True, exist_ok=True)
+        save_json(record, output_folder / "predict_from_raw_data_args.json")
 
     def _write_model_files(self, cases: list[PredictionCase]) -> None:
         """Put dataset.json and plans.json next to the predictions, as nnU-Net v2 does."""

@@ -34,8 +34,20 @@ def _model_configurations(dataset_folder: Path, trainer: str, plans_identifier: 
     return sorted(p.name[len(prefix):] for p in dataset_folder.glob(f"{prefix}*") if p.is_dir())
 
 
+def _checkpoint_ensemble_files(fold_folder: Path) -> list[Path]:
+    """A fold's checkpoint_ensemble.json and the checkpoints it lists (none when the fold has no ensemble)."""
+    from nnunetv2.uncertainty.checkpoint_index import CHECKPOINT_INDEX_FILE, ensemble_checkpoint_files
+    if not (fold_folder / CHECKPOINT_INDEX_FILE).is_file():
+        return []
+    files = [fold_folder / name for name in ensemble_checkpoint_files(fold_folder)]
+    missing = [f for f in files if not f.is_file()]
+    if missing:
+        raise NnUNetError(f"{missing[0]}: listed in {fold_folder / CHECKPOINT_INDEX_FILE} but not found")
+    return [fold_folder / CHECKPOINT_INDEX_FILE] + files
+
+
 def _model_files(model_folder: Path, folds: Sequence[int | str], checkpoints: Sequence[str], strict: bool,
-                 crossval_predictions: bool) -> list[Path]:
+                 crossval_predictions: bool, checkpoint_ensemble: bool) -> list[Path]:
     """The files of one model folder to export; a missing fold or checkpoint is an error when ``strict``."""
     for name in ("plans.json", "dataset.json"):
         if not (model_folder / name).is_file():
@@ -54,6 +66,8 @@ def _model_files(model_folder: Path, folds: Sequence[int | str], checkpoints: Se
         exported_folds.append(fold)
         files += [fold_folder / c for c in checkpoints]
         files += [fold_folder / n for n in _FOLD_EXTRAS if (fold_folder / n).is_file()]
+        if checkpoint_ensemble:
+            files += [f for f in _checkpoint_ensemble_files(fold_folder) if f not in files]
         validation = fold_folder / "validation"
         if crossval_predictions:
             files += _files_of(validation, exclude_suffixes=(".npz", ".pkl"))
@@ -85,12 +99,14 @@ def export_pretrained_model(dataset_name_or_id: str | int, output_file: str | os
                             configurations: Sequence[str] | None = None, trainer: str = "nnUNetTrainer",
                             plans_identifier: str = "nnUNetPlans", folds: Sequence[int | str] = DEFAULT_FOLDS,
                             strict: bool = True, save_checkpoints: Sequence[str] = ("checkpoint_final.pth",),
-                            export_crossval_predictions: bool = False) -> list[str]:
+                            export_crossval_predictions: bool = False, checkpoint_ensemble: bool = False
+                            ) -> list[str]:
     """Write the dataset's trained models (and matching ensembles) to ``output_file``; returns the member names.
 
     ``configurations`` None exports every configuration trained with ``trainer`` and
     ``plans_identifier``. With ``strict`` a missing configuration, fold or checkpoint is an error;
-    otherwise it is skipped with a warning.
+    otherwise it is skipped with a warning. ``checkpoint_ensemble`` adds each fold's
+    checkpoint_ensemble.json and its checkpoints (cyclic-LR training), for nnUNetv2_predict_checkpoints.
     """
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
     results = paths.results_folder()
@@ -111,7 +127,8 @@ def export_pretrained_model(dataset_name_or_id: str | int, output_file: str | os
                                   f"--not_strict to skip it")
             logger.warning("skipping configuration %s: %s not found", configuration, model_folder)
             continue
-        files += _model_files(model_folder, folds, save_checkpoints, strict, export_crossval_predictions)
+        files += _model_files(model_folder, folds, save_checkpoints, strict, export_crossval_predictions,
+                              checkpoint_ensemble)
         exported.add(identifier)
     if not exported:
         raise NnUNetError(f"{dataset_folder}: none of the configurations {', '.join(configurations)} is trained")

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -42,6 +43,10 @@ def test_predictions_keep_the_input_geometry_and_workers_change_nothing(model_fo
                                            num_processes_segmentation_export=1)
     assert [Path(w).name for w in written] == ["a.nii.gz", "b.nii.gz"]
     assert (tmp_path / "serial" / "plans.json").is_file() and (tmp_path / "serial" / "dataset.json").is_file()
+    record = json.loads((tmp_path / "serial" / "predict_from_raw_data_args.json").read_text())
+    assert record["list_of_lists_or_source_folder"] == str(input_folder)
+    assert record["num_processes_preprocessing"] == 1 and record["save_probabilities"] is False
+    assert record["folds"] == [0] and record["model_folder"] == str(model_folder) and record["use_mirroring"]
     source = sitk.ReadImage(str(input_folder / "a_0000.nii.gz"))
     predicted = sitk.ReadImage(written[0])
     assert predicted.GetSize() == source.GetSize()
@@ -127,7 +132,8 @@ def test_bad_inputs_give_one_clear_error_and_keep_finished_cases(model_folder, t
     _write_case(mismatch, "b", 1, spacing_of_channel_1=(1.0, 1.0, 3.0))
     with pytest.raises(ImageIOError, match="case 'b': .*b_0001.nii.gz: spacing .* differs"):
         predictor.predict_from_files(mismatch, tmp_path / "o5", **run)
-    assert sorted(p.name for p in (tmp_path / "o5").iterdir()) == ["a.nii.gz", "dataset.json", "plans.json"]
+    assert sorted(p.name for p in (tmp_path / "o5").iterdir()) == ["a.nii.gz", "dataset.json", "plans.json",
+                                                                   "predict_from_raw_data_args.json"]
     assert sitk.ReadImage(str(tmp_path / "o5" / "a.nii.gz")).GetSize() == (22, 20, 10)
 
 

@@ -1,3 +1,4 @@
+import json
 import stat
 import subprocess
 import sys
@@ -85,6 +86,28 @@ def test_export_options(trained, tmp_path):
     assert f"{MODEL}/fold_0/validation/c0.nii.gz" in names and f"{MODEL}/fold_0/validation/c0.npz" not in names
     assert f"{MODEL}/crossval_results_folds_0_1/c0.nii.gz" in names
     assert not any(n.endswith(("training_log.txt", "checkpoint_best.pth")) for n in names)
+
+
+def test_checkpoint_ensemble_goes_along_only_when_asked(trained, tmp_path):
+    fold = trained / MODEL / "fold_0"
+    index = {"checkpoints": [{"file": "checkpoint_cycle1_epoch7.pth", "cycle": 1, "epoch": 7},
+                             {"file": "checkpoint_final.pth", "cycle": 1, "epoch": 10}]}
+    (fold / "checkpoint_ensemble.json").write_text(json.dumps(index))
+    (fold / "checkpoint_cycle1_epoch7.pth").write_text("cycle weights")
+    plain = export_pretrained_model(DATASET, tmp_path / "plain.zip", ["3d_fullres"], folds=[0, 1])
+    assert not any("checkpoint_ensemble" in n or "cycle" in n for n in plain)
+    names = export_pretrained_model(DATASET, tmp_path / "ensemble.zip", ["3d_fullres"], folds=[0, 1],
+                                    checkpoint_ensemble=True)
+    fold_0 = [n for n in names if n.startswith(f"{MODEL}/fold_0/")]
+    assert sorted(fold_0) == sorted(f"{MODEL}/fold_0/{n}" for n in (
+        "checkpoint_final.pth", "checkpoint_ensemble.json", "checkpoint_cycle1_epoch7.pth", "debug.json",
+        "progress.png", "validation/summary.json"))
+    assert not any("checkpoint_ensemble" in n for n in names if "/fold_1/" in n)  # fold 1 has no ensemble
+    (fold / "checkpoint_cycle1_epoch7.pth").unlink()
+    with pytest.raises(NnUNetError, match=r"checkpoint_cycle1_epoch7.pth: listed in .*checkpoint_ensemble.json "
+                                          r"but not found"):
+        export_pretrained_model(DATASET, tmp_path / "broken.zip", ["3d_fullres"], folds=[0], checkpoint_ensemble=True)
+    assert not (tmp_path / "broken.zip").exists()
 
 
 def test_export_errors(trained, tmp_path):

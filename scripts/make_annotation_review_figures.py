@@ -4,7 +4,7 @@ Usage: python scripts/make_annotation_review_figures.py WORK_FOLDER
 
 Builds a small pool (4 synthetic cases) with the simulated network of
 scripts/benchmarks/bench_guided_annotation.py ("systematic" regime), writes it in the layout of
-nnUNetv2_uncertainty's output, then runs nnUNetv2_suggest_annotations, simulated guided scribbles,
+nnUNetv2_uncertainty's output, then runs nnUNetv2_suggest_annotations, nnUNetv2_simulate_correction_scribbles,
 nnUNetv2_plot_overlay_pngs and nnUNetv2_make_report, and copies one overlay and a headless-Chromium
 screenshot of the report (when /usr/bin/chromium exists) to documentation/images/.
 """
@@ -49,26 +49,6 @@ def write_uncertainty_output(dataset: Path, output: Path) -> None:
     shutil.copy(dataset / "dataset.json", output / "dataset.json")
 
 
-def write_guided_scribbles(dataset: Path, worklist: Path, segmentations: Path, output: Path) -> None:
-    """The simulated person's strokes along the worklist (15 voxels per case on average), as scribble files."""
-    from nnunetv2.annotation.guided_scribbles import simulate_pool_correction_scribbles
-    from nnunetv2.annotation.worklist import load_worklist
-    from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
-
-    io = SimpleITKIO()
-    references, predictions, properties = {}, {}, {}
-    for label_file in sorted((dataset / "labelsTr").glob("*.nii.gz")):
-        case = label_file.name[: -len(".nii.gz")]
-        reference, properties[case] = io.read_seg(label_file)
-        references[case] = reference[0]
-        predictions[case] = io.read_seg(segmentations / label_file.name)[0][0]
-    scribbles = simulate_pool_correction_scribbles(references, predictions, 3, 15 * len(references), "guided",
-                                                   load_worklist(worklist))
-    output.mkdir(parents=True)
-    for case, drawn in scribbles.items():
-        io.write_seg(drawn, output / f"{case}.nii.gz", properties[case])
-
-
 def screenshot(page: Path, target: Path) -> None:
     """A headless-Chromium screenshot of ``page``."""
     with tempfile.TemporaryDirectory() as profile:
@@ -80,16 +60,19 @@ def screenshot(page: Path, target: Path) -> None:
 
 
 def main(work: Path) -> None:
-    from nnunetv2.cli.annotation import suggest_annotations_entry
+    from nnunetv2.cli.annotation import simulate_correction_scribbles_entry, suggest_annotations_entry
     from nnunetv2.cli.visualization import make_report_entry, plot_overlay_pngs_entry
     from nnunetv2.dataset.synthetic import generate_synthetic_dataset
 
     dataset = work / "Dataset951_Review"
     generate_synthetic_dataset(dataset, num_cases=4, shape=(32, 64, 64), seed=0, overwrite=True)
     write_uncertainty_output(dataset, work / "uncertainty")
-    suggest_annotations_entry(["-i", str(work / "uncertainty"), "-o", str(work / "worklist"), "--budget", "12",
+    suggest_annotations_entry(["-i", str(work / "uncertainty"), "-o", str(work / "worklist"), "--budget", "40",
                                "--quiet"])
-    write_guided_scribbles(dataset, work / "worklist" / "worklist.json", work / "uncertainty", work / "scribbles")
+    # the simulated person's strokes along the worklist, 15 voxels per case
+    simulate_correction_scribbles_entry(["-i", str(work / "uncertainty"), "-r", str(dataset / "labelsTr"), "-o",
+                                         str(work / "scribbles"), "--budget", "60", "--placement", "guided", "-w",
+                                         str(work / "worklist")])
     layers = ["-u", str(work / "uncertainty"), "--scribbles", str(work / "scribbles"), "-w", str(work / "worklist")]
     plot_overlay_pngs_entry(["-i", str(dataset / "imagesTr"), "-s", str(work / "uncertainty"), "-o",
                              str(work / "overlays"), "--scale", "4", "--quiet", *layers])

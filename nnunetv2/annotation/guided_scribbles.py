@@ -95,8 +95,8 @@ def simulate_pool_correction_scribbles(references: Mapping[str, np.ndarray], pre
 
     placement:
     - "largest" / "random": error regions per case, largest first / in random order (an oracle that
-      knows where the errors are); the budget left is shared evenly among the cases still to visit,
-      in a seeded random case order;
+      knows where the errors are), strokes in slices perpendicular to ``axis``; the budget left is
+      shared evenly among the cases still to visit, in a seeded random case order;
     - "random_slices": a person without guidance opens random slices (perpendicular to ``axis``) of
       random cases and corrects the largest wrong piece in each, until the budget is spent;
     - "guided": the entries of ``worklist`` by decreasing score (the order the ranking picked them in),
@@ -121,7 +121,7 @@ def simulate_pool_correction_scribbles(references: Mapping[str, np.ndarray], pre
             share = remaining // (len(visit_order) - index)
             scribbles[case] = simulate_correction_scribbles(references[case], predictions[case], ignore_value, share,
                                                             seed=seed + index, region_order=placement,
-                                                            **stroke_options)
+                                                            axis=axis, **stroke_options)
             remaining -= int(np.count_nonzero(scribbles[case] != ignore_value))
         return {case: scribbles[case] for case in cases}
     if placement == "guided":

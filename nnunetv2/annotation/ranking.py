@@ -1,18 +1,28 @@
 """Rank uncertain regions by the benefit a scribble there is expected to bring, and pick a worklist.
 
-A candidate is a connected region (8-connected within a slice, never across slices) of voxels
-whose uncertainty is at least ``threshold``, in one slice perpendicular to ``axis``: the unit a
-person annotates. Its benefit is
+A region is a connected set (8-connected within a slice, never across slices) of voxels whose
+uncertainty is at least ``threshold``, in one slice perpendicular to ``axis``: the unit a person
+annotates. Regions under ``min_region_size`` voxels are dropped. A candidate (one worklist entry) is
+a *stroke window* of a region: a box of ``2 x window_radius + 1`` voxels per in-plane axis, centred
+on the region's most uncertain voxel, then the next one on the rest of the region, and so on (every
+region keeps its first window; later ones need ``min_region_size`` voxels). The
+window matches the reach of the pseudo-label rule: a stroke grows about 2 voxels (the geodesic
+distance at which the default rule's geodesic term falls to 0.5, ln(1 + 10 ln 2) = 2.07), so a
+short stroke at the most uncertain spot of a region relabels about as much as a long stroke
+through all of it, for a fraction of the voxels. ``window_radius=0`` makes every region one
+candidate. Its benefit is
 
-    uncertainty mass (sum of the uncertainty over its voxels: size x mean uncertainty)
+    uncertainty mass (sum of the uncertainty over the candidate's voxels)
     x novelty(distance to the nearest existing scribble)
-    x novelty(distance to each region already picked in the same case),   novelty(d) = 1 - exp(-d / s)
+    x novelty(distance to each candidate already picked in the same case),   novelty(d) = 1 - exp(-d / s)
 
-with distances between region centroids (or from the region to the nearest scribble voxel) in
-voxels of the finest axis and ``s = distance_scale``. The novelty factors stand for the fact that
-the geodesic pseudo-label rule spreads a scribble over its neighbourhood: a region next to an
-existing scribble, or to a picked region in the adjacent slice, gains little from another one.
-Regions are picked greedily (largest current benefit first) until the budget is spent.
+with distances between candidate centroids (or from the candidate to the nearest scribble voxel) in
+voxels of the finest axis and ``s = distance_scale``; candidates of a case closer than
+``exclusion_radius`` to a picked one are dropped. Both stand for the fact that the geodesic
+pseudo-label rule spreads a scribble over its neighbourhood, and far along a structure the
+network is undecided about: a candidate next to an existing scribble, or to a picked one in the
+same region or the adjacent slice, gains little from another stroke. Candidates are picked
+greedily (largest current benefit first) until the budget is spent.
 """
 from __future__ import annotations
 
@@ -27,6 +37,11 @@ from nnunetv2.annotation.worklist import WorklistEntry
 from nnunetv2.exceptions import NnUNetError
 
 _NUMBER = (int, float, np.integer, np.floating)
+# the reach of a stroke under the default pseudo-label rule (geodesic term 0.5 at ln(1 + 10 ln 2) = 2.07 voxels)
+DEFAULT_WINDOW_RADIUS = 2
+# along an uncertain structure the growth of a stroke in one window reaches about one window side beyond it
+# (measured on a development pool, see documentation/annotation_and_review.md): two window sides
+DEFAULT_EXCLUSION_RADIUS = 10.0
 # in-plane 8-connectivity, nothing across slices: regions are what a person sees on one slice
 _IN_SLICE = np.zeros((3, 3, 3), dtype=bool)
 _IN_SLICE[1] = True
@@ -48,16 +63,20 @@ class UncertainRegion:
 
 def find_uncertain_regions(uncertainty: np.ndarray, axis: int = 0, threshold: float = 0.5,
                            min_region_size: int = 10, spacing: Sequence[float] | None = None,
-                           scribbled: np.ndarray | None = None,
-                           prediction: np.ndarray | None = None) -> list[UncertainRegion]:
-    """Return the candidate regions of one case (largest uncertainty mass first).
+                           scribbled: np.ndarray | None = None, prediction: np.ndarray | None = None,
+                           window_radius: float = DEFAULT_WINDOW_RADIUS) -> list[UncertainRegion]:
+    """Return the candidates of one case (largest uncertainty mass first): stroke windows of its uncertain regions.
 
     uncertainty: ``(z, y, x)`` (2D images: ``(1, y, x)`` or ``(y, x)``), higher = less certain;
     spacing: per array axis (default 1); scribbled: bool map of existing scribbles;
-    prediction: label map, to report each region's most frequent predicted label.
+    prediction: label map, to report each candidate's most frequent predicted label;
+    window_radius: half the side of a stroke window in voxels of the finest axis (0: whole regions).
     """
     u = _as_volume(np.asarray(uncertainty), "uncertainty")
     _check_region_arguments(u, axis, threshold, min_region_size)
+    if isinstance(window_radius, bool) or not isinstance(window_radius, _NUMBER) \
+            or not math.isfinite(window_radius) or window_radius < 0:
+        raise NnUNetError(f"uncertain regions: window_radius must be a number >= 0, got {window_radius!r}")
     if not np.issubdtype(u.dtype, np.floating) and not np.issubdtype(u.dtype, np.integer):
         raise NnUNetError(f"uncertainty map: expected numbers, got {u.dtype}")
     if not np.isfinite(u).all():
@@ -69,6 +88,9 @@ def find_uncertain_regions(uncertainty: np.ndarray, axis: int = 0, threshold: fl
     if len(kept) == 0:
         return []
     units = _voxel_units(spacing, u.shape)
+    if window_radius > 0:
+        half_sizes = [0 if a == axis else int(window_radius / units[a]) for a in range(3)]
+        labels, sizes, kept = _stroke_windows(u, labels, kept, half_sizes, min_region_size)
     masses = ndimage.sum_labels(u, labels, kept)
     boxes = ndimage.find_objects(labels)
     centroids = np.asarray(ndimage.center_of_mass(np.ones_like(labels, dtype=np.uint8), labels, kept)) * units
@@ -83,6 +105,41 @@ def find_uncertain_regions(uncertainty: np.ndarray, axis: int = 0, threshold: fl
     return sorted(regions, key=lambda r: -r.mass)
 
 
+def _stroke_windows(u: np.ndarray, labels: np.ndarray, kept: np.ndarray, half_sizes: list[int],
+                    min_region_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split every kept region into stroke windows; return (window label map, sizes, kept window labels).
+
+    Windows are placed one at a time, centred on the most uncertain voxel the region has left: where
+    the network is most undecided, a stroke's geodesic term flips the most voxels. The first window of
+    a region is always kept, later ones when they hold at least ``min_region_size`` voxels.
+    """
+    windows = np.zeros(labels.shape, dtype=np.int64)
+    window_shape = [2 * h + 1 for h in half_sizes]
+    boxes = ndimage.find_objects(labels)
+    count, new_kept = 0, []
+    for value in kept:
+        box = boxes[value - 1]
+        remaining = labels[box] == value
+        local_u = u[box]
+        first = True
+        while remaining.any():
+            # ties (plateaus of equal uncertainty) go to the voxel whose window holds the most of what is left
+            window_mass = ndimage.uniform_filter(np.where(remaining, local_u, 0.0), window_shape, mode="constant")
+            priority = np.where(remaining, local_u + 1e-6 * window_mass, -np.inf)
+            centre = np.unravel_index(int(np.argmax(priority)), remaining.shape)
+            window = tuple(slice(max(c - h, 0), c + h + 1) for c, h in zip(centre, half_sizes))
+            piece = np.zeros_like(remaining)
+            piece[window] = remaining[window]
+            remaining[window] = False
+            if first or np.count_nonzero(piece) >= min_region_size:
+                count += 1
+                windows[box][piece] = count
+                new_kept.append(count)
+            first = False
+    sizes = np.bincount(windows.ravel(), minlength=count + 1)[1:]
+    return windows, sizes, np.asarray(new_kept, dtype=np.int64)
+
+
 def novelty(distance: np.ndarray | float, distance_scale: float) -> np.ndarray | float:
     """Return 1 - exp(-distance / distance_scale): 0 on top of a scribble, towards 1 far from it (1 if scale 0)."""
     if distance_scale == 0:
@@ -91,15 +148,16 @@ def novelty(distance: np.ndarray | float, distance_scale: float) -> np.ndarray |
 
 
 def build_worklist(regions_per_case: dict[str, Sequence[UncertainRegion]], budget: int,
-                   distance_scale: float = 5.0, max_per_case: int | None = None
-                   ) -> tuple[list[WorklistEntry], dict[str, dict]]:
-    """Pick at most ``budget`` regions over all cases by benefit; return (entries, per-case summary).
+                   distance_scale: float = 5.0, max_per_case: int | None = None,
+                   exclusion_radius: float = DEFAULT_EXCLUSION_RADIUS) -> tuple[list[WorklistEntry], dict[str, dict]]:
+    """Pick at most ``budget`` candidates over all cases by benefit; return (entries, per-case summary).
 
     Entries are ordered for a person: cases by the benefit picked in them, within a case slices by
     the benefit picked in them, within a slice regions by benefit. ``max_per_case`` caps the
-    entries of one case.
+    entries of one case; candidates of a case whose centroid lies closer than ``exclusion_radius``
+    to one picked before are dropped.
     """
-    _check_selection_arguments(budget, distance_scale, max_per_case)
+    _check_selection_arguments(budget, distance_scale, max_per_case, exclusion_radius)
     cases = sorted(regions_per_case)
     flat = [(case_index, region) for case_index, case in enumerate(cases) for region in regions_per_case[case]]
     case_of = np.array([c for c, _ in flat], dtype=np.int64)
@@ -115,8 +173,10 @@ def build_worklist(regions_per_case: dict[str, Sequence[UncertainRegion]], budge
             break
         picked.append((best, float(current[best])))
         same_case = np.flatnonzero(case_of == case_of[best])
+        distance = np.linalg.norm(centroids[same_case] - centroids[best], axis=1)
         # the picked region's own distance is 0, so its benefit drops to 0 and it is never picked again
-        current[same_case] *= novelty(np.linalg.norm(centroids[same_case] - centroids[best], axis=1), distance_scale)
+        current[same_case] *= novelty(distance, distance_scale)
+        current[same_case[distance < exclusion_radius]] = 0.0  # what the picked stroke's growth already reaches
         current[best] = 0.0
         picked_per_case[case_of[best]] += 1
         if max_per_case is not None and picked_per_case[case_of[best]] >= max_per_case:
@@ -182,7 +242,7 @@ def _check_region_arguments(u: np.ndarray, axis, threshold, min_region_size) -> 
         raise NnUNetError(f"uncertain regions: min_region_size must be a positive integer, got {min_region_size!r}")
 
 
-def _check_selection_arguments(budget, distance_scale, max_per_case) -> None:
+def _check_selection_arguments(budget, distance_scale, max_per_case, exclusion_radius) -> None:
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
         raise NnUNetError(f"worklist: budget must be a number of regions (integer >= 0), got {budget!r}")
     if isinstance(distance_scale, bool) or not isinstance(distance_scale, _NUMBER) \
@@ -191,6 +251,9 @@ def _check_selection_arguments(budget, distance_scale, max_per_case) -> None:
     if max_per_case is not None and (isinstance(max_per_case, bool) or not isinstance(max_per_case, (int, np.integer))
                                      or max_per_case < 1):
         raise NnUNetError(f"worklist: max_per_case must be a positive integer, got {max_per_case!r}")
+    if isinstance(exclusion_radius, bool) or not isinstance(exclusion_radius, _NUMBER) \
+            or not math.isfinite(exclusion_radius) or exclusion_radius < 0:
+        raise NnUNetError(f"worklist: exclusion_radius must be a number >= 0, got {exclusion_radius!r}")
 
 
 def _voxel_units(spacing: Sequence[float] | None, shape: tuple[int, ...]) -> np.ndarray:

@@ -17,7 +17,8 @@ import numpy as np
 from nnunetv2.annotation.case_files import (dataset_json_for, find_uncertainty_maps, index_case_files,
                                             load_case_scores, read_segmentation, read_uncertainty_map,
                                             unannotated_value_for)
-from nnunetv2.annotation.ranking import build_worklist, find_uncertain_regions
+from nnunetv2.annotation.ranking import (DEFAULT_EXCLUSION_RADIUS, DEFAULT_WINDOW_RADIUS, build_worklist,
+                                         find_uncertain_regions)
 from nnunetv2.annotation.worklist import WorklistEntry, save_worklist
 from nnunetv2.exceptions import NnUNetError
 
@@ -30,15 +31,17 @@ def suggest_annotations(uncertainty_folder: str | os.PathLike, output_folder: st
                         dataset: str | os.PathLike | None = None, unannotated_value: int | None = None,
                         axis: int = 0, budget: int = 50, threshold: float = 0.5, min_region_size: int = 10,
                         distance_scale: float = 5.0, max_per_case: int | None = None,
+                        window_radius: float = DEFAULT_WINDOW_RADIUS,
+                        exclusion_radius: float = DEFAULT_EXCLUSION_RADIUS,
                         progress: bool = True) -> list[WorklistEntry]:
     """Rank every case's uncertain regions, write ``worklist.json``/``.csv`` to ``output_folder``; return the entries.
 
     uncertainty_folder: nnUNetv2_uncertainty's output folder, or a folder of ``CASE_uncertainty`` float maps.
     axis: slices are perpendicular to this array axis (0 = z of ``(z, y, x)``); threshold: voxels with
-    at least this uncertainty are candidates; min_region_size: smaller regions (voxels in the slice)
-    are dropped; budget: the most entries; distance_scale: see ranking.py; dataset: id, name or
-    dataset.json for the reader and the scribbles' unannotated value (default: the dataset.json of
-    the predictions folder).
+    at least this uncertainty form regions; min_region_size: smaller regions (voxels in the slice)
+    are dropped; budget: the most entries; window_radius, distance_scale, exclusion_radius: see
+    ranking.py; dataset: id, name or dataset.json for the reader and the scribbles' unannotated value
+    (default: the dataset.json of the predictions folder).
     """
     from tqdm import tqdm
 
@@ -60,16 +63,18 @@ def suggest_annotations(uncertainty_folder: str | os.PathLike, output_folder: st
         try:
             regions[case] = find_uncertain_regions(uncertainty, axis, threshold, min_region_size,
                                                    properties["spacing"],
-                                                   None if drawn is None else drawn != unannotated, prediction)
+                                                   None if drawn is None else drawn != unannotated, prediction,
+                                                   window_radius)
         except NnUNetError as e:
             raise type(e)(f"{map_file}: {e}") from None
         logger.debug("%s: %d candidate regions", case, len(regions[case]))
-    entries, cases = build_worklist(regions, budget, distance_scale, max_per_case)
+    entries, cases = build_worklist(regions, budget, distance_scale, max_per_case, exclusion_radius)
     scores = load_case_scores(uncertainty_folder)
     for case, summary in cases.items():
         summary["uncertainty_score"] = scores.get(case)
     parameters = {"axis": axis, "budget": budget, "threshold": threshold, "min_region_size": min_region_size,
-                  "distance_scale": distance_scale, "max_per_case": max_per_case,
+                  "distance_scale": distance_scale, "max_per_case": max_per_case, "window_radius": window_radius,
+                  "exclusion_radius": exclusion_radius,
                   "uncertainty_folder": str(Path(uncertainty_folder).resolve()),
                   "scribbles_folder": None if scribbles_folder is None else str(Path(scribbles_folder).resolve()),
                   "unannotated_value": unannotated}

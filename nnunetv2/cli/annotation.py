@@ -38,6 +38,14 @@ def build_suggest_annotations_parser() -> argparse.ArgumentParser:
     parser.add_argument("--distance_scale", type=float, default=5.0,
                         help="voxels (of the finest axis) over which a scribble or a picked region lowers the "
                              "benefit of regions near it; 0 turns this off (default 5)")
+    parser.add_argument("--window_radius", type=float, default=2.0,
+                        help="an entry is a stroke window of a region: a box of 2 x radius + 1 voxels (of the finest "
+                             "axis) per in-plane axis where the region is most uncertain; 2 is the reach of a stroke "
+                             "under the default pseudo-label rule; 0 makes each whole region one entry (default 2)")
+    parser.add_argument("--exclusion_radius", type=float, default=10.0,
+                        help="after an entry is picked, candidates of its case whose centroid lies closer than this "
+                             "(voxels of the finest axis) are dropped: the stroke's growth reaches them; 0 turns this "
+                             "off (default 10)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -53,6 +61,7 @@ def suggest_annotations_entry(argv: Sequence[str] | None = None) -> None:
                                       unannotated_value=args.unannotated, axis=args.axis, budget=args.budget,
                                       threshold=args.threshold, min_region_size=args.min_region_size,
                                       distance_scale=args.distance_scale, max_per_case=args.max_per_case,
+                                      window_radius=args.window_radius, exclusion_radius=args.exclusion_radius,
                                       progress=not args.quiet)
         for e in entries[:10]:
             box = " ".join(f"{start}:{stop}" for start, stop in e.bbox)
@@ -61,5 +70,66 @@ def suggest_annotations_entry(argv: Sequence[str] | None = None) -> None:
             print(f"   ... {len(entries) - 10} more")
         cases = len({e.case for e in entries})
         print(f"wrote {len(entries)} entries in {cases} cases to {args.o}/worklist.csv and worklist.json")
+
+    run_cli(main)
+
+
+def _budget(text: str) -> int | float:
+    """A voxel count ('500') or a fraction of the wrong voxels ('0.3')."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a voxel count or a fraction, got {text!r}") from None
+
+
+def build_simulate_correction_scribbles_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of nnUNetv2_simulate_correction_scribbles."""
+    parser = argparse.ArgumentParser(
+        description="Simulate a person drawing correction scribbles where the predictions differ from the "
+                    "reference, and write them as scribble files OUT/CASE.<ending> (the stroke's class where drawn, "
+                    "the unannotated value elsewhere) for nnUNetv2_scribble_pseudolabels / nnUNetv2_scribble_loop.")
+    parser.add_argument("-i", required=True, help="predictions CASE.<ending> (what the person corrects)")
+    parser.add_argument("-r", required=True, help="reference segmentations CASE.<ending> (other cases are ignored)")
+    parser.add_argument("-o", required=True, help="output folder for the scribble files")
+    parser.add_argument("--budget", type=_budget, default=0.3,
+                        help="voxels to scribble over all cases: a count (e.g. 500) or a fraction of the wrongly "
+                             "predicted voxels (e.g. 0.3, the default)")
+    parser.add_argument("--placement", default="largest", choices=["largest", "random", "random_slices", "guided"],
+                        help="largest / random: error regions of each case largest first / in random order, the "
+                             "budget shared evenly over the cases; random_slices: random slices of random cases; "
+                             "guided: the worklist's entries by decreasing score (default largest)")
+    parser.add_argument("-w", default=None, help="worklist.json / worklist.csv or its folder (placement guided)")
+    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same strokes (default 0)")
+    parser.add_argument("-d", default=None, help="dataset id, name or dataset.json (default: the dataset.json of "
+                                                 "the predictions): file ending, reader-writer, labels")
+    parser.add_argument("--unannotated", type=int, default=None,
+                        help="value of undrawn voxels (default: the dataset's ignore label, else its number of labels)")
+    parser.add_argument("--axis", type=int, default=0, help="strokes lie in slices perpendicular to this array axis "
+                                                            "(0 = z of (z, y, x); default 0)")
+    parser.add_argument("--min_region_size", type=int, default=10,
+                        help="error regions with fewer voxels get no stroke (default 10)")
+    parser.add_argument("--strokes_per_region", type=int, default=1, help="strokes per error region (default 1)")
+    parser.add_argument("--thickness", type=int, default=3, help="stroke width in voxels (default 3)")
+    return parser
+
+
+def simulate_correction_scribbles_entry(argv: Sequence[str] | None = None) -> None:
+    """nnUNetv2_simulate_correction_scribbles."""
+    args = build_simulate_correction_scribbles_parser().parse_args(argv)
+
+    def main() -> None:
+        from nnunetv2.annotation.simulated_scribble_files import SUMMARY_FILE, write_simulated_correction_scribbles
+        summary = write_simulated_correction_scribbles(
+            args.i, args.r, args.o, budget=args.budget, placement=args.placement, worklist=args.w, seed=args.seed,
+            dataset=args.d, unannotated_value=args.unannotated, axis=args.axis, min_region_size=args.min_region_size,
+            strokes_per_region=args.strokes_per_region, thickness=args.thickness)
+        drawn = sum(1 for c in summary["cases"].values() if c["scribbled_voxels"])
+        print(f"{args.placement}: scribbled {summary['scribbled_voxels']} of {summary['budget_voxels']} budget voxels "
+              f"({summary['wrong_voxels']} wrong voxels) in {drawn} of {len(summary['cases'])} cases; wrote "
+              f"{len(summary['cases'])} scribble files and {SUMMARY_FILE} to {args.o}")
 
     run_cli(main)

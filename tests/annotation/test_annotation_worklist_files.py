@@ -100,7 +100,7 @@ def _pool(dataset: Path, root: Path) -> tuple[Path, np.ndarray]:
 
 def test_suggest_annotations_reads_the_uncertainty_command_output(tmp_path: Path, synthetic_dataset_3d: Path):
     out, _ = _pool(synthetic_dataset_3d, tmp_path)
-    entries = suggest_annotations(out, tmp_path / "wl", budget=4, progress=False)
+    entries = suggest_annotations(out, tmp_path / "wl", budget=4, window_radius=0, progress=False)
     assert len(entries) == 4
     first = entries[0]
     assert (first.case, first.slice, first.bbox) == ("case_000", 5, ((5, 6), (4, 10), (4, 10)))
@@ -108,8 +108,12 @@ def test_suggest_annotations_reads_the_uncertainty_command_output(tmp_path: Path
     assert first.predicted_label is not None
     summary = json.loads((tmp_path / "wl" / "worklist.json").read_text())
     assert summary["cases"]["case_000"]["uncertainty_score"] == pytest.approx(0.1)
-    assert summary["parameters"]["budget"] == 4
+    assert summary["parameters"]["budget"] == 4 and summary["parameters"]["window_radius"] == 0
+    assert summary["parameters"]["exclusion_radius"] == 10.0
     assert len((tmp_path / "wl" / "worklist.csv").read_text().splitlines()) == 5
+    # by default an entry is a 5 x 5 stroke window of a region (spacing 3 x 1 x 1: radius 2 in-plane)
+    windows = suggest_annotations(out, tmp_path / "wl2", budget=1, progress=False)
+    assert windows[0].case == "case_000" and windows[0].size == 25 and windows[0].bbox[0] == (5, 6)
 
 
 def test_suggest_annotations_with_float_maps_and_existing_scribbles(tmp_path: Path, synthetic_dataset_3d: Path):
@@ -131,7 +135,7 @@ def test_suggest_annotations_with_float_maps_and_existing_scribbles(tmp_path: Pa
     drawn[5, 12, 4:10] = 1  # two voxels below the first region
     io.write_seg(drawn, scribbles / "case_000.nii.gz", properties)
     entries = suggest_annotations(maps, tmp_path / "wl", predictions_folder=out, scribbles_folder=scribbles,
-                                  budget=5, progress=False)
+                                  budget=5, window_radius=0, progress=False)
     assert [e.bbox[1] for e in entries] == [(20, 26), (4, 10)]
     assert entries[1].distance_to_scribbles == pytest.approx(3.0)
     assert entries[1].score < entries[0].score
@@ -139,9 +143,13 @@ def test_suggest_annotations_with_float_maps_and_existing_scribbles(tmp_path: Pa
 
 def test_command_line_writes_the_worklist_and_reports_errors(tmp_path: Path, synthetic_dataset_3d: Path, capsys):
     out, _ = _pool(synthetic_dataset_3d, tmp_path)
-    suggest_annotations_entry(["-i", str(out), "-o", str(tmp_path / "wl"), "--budget", "3", "--quiet"])
+    suggest_annotations_entry(["-i", str(out), "-o", str(tmp_path / "wl"), "--budget", "3", "--window_radius", "0",
+                               "--exclusion_radius", "0", "--quiet"])
     assert "wrote 3 entries in 3 cases" in capsys.readouterr().out  # 32.4, 21.6, case_002's 16.8
     assert len(load_worklist(tmp_path / "wl" / "worklist.csv")) == 3
+    parameters = json.loads((tmp_path / "wl" / "worklist.json").read_text())["parameters"]
+    assert parameters["window_radius"] == 0 and parameters["exclusion_radius"] == 0
+    assert [e.size for e in load_worklist(tmp_path / "wl")] == [36, 36, 24]  # whole regions
 
     with pytest.raises(SystemExit) as exit_info:
         suggest_annotations_entry(["-i", str(tmp_path / "nothing"), "-o", str(tmp_path / "x"), "--quiet"])

@@ -33,6 +33,9 @@ def _add_shared_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-temperature", type=float, default=1.0,
                         help="softmax temperature: logits are divided by it (default 1; > 1 softens the saved "
                              "probabilities, the segmentation stays the same)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="on the CPU, run the network in bfloat16 (about 2x faster on CPUs with AVX512-BF16 or "
+                             "AMX; labels differ from float32 at a few boundary voxels)")
 
 
 def _shared_kwargs(args: argparse.Namespace) -> dict:
@@ -42,7 +45,7 @@ def _shared_kwargs(args: argparse.Namespace) -> dict:
                 num_processes_segmentation_export=args.nps,
                 folder_with_segs_from_prev_stage=args.prev_stage_predictions,
                 num_parts=args.num_parts, part_id=args.part_id, show_progress=not args.disable_progress_bar,
-                temperature=args.temperature)
+                temperature=args.temperature, cpu_bf16=args.bf16)
 
 
 def predict_entry() -> None:

@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-checkpoints", default=None, choices=["sparse", "late"],
                         help="with -tr nnUNetTrainerCyclicLR: ensemble checkpoints per cycle, six from 70%% of "
                              "the cycle to its end (sparse, default) or its last ten epochs (late)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="on the CPU, run the network in bfloat16 (about 2x faster steps on CPUs with AVX512-BF16 "
+                             "or AMX; the final validation stays float32)")
     return parser
 
 
@@ -61,7 +64,7 @@ def train_entry(argv: Sequence[str] | None = None) -> None:
             disable_checkpointing=args.disable_checkpointing, num_epochs=args.num_epochs,
             num_iterations_per_epoch=args.num_iterations_per_epoch,
             num_val_iterations_per_epoch=args.num_val_iterations_per_epoch, save_every=args.save_every,
-            seed=args.seed, num_of_cycles=args.num_of_cycles, checkpoint_rule=args.checkpoints))
+            seed=args.seed, num_of_cycles=args.num_of_cycles, checkpoint_rule=args.checkpoints, cpu_bf16=args.bf16))
         print(f"done: {folder}")
 
     run_cli(main)

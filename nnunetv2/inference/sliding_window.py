@@ -8,7 +8,6 @@ are averaged over tiles and over the mirrored copies, as nnU-Net v2 does.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
 import logging
@@ -115,7 +114,7 @@ def _batches(tiles: list[Tile], batch_size: int) -> Iterator[list[Tile]]:
 def _accumulate(network, image: "torch.Tensor", tiles: list[Tile], patch_size: Sequence[int],
                 num_output_channels: int, mirror_axes: Sequence[int] | None, use_gaussian: bool,
                 device: "torch.device", results_device: "torch.device", batch_size: int,
-                show_progress: bool) -> "torch.Tensor":
+                show_progress: bool, cpu_bf16: bool) -> "torch.Tensor":
     """Gaussian-weighted average of the tiles' logits over the padded image, held on ``results_device``."""
     import torch
     from tqdm import tqdm
@@ -126,14 +125,14 @@ def _accumulate(network, image: "torch.Tensor", tiles: list[Tile], patch_size: S
         weights = _gaussian_importance_map(tuple(patch_size), GAUSSIAN_SIGMA_SCALE).to(results_device)
     else:
         weights = torch.ones(tuple(patch_size), dtype=torch.float32, device=results_device)
-    autocast = torch.autocast("cuda") if device.type == "cuda" else contextlib.nullcontext()
+    from nnunetv2.utilities.precision import network_autocast
     num_batches = -(-len(tiles) // batch_size)
     for batch in tqdm(_batches(tiles, batch_size), total=num_batches, desc="sliding window",
                       unit="batch", disable=not show_progress, leave=False):
         x = torch.stack([image[(slice(None),) + tile] for tile in batch]).to(device, non_blocking=True)
         # inference mode only around the network: the accumulators stay ordinary tensors that
         # callers may update in place (e.g. summing folds)
-        with torch.inference_mode(), autocast:
+        with torch.inference_mode(), network_autocast(device, cpu_bf16):
             prediction = _predict_batch(network, x, mirror_axes)
         if prediction.shape[1] != num_output_channels:
             raise InferenceError(f"the network returned {prediction.shape[1]} channels, expected "
@@ -169,14 +168,16 @@ def sliding_window_predict(network, image: "torch.Tensor | np.ndarray", patch_si
                            num_output_channels: int, step_size: float = 0.5,
                            mirror_axes: Sequence[int] | None = None, use_gaussian: bool = True,
                            device: "torch.device | str | None" = None, show_progress: bool = False,
-                           tile_batch_size: int | None = None, results_on_device: bool = True) -> "torch.Tensor":
+                           tile_batch_size: int | None = None, results_on_device: bool = True,
+                           cpu_bf16: bool = False) -> "torch.Tensor":
     """Return the logits ``(C, *spatial)`` (float32, CPU) of a network applied to a whole ``(c, *spatial)`` image.
 
     ``patch_size`` has as many axes as the image's spatial shape, or one fewer (a 2D network on
     ``(c, z, y, x)`` data predicts each slice along z). ``mirror_axes`` index the patch axes. The
     network runs on ``device`` (default: where its parameters are; it is moved there) in eval
     mode; results accumulate there too unless that runs out of memory, then on the CPU
-    (always on the CPU with ``results_on_device=False``).
+    (always on the CPU with ``results_on_device=False``). ``cpu_bf16`` runs the network in bfloat16
+    on the CPU (CUDA always uses float16 autocast, as nnU-Net v2); logits are accumulated in float32.
     """
     import torch
     image = torch.as_tensor(image).float()
@@ -203,7 +204,7 @@ def sliding_window_predict(network, image: "torch.Tensor | np.ndarray", patch_si
 
     accumulate = functools.partial(_accumulate, network, image, tiles, patch_size, num_output_channels,
                                    mirror_axes, use_gaussian, device, batch_size=tile_batch_size,
-                                   show_progress=show_progress)
+                                   show_progress=show_progress, cpu_bf16=cpu_bf16)
     was_training = network.training
     network.eval()
     try:

@@ -41,6 +41,7 @@ class TrainingRequest:
     num_data_workers: int | None = None  # None: the augmentation default (nnUNet_n_proc_DA)
     num_of_cycles: int | None = None  # cyclic-LR trainers: learning-rate restarts (None: the trainer's)
     checkpoint_rule: str | None = None  # cyclic-LR trainers: 'sparse' or 'late' ensemble checkpoints
+    cpu_bf16: bool = False  # bfloat16 network on the CPU
 
 
 def _check_request(request: TrainingRequest) -> TrainingRequest:
@@ -93,6 +94,7 @@ def build_trainer(request: TrainingRequest, device=None):
     trainer.disable_checkpointing = trainer.disable_checkpointing or request.disable_checkpointing
     trainer.seed = request.seed
     trainer.num_data_workers = request.num_data_workers
+    trainer.cpu_bf16 = trainer.cpu_bf16 or request.cpu_bf16
     return trainer
 
 

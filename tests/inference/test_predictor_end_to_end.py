@@ -75,6 +75,20 @@ def test_folds_are_averaged_in_logit_space(model_folder):
     torch.testing.assert_close(both.predict_logits_from_preprocessed_data(data), (single[0] + single[1]) / 2)
 
 
+def test_bf16_prediction_stays_close_to_float32(model_folder, input_folder, tmp_path, caplog):
+    data = torch.from_numpy(np.random.default_rng(0).normal(size=(2, 8, 20, 20)).astype(np.float32))
+    exact = _predictor(model_folder).predict_logits_from_preprocessed_data(data)
+    predictor = nnUNetPredictor(device="cpu", allow_tqdm=False, cpu_bf16=True)
+    predictor.initialize_from_trained_model_folder(model_folder, (0,))
+    approximate = predictor.predict_logits_from_preprocessed_data(data)
+    assert approximate.dtype == torch.float32 and not torch.equal(approximate, exact)  # bfloat16 did run
+    assert (approximate - exact).abs().max() < 0.05 * exact.abs().max()
+    assert (approximate.argmax(0) == exact.argmax(0)).float().mean() > 0.95
+    predictor.predict_from_files(input_folder, tmp_path / "bf16", num_processes_preprocessing=1,
+                                 num_processes_segmentation_export=1)
+    assert json.loads((tmp_path / "bf16" / "predict_from_raw_data_args.json").read_text())["cpu_bf16"] is True
+
+
 def test_continue_prediction_skips_finished_cases(model_folder, input_folder, tmp_path):
     predictor = _predictor(model_folder)
     out = tmp_path / "out"

@@ -131,6 +131,21 @@ def _fixed_batch_loss_drops(trainer) -> None:
     assert losses[-1] < losses[0] - 0.1, losses
 
 
+def test_bf16_training_runs_convolutions_in_bfloat16_and_learns(dataset_2d):
+    trainer = build_trainer(TrainingRequest(NAME_2D, "2d", "all", device="cpu", seed=0, cpu_bf16=True, **FAST))
+    assert trainer.cpu_bf16
+    trainer.on_train_start()
+    seen = set()
+    first_conv = next(m for m in trainer.network.modules() if isinstance(m, torch.nn.Conv2d))
+    first_conv.register_forward_hook(lambda module, inputs, output: seen.add(output.dtype))
+    batch = next(trainer.batches.train)
+    losses = [trainer.train_step(batch) for _ in range(12)]
+    trainer.close_batch_streams()
+    assert losses[-1] < losses[0] - 0.1, losses
+    assert seen == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in trainer.network.parameters())  # master weights stay float32
+
+
 def test_lowres_validation_saves_the_cascade_input(trained_3d, tmp_path, monkeypatch, capsys):
     shutil.copytree(trained_3d / "nnUNet_preprocessed", tmp_path / "nnUNet_preprocessed")
     _set_env(monkeypatch, tmp_path)

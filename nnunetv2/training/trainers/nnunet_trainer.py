@@ -50,6 +50,13 @@ def _to_device(x: torch.Tensor | list[torch.Tensor], device: torch.device) -> to
     return x.to(device, non_blocking=True)
 
 
+def _as_float32(output: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+    """The network's output(s) in float32 (autocast leaves them in float16/bfloat16)."""
+    if isinstance(output, (list, tuple)):
+        return [o.float() for o in output]
+    return output.float()
+
+
 class nnUNetTrainer:
     """Trains one fold of one configuration; files go to the fold folder of the model folder."""
 
@@ -67,6 +74,8 @@ class nnUNetTrainer:
     poly_lr_exponent = 0.9
     pseudo_dice_ema_momentum = 0.9
     disable_checkpointing = False
+    # bfloat16 network on the CPU (--bf16): ~2x faster steps where the CPU has native bfloat16
+    cpu_bf16 = False
 
     def __init__(self, plans: dict, configuration: str, fold: int | str, dataset_json: dict,
                  device: torch.device | str | None = None):
@@ -207,7 +216,8 @@ class nnUNetTrainer:
         return split
 
     def _autocast(self) -> contextlib.AbstractContextManager:
-        return torch.autocast("cuda") if self.device.type == "cuda" else contextlib.nullcontext()
+        from nnunetv2.utilities.precision import network_autocast
+        return network_autocast(self.device, self.cpu_bf16)
 
     def on_train_start(self) -> None:
         """Prepare everything an epoch needs and record the run's settings."""
@@ -254,7 +264,8 @@ class nnUNetTrainer:
         target = _to_device(batch["target"], self.device)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
-            loss = self.loss(self.network(data), target)
+            output = self.network(data)
+        loss = self.loss(_as_float32(output), target)  # the loss in float32 whatever the network's precision
         if self.grad_scaler is not None:
             self.grad_scaler.scale(loss).backward()
             self.grad_scaler.unscale_(self.optimizer)
@@ -271,8 +282,10 @@ class nnUNetTrainer:
         """Return (loss, tp, fp, fn) of a validation batch; counts on the full-resolution output."""
         data = batch["data"].to(self.device, non_blocking=True)
         target = _to_device(batch["target"], self.device)
-        with torch.no_grad(), self._autocast():
-            output = self.network(data)
+        with torch.no_grad():
+            with self._autocast():
+                output = self.network(data)
+            output = _as_float32(output)
             loss = self.loss(output, target)
         if isinstance(output, (list, tuple)):
             output, target = output[0], target[0]

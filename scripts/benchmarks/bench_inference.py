@@ -1,7 +1,7 @@
 """Prediction speed and memory: start-up seconds, seconds per case, peak memory; and the export step's peak memory.
 
     python scripts/benchmarks/bench_inference.py [--reference-bin DIR] [--only 3d 2d export]
-                                                 [--tta off on] [--num-cases-3d 2] [--num-cases-2d 4]
+                                                 [--tta off on] [--num-cases-3d 2] [--num-cases-2d 4] [--bf16]
 
 Models have realistic plans and random weights: a generated CT-like dataset of 128x256x256 voxels
 (spacing 1.5 x 0.8 x 0.8 mm) and one of 512x512 PNG images are planned with our planner, and a
@@ -15,7 +15,9 @@ number of cases; total is the command's wall time. Peak memory is the largest re
 command or any of its worker processes (not their sum).
 
 With ``--reference-bin`` (the bin/ folder of a venv holding nnU-Net v2) the same runs are made
-with nnU-Net v2 and the table shows nnU-Net v2 / ours ratios. The export benchmark resamples the
+with nnU-Net v2 and the table shows nnU-Net v2 / ours ratios. ``--bf16`` adds runs of ours with
+``--bf16`` (bfloat16 network on the CPU) and prints the fraction of voxels whose label equals
+ours in float32. The export benchmark resamples the
 logits of a large case (3 classes, 200x384x384 at the network's spacing, 200x512x512 in the
 original image) back to the image and writes it, in a fresh process per tool, and reports the
 peak memory above the logits already in memory, with and without ``--save_probabilities``.
@@ -47,6 +49,7 @@ EXPORT_ORIGINAL_SPACING = (1.5, 0.6, 0.6)
 EXPORT_NUM_CLASSES = 3
 # the line each tool prints when the network starts on a case (ours with --verbose)
 FIRST_CASE_MARKERS = {"ours": re.compile(r"^predicting \S+"), "nnU-Net v2": re.compile(r"^Predicting \S+:")}
+BF16_TOOL = "ours --bf16"
 
 
 def _prepare_model(root: Path, spec: dict, num_cases: int) -> tuple[Path, Path]:
@@ -166,17 +169,42 @@ def bench_prediction(root: Path, spec: dict, num_cases: int, tools: dict[str, Pa
                 command = [str(bin_dir / "nnUNetv2_predict_from_modelfolder"), "-i", str(inputs), "-o", str(output),
                            "-m", str(model_folder), "-f", "0", "-device", device, "-npp", "2", "-nps", "2",
                            "--disable_progress_bar"] + (["--disable_tta"] if tta == "off" else [])
-                command += ["--verbose"] if tool == "ours" else []  # ours names each case it starts only then
-                startup, last_file, total, peak = _run_timed(command, env, FIRST_CASE_MARKERS[tool],
+                ours = tool.startswith("ours")
+                command += ["--verbose"] if ours else []  # ours names each case it starts only then
+                command += ["--bf16"] if tool == BF16_TOOL else []
+                marker = FIRST_CASE_MARKERS["ours" if ours else tool]
+                startup, last_file, total, peak = _run_timed(command, env, marker,
                                                              [output / f"{c}{file_ending}" for c in cases])
                 per_case = (last_file - startup) / len(cases)
                 results[tool] = (startup, per_case, total, peak)
                 rows.append([spec["name"], device, tta, tool, len(cases), startup, per_case, total, peak])
                 print(f"  {rows[-1]}", flush=True)
-            if "ours" in results and "nnU-Net v2" in results:
-                ours, ref = results["ours"], results["nnU-Net v2"]
-                rows.append([spec["name"], device, tta, "ratio v2/ours", "", *(r / o for r, o in zip(ref, ours))])
+            for tool in results:
+                if tool != "nnU-Net v2" and "nnU-Net v2" in results:
+                    rows.append([spec["name"], device, tta, f"ratio v2/{tool}", "",
+                                 *(r / o for r, o in zip(results["nnU-Net v2"], results[tool]))])
+            if BF16_TOOL in results:
+                folders = [root / "predictions" / f"{spec['name']}_{t.replace(' ', '_')}_{device}_{tta}"
+                           for t in ("ours", BF16_TOOL)]
+                agreement = _label_agreement(*folders, cases, file_ending)
+                print(f"  {spec['name']} {device} TTA {tta}: --bf16 labels equal float32 labels at "
+                      f"{100 * agreement:.3f}% of voxels", flush=True)
     return rows
+
+
+def _label_agreement(folder_a: Path, folder_b: Path, cases: list[str], file_ending: str) -> float:
+    """Fraction of voxels with the same label in two prediction folders."""
+    import numpy as np
+
+    from nnunetv2.imageio.registry import reader_writer_for_ending
+    reader = reader_writer_for_ending(file_ending, str(folder_a / f"{cases[0]}{file_ending}"))()
+    equal = total = 0
+    for case in cases:
+        a, _ = reader.read_seg(folder_a / f"{case}{file_ending}")
+        b, _ = reader.read_seg(folder_b / f"{case}{file_ending}")
+        equal += int(np.count_nonzero(a == b))
+        total += a.size
+    return equal / total
 
 
 def _export_case(num_classes: int) -> tuple[object, dict]:
@@ -250,6 +278,8 @@ def bench_export(root: Path, tools: dict[str, Path]) -> list[list[object]]:
     rows = []
     for save_probabilities in (False, True):
         for tool, bin_dir in tools.items():
+            if tool == BF16_TOOL:
+                continue  # the export does not run the network
             output = root / "export" / f"{tool.replace(' ', '_')}_{int(save_probabilities)}"
             output.parent.mkdir(parents=True, exist_ok=True)
             command = [str(bin_dir / "python"), __file__, "--export-worker", "ours" if tool == "ours" else "nnunet_v2",
@@ -272,6 +302,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=["3d", "2d", "export"], default=["3d", "2d", "export"])
     parser.add_argument("--tta", nargs="+", choices=["off", "on"], default=["off", "on"],
                         help="test-time mirroring off and/or on")
+    parser.add_argument("--bf16", action="store_true", help="also time ours with --bf16 and compare its labels")
     parser.add_argument("--num-cases-3d", type=int, default=2)
     parser.add_argument("--num-cases-2d", type=int, default=4)
     parser.add_argument("--work-dir", type=Path, default=None, help="keep data and models here (reused if present)")
@@ -287,6 +318,8 @@ def main() -> None:
     torch.set_num_threads(1)  # model preparation only; the measured commands pick their own threads
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     tools = {"ours": Path(sys.executable).parent}
+    if args.bf16:
+        tools[BF16_TOOL] = tools["ours"]
     if args.reference_bin:
         tools["nnU-Net v2"] = args.reference_bin
     root = args.work_dir or Path(tempfile.mkdtemp(prefix="bench_inference_"))

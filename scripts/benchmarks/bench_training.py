@@ -1,7 +1,7 @@
 """Seconds per training iteration (waiting for data and the optimiser step separately) and peak memory.
 
     python scripts/benchmarks/bench_training.py [--reference-bin DIR] [--iterations 20] [--only 2d|3d]
-                                                [--device cpu|cuda] [--repeats 1]
+                                                [--device cpu|cuda] [--repeats 1] [--bf16]
 
 Generates a 2D and a 3D dataset, plans and preprocesses them, then times ``--iterations``
 training iterations (after ``--warmup`` untimed ones) of the real trainer: ``load`` is the time
@@ -21,10 +21,12 @@ be the same), its nnUNetTrainer is timed in the same way, and the table shows th
 measurement runs in a fresh process (this script with ``--measure``, under that environment's
 Python). On CUDA the peak memory column is torch's peak allocation. On a machine shared with
 other work the figures vary from run to run: compare rows measured together, and use --repeats.
+``--bf16`` adds our trainer with ``--bf16`` (bfloat16 network on the CPU) as a third implementation.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -74,13 +76,13 @@ def _peak_memory(device: str) -> dict[str, float]:
 
 
 def measure_ours(dataset: str, configuration: str, device: str, workers: int | None, warmup: int,
-                 iterations: int) -> dict:
+                 iterations: int, cpu_bf16: bool = False) -> dict:
     """Time our nnUNetTrainer's data stream and train_step."""
     import torch
 
     from nnunetv2.training.run_training import TrainingRequest, build_trainer
     trainer = build_trainer(TrainingRequest(dataset, configuration, 0, device=device, disable_checkpointing=True,
-                                            num_data_workers=workers))
+                                            num_data_workers=workers, cpu_bf16=cpu_bf16))
     trainer.on_train_start()  # picks the torch threads (kept at 1 by OMP_NUM_THREADS in the in-process setting)
     for group in trainer.optimizer.param_groups:
         group["lr"] = trainer.lr_schedule(0)
@@ -174,10 +176,10 @@ def _setting_rows(label: str, device: str, setting: str, workers: int | None, to
         memory = max(m.get("peak_cuda_mb", m["peak_rss_mb"]) for m in measured)
         rows.append([label, device, setting, name, f"{measured[0]['torch_threads']}/{measured[0]['workers']}", load,
                      step, load + step, memory])
-    if len(rows) == 2:
-        ours, reference = rows
-        rows.append(["", "", "", "ratio ref/ours", "", "", reference[6] / ours[6], reference[7] / ours[7],
-                     reference[8] / ours[8]])
+    reference = next((row for row in rows if row[3] == "nnU-Net v2"), None)
+    if reference is not None:
+        rows += [["", "", "", f"ratio ref/{row[3]}", "", "", reference[6] / row[6], reference[7] / row[7],
+                  reference[8] / row[8]] for row in rows if row is not reference]
     return rows
 
 
@@ -189,8 +191,9 @@ def _dataset_rows(key: str, tools: dict, devices: list[str], work: Path, args: a
     configuration = CONFIGURATION[key]
     dataset = f"Dataset{dataset_id}_BenchTraining{key.upper()}"
     generate_synthetic_dataset(work / "raw" / dataset, **spec)
-    envs = {name: _prepare(tool_bin, work / role, work / "raw", dataset_id, configuration)
-            for name, (tool_bin, role) in tools.items()}
+    prepared = {role: _prepare(tool_bin, work / role, work / "raw", dataset_id, configuration)
+                for tool_bin, role in tools.values() if role in ("ours", "reference")}
+    envs = {name: prepared["reference" if role == "reference" else "ours"] for name, (_, role) in tools.items()}
     summaries = {name: _plans_summary(Path(env["nnUNet_preprocessed"]) / dataset / "nnUNetPlans.json", configuration)
                  for name, env in envs.items()}
     print(f"{key}: plans {json.dumps(summaries['ours'])}")
@@ -210,13 +213,15 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(DATASETS), default=None)
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
                         help="default: cpu, plus cuda when present")
-    parser.add_argument("--measure", choices=["ours", "reference"], help=argparse.SUPPRESS)
+    parser.add_argument("--bf16", action="store_true", help="also measure ours with --bf16")
+    parser.add_argument("--measure", choices=["ours", "ours-bf16", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--configuration", help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure = measure_ours if args.measure == "ours" else measure_reference
+        measure = measure_reference if args.measure == "reference" else \
+            functools.partial(measure_ours, cpu_bf16=args.measure == "ours-bf16")
         print(json.dumps(measure(args.dataset, args.configuration, args.device, args.workers, args.warmup,
                                  args.iterations)))
         return
@@ -224,6 +229,8 @@ def main() -> None:
     import torch
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     tools = {"ours": (Path(sys.executable).parent, "ours")}
+    if args.bf16:
+        tools["ours --bf16"] = (Path(sys.executable).parent, "ours-bf16")
     if args.reference_bin:
         tools["nnU-Net v2"] = (args.reference_bin, "reference")
     print(f"machine: {os.cpu_count()} CPU core(s), load average {os.getloadavg()[0]:.1f}")

@@ -21,7 +21,8 @@ def plan_and_preprocess(dataset_ids: Sequence[str | int], configurations: Sequen
 
     for dataset in dataset_ids:
         extract_fingerprint_for_dataset(dataset, num_processes=num_processes_fingerprint,
-                                        check_integrity=verify_dataset_integrity, clean=clean)
+                                        check_integrity=verify_dataset_integrity, clean=clean,
+                                        show_progress=show_progress)
         plans_file = plan_experiment_for_dataset(
             dataset, planner_name=planner_name, gpu_memory_target_in_gb=gpu_memory_target_in_gb,
             overwrite_plans_name=overwrite_plans_name, preprocessor_name=preprocessor_name)

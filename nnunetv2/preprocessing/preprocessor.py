@@ -27,7 +27,7 @@ from nnunetv2.dataset.preprocessed_case import (ClassKey, list_preprocessed_case
 from nnunetv2.exceptions import DatasetError, NnUNetError, PlansError, PreprocessingError
 from nnunetv2.experiment_planning.plans import ConfigurationPlans, Plans
 from nnunetv2.imageio.registry import reader_writer_class_from_name
-from nnunetv2.preprocessing.cropping import crop_to_nonzero
+from nnunetv2.preprocessing.cropping import OUTSIDE_NONZERO_LABEL, crop_to_nonzero, nonzero_mask
 from nnunetv2.preprocessing.normalization import normalization_class_from_name
 from nnunetv2.preprocessing.resampling import compute_new_shape, resampling_function_by_name
 from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
@@ -149,12 +149,26 @@ class DefaultPreprocessor:
             raise DatasetError(f"the image has {cropped.data.shape[0]} channel(s) but configuration "
                                f"'{configuration.name}' normalizes {len(schemes)}")
         intensity = plans.foreground_intensity_properties_per_channel
+        seg = self.normalization_seg(cropped) if any(configuration.use_mask_for_norm) else cropped.seg[0]
         out = np.empty(cropped.data.shape, dtype=np.float32)
         for c, scheme in enumerate(schemes):
             normalizer = normalization_class_from_name(scheme)(
                 use_mask_for_norm=configuration.use_mask_for_norm[c], intensityproperties=intensity.get(str(c)))
-            out[c] = normalizer.run(cropped.data[c], cropped.seg[0])
+            out[c] = normalizer.run(cropped.data[c], seg)
         return out
+
+    @staticmethod
+    def normalization_seg(cropped: CroppedCase) -> np.ndarray:
+        """Return the ``(z, y, x)`` seg with every voxel outside the nonzero region at -1 (the norm mask).
+
+        Cropping marks only background there, so a voxel under the ignore label (or a foreground label)
+        outside the region kept its value and would enter a masked z-score's mean and std: the training
+        images of a sparse dataset were then normalized differently from the same images at prediction
+        time, where there is no seg and the mask is exactly the nonzero region.
+        """
+        if not cropped.has_seg:
+            return cropped.seg[0]  # prediction input: already exactly the nonzero marking
+        return np.where(nonzero_mask(cropped.data), cropped.seg[0], OUTSIDE_NONZERO_LABEL).astype(np.int16)
 
     @staticmethod
     def target_spacing(spacing: Sequence[float], configuration: ConfigurationPlans) -> list[float]:

@@ -7,6 +7,8 @@ from nnunetv2.cli.common import run_cli
 
 # flag -> (type, help); defaults come from the library so the two never disagree
 _RULE_FLAGS = {
+    "rule": (str, "published (the paper's label and confidence rule) or network_aware (strokes the network already "
+                  "labels right are not grown again; confidence from the chosen class, lowered by competing strokes)"),
     "threshold": (float, "T: cap of the geodesic distance and temperature of G = exp(-(exp(D) - 1) / T)"),
     "lamb": (float, "mix of step length (0) and intensity change (1) in the geodesic step cost"),
     "intensity_weight": (float, "weight of the (z-scored) intensity change in the step cost"),
@@ -15,12 +17,14 @@ _RULE_FLAGS = {
     "probability_confidence_scale": (float, "elsewhere confidence = this x the probability of the chosen class"),
     "boundary_width": (int, "voxels around a pseudo-label boundary whose confidence is lowered"),
     "boundary_factor": (float, "factor applied to the confidence near pseudo-label boundaries"),
+    "resolved_stroke_agreement": (float, "network_aware: a stroke whose voxels the network labels as drawn in at "
+                                         "least this fraction is not grown"),
 }
 
 
 def scribble_pseudolabels_entry() -> None:
     """nnUNetv2_scribble_pseudolabels."""
-    from nnunetv2.scribble_loop.pseudo_labels import pseudo_label_parameters
+    from nnunetv2.scribble_loop.pseudo_labels import DEFAULT_UPDATE_MIN_PROBABILITY, pseudo_label_parameters
     defaults = pseudo_label_parameters()
     parser = argparse.ArgumentParser(
         description="Turn the network's probabilities and correction scribbles into pseudo labels "
@@ -39,6 +43,13 @@ def scribble_pseudolabels_entry() -> None:
                              "label, else the number of classes)")
     for name, (kind, text) in _RULE_FLAGS.items():
         parser.add_argument(f"--{name}", type=kind, default=None, help=f"{text} (default {defaults[name]})")
+    parser.add_argument("--previous", default=None,
+                        help="an earlier output folder of this command for the same cases: a voxel takes its new label "
+                             "only where the network gives it at least --update_min_probability, else keeps the old "
+                             "label and confidence")
+    parser.add_argument("--update_min_probability", type=float, default=None,
+                        help=f"with --previous: probability the new label needs to replace the old one (default "
+                             f"{DEFAULT_UPDATE_MIN_PROBABILITY}; 0 takes every new label)")
     parser.add_argument("-device", default=None, help="cuda, cpu or mps (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
@@ -48,7 +59,8 @@ def scribble_pseudolabels_entry() -> None:
         from nnunetv2.scribble_loop.pseudo_label_folder import make_pseudo_labels_for_folder
         summary = make_pseudo_labels_for_folder(args.i, args.p, args.s, args.o, dataset=args.d,
                                                 unannotated_value=args.unannotated, device=args.device,
-                                                progress=not args.quiet, **rule)
+                                                progress=not args.quiet, previous_pseudo_labels=args.previous,
+                                                update_min_probability=args.update_min_probability, **rule)
         for case, entry in summary["cases"].items():
             print(f"{case}: {entry['changed_voxels']} voxels changed, {entry['scribbled_voxels']} scribbled")
         print(f"wrote {len(summary['cases'])} pseudo labels to {args.o}")
@@ -61,7 +73,7 @@ def _dice_cell(entry: dict | None) -> str:
 
 def scribble_loop_entry() -> None:
     """nnUNetv2_scribble_loop."""
-    from nnunetv2.scribble_loop.pseudo_labels import pseudo_label_parameters
+    from nnunetv2.scribble_loop.pseudo_labels import DEFAULT_UPDATE_MIN_PROBABILITY, pseudo_label_parameters
     defaults = pseudo_label_parameters()
     parser = argparse.ArgumentParser(
         description="Improve a preliminary model and the pool's pseudo labels in turn: each round fine-tunes on the "
@@ -99,6 +111,9 @@ def scribble_loop_entry() -> None:
                              "the number of classes)")
     for name, (kind, text) in _RULE_FLAGS.items():
         parser.add_argument(f"--{name}", type=kind, default=None, help=f"{text} (default {defaults[name]})")
+    parser.add_argument("--update_min_probability", type=float, default=None,
+                        help=f"rounds >= 1: a voxel's pseudo label changes only to a class the round's network gives "
+                             f"at least this probability (default {DEFAULT_UPDATE_MIN_PROBABILITY}; 0: renew all)")
     parser.add_argument("--pool_reference", default=None,
                         help="reference labels of the pool (CASE.ending): adds the Dice of predictions and pseudo "
                              "labels to the metrics")
@@ -119,7 +134,8 @@ def scribble_loop_entry() -> None:
             val_iterations_per_epoch=args.num_val_iterations_per_epoch, trainer_name=args.tr,
             plans_identifier=args.p, checkpoint_name=args.chk, initial_lr=args.initial_lr,
             scribble_sample_probability=args.scribble_sampling, unannotated_value=args.unannotated,
-            pseudo_label_parameters=rule, save_every=args.save_every, seed=args.seed,
+            pseudo_label_parameters=rule, update_min_probability=args.update_min_probability,
+            save_every=args.save_every, seed=args.seed,
             pool_reference=args.pool_reference, test_images=args.test_images, test_reference=args.test_reference,
             device=args.device, show_progress=not args.quiet))
         print("round  pool prediction Dice  pool pseudo-label Dice  test Dice  scribbled voxels")

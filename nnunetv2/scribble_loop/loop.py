@@ -4,7 +4,9 @@ prediction of the pool and new pseudo labels from the same scribbles.
 Round 0 predicts the pool with the preliminary model and grows the scribbles into pseudo labels. Round
 r >= 1 fine-tunes the previous round's network (round 1: the preliminary one) with
 nnUNetTrainerConfidenceWeighted on the dataset's labeled cases plus round r-1's pseudo labels, predicts
-the pool and regenerates the pseudo labels. Layout::
+the pool and regenerates the pseudo labels from the same scribbles; a voxel's label then changes from
+round r-1's only to a class the new network gives at least ``update_min_probability`` (0: every voxel
+takes the new label, as in the published loop). Layout::
 
     LOOP/loop_state.json    settings and finished rounds, rewritten atomically after every round
     LOOP/round_0/           predictions/ (+ probabilities), pseudo_labels/ (+ confidence/), metrics.json
@@ -59,6 +61,7 @@ class ScribbleLoopRequest:
     scribble_sample_probability: float = 0.5
     unannotated_value: int | None = None
     pseudo_label_parameters: dict[str, Any] = field(default_factory=dict)
+    update_min_probability: float | None = None  # rounds >= 1 (None: DEFAULT_UPDATE_MIN_PROBABILITY; 0: always renew)
     save_every: int | None = None        # checkpoint_latest interval within a round (None: the trainer's 50)
     seed: int | None = None
     pool_reference: str | None = None    # reference labels of the pool, for metrics only
@@ -105,7 +108,7 @@ def run_scribble_loop(request: ScribbleLoopRequest) -> list[dict[str, Any]]:
             _train_round(loop, round_index)
             model_folder, folds, checkpoint = round_folder / "model", ["all"], "checkpoint_final.pth"
         _predict(loop, model_folder, folds, checkpoint, Path(request.pool_images), round_folder / "predictions", True)
-        _make_pseudo_labels(loop, round_folder)
+        _make_pseudo_labels(loop, round_index)
         if request.test_images is not None:
             _predict(loop, model_folder, folds, checkpoint, Path(request.test_images),
                      round_folder / "test_predictions", False)
@@ -119,7 +122,7 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     """Check the request (one-line NnUNetError on misuse) and find the preliminary model and labeled data."""
     from nnunetv2 import paths
     from nnunetv2.dataset.cases import group_images_by_case
-    from nnunetv2.scribble_loop.pseudo_labels import pseudo_label_parameters
+    from nnunetv2.scribble_loop.pseudo_labels import check_update_min_probability, pseudo_label_parameters
     from nnunetv2.scribble_loop.training_data import check_pool_case_names
     from nnunetv2.training.model_folder import fold_folder, model_folder
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
@@ -156,7 +159,9 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     if not pool:
         raise NnUNetError(f"{request.pool_images}: no pool images ending in '{dataset_json.file_ending}'")
     check_pool_case_names(labeled, list(pool))
-    pseudo_label_parameters(**request.pseudo_label_parameters)  # unknown names fail before any work
+    pseudo_label_parameters(**request.pseudo_label_parameters)  # bad names and values fail before any work
+    if request.update_min_probability is not None:
+        check_update_min_probability(request.update_min_probability)
     return ResolvedLoop(request, Path(request.output_folder), preliminary, labeled, plans_dict, plans, configuration,
                         dataset_json, pool)
 
@@ -280,15 +285,20 @@ def _predict(loop: ResolvedLoop, model_folder: Path, folds: list, checkpoint_nam
                               show_progress=loop.request.show_progress)
 
 
-def _make_pseudo_labels(loop: ResolvedLoop, round_folder: Path) -> None:
+def _make_pseudo_labels(loop: ResolvedLoop, round_index: int) -> None:
     """Grow the scribbles into pseudo labels with the round's probabilities (skipped when already complete)."""
     from nnunetv2.scribble_loop.pseudo_label_folder import SUMMARY_FILE, make_pseudo_labels_for_folder
 
+    round_folder = loop.round_folder(round_index)
     output = round_folder / "pseudo_labels"
     if (output / SUMMARY_FILE).is_file():  # written last
         return
     request = loop.request
+    # later rounds renew a voxel's label only where the new network supports it (update_min_probability)
+    previous = None if round_index == 0 else loop.round_folder(round_index - 1) / "pseudo_labels"
     make_pseudo_labels_for_folder(request.pool_images, round_folder / "predictions", request.scribbles, output,
                                   dataset=loop.preliminary_model, unannotated_value=request.unannotated_value,
                                   device=request.device, progress=request.show_progress,
+                                  previous_pseudo_labels=previous,
+                                  update_min_probability=None if previous is None else request.update_min_probability,
                                   **request.pseudo_label_parameters)

@@ -1,7 +1,7 @@
 """A scribble-loop round's ``metrics.json``: scribble effort, pseudo-label and prediction Dice, training summary.
 
 ``pool``: cases, scribbled voxels and their fraction of all pool voxels, voxels the pseudo labels
-changed against the network, mean confidence; with pool reference labels also the Dice of the
+changed against the network, voxels that kept the previous round's label, mean confidence; with pool reference labels also the Dice of the
 round's predictions and pseudo labels. ``test``: the Dice of the round's model on the test set.
 ``training`` (rounds >= 1): epochs, final training loss, last pseudo Dice (against the pseudo
 labels), seconds. Dice entries are ``{"mean": foreground mean, "per_label": {label: mean over cases}}``.
@@ -32,6 +32,7 @@ def round_metrics(loop: "ResolvedLoop", round_index: int) -> dict[str, Any]:
         "cases": len(cases), "voxels": voxels, "scribbled_voxels": scribbled,
         "scribbled_fraction": scribbled / voxels if voxels else 0.0,
         "changed_voxels": sum(c["changed_voxels"] for c in cases.values()),
+        "kept_previous_voxels": sum(c.get("kept_previous_voxels", 0) for c in cases.values()),
         "mean_confidence": sum(c["mean_confidence"] * c["voxels"] for c in cases.values()) / max(voxels, 1)}
     reader = loop.plans.image_reader_writer
     if request.pool_reference is not None:

@@ -31,22 +31,36 @@ SUMMARY_FILE = "summary.json"
 def make_pseudo_labels_for_folder(images_folder: str | os.PathLike, probabilities_folder: str | os.PathLike,
                                   scribbles_folder: str | os.PathLike, output_folder: str | os.PathLike,
                                   dataset: str | os.PathLike | None = None, unannotated_value: int | None = None,
-                                  device=None, progress: bool = True, **rule_parameters: Any) -> dict[str, Any]:
+                                  device=None, progress: bool = True,
+                                  previous_pseudo_labels: str | os.PathLike | None = None,
+                                  update_min_probability: float | None = None,
+                                  **rule_parameters: Any) -> dict[str, Any]:
     """Write a pseudo label, a confidence map and summary.json for every case of ``images_folder``; return the summary.
 
     dataset: id, name, dataset.json file or a folder holding one; it sets the file ending, the
     reader-writer, the channels and the default unannotated value (its ignore label). Without it
     the ending is taken from the images and the unannotated value defaults to the number of classes.
+    previous_pseudo_labels: an earlier output folder of this function for the same cases; a voxel then takes
+    its new label only where the network gives it at least ``update_min_probability`` (default
+    DEFAULT_UPDATE_MIN_PROBABILITY) and otherwise keeps its previous label and confidence
+    (``keep_previous_where_unsure``).
     rule_parameters: options of ``geodesic_pseudo_label`` (threshold, lamb, ...).
     """
     from tqdm import tqdm
 
     from nnunetv2.dataset.cases import group_images_by_case
-    from nnunetv2.scribble_loop.pseudo_labels import geodesic_pseudo_label, pseudo_label_parameters
+    from nnunetv2.scribble_loop.pseudo_labels import (DEFAULT_UPDATE_MIN_PROBABILITY, check_update_min_probability,
+                                                      geodesic_pseudo_label, keep_previous_where_unsure,
+                                                      pseudo_label_parameters)
     from nnunetv2.utilities.device import resolve_device
     from nnunetv2.utilities.file_io import save_json
 
     parameters = pseudo_label_parameters(**rule_parameters)
+    if previous_pseudo_labels is None and update_min_probability is not None:
+        raise NnUNetError("pseudo labels: update_min_probability needs the previous pseudo labels (--previous)")
+    update_min_probability = DEFAULT_UPDATE_MIN_PROBABILITY if update_min_probability is None \
+        else update_min_probability
+    check_update_min_probability(update_min_probability)
     images_folder, scribbles_folder = Path(images_folder), Path(scribbles_folder)
     probabilities_folder, output_folder = Path(probabilities_folder), Path(output_folder)
     dataset_json = _load_dataset_json(dataset) if dataset is not None else None
@@ -58,6 +72,8 @@ def make_pseudo_labels_for_folder(images_folder: str | os.PathLike, probabilitie
     probability_files = _probability_files(probabilities_folder, cases)
     scribble_files = _scribble_files(scribbles_folder, file_ending, cases)
     reader_writer = _reader_writer(dataset_json, file_ending, str(next(iter(cases.values()))[0]))
+    previous_files = None if previous_pseudo_labels is None else \
+        _previous_files(Path(previous_pseudo_labels), file_ending, cases)
     num_classes, ignore_label = _dataset_classes(dataset_json)
     device = resolve_device(None if device is None else str(device))
 
@@ -72,11 +88,21 @@ def make_pseudo_labels_for_folder(images_folder: str | os.PathLike, probabilitie
                                                       case_unannotated, device=device, **parameters)
         except NnUNetError as e:
             raise type(e)(f"case '{case}': {e}") from None
+        kept = None
+        if previous_files is not None:
+            previous_label, previous_confidence = _load_previous(previous_files[case], reader_writer, label.shape)
+            label, confidence, kept = keep_previous_where_unsure(label, confidence, probabilities, previous_label,
+                                                                 previous_confidence, update_min_probability)
         reader_writer.write_seg(label, output_folder / f"{case}{file_ending}", properties)
         write_confidence_map(confidence, output_folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}", properties)
         summary_cases[case] = _case_summary(probabilities.argmax(0), label, scribbles, case_unannotated, confidence)
+        if kept is not None:
+            summary_cases[case]["kept_previous_voxels"] = int(kept.sum())
         logger.debug("%s: %d voxels changed", case, summary_cases[case]["changed_voxels"])
 
+    if previous_files is not None:
+        parameters = {**parameters, "previous_pseudo_labels": str(previous_pseudo_labels),
+                      "update_min_probability": update_min_probability}
     summary = {"parameters": parameters,
                "total_changed_voxels": sum(c["changed_voxels"] for c in summary_cases.values()),
                "cases": summary_cases}
@@ -229,6 +255,31 @@ def _scribble_files(folder: Path, file_ending: str, cases: dict[str, list[Path]]
     if without:
         logger.info("%d of %d cases have no scribble file; their pseudo label is the network's", without, len(cases))
     return found
+
+
+def _previous_files(folder: Path, file_ending: str, cases: dict[str, list[Path]]) -> dict[str, tuple[Path, Path]]:
+    """``case -> (PREVIOUS/{case}{ending}, PREVIOUS/confidence/{case}_confidence.nii.gz)``; every case needs both."""
+    if not folder.is_dir():
+        raise NnUNetError(f"{folder}: previous pseudo-label folder not found")
+    files = {case: (folder / f"{case}{file_ending}", folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}")
+             for case in cases}
+    for case, pair in files.items():
+        for path in pair:
+            if not path.is_file():
+                raise NnUNetError(f"{path}: previous pseudo label or confidence of case '{case}' not found")
+    return files
+
+
+def _load_previous(files: tuple[Path, Path], reader_writer, spatial_shape: tuple[int, ...]) -> tuple[np.ndarray,
+                                                                                                    np.ndarray]:
+    """A case's previous pseudo label and confidence as ``(*spatial)`` arrays, checked against the image shape."""
+    label, _ = reader_writer.read_seg(files[0])
+    confidence = read_confidence_map(files[1], type(reader_writer).__name__)
+    for path, array in zip(files, (label, confidence)):
+        if array.shape[1:] != tuple(spatial_shape):
+            raise ImageIOError(f"{path}: shape {list(array.shape[1:])} does not match the image shape "
+                               f"{list(spatial_shape)}")
+    return label[0].astype(np.int64), confidence[0]
 
 
 def _load_probabilities(path: Path, spatial_shape: tuple[int, ...], num_classes: int | None) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Grow correction scribbles into a full pseudo label with a confidence map (the geodesic rule).
 
-For every class c with scribbles, D_c is the geodesic distance from its scribbles, where one step
-of spacing-scaled length L (voxel units of the finest axis) between voxels p and q costs
+For every class c with (growing) scribbles, D_c is the geodesic distance from its scribbles, where one
+step of spacing-scaled length L (voxel units of the finest axis) between voxels p and q costs
 
     sqrt((1 - lamb) * L**2 + lamb * ||I(p) - I(q)||**2)  +  probability_weight * L * (2 - P_c(p) - P_c(q)) / 2
 
@@ -9,9 +9,22 @@ of spacing-scaled length L (voxel units of the finest axis) between voxels p and
 the network's probability of c).
 D_c is capped at ``threshold`` T and turned into G_c = exp(-(exp(D_c) - 1) / T); classes without
 scribbles have G_c = 0. The label is argmax_c of P_c + G_c - sum_{j != c} G_j; scribbled voxels
-keep the class drawn there. Confidence is max_c G_c where that exceeds ``min_geodesic_confidence``
-(near scribbles), else ``probability_confidence_scale`` times the probability of the chosen class,
-multiplied by ``boundary_factor`` within ``boundary_width`` voxels of a pseudo-label boundary.
+keep the class drawn there. Two rules (``rule``):
+
+- ``published``: every stroke grows. Confidence is max_c G_c where that exceeds
+  ``min_geodesic_confidence`` (near scribbles), else ``probability_confidence_scale`` times the
+  probability of the chosen class, multiplied by ``boundary_factor`` within ``boundary_width`` voxels
+  of a pseudo-label boundary (the network part).
+- ``network_aware`` (default): a stroke (connected component of one class's scribbles) that the
+  network already labels with its class on at least ``resolved_stroke_agreement`` of its voxels does
+  not grow (its voxels still keep their class): it has been learned, and growing it again only spills
+  over edges. While the network disagrees with every stroke (the first prediction, on which the
+  strokes were drawn) the labels equal the published rule's. Confidence is max(G_label, network part)
+  x (1 - max_{j != label} G_j), 1 on scribbles: no dip far inside an object that the network labels
+  right and a stroke reaches weakly, and low where strokes of two classes compete.
+
+``keep_previous_where_unsure`` combines a round's pseudo labels with the previous round's: a voxel only
+changes to a class the new network gives at least ``update_min_probability``.
 """
 from __future__ import annotations
 
@@ -32,6 +45,7 @@ def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribble
                           probability_weight: float = 0.1,
                           min_geodesic_confidence: float = 0.1, probability_confidence_scale: float = 0.8,
                           boundary_width: int = 1, boundary_factor: float = 0.5,
+                          rule: str = "network_aware", resolved_stroke_agreement: float = 0.5,
                           device=None) -> tuple[np.ndarray, np.ndarray]:
     """Return (pseudo label ``(*spatial)`` uint8/uint16, confidence ``(*spatial)`` float32 in [0, 1]).
 
@@ -48,7 +62,7 @@ def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribble
     _check_parameters(threshold=threshold, lamb=lamb, intensity_weight=intensity_weight,
                       probability_weight=probability_weight, min_geodesic_confidence=min_geodesic_confidence,
                       probability_confidence_scale=probability_confidence_scale, boundary_width=boundary_width,
-                      boundary_factor=boundary_factor)
+                      boundary_factor=boundary_factor, rule=rule, resolved_stroke_agreement=resolved_stroke_agreement)
     num_classes = int(np.shape(probabilities)[0]) if np.ndim(probabilities) > 0 else 0
     unannotated_value = num_classes if unannotated_value is None else unannotated_value
     _check_arrays(image, probabilities, scribbles, spacing, unannotated_value)
@@ -60,9 +74,13 @@ def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribble
         scribbled = drawn != unannotated_value
         relative_spacing = _relative_spacing(spacing, drawn.shape)
 
-        geodesic = torch.zeros_like(probs)  # G_c; stays 0 for classes without scribbles
-        for c in torch.unique(drawn[scribbled]).tolist():
-            distance = geodesic_distance(image_t, drawn == c, spacing=relative_spacing, lamb=lamb,
+        network_label = probs.argmax(0)
+        # the strokes that grow: all (published), or those the network does not label as drawn yet (network_aware)
+        growing = scribbled if rule == "published" else \
+            scribbled & ~_resolved_strokes(drawn, scribbled, network_label, resolved_stroke_agreement)
+        geodesic = torch.zeros_like(probs)  # G_c; stays 0 for classes without growing scribbles
+        for c in torch.unique(drawn[growing]).tolist():
+            distance = geodesic_distance(image_t, growing & (drawn == c), spacing=relative_spacing, lamb=lamb,
                                          step_cost=probability_weight * (1.0 - probs[c]), device=device)
             capped = torch.clamp(distance, max=threshold)  # unreached voxels (inf) become T as well
             geodesic[c] = torch.exp(-torch.expm1(capped) / threshold)
@@ -71,15 +89,47 @@ def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribble
         score = probs + geodesic - (geodesic.sum(0, keepdim=True) - geodesic)
         label = torch.where(scribbled, drawn, score.argmax(0))
 
-        nearest_scribble_confidence = geodesic.amax(0)
         chosen_probability = probs.gather(0, label[None])[0]
         network_confidence = probability_confidence_scale * chosen_probability
         network_confidence = torch.where(_near_label_boundary(label, boundary_width),
                                          network_confidence * boundary_factor, network_confidence)
-        confidence = torch.where(nearest_scribble_confidence > min_geodesic_confidence,
-                                 nearest_scribble_confidence, network_confidence).clamp_(0.0, 1.0)
+        if rule == "published":
+            nearest_scribble_confidence = geodesic.amax(0)
+            confidence = torch.where(nearest_scribble_confidence > min_geodesic_confidence,
+                                     nearest_scribble_confidence, network_confidence)
+        else:
+            # support for the chosen class (its own stroke or the network), discounted by a competing stroke
+            chosen_geodesic = geodesic.gather(0, label[None])[0]
+            competing_geodesic = geodesic.scatter(0, label[None], 0.0).amax(0)
+            confidence = torch.maximum(chosen_geodesic, network_confidence) * (1.0 - competing_geodesic)
+            confidence = torch.where(scribbled, torch.ones_like(confidence), confidence)
+        confidence = confidence.clamp_(0.0, 1.0)
     label_dtype = np.uint8 if num_classes <= 256 else np.uint16
     return label.cpu().numpy().astype(label_dtype), confidence.cpu().numpy().astype(np.float32)
+
+
+def keep_previous_where_unsure(label: np.ndarray, confidence: np.ndarray, probabilities: np.ndarray,
+                               previous_label: np.ndarray, previous_confidence: np.ndarray,
+                               min_probability: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (label, confidence, kept): a voxel takes its new label only where the network gives that label a
+    probability of at least ``min_probability``; elsewhere it keeps its previous label and confidence (``kept``).
+
+    label, confidence, previous_*: ``(*spatial)``; probabilities: ``(C, *spatial)``. Voxels whose label does
+    not change take the new confidence; ``min_probability`` 0 takes every new label.
+    """
+    check_update_min_probability(min_probability)
+    previous_label = np.asarray(previous_label).reshape(np.shape(label))
+    previous_confidence = np.asarray(previous_confidence, dtype=np.float32).reshape(np.shape(label))
+    new_label_probability = np.take_along_axis(np.asarray(probabilities), label[None].astype(np.int64), 0)[0]
+    kept = (label != previous_label) & (new_label_probability < min_probability)
+    return (np.where(kept, previous_label, label).astype(label.dtype),
+            np.where(kept, previous_confidence, confidence).astype(np.float32), kept)
+
+
+def check_update_min_probability(value: Any) -> None:
+    """Raise NnUNetError (one line) unless ``value`` is a number in [0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 <= value <= 1:
+        raise NnUNetError(f"pseudo labels: update_min_probability must be in [0, 1], got {value!r}")
 
 
 def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
@@ -89,6 +139,7 @@ def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
         raise NnUNetError(f"unknown pseudo-label parameter(s) {', '.join(unknown)} (known: {', '.join(defaults)})")
+    _check_parameters(**overrides)
     return {**defaults, **overrides}
 
 
@@ -102,12 +153,20 @@ _PARAMETER_RULES = {
     "probability_confidence_scale": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "boundary_width": (lambda v: isinstance(v, (int, np.integer)) and v >= 0, "an integer >= 0"),
     "boundary_factor": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "resolved_stroke_agreement": (lambda v: 0 < v <= 1, "in (0, 1]"),
 }
+RULES = ("published", "network_aware")
+# between rounds a voxel's pseudo label changes only to a class the new network gives at least this probability
+DEFAULT_UPDATE_MIN_PROBABILITY = 0.8
 
 
 def _check_parameters(**values: Any) -> None:
     """Raise NnUNetError naming the first rule parameter that is not a number in its range."""
     for name, value in values.items():
+        if name == "rule":
+            if value not in RULES:
+                raise NnUNetError(f"pseudo labels: rule must be one of {', '.join(RULES)}, got {value!r}")
+            continue
         accepts, requirement = _PARAMETER_RULES[name]
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
                 or not accepts(value):
@@ -175,6 +234,31 @@ def _relative_spacing(spacing: Sequence[float] | None, shape: Sequence[int]) -> 
         raise NnUNetError(f"pseudo labels: spacing must be positive numbers, got {spacing}")
     finest = min((s for s, n in zip(spacing, shape) if n > 1), default=1.0)
     return [s / finest for s in spacing]
+
+
+def _resolved_strokes(drawn: "torch.Tensor", scribbled: "torch.Tensor", network_label: "torch.Tensor",
+                      agreement: float) -> "torch.Tensor":
+    """Bool map of the scribbled voxels whose stroke the network already labels with the stroke's class.
+
+    A stroke is a connected component (all neighbours) of one class's scribbles; it counts as resolved
+    when at least ``agreement`` of its voxels have the network's label equal to its class.
+    """
+    import torch
+    from scipy import ndimage
+
+    drawn_np = drawn.cpu().numpy()
+    scribbled_np = scribbled.cpu().numpy()
+    agrees = (network_label == drawn).cpu().numpy() & scribbled_np
+    resolved = np.zeros(drawn_np.shape, dtype=bool)
+    connectivity = np.ones((3,) * drawn_np.ndim, dtype=bool)
+    for c in np.unique(drawn_np[scribbled_np]):
+        strokes, count = ndimage.label(scribbled_np & (drawn_np == c), structure=connectivity)
+        size = np.bincount(strokes.ravel(), minlength=count + 1)
+        agreeing = np.bincount(strokes.ravel(), weights=agrees.ravel(), minlength=count + 1)
+        is_resolved = agreeing >= agreement * size
+        is_resolved[0] = False  # component 0 is everything outside this class's strokes
+        resolved |= is_resolved[strokes]
+    return torch.as_tensor(resolved, device=drawn.device)
 
 
 def _near_label_boundary(label: "torch.Tensor", width: int) -> "torch.Tensor":

@@ -13,10 +13,16 @@ default the pool and test images show the tube with another contrast than the 3 
 scanner: ``--tube-shift``), the situation the loop is meant for; ``--tube-shift 0`` draws all cases
 from one distribution.
 
-Usage: python scripts/benchmarks/bench_scribble_loop.py [--work /tmp/bench_scribble_loop] [--rounds 2]
+With one torch thread a run is deterministic: the same ``--seed`` gives the same figures; other seeds
+(same images; another preliminary model, hence other scribbles, and other training batches) show the
+run-to-run spread. The pseudo-label rule and the update between rounds are the library's defaults unless given.
+
+Usage: python scripts/benchmarks/bench_scribble_loop.py [--work /tmp/bench_scribble_loop] [--rounds 3]
     [--epochs 10] [--iterations 25] [--preliminary-epochs 15] [--pool 8] [--test 8] [--noise 0.5]
-    [--tube-shift 2] [--budget 0.3] [--threshold T] [--intensity-weight W] [--probability-weight W]
-    [--no-control]
+    [--tube-shift 2] [--budget 0.3] [--seed 0] [--rule network_aware|published] [--threshold T]
+    [--intensity-weight W] [--probability-weight W] [--resolved-stroke-agreement A]
+    [--update-min-probability U] [--no-control]
+The published loop: --rule published --update-min-probability 0.
 Targets: pool pseudo-label Dice of round 1 >= preliminary pool prediction Dice + 0.05, never falling in
 later rounds; test Dice after the last round above the preliminary model's.
 """
@@ -40,12 +46,13 @@ DATASET_ID, DATASET_NAME = 997, "ScribbleLoopBench"
 DATASET = f"Dataset{DATASET_ID:03d}_{DATASET_NAME}"
 CONFIGURATION = "2d"
 FEATURES = [8, 16, 32, 64, 128, 256]  # a small 2D U-Net: CPU-sized, same topology as the plans
+RULE_NUMBERS = ("threshold", "intensity_weight", "probability_weight", "resolved_stroke_agreement")
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_scribble_loop"))
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=10, help="epochs per round")
     parser.add_argument("--iterations", type=int, default=25, help="training iterations per epoch")
     parser.add_argument("--preliminary-epochs", type=int, default=15)
@@ -58,9 +65,16 @@ def parse_args() -> argparse.Namespace:
                         help="domain shift of the pool and test images: added to the tube's intensity, in units of "
                              "the body-vs-tube contrast (0: same distribution as the labeled cases)")
     parser.add_argument("--budget", type=float, default=0.3, help="scribbled fraction of the wrong voxels")
-    for name in ("threshold", "intensity_weight", "probability_weight"):
+    parser.add_argument("--rule", default=None, help="pseudo-label rule: published or network_aware (default: the "
+                                                      "library's)")
+    for name in RULE_NUMBERS:
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
                             help="pseudo-label rule parameter (default: the rule's)")
+    parser.add_argument("--update-min-probability", type=float, default=None,
+                        help="rounds >= 1: a voxel's pseudo label changes only to a class the new network gives at "
+                             "least this probability (default: the loop's; 0: always renew)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of all network training (preliminary model, loop, control); the data stay the same")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-control", action="store_true", help="skip the labeled-cases-only control")
     return parser.parse_args()
@@ -111,7 +125,7 @@ def train_preliminary(args: argparse.Namespace) -> float:
     start = time.perf_counter()
     build_trainer(TrainingRequest(DATASET_ID, CONFIGURATION, "all", num_epochs=args.preliminary_epochs,
                                   num_iterations_per_epoch=args.iterations, num_val_iterations_per_epoch=5,
-                                  seed=0)).run_training()
+                                  seed=args.seed)).run_training()
     return time.perf_counter() - start
 
 
@@ -149,7 +163,7 @@ def run_control(args: argparse.Namespace, root: Path) -> tuple[float, float]:
     trainer = build_trainer(TrainingRequest(DATASET_ID, CONFIGURATION, "all", trainer_name="nnUNetTrainer_1epoch",
                                             num_epochs=args.epochs * args.rounds,
                                             num_iterations_per_epoch=args.iterations,
-                                            num_val_iterations_per_epoch=5, seed=100))
+                                            num_val_iterations_per_epoch=5, seed=args.seed + 100))
     trainer.initialize()
     load_pretrained_weights(trainer.unwrapped_network(), preliminary / "fold_all" / "checkpoint_final.pth")
     trainer.run_training()
@@ -186,15 +200,14 @@ def main() -> None:
     pool, test = prepare_dataset(args, root)
     preliminary_seconds = train_preliminary(args)
     simulate_scribbles(args, root, pool)
-    rule = {name: getattr(args, name) for name in ("threshold", "intensity_weight", "probability_weight")
-            if getattr(args, name) is not None}
+    rule = {name: getattr(args, name) for name in ("rule",) + RULE_NUMBERS if getattr(args, name) is not None}
     loop_start = time.perf_counter()
     rounds = run_scribble_loop(ScribbleLoopRequest(
         DATASET_ID, CONFIGURATION, "all", str(root / "pool" / "images"), str(root / "scribbles"), str(root / "loop"),
         num_rounds=args.rounds, epochs_per_round=args.epochs, iterations_per_epoch=args.iterations,
-        val_iterations_per_epoch=5, seed=0, pool_reference=str(root / "pool" / "labels"),
+        val_iterations_per_epoch=5, seed=args.seed, pool_reference=str(root / "pool" / "labels"),
         test_images=str(root / "test" / "images"), test_reference=str(root / "test" / "labels"), show_progress=False,
-        pseudo_label_parameters=rule))
+        pseudo_label_parameters=rule, update_min_probability=args.update_min_probability))
     loop_seconds = time.perf_counter() - loop_start
     control = None if args.no_control else run_control(args, root)
 

@@ -111,10 +111,12 @@ def test_2d_png_run_without_dataset_and_a_case_without_scribbles(tmp_path, monke
     (inputs["scribbles"] / "case_001.png").unlink()
     out = tmp_path / "out"
     assert _run_cli(monkeypatch, "-i", inputs["images"], "-p", inputs["probabilities"], "-s", inputs["scribbles"],
-                    "-o", out, "-device", "cpu", "--quiet", "--threshold", "8") == 0
+                    "-o", out, "-device", "cpu", "--quiet", "--threshold", "8", "--rule", "published",
+                    "--resolved_stroke_agreement", "0.7") == 0
     assert "wrote 2 pseudo labels" in capsys.readouterr().out
     summary = load_json(out / "summary.json")
     assert summary["parameters"]["threshold"] == 8.0
+    assert summary["parameters"]["rule"] == "published" and summary["parameters"]["resolved_stroke_agreement"] == 0.7
     assert summary["cases"]["case_001"]["scribbled_voxels"] == 0
     probabilities = np.load(inputs["probabilities"] / "case_001.npz")["probabilities"]
     from PIL import Image
@@ -189,6 +191,12 @@ def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
     inputs = _copy(inputs_3d, tmp_path)
     _fails_with(monkeypatch, capsys, inputs, "threshold must be > 0, got -1.0", "--threshold", "-1")
     _fails_with(monkeypatch, capsys, inputs, "unannotated value 2 is also class 2", "--unannotated", "2")
+    _fails_with(monkeypatch, capsys, inputs, "rule must be one of published, network_aware, got 'paper'",
+                "--rule", "paper")
+    _fails_with(monkeypatch, capsys, inputs, "resolved_stroke_agreement must be in (0, 1], got 0.0",
+                "--resolved_stroke_agreement", "0")
+    _fails_with(monkeypatch, capsys, inputs, "resolved_stroke_agreement must be in (0, 1], got 2.0",
+                "--resolved_stroke_agreement", "2")
 
 
 def test_dataset_argument_accepts_id_name_file_or_folder(inputs_3d, nnunet_env, tmp_path):
@@ -210,3 +218,48 @@ def test_dataset_argument_accepts_id_name_file_or_folder(inputs_3d, nnunet_env, 
     regions.regions_class_order = [1, 2]
     with pytest.raises(DatasetError, match="region-based datasets are not supported"):
         _dataset_classes(regions)
+
+
+def test_previous_pseudo_labels_are_kept_where_the_new_network_is_unsure(inputs_3d, tmp_path, monkeypatch, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    make_pseudo_labels_for_folder(inputs_3d["images"], inputs_3d["probabilities"], inputs_3d["scribbles"], first,
+                                  dataset=inputs_3d["dataset"], device="cpu", progress=False)
+    # a new network that prefers another class than the old one everywhere, but only with 0.4 (others 0.3)
+    unsure = tmp_path / "unsure"
+    unsure.mkdir()
+    for case in ("case_000", "case_001"):
+        old = np.load(inputs_3d["probabilities"] / f"{case}.npz")["probabilities"]
+        other = np.roll(np.eye(3, dtype=np.float32)[old.argmax(0)].transpose(3, 0, 1, 2), 1, axis=0)
+        np.savez_compressed(unsure / f"{case}.npz", probabilities=(0.3 + 0.1 * other).astype(np.float32))
+    code = _run_cli(monkeypatch, "-i", inputs_3d["images"], "-p", unsure, "-s", inputs_3d["scribbles"], "-o", second,
+                    "-d", inputs_3d["dataset"], "-device", "cpu", "--quiet", "--previous", first,
+                    "--update_min_probability", "0.5")
+    assert code == 0, capsys.readouterr().err
+    summary = load_json(second / "summary.json")
+    assert summary["parameters"]["update_min_probability"] == 0.5
+    for case in ("case_000", "case_001"):
+        before = sitk.GetArrayFromImage(sitk.ReadImage(str(first / f"{case}.nii.gz")))
+        after = sitk.GetArrayFromImage(sitk.ReadImage(str(second / f"{case}.nii.gz")))
+        assert np.array_equal(before, after)          # no new class reaches 0.5: no voxel changes
+        kept = summary["cases"][case]["kept_previous_voxels"]
+        assert kept > before.size // 2
+        confidence = {folder: sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "confidence" /
+                                                                        f"{case}_confidence.nii.gz")))
+                      for folder in (first, second)}
+        assert np.isclose(confidence[first], confidence[second]).sum() >= kept  # kept voxels keep their confidence
+
+
+def test_bad_previous_pseudo_label_options_are_clear_errors(inputs_3d, tmp_path, monkeypatch, capsys):
+    inputs = _copy(inputs_3d, tmp_path)
+    _fails_with(monkeypatch, capsys, inputs, "update_min_probability needs the previous pseudo labels (--previous)",
+                "--update_min_probability", "0.5")
+    _fails_with(monkeypatch, capsys, inputs, "nowhere: previous pseudo-label folder not found",
+                "--previous", tmp_path / "nowhere")
+    previous = tmp_path / "previous"
+    make_pseudo_labels_for_folder(inputs["images"], inputs["probabilities"], inputs["scribbles"], previous,
+                                  dataset=inputs["dataset"], device="cpu", progress=False)
+    _fails_with(monkeypatch, capsys, inputs, "update_min_probability must be in [0, 1], got 1.5",
+                "--previous", previous, "--update_min_probability", "1.5")
+    (previous / "confidence" / "case_001_confidence.nii.gz").unlink()
+    _fails_with(monkeypatch, capsys, inputs, "case_001_confidence.nii.gz: previous pseudo label or confidence of case "
+                                             "'case_001' not found", "--previous", previous)

@@ -123,7 +123,8 @@ def test_rule_matches_an_exact_recomputation_with_dijkstra():
     scribbles = np.full(shape, 3, dtype=np.uint8)
     scribbles[2, 3, 2:6] = 0
     scribbles[1, 9, 6:11] = 2
-    parameters = pseudo_label_parameters(threshold=4.0, lamb=0.9, intensity_weight=2.0, probability_weight=0.5)
+    parameters = pseudo_label_parameters(rule="published", threshold=4.0, lamb=0.9, intensity_weight=2.0,
+                                         probability_weight=0.5)
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
 
     z_scored = (image - image.mean()) / image.std() * parameters["intensity_weight"]
@@ -170,3 +171,148 @@ def test_bad_inputs_raise_one_line_errors():
         geodesic_pseudo_label(image, probabilities, scribbles, lamb="high")
     with pytest.raises(NnUNetError, match="unknown pseudo-label parameter"):
         pseudo_label_parameters(temperature=3)
+
+
+def _learned_stroke_case():
+    """The network has learned the stroke's class on the stroke itself, but calls the voxels just beside it background."""
+    image, probabilities, scribbles, truth = _two_objects_case()
+    p1 = probabilities[1].copy()
+    p1[ERROR_A] = 0.4          # next to the stroke: background (0.6) by the network
+    p1[17, 12:18] = 0.9        # on the stroke: the stroke's class
+    return image, np.stack([1 - p1, p1]).astype(np.float32), scribbles, truth
+
+
+def test_network_aware_equals_the_published_labels_while_the_network_disagrees_with_every_stroke():
+    image, probabilities, scribbles, _ = _two_objects_case()   # the network says 0 on the whole class-1 stroke
+    published = geodesic_pseudo_label(image, probabilities, scribbles, rule="published", device="cpu")[0]
+    aware = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware", device="cpu")[0]
+    assert np.array_equal(published, aware)
+    assert np.all(aware[ERROR_A] == 1)
+
+
+def test_network_aware_does_not_grow_a_stroke_the_network_has_learned():
+    image, probabilities, scribbles, _ = _learned_stroke_case()
+    published = geodesic_pseudo_label(image, probabilities, scribbles, rule="published", device="cpu")[0]
+    aware = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware", device="cpu")[0]
+    beside = (slice(15, 17), slice(12, 18))
+    assert np.all(published[beside] == 1)                  # the published rule grows the stroke over them
+    drawn = scribbles != UNANNOTATED
+    expected = np.where(drawn, scribbles, probabilities.argmax(0))
+    assert np.array_equal(aware, expected)                 # network_aware: the network's labels, the stroke's voxels
+
+
+def test_resolved_stroke_agreement_is_a_fraction_of_the_stroke_voxels():
+    image, probabilities, scribbles, _ = _learned_stroke_case()
+    probabilities = probabilities.copy()
+    probabilities[:, 17, 12:15] = [[0.6], [0.4]]           # the network now agrees on 3 of the 6 stroke voxels
+    beside = (slice(15, 17), slice(12, 18))
+    at_half = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware",
+                                    resolved_stroke_agreement=0.5, device="cpu")[0]
+    above_half = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware",
+                                       resolved_stroke_agreement=0.6, device="cpu")[0]
+    assert np.all(at_half[beside] == 0)       # 3/6 >= 0.5: resolved, not grown
+    assert np.all(above_half[beside] == 1)    # 3/6 < 0.6: grown as in the published rule
+
+
+def test_network_aware_confidence_has_no_dip_inside_objects_and_drops_where_strokes_compete():
+    image, probabilities, scribbles, _ = _two_objects_case()
+    label, published = geodesic_pseudo_label(image, probabilities, scribbles, rule="published", device="cpu")
+    _, aware = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware", device="cpu")
+    chosen = np.take_along_axis(probabilities, label[None].astype(np.int64), 0)[0]
+    # voxels the network labels right with 0.95 that a stroke reaches weakly: the published confidence is G (< 0.3)
+    from scipy import ndimage
+    interior = ndimage.minimum_filter(label, size=3) == ndimage.maximum_filter(label, size=3)
+    dip = (published > 0.1) & (published < 0.3) & (label == probabilities.argmax(0)) & (chosen > 0.9) & interior
+    assert dip.sum() > 5
+    np.testing.assert_allclose(aware[dip], 0.8 * chosen[dip], rtol=1e-5)
+    # a background stroke (where the network says 1) right beside the class-1 stroke: voxels between are contested
+    contested_scribbles = scribbles.copy()
+    contested_scribbles[19, 12:18] = 0
+    contested_probabilities = probabilities.copy()
+    contested_probabilities[:, 19, 12:18] = [[0.1], [0.9]]
+    label, contested = geodesic_pseudo_label(image, contested_probabilities, contested_scribbles,
+                                             rule="network_aware", device="cpu")
+    assert contested[18, 14] < 0.5 < aware[18, 14]
+    assert np.all(contested[contested_scribbles != UNANNOTATED] == 1.0)
+
+
+def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
+    """Labels and confidence of rule='network_aware' re-done from Dijkstra distances on an anisotropic 3D case."""
+    from nnunetv2.scribble_loop.geodesic_reference import exact_geodesic_distance
+
+    rng = np.random.default_rng(4)
+    shape = (5, 12, 12)
+    spacing = [2.5, 1.0, 1.0]
+    image = (rng.normal(0, 1, (1, *shape)) + np.linspace(0, 3, 12)[None, None, None]).astype(np.float32)
+    probabilities = rng.dirichlet([2, 2, 2], size=shape).transpose(3, 0, 1, 2).astype(np.float32)
+    scribbles = np.full(shape, 3, dtype=np.uint8)
+    scribbles[2, 3, 2:6] = 0           # one stroke the network will agree with, two it does not
+    scribbles[1, 9, 6:11] = 2
+    scribbles[3, 6, 6:9] = 2
+    probabilities[:, 2, 3, 2:6] = np.array([0.8, 0.1, 0.1], dtype=np.float32)[:, None]
+    probabilities[:, 1, 9, 6:11] = np.array([0.1, 0.8, 0.1], dtype=np.float32)[:, None]
+    probabilities[:, 3, 6, 6:9] = np.array([0.7, 0.2, 0.1], dtype=np.float32)[:, None]
+    parameters = pseudo_label_parameters(rule="network_aware", threshold=4.0, lamb=0.9, intensity_weight=2.0,
+                                         probability_weight=0.5)
+    label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
+
+    z_scored = (image - image.mean()) / image.std() * parameters["intensity_weight"]
+    growing = np.zeros(shape, dtype=bool)
+    growing[1, 9, 6:11] = growing[3, 6, 6:9] = True   # the class-0 stroke is resolved (the network says 0 on it)
+    geodesic = np.zeros(probabilities.shape)
+    distance = exact_geodesic_distance(z_scored, growing, spacing, parameters["lamb"],
+                                       step_cost=parameters["probability_weight"] * (1 - probabilities[2]))
+    geodesic[2] = np.exp(-(np.exp(np.minimum(distance, 4.0)) - 1) / 4.0)
+    score = probabilities + geodesic - (geodesic.sum(0) - geodesic)
+    drawn = scribbles != 3
+    expected = np.where(drawn, scribbles, score.argmax(0))
+    clear = np.sort(score, 0)[-1] - np.sort(score, 0)[-2] > 1e-3
+    assert np.array_equal(label[clear], expected[clear])
+
+    chosen = np.take_along_axis(probabilities, label[None].astype(np.int64), 0)[0]
+    chosen_geodesic = np.take_along_axis(geodesic, label[None].astype(np.int64), 0)[0]
+    competing = np.where(np.arange(3)[:, None, None, None] == label[None], 0.0, geodesic).max(0)
+    matches = np.zeros(shape, dtype=bool)
+    for factor in (1.0, parameters["boundary_factor"]):    # the network part is lowered at label boundaries
+        candidate = np.maximum(chosen_geodesic, 0.8 * factor * chosen) * (1 - competing)
+        candidate[drawn] = 1.0
+        matches |= np.isclose(confidence, candidate, atol=2e-3)
+    assert matches[clear].all()
+    assert confidence.min() >= 0 and confidence.max() <= 1 and (competing[~drawn] > 0.1).sum() > 5
+
+
+def test_bad_rule_options_raise_one_line_errors():
+    image, probabilities, scribbles, _ = _two_objects_case()
+    with pytest.raises(NnUNetError, match="rule must be one of published, network_aware, got 'magic'"):
+        geodesic_pseudo_label(image, probabilities, scribbles, rule="magic")
+    with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be in \(0, 1\], got 0"):
+        pseudo_label_parameters(resolved_stroke_agreement=0)
+    with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be in \(0, 1\], got 1.5"):
+        geodesic_pseudo_label(image, probabilities, scribbles, resolved_stroke_agreement=1.5)
+
+
+def test_keep_previous_where_unsure_changes_a_voxel_only_to_a_well_supported_class():
+    from nnunetv2.scribble_loop.pseudo_labels import keep_previous_where_unsure
+
+    previous_label = np.array([[0, 0, 1, 1, 2]], dtype=np.uint8)
+    previous_confidence = np.full((1, 5), 0.3, dtype=np.float32)
+    label = np.array([[0, 1, 0, 2, 2]], dtype=np.uint8)
+    confidence = np.full((1, 5), 0.9, dtype=np.float32)
+    probabilities = np.array([[[0.5, 0.1, 0.85, 0.1, 0.1]],      # class 0
+                              [[0.3, 0.6, 0.1, 0.1, 0.1]],       # class 1
+                              [[0.2, 0.3, 0.05, 0.8, 0.8]]], dtype=np.float32)
+    new_label, new_confidence, kept = keep_previous_where_unsure(label, confidence, probabilities, previous_label,
+                                                                 previous_confidence, 0.8)
+    # voxel 0, 4: unchanged labels take the new confidence; 1: 1 has only 0.6 -> kept; 2: 0 has 0.85, 3: 2 has
+    # 0.8 (the bound itself) -> renewed
+    assert new_label.tolist() == [[0, 0, 0, 2, 2]]
+    np.testing.assert_allclose(new_confidence, [[0.9, 0.3, 0.9, 0.9, 0.9]])
+    assert kept.tolist() == [[False, True, False, False, False]]
+    assert new_label.dtype == np.uint8 and new_confidence.dtype == np.float32
+    everything = keep_previous_where_unsure(label, confidence, probabilities, previous_label, previous_confidence, 0)
+    assert np.array_equal(everything[0], label) and not everything[2].any()
+    nothing = keep_previous_where_unsure(label, confidence, probabilities, previous_label, previous_confidence, 1)
+    assert np.array_equal(nothing[0], previous_label)
+    for bad in (-0.1, 1.5, "high", True):
+        with pytest.raises(NnUNetError, match=r"update_min_probability must be in \[0, 1\], got"):
+            keep_previous_where_unsure(label, confidence, probabilities, previous_label, previous_confidence, bad)

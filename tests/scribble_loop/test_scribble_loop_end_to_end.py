@@ -173,6 +173,13 @@ def test_two_rounds_resume_after_interruptions(prepared, monkeypatch, caplog, ca
                 pseudo, _ = io.read_seg(loop / f"round_{r}" / "pseudo_labels" / f"{case}.nii.gz")
                 drawn = scribbles != UNANNOTATED
                 assert np.array_equal(pseudo[drawn], scribbles[drawn])
+        for r in (1, 2):  # a label changes between rounds only to a class the new network gives >= 0.8
+            before, _ = io.read_seg(loop / f"round_{r - 1}" / "pseudo_labels" / f"{case}.nii.gz")
+            after, _ = io.read_seg(loop / f"round_{r}" / "pseudo_labels" / f"{case}.nii.gz")
+            probabilities = np.load(loop / f"round_{r}" / "predictions" / f"{case}.npz")["probabilities"]
+            support = np.take_along_axis(probabilities, after.astype(np.int64), 0)
+            assert np.all(support[after != before] >= 0.8 - 1e-6)
+    assert metrics[0]["pool"]["kept_previous_voxels"] == 0
     for r in range(3):
         assert metrics[r]["pool"]["scribbled_voxels"] == scribbled and metrics[r]["pool"]["voxels"] == total
         for key in ("prediction_dice", "pseudo_label_dice"):
@@ -210,6 +217,10 @@ def test_bad_requests_fail_with_one_line(prepared, monkeypatch, tmp_path):
         (dict(scribble_sample_probability=2.0), NnUNetError, "scribble_sample_probability must lie in"),
         (dict(scribbles=str(tmp_path / "nowhere")), NnUNetError, "nowhere: folder not found"),
         (dict(pseudo_label_parameters={"treshold": 3.0}), NnUNetError, "unknown pseudo-label parameter"),
+        (dict(pseudo_label_parameters={"rule": "paper"}), NnUNetError, "rule must be one of published, network_aware"),
+        (dict(update_min_probability=-0.5), NnUNetError, r"update_min_probability must be in \[0, 1\], got -0.5"),
+        (dict(pseudo_label_parameters={"resolved_stroke_agreement": 0.0}), NnUNetError,
+         r"resolved_stroke_agreement must be in \(0, 1\]"),
     ]
     for overrides, error, message in checks:
         with pytest.raises(error, match=message):
@@ -227,3 +238,24 @@ def test_bad_requests_fail_with_one_line(prepared, monkeypatch, tmp_path):
     with pytest.raises(NnUNetError, match="not empty and holds no loop_state.json"):
         run_scribble_loop(_request(root, "occupied"))
     assert not (root / "bad_loop").exists()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--rule", "paper"], "rule must be one of published, network_aware, got 'paper'"),
+    (["--resolved_stroke_agreement", "1.5"], "resolved_stroke_agreement must be in (0, 1], got 1.5"),
+    (["--update_min_probability", "2"], "update_min_probability must be in [0, 1], got 2.0"),
+])
+def test_bad_rule_flags_of_the_loop_command_fail_with_one_line(prepared, monkeypatch, capsys, tmp_path, flags, message):
+    root, _ = prepared
+    for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
+        monkeypatch.setenv(var, str(root / var))
+    monkeypatch.setattr(sys, "argv", ["nnUNetv2_scribble_loop", "-d", "993", "-c", "3d_fullres", "-f", "all",
+                                      "-i", str(root / "pool" / "images"), "-s", str(root / "scribbles"),
+                                      "-o", str(tmp_path / "loop"), "--quiet", *flags])
+    from nnunetv2.cli.scribble_loop import scribble_loop_entry
+    with pytest.raises(SystemExit) as exit_info:
+        scribble_loop_entry()
+    error = capsys.readouterr().err
+    assert exit_info.value.code == 1 and error.startswith("error: ") and error.count("\n") == 1
+    assert message in error, error
+    assert not (tmp_path / "loop").exists()

@@ -70,7 +70,7 @@ def _configuration_in_plans(dataset_name: str, model: TrainedModelSpec) -> bool 
 def available_models(dataset_name: str, models: Sequence[TrainedModelSpec]) -> list[TrainedModelSpec]:
     """The requested models that were trained; a configuration the plans lack is skipped, a missing
     folder of one they define is an error."""
-    from nnunetv2.training.model_folder import model_folder
+    from nnunetv2.utilities.model_folder import model_folder
     found = []
     for model in models:
         folder = model_folder(dataset_name, model.trainer, model.plans, model.configuration)
@@ -103,7 +103,7 @@ def find_best_configuration(dataset_name_or_id: str | int, models: Sequence[Trai
     from nnunetv2.ensembling.ensemble import ensemble_crossvalidations, has_crossval_probabilities
     from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder_with_plans
     from nnunetv2.postprocessing.determine import determine_postprocessing
-    from nnunetv2.training.model_folder import model_folder
+    from nnunetv2.utilities.model_folder import model_folder
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
     dataset_name = convert_id_to_dataset_name(dataset_name_or_id)
     folds = [int(f) for f in folds]
@@ -180,7 +180,7 @@ def _predict_command(dataset: str, model: dict[str, str], folds: Sequence[int], 
 def _previous_stage(dataset: str, model: dict[str, str]) -> str | None:
     """The configuration a cascade stage builds on, read from the model folder's plans (None if not a cascade)."""
     from nnunetv2.experiment_planning.plans import Plans
-    from nnunetv2.training.model_folder import model_folder
+    from nnunetv2.utilities.model_folder import model_folder
     folder = model_folder(dataset, model["trainer"], model["plans_identifier"], model["configuration"])
     try:
         return Plans.load(folder / "plans.json").configuration(model["configuration"]).previous_stage

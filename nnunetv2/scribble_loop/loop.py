@@ -124,7 +124,7 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     from nnunetv2.dataset.cases import group_images_by_case
     from nnunetv2.scribble_loop.pseudo_labels import check_update_min_probability, pseudo_label_parameters
     from nnunetv2.scribble_loop.training_data import check_pool_case_names
-    from nnunetv2.training.model_folder import fold_folder, model_folder
+    from nnunetv2.utilities.model_folder import fold_folder, model_folder
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
 
     for name in ("num_rounds", "epochs_per_round", "iterations_per_epoch", "val_iterations_per_epoch"):
@@ -199,7 +199,7 @@ def _load_or_create_state(loop: ResolvedLoop) -> dict[str, Any]:
 
 def _train_round(loop: ResolvedLoop, round_index: int) -> None:
     """Fine-tune the previous round's network on the labeled cases and round r-1's pseudo labels (once)."""
-    from nnunetv2.training.model_folder import fold_folder
+    from nnunetv2.utilities.model_folder import fold_folder
 
     fold = fold_folder(loop.round_folder(round_index) / "model", "all")
     if not (fold / "checkpoint_final.pth").is_file():
@@ -211,7 +211,7 @@ def _train_round(loop: ResolvedLoop, round_index: int) -> None:
 def _fine_tune(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
     """Train the round's model into ``fold``, from its checkpoint_latest or else from the previous round's weights."""
     from nnunetv2.training.checkpointing import load_pretrained_weights
-    from nnunetv2.training.model_folder import fold_folder
+    from nnunetv2.utilities.model_folder import fold_folder
     from nnunetv2.training.trainers.nnUNetTrainerConfidenceWeighted import nnUNetTrainerConfidenceWeighted
 
     request = loop.request

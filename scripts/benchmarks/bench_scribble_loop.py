@@ -134,7 +134,7 @@ def simulate_scribbles(args: argparse.Namespace, root: Path, pool: list[str]) ->
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
     from nnunetv2.inference.predictor import predict_from_model_folder
     from nnunetv2.scribble_loop.correction_scribbles import simulate_correction_scribbles
-    from nnunetv2.training.model_folder import model_folder
+    from nnunetv2.utilities.model_folder import model_folder
 
     predict_from_model_folder(root / "pool" / "images", root / "preliminary_pool",
                               model_folder(DATASET, "nnUNetTrainer", "nnUNetPlans", CONFIGURATION), folds=["all"],
@@ -154,7 +154,7 @@ def run_control(args: argparse.Namespace, root: Path) -> tuple[float, float]:
     """Fine-tune the preliminary network on the labeled cases only, as long as all rounds; return (test Dice, s)."""
     from nnunetv2.inference.predictor import predict_from_model_folder
     from nnunetv2.training.checkpointing import load_pretrained_weights
-    from nnunetv2.training.model_folder import model_folder
+    from nnunetv2.utilities.model_folder import model_folder
     from nnunetv2.training.run_training import TrainingRequest, build_trainer
 
     start = time.perf_counter()

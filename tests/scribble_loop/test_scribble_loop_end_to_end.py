@@ -19,7 +19,7 @@ from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 from nnunetv2.inference.predictor import predict_from_model_folder
 from nnunetv2.scribble_loop.correction_scribbles import simulate_correction_scribbles
 from nnunetv2.scribble_loop.loop import ScribbleLoopRequest, run_scribble_loop
-from nnunetv2.training.model_folder import model_folder
+from nnunetv2.utilities.model_folder import model_folder
 from nnunetv2.training.run_training import TrainingRequest, build_trainer
 
 DATASET = "Dataset993_LoopTest"

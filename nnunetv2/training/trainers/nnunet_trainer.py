@@ -33,7 +33,7 @@ from nnunetv2.training.logger import TrainingCurves, TrainingLogFile
 from nnunetv2.training.loss.deep_supervision import deep_supervision_weights
 from nnunetv2.training.loss.factory import build_segmentation_loss
 from nnunetv2.training.lr_schedule.poly import PolyLRSchedule
-from nnunetv2.training.model_folder import (fold_folder, model_folder, remove_unfinished_writes,
+from nnunetv2.utilities.model_folder import (fold_folder, model_folder, remove_unfinished_writes,
                                             write_model_folder_files)
 from nnunetv2.training.previous_stage import next_stage_folder
 from nnunetv2.training.progress_plot import plot_progress

@@ -13,16 +13,13 @@ Runs on one torch thread (the machine is shared); --threads changes that.
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import nnunet_env, print_table  # noqa: E402
+from common import add_training_run_arguments, print_table, start_training_run  # noqa: E402
 
 DATASETS = {
     "2d": dict(shape=(96, 96), spacing=None, configuration="2d", epochs=16, iterations=25, num_cases=40),
@@ -104,23 +101,13 @@ def table_rows(result: dict) -> list[list[str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=sorted(DATASETS), default=None)
-    parser.add_argument("--epochs", type=int, default=None, help="epochs of both trainings (default per dataset)")
-    parser.add_argument("--iterations", type=int, default=None, help="iterations per epoch (default per dataset)")
+    add_training_run_arguments(parser, DATASETS)
     parser.add_argument("--thickness", type=int, default=3, help="scribble thickness in voxels (default 3)")
     parser.add_argument("--num_cases", type=int, default=None, help="training cases (default per dataset)")
-    parser.add_argument("--num_test", type=int, default=5, help="dense test cases (default 5)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
 
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    import torch
-    torch.set_num_threads(args.threads)
-    logging.basicConfig(level=logging.WARNING)
-    work = Path(tempfile.mkdtemp(prefix="bench_sparse_"))
-    os.environ.update(nnunet_env(work))
+    work = start_training_run(args.threads, "bench_sparse_")
     rows = []
     try:
         for name, spec in DATASETS.items():

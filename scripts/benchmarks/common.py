@@ -39,3 +39,27 @@ def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None
         print("  ".join(c.rjust(w) for c, w in zip(row, widths)))
         if index == 0:
             print("  ".join("-" * w for w in widths))
+
+
+def add_training_run_arguments(parser, dataset_names: Sequence[str]) -> None:
+    """Options shared by the benchmarks that train generated datasets with a fixed budget and seed."""
+    parser.add_argument("--only", choices=sorted(dataset_names), default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of both trainings (default per dataset)")
+    parser.add_argument("--iterations", type=int, default=None, help="iterations per epoch (default per dataset)")
+    parser.add_argument("--num_test", type=int, default=5, help="test cases (default 5)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+
+
+def start_training_run(threads: int, prefix: str) -> Path:
+    """Pin torch to ``threads``, quiet the logs, and point the nnU-Net folders at a new temporary folder."""
+    import logging
+    import tempfile
+
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.WARNING)
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ.update(nnunet_env(work))
+    return work

@@ -37,7 +37,8 @@ def scribble_pseudolabels_entry() -> None:
                                                   "file keeps the network's labels)")
     parser.add_argument("-o", required=True, help="output folder")
     parser.add_argument("-d", default=None, help="dataset id, name or dataset.json: file ending, reader-writer, "
-                                                 "labels and the default unannotated value (its ignore label)")
+                                                 "labels or regions (needed for a region model) and the default "
+                                                 "unannotated value (its ignore label)")
     parser.add_argument("--unannotated", type=int, default=None,
                         help="value of undrawn voxels in the scribble files (default: the dataset's ignore "
                              "label, else the number of classes)")

@@ -1,10 +1,11 @@
 """A scribble-loop round's ``metrics.json``: scribble effort, pseudo-label and prediction Dice, training summary.
 
 ``pool``: cases, scribbled voxels and their fraction of all pool voxels, voxels the pseudo labels
-changed against the network, voxels that kept the previous round's label, mean confidence; with pool reference labels also the Dice of the
-round's predictions and pseudo labels. ``test``: the Dice of the round's model on the test set.
+changed against the network, voxels that kept the previous round's label, mean confidence; with pool
+reference labels also the Dice of the round's predictions and pseudo labels. ``test``: the Dice of the round's model on the test set.
 ``training`` (rounds >= 1): epochs, final training loss, last pseudo Dice (against the pseudo
-labels), seconds. Dice entries are ``{"mean": foreground mean, "per_label": {label: mean over cases}}``.
+labels), seconds. Dice entries are ``{"mean": foreground mean, "per_label": {label: mean over cases}}``; a
+region-based dataset is scored per region, as nnUNetv2_evaluate_folder does (keys like ``"(1, 2)"``).
 """
 from __future__ import annotations
 
@@ -49,19 +50,20 @@ def round_metrics(loop: "ResolvedLoop", round_index: int) -> dict[str, Any]:
 
 def folder_dice(reference_folder: str | os.PathLike, prediction_folder: str | os.PathLike,
                 dataset_json: "DatasetJson", image_reader_writer: str) -> dict[str, Any]:
-    """Return the foreground-mean and per-label Dice of the label files in ``prediction_folder``."""
+    """Return the foreground-mean and per-label (per-region for a region-based dataset) Dice of the label files in
+    ``prediction_folder``."""
     from nnunetv2.dataset.label_manager import LabelManager
-    from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder
+    from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder, label_or_region_to_key
     from nnunetv2.imageio.registry import reader_writer_class_from_name
 
     label_manager = LabelManager.from_dataset_json(dataset_json)
     # chill: the reference folder may hold more cases than the pool or test set
     results = compute_metrics_on_folder(reference_folder, prediction_folder, None,
                                         reader_writer_class_from_name(image_reader_writer),
-                                        dataset_json.file_ending, label_manager.foreground_labels,
+                                        dataset_json.file_ending, label_manager.foreground_labels_or_regions,
                                         ignore_label=label_manager.ignore_label, chill=True)
     return {"mean": results["foreground_mean"]["Dice"],
-            "per_label": {str(label): values["Dice"] for label, values in results["mean"].items()}}
+            "per_label": {label_or_region_to_key(key): values["Dice"] for key, values in results["mean"].items()}}
 
 
 def _training_summary(checkpoint_file: Path) -> dict[str, Any]:

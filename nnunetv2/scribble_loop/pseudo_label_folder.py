@@ -3,7 +3,8 @@ pseudo labels, confidence maps and a summary of the changes out.
 
 Inputs per case: ``IMAGES/{case}_{channel:04d}{ending}`` (imagesTr style), ``PROBABILITIES/{case}.npz``
 holding ``probabilities`` ``(C, *spatial)`` in the image's geometry (what ``nnUNetv2_predict
---save_probabilities`` writes), and optionally ``SCRIBBLES/{case}{ending}`` (a case without a scribble
+--save_probabilities`` writes; a region model's sigmoid outputs become label probabilities with
+``label_probabilities``), and optionally ``SCRIBBLES/{case}{ending}`` (a case without a scribble
 file has no correction). Outputs: ``OUT/{case}{ending}`` (pseudo label, written like a prediction),
 ``OUT/confidence/{case}_confidence.nii.gz`` (float32 in [0, 1], the image's geometry) and
 ``OUT/summary.json``.
@@ -14,12 +15,15 @@ import logging
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import DatasetError, DatasetNotFoundError, ImageIOError, NnUNetError
+
+if TYPE_CHECKING:
+    from nnunetv2.dataset.label_manager import LabelManager
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +42,10 @@ def make_pseudo_labels_for_folder(images_folder: str | os.PathLike, probabilitie
     """Write a pseudo label, a confidence map and summary.json for every case of ``images_folder``; return the summary.
 
     dataset: id, name, dataset.json file or a folder holding one; it sets the file ending, the
-    reader-writer, the channels and the default unannotated value (its ignore label). Without it
-    the ending is taken from the images and the unannotated value defaults to the number of classes.
+    reader-writer, the channels, the labels (a region-based dataset's region probabilities are converted
+    to label probabilities) and the default unannotated value (its ignore label, else the highest label
+    value + 1). Without it the ending is taken from the images, the probabilities must be per label, and
+    the unannotated value defaults to the number of probability channels.
     previous_pseudo_labels: an earlier output folder of this function for the same cases; a voxel then takes
     its new label only where the network gives it at least ``update_min_probability`` (default
     DEFAULT_UPDATE_MIN_PROBABILITY) and otherwise keeps its previous label and confidence
@@ -74,15 +80,16 @@ def make_pseudo_labels_for_folder(images_folder: str | os.PathLike, probabilitie
     reader_writer = _reader_writer(dataset_json, file_ending, str(next(iter(cases.values()))[0]))
     previous_files = None if previous_pseudo_labels is None else \
         _previous_files(Path(previous_pseudo_labels), file_ending, cases)
-    num_classes, ignore_label = _dataset_classes(dataset_json)
+    label_manager = _dataset_labels(dataset_json)
     device = resolve_device(None if device is None else str(device))
 
     summary_cases = {}
     for case, image_files in tqdm(cases.items(), desc="pseudo labels", disable=not progress):
         image, properties = reader_writer.read_images(image_files)
-        probabilities = _load_probabilities(probability_files[case], image.shape[1:], num_classes)
-        case_unannotated = _unannotated_value(unannotated_value, ignore_label, probabilities.shape[0])
-        scribbles = _load_scribbles(scribble_files.get(case), reader_writer, image.shape[1:], case_unannotated)
+        probabilities = _load_probabilities(probability_files[case], image.shape[1:], label_manager)
+        case_unannotated = _unannotated_value(unannotated_value, label_manager, probabilities.shape[0])
+        scribbles = _load_scribbles(scribble_files.get(case), reader_writer, image.shape[1:], case_unannotated,
+                                    label_manager)
         try:
             label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, properties["spacing"],
                                                       case_unannotated, device=device, **parameters)
@@ -216,17 +223,13 @@ def _reader_writer(dataset_json: DatasetJson | None, file_ending: str, example_f
     return reader_writer_for_ending(file_ending, example_file)()
 
 
-def _dataset_classes(dataset_json: DatasetJson | None) -> tuple[int | None, int | None]:
-    """(number of classes, ignore label) of the dataset, (None, None) without one."""
+def _dataset_labels(dataset_json: DatasetJson | None) -> "LabelManager | None":
+    """The dataset's labels (regions, ignore label), None without a dataset."""
     if dataset_json is None:
-        return None, None
+        return None
     from nnunetv2.dataset.label_manager import LabelManager
 
-    label_manager = LabelManager.from_dataset_json(dataset_json)
-    if label_manager.has_regions:
-        raise DatasetError("pseudo labels need a dataset with plain labels; region-based datasets are not "
-                           "supported by the geodesic rule")
-    return label_manager.num_segmentation_heads, label_manager.ignore_label
+    return LabelManager.from_dataset_json(dataset_json)
 
 
 def _probability_files(folder: Path, cases: dict[str, list[Path]]) -> dict[str, Path]:
@@ -282,8 +285,9 @@ def _load_previous(files: tuple[Path, Path], reader_writer, spatial_shape: tuple
     return label[0].astype(np.int64), confidence[0]
 
 
-def _load_probabilities(path: Path, spatial_shape: tuple[int, ...], num_classes: int | None) -> np.ndarray:
-    """The ``probabilities`` array of an .npz file, checked against the image shape and the dataset's classes."""
+def _load_probabilities(path: Path, spatial_shape: tuple[int, ...], label_manager: "LabelManager | None") -> np.ndarray:
+    """The ``probabilities`` array of an .npz file, checked against the image shape and the dataset's labels or
+    regions, as one probability per label value (``label_probabilities``)."""
     try:
         with np.load(path) as content:
             if "probabilities" not in content.files:
@@ -294,21 +298,33 @@ def _load_probabilities(path: Path, spatial_shape: tuple[int, ...], num_classes:
     if probabilities.ndim != len(spatial_shape) + 1 or probabilities.shape[1:] != tuple(spatial_shape):
         raise NnUNetError(f"{path}: probabilities of shape {list(probabilities.shape)} do not match the image shape "
                           f"{list(spatial_shape)} (expected (classes, {', '.join(map(str, spatial_shape))}))")
-    if num_classes is not None and probabilities.shape[0] != num_classes:
-        raise NnUNetError(f"{path}: {probabilities.shape[0]} probability channels, but the dataset has {num_classes} "
-                          f"labels")
-    return probabilities
+    if label_manager is None:
+        return probabilities
+    from nnunetv2.scribble_loop.label_probabilities import label_probabilities
+
+    expected = label_manager.num_segmentation_heads
+    if probabilities.shape[0] != expected:
+        kind = "regions" if label_manager.has_regions else "labels"
+        raise NnUNetError(f"{path}: {probabilities.shape[0]} probability channels, but the dataset has {expected} "
+                          f"{kind}")
+    return label_probabilities(probabilities, label_manager)
 
 
-def _unannotated_value(given: int | None, ignore_label: int | None, num_classes: int) -> int:
-    """The value that marks undrawn voxels: given, else the dataset's ignore label, else the number of classes."""
+def _unannotated_value(given: int | None, label_manager: "LabelManager | None", num_values: int) -> int:
+    """The value that marks undrawn voxels: given, else the dataset's ignore label, else the number of label values."""
     if given is not None:
         return given
-    return ignore_label if ignore_label is not None else num_classes
+    ignore_label = None if label_manager is None else label_manager.ignore_label
+    return ignore_label if ignore_label is not None else num_values
 
 
-def _load_scribbles(path: Path | None, reader_writer, spatial_shape: tuple[int, ...], unannotated: int) -> np.ndarray:
-    """The scribble map ``(*spatial)`` of a case; all ``unannotated`` when it has no scribble file."""
+def _load_scribbles(path: Path | None, reader_writer, spatial_shape: tuple[int, ...], unannotated: int,
+                    label_manager: "LabelManager | None") -> np.ndarray:
+    """The scribble map ``(*spatial)`` of a case; all ``unannotated`` when it has no scribble file.
+
+    Values between the dataset's label values (a region-based dataset may skip some) are refused here; the
+    rule itself refuses values that are neither below the number of label values nor ``unannotated``.
+    """
     if path is None:
         return np.full(spatial_shape, unannotated, dtype=np.min_scalar_type(unannotated))
     scribbles, _ = reader_writer.read_seg(path)
@@ -319,6 +335,13 @@ def _load_scribbles(path: Path | None, reader_writer, spatial_shape: tuple[int, 
         if not np.array_equal(scribbles, np.round(scribbles)):
             raise ImageIOError(f"{path}: scribble values must be whole numbers")
         scribbles = scribbles.astype(np.int64)
+    if label_manager is not None:
+        values = label_manager.all_labels
+        gaps = np.setdiff1d(np.arange(max(values) + 1), values)
+        drawn_gaps = np.intersect1d(gaps, scribbles) if gaps.size else gaps
+        if drawn_gaps.size:
+            raise ImageIOError(f"{path}: scribble value {int(drawn_gaps[0])} is not a label value of dataset.json "
+                               f"({values})")
     return scribbles[0]
 
 

@@ -49,7 +49,8 @@ def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribble
                           device=None) -> tuple[np.ndarray, np.ndarray]:
     """Return (pseudo label ``(*spatial)`` uint8/uint16, confidence ``(*spatial)`` float32 in [0, 1]).
 
-    image: ``(c, *spatial)`` intensities; probabilities: ``(C, *spatial)`` softmax probabilities;
+    image: ``(c, *spatial)`` intensities; probabilities: ``(C, *spatial)`` one per label value 0..C-1 (a
+    softmax; a region model's via ``nnunetv2.scribble_loop.label_probabilities.label_probabilities``);
     scribbles: ``(*spatial)`` integer map with a class 0..C-1 where drawn and ``unannotated_value``
     (default C) elsewhere; spatial is 2D or 3D (a 2D image may be ``(1, y, x)``); spacing per
     spatial axis (default 1). See the module docstring for the rule and its parameters.
@@ -188,6 +189,14 @@ def _check_arrays(image, probabilities, scribbles, spacing, unannotated_value) -
     num_classes = np.shape(probabilities)[0]
     if num_classes < 2:
         raise NnUNetError(f"pseudo labels: probabilities need at least 2 classes, got {num_classes}")
+    # the probabilities first: a region model's outputs would otherwise show up as scribbles of unknown classes
+    probabilities = np.asarray(probabilities)
+    if not np.isfinite(probabilities).all() or probabilities.min() < 0 or probabilities.max() > 1:
+        raise NnUNetError("pseudo labels: probabilities must be finite numbers in [0, 1]")
+    if np.abs(probabilities.sum(0) - 1).max() > 1e-3:
+        raise NnUNetError("pseudo labels: probabilities do not sum to 1 over the classes (one per label value is "
+                          "needed; a region model's: pass its dataset with -d, or convert them with "
+                          "label_probabilities)")
     if not np.issubdtype(scribbles.dtype, np.integer):
         raise NnUNetError(f"pseudo labels: scribbles must be an integer label map, got {scribbles.dtype}")
     if isinstance(unannotated_value, bool) or not isinstance(unannotated_value, (int, np.integer)):
@@ -200,12 +209,6 @@ def _check_arrays(image, probabilities, scribbles, spacing, unannotated_value) -
     if foreign:
         raise NnUNetError(f"pseudo labels: scribbles contain value(s) {foreign[:5]} that are neither a class "
                           f"(0..{num_classes - 1}) nor the unannotated value {unannotated_value}")
-    probabilities = np.asarray(probabilities)
-    if not np.isfinite(probabilities).all() or probabilities.min() < 0 or probabilities.max() > 1:
-        raise NnUNetError("pseudo labels: probabilities must be finite numbers in [0, 1]")
-    if np.abs(probabilities.sum(0) - 1).max() > 1e-3:
-        raise NnUNetError("pseudo labels: probabilities do not sum to 1 over the classes (softmax outputs are "
-                          "needed; region-based models are not supported)")
     if not np.isfinite(image).all():
         raise NnUNetError("pseudo labels: the image contains NaN or infinite values")
     if spacing is not None and len(spacing) != len(spatial):

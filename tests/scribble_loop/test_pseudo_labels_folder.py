@@ -200,24 +200,20 @@ def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
 
 
 def test_dataset_argument_accepts_id_name_file_or_folder(inputs_3d, nnunet_env, tmp_path):
-    from nnunetv2.exceptions import DatasetError, DatasetNotFoundError
-    from nnunetv2.scribble_loop.pseudo_label_folder import _dataset_classes, _load_dataset_json
+    from nnunetv2.exceptions import DatasetNotFoundError
+    from nnunetv2.scribble_loop.pseudo_label_folder import _dataset_labels, _load_dataset_json
 
     shutil.copy(inputs_3d["dataset"] / "dataset.json", tmp_path / "dataset.json")
     (nnunet_env["nnUNet_raw"] / "Dataset950_Loop").mkdir()
     shutil.copy(inputs_3d["dataset"] / "dataset.json", nnunet_env["nnUNet_raw"] / "Dataset950_Loop")
     for dataset in ("950", "Dataset950_Loop", tmp_path / "dataset.json", tmp_path):
-        assert _dataset_classes(_load_dataset_json(dataset)) == (3, 3)
+        labels = _dataset_labels(_load_dataset_json(dataset))
+        assert (labels.all_labels, labels.ignore_label) == ([0, 1, 2], 3)
     with pytest.raises(DatasetNotFoundError, match="no dataset with id 951"):
         _load_dataset_json("951")
     (nnunet_env["nnUNet_preprocessed"] / "Dataset952_Empty").mkdir()
     with pytest.raises(DatasetNotFoundError, match="Dataset952_Empty: no dataset.json in"):
         _load_dataset_json("952")
-    regions = _load_dataset_json(tmp_path)
-    regions.labels = {"background": 0, "whole": [1, 2], "core": 2}
-    regions.regions_class_order = [1, 2]
-    with pytest.raises(DatasetError, match="region-based datasets are not supported"):
-        _dataset_classes(regions)
 
 
 def test_previous_pseudo_labels_are_kept_where_the_new_network_is_unsure(inputs_3d, tmp_path, monkeypatch, capsys):

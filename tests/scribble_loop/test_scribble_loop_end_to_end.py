@@ -10,29 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from nnunetv2.dataset.synthetic import generate_synthetic_dataset_in_raw
 from nnunetv2.exceptions import DatasetError, NnUNetError, TrainingError
-from nnunetv2.experiment_planning.pipeline import plan_and_preprocess
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
-from nnunetv2.inference.predictor import predict_from_model_folder
-from nnunetv2.scribble_loop.correction_scribbles import simulate_correction_scribbles
 from nnunetv2.scribble_loop.loop import ScribbleLoopRequest, run_scribble_loop
 from nnunetv2.utilities.model_folder import model_folder
-from nnunetv2.training.run_training import TrainingRequest, build_trainer
+from tests.scribble_loop.loop_setup import prepared_scribble_loop
 
 DATASET = "Dataset993_LoopTest"
 UNANNOTATED = 3  # two foreground classes, no ignore label: undrawn voxels hold the number of classes
-TINY_ARCHITECTURE = {
-    "network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
-    "arch_kwargs": {"n_stages": 2, "features_per_stage": [4, 8], "conv_op": "torch.nn.modules.conv.Conv3d",
-                    "kernel_sizes": [[3, 3, 3], [3, 3, 3]], "strides": [[1, 1, 1], [2, 2, 2]],
-                    "n_conv_per_stage": [1, 1], "n_conv_per_stage_decoder": [1], "conv_bias": True,
-                    "norm_op": "torch.nn.modules.instancenorm.InstanceNorm3d",
-                    "norm_op_kwargs": {"eps": 1e-5, "affine": True}, "dropout_op": None, "dropout_op_kwargs": None,
-                    "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": True}},
-    "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]}
 
 
 @pytest.fixture(scope="module")
@@ -40,40 +26,7 @@ def prepared(tmp_path_factory):
     """nnU-Net folders with a preprocessed 3-case dataset and a (barely) trained preliminary model on fold 'all';
     a pool of 3 cases with simulated correction scribbles (one case has none) and a test set of 2 cases."""
     root = tmp_path_factory.mktemp("scribble_loop")
-    with pytest.MonkeyPatch.context() as mp:
-        for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-            (root / var).mkdir()
-            mp.setenv(var, str(root / var))
-        mp.setenv("OMP_NUM_THREADS", "1")
-        torch.set_num_threads(1)
-        raw = generate_synthetic_dataset_in_raw(993, "LoopTest", num_cases=3, num_test_cases=5, shape=(10, 20, 20),
-                                                seed=1)
-        plan_and_preprocess([993], configurations=["3d_fullres"], show_progress=False)
-        plans_file = root / "nnUNet_preprocessed" / DATASET / "nnUNetPlans.json"
-        plans = json.loads(plans_file.read_text())
-        plans["configurations"]["3d_fullres"]["architecture"] = TINY_ARCHITECTURE  # fast on a CPU
-        plans_file.write_text(json.dumps(plans))
-        build_trainer(TrainingRequest(993, "3d_fullres", "all", num_epochs=1, num_iterations_per_epoch=2,
-                                      num_val_iterations_per_epoch=1, seed=0, num_data_workers=0)).run_training()
-
-        cases = sorted(p.name[: -len("_0000.nii.gz")] for p in (raw / "imagesTs").glob("*_0000.nii.gz"))
-        for subset, names in (("pool", cases[:3]), ("test", cases[3:])):
-            for name in names:
-                for kind, file in (("images", f"{name}_0000.nii.gz"), ("labels", f"{name}.nii.gz")):
-                    (root / subset / kind).mkdir(parents=True, exist_ok=True)
-                    shutil.copy(raw / ("imagesTs" if kind == "images" else "labelsTs") / file, root / subset / kind)
-        predict_from_model_folder(root / "pool" / "images", root / "preliminary", model_folder(
-            DATASET, "nnUNetTrainer", "nnUNetPlans", "3d_fullres"), folds=["all"], num_processes_preprocessing=1,
-            num_processes_segmentation_export=1, show_progress=False)
-        io = SimpleITKIO()
-        (root / "scribbles").mkdir()
-        for name in cases[:2]:  # the third pool case gets no scribble file
-            reference, properties = io.read_seg(root / "pool" / "labels" / f"{name}.nii.gz")
-            prediction, _ = io.read_seg(root / "preliminary" / f"{name}.nii.gz")
-            scribbles = simulate_correction_scribbles(reference[0].astype(np.int64), prediction[0].astype(np.int64),
-                                                      UNANNOTATED, budget=0.5, min_region_size=3, seed=0)
-            assert (scribbles != UNANNOTATED).any()
-            io.write_seg(scribbles, root / "scribbles" / f"{name}.nii.gz", properties)
+    with prepared_scribble_loop(root, 993, "LoopTest", UNANNOTATED, seed=1) as cases:
         yield root, cases
 
 

@@ -1,4 +1,5 @@
-"""nnUNetTrainerConfidenceWeighted: found by -tr, its parts, its folders, and what it refuses."""
+"""nnUNetTrainerConfidenceWeighted: found by -tr, its parts, its folders, and what it refuses (regions:
+test_confidence_weighted_regions.py)."""
 from __future__ import annotations
 
 import pytest
@@ -43,10 +44,7 @@ def test_validation_scores_the_labels_without_the_confidence_channel(nnunet_env)
         assert loss == pytest.approx(float(trainer.loss(trainer.network(data), labels)), rel=1e-5)
 
 
-def test_regions_and_cascades_are_refused(nnunet_env):
-    regions = dict(DATASET_JSON, labels={"background": 0, "whole": [1, 2], "core": 2}, regions_class_order=[1, 2])
-    with pytest.raises(TrainingError, match="region-based datasets are not supported"):
-        nnUNetTrainerConfidenceWeighted(tiny_plans(), "3d_fullres", 0, regions, "cpu")
+def test_cascades_are_refused(nnunet_env):
     plans = tiny_plans(previous_stage="3d_lowres")
     plans["configurations"]["3d_lowres"] = dict(plans["configurations"]["3d_fullres"])
     with pytest.raises(TrainingError, match="cascade stage"):

@@ -94,7 +94,8 @@ def _label_transforms(deep_supervision_scales: list[list[float]] | None, is_casc
     from batchgeneratorsv2.transforms.utils.deep_supervision_downsampling import DownsampleSegForDSTransform
     from batchgeneratorsv2.transforms.utils.random import RandomTransform
     from batchgeneratorsv2.transforms.utils.remove_label import RemoveLabelTransform
-    from batchgeneratorsv2.transforms.utils.seg_to_regions import ConvertSegmentationToRegionsTransform
+
+    from nnunetv2.training.augmentation.region_targets import SegmentationToRegionsKeepingExtraChannels
 
     # -1 marks voxels outside the nonzero region (and padding): they are background
     transforms: list = [RemoveLabelTransform(-1, 0)]
@@ -111,8 +112,8 @@ def _label_transforms(deep_supervision_scales: list[list[float]] | None, is_casc
                 channel_idx=onehot_channels, fill_with_other_class_p=0, dont_do_if_covers_more_than_x_percent=0.15,
                 p_per_label=1), apply_probability=0.2))
     if regions is not None:
-        transforms.append(ConvertSegmentationToRegionsTransform(_region_targets(regions, ignore_label),
-                                                                channel_in_seg=0))
+        # segmentation channels after the label (a confidence map) stay, after the regions
+        transforms.append(SegmentationToRegionsKeepingExtraChannels(_region_targets(regions, ignore_label)))
     if deep_supervision_scales is not None:
         # nearest-exact: every downsampled voxel copies one input voxel, so label values stay exact
         transforms.append(DownsampleSegForDSTransform(ds_scales=[list(s) for s in deep_supervision_scales]))

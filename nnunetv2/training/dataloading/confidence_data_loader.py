@@ -4,8 +4,9 @@ Each sample's segmentation patch becomes ``(label, confidence)``, float32. The c
 ``{case}_confidence.b2nd`` with the label's box (confidence 1 for a case without one) and is 0 in
 the padding outside the image. Because it is a segmentation channel, every spatial transform
 (rotation, scaling, mirroring, 2D-style handling, deep-supervision downsampling) moves it exactly
-with the label, by nearest neighbour; intensity transforms never touch it. The trainer's loss reads
-the last channel as the per-voxel weight.
+with the label, by nearest neighbour; intensity transforms never touch it. For a region-based
+dataset the region conversion puts it after the region (and ignore) channels. The trainer's loss
+reads the last channel as the per-voxel weight.
 
 Sampling near scribbles: a sample that is not a foreground-oversampled one, drawn from a case with
 stored scribble locations (``{case}_scribbles.npz``), is centred on a random scribbled voxel with

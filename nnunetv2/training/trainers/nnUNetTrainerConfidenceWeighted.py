@@ -4,10 +4,11 @@ weighted by the confidence of its label.
 The confidence of a pseudo-labeled case is stored next to it in the preprocessed folder
 (``nnunetv2.dataset.preprocessed_confidence``); cases without one (the fully labeled cases) have
 confidence 1. ``ConfidenceDataLoader`` adds it to every patch as a last segmentation channel, so
-augmentation moves it with the label, and the loss weights cross-entropy per voxel and the Dice
-terms (TP, FP, FN) by it (``nnunetv2.training.loss.confidence_weighted``). Part of the patches of a
-case with stored scribbles is centred on them (``scribble_sample_probability``). Validation during
-training scores the pseudo labels unweighted.
+augmentation moves it with the label (a region-based dataset's region conversion keeps it after the
+region and ignore channels), and the loss weights cross-entropy (BCE for regions) per voxel and the
+Dice terms (TP, FP, FN) by it (``nnunetv2.training.loss.confidence_weighted``). Part of the patches of
+a case with stored scribbles is centred on them (``scribble_sample_probability``). Validation during
+training scores the pseudo labels (their regions) unweighted.
 
 ``nnUNetv2_scribble_loop`` builds such a preprocessed folder per round and starts this trainer from
 the previous model's weights; with ``nnUNetv2_train -tr nnUNetTrainerConfidenceWeighted
@@ -36,19 +37,16 @@ from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
 
 
 class nnUNetTrainerConfidenceWeighted(nnUNetTrainer):
-    """nnUNetTrainer whose Dice + CE weights every voxel by the stored confidence of its (pseudo) label."""
+    """nnUNetTrainer whose Dice + CE (Dice + BCE for regions) weights every voxel by the stored confidence of its
+    (pseudo) label."""
 
     scribble_sample_probability = 0.5
 
     def __init__(self, plans: dict, configuration: str, fold: int | str, dataset_json: dict, device=None):
         super().__init__(plans, configuration, fold, dataset_json, device)
-        name = type(self).__name__
-        if self.label_manager.has_regions:
-            raise TrainingError(f"{name}: region-based datasets are not supported (pseudo labels and their "
-                                f"confidence come from one softmax class per label)")
         if self.is_cascaded:
-            raise TrainingError(f"{name}: configuration '{configuration}' is a cascade stage, which this trainer "
-                                f"does not support")
+            raise TrainingError(f"{type(self).__name__}: configuration '{configuration}' is a cascade stage, which "
+                                f"this trainer does not support")
 
     def use_folders(self, preprocessed_dataset_folder: str | os.PathLike,
                     output_folder_base: str | os.PathLike) -> None:
@@ -61,7 +59,7 @@ class nnUNetTrainerConfidenceWeighted(nnUNetTrainer):
         self.log_file = TrainingLogFile(self.output_folder, enabled=self.dist.is_main)
 
     def build_loss(self) -> nn.Module:
-        """Return the confidence-weighted Dice + CE, wrapped for deep supervision."""
+        """Return the confidence-weighted Dice + CE (Dice + BCE for regions), wrapped for deep supervision."""
         scales = self.deep_supervision_scales()
         weights = None if scales is None else deep_supervision_weights(len(scales), self.dist.is_distributed)
         return build_confidence_weighted_loss(self.label_manager, self.configuration.batch_dice, weights,
@@ -90,7 +88,8 @@ class nnUNetTrainerConfidenceWeighted(nnUNetTrainer):
                             f"probability {self.scribble_sample_probability}")
 
     def validation_step(self, batch: dict[str, Any]) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-        """Return (loss, tp, fp, fn) against the pseudo labels without weights (confidence channel dropped)."""
+        """Return (loss, tp, fp, fn) against the pseudo labels (or their regions) without weights (confidence channel
+        dropped)."""
         target = batch["target"]
         labels = [t[:, :-1] for t in target] if isinstance(target, (list, tuple)) else target[:, :-1]
         return super().validation_step(dict(batch, target=labels))

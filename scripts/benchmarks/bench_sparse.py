@@ -1,6 +1,6 @@
 """Scribble vs dense training with the same budget, scored on dense test labels (2D and 3D generated data).
 
-    python scripts/benchmarks/bench_sparse.py [--only 2d|3d] [--epochs N] [--iterations N] [--thickness T]
+    python scripts/benchmarks/bench_sparse.py [--only 2d|3d] [--epochs N] [--iterations N] [--thickness T] [--slice_fraction F]
 
 For each dataset: generate a dense synthetic dataset with test cases, make its scribble copy
 (nnUNetv2_simulate_sparse_annotation), plan and preprocess both, train fold 0 of each with the same
@@ -63,7 +63,8 @@ def run_dataset(name: str, spec: dict, work: Path, args: argparse.Namespace) -> 
                                             shape=spec["shape"], spacing=spec["spacing"],
                                             num_test_cases=args.num_test, seed=args.seed)
     sparse_raw, fractions = simulate_sparse_dataset_by_id(dense_id, sparse_id, "scribble", overwrite=True,
-                                                          seed=args.seed, thickness=args.thickness)
+                                                          seed=args.seed, thickness=args.thickness,
+                                                          slice_fraction=args.slice_fraction)
     print(f"[{name}] scribbles annotate {100 * fractions['all voxels']:.1f}% of the voxels "
           f"({', '.join(f'{k} {100 * v:.1f}%' for k, v in fractions.items() if k != 'all voxels')})", flush=True)
     epochs = args.epochs or spec["epochs"]
@@ -103,6 +104,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_run_arguments(parser, DATASETS)
     parser.add_argument("--thickness", type=int, default=3, help="scribble thickness in voxels (default 3)")
+    parser.add_argument("--slice_fraction", type=float, default=1.0,
+                        help="3D: scribble only this fraction of the slices along z (default 1: every slice)")
     parser.add_argument("--num_cases", type=int, default=None, help="training cases (default per dataset)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()

@@ -8,6 +8,14 @@ from typing import Any
 import torch
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _busy_cores() -> int:
+    return round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
+
+
 def cpu_threads_beside_workers(num_data_workers: int, world_size: int = 1,
                                consider_load: bool = True) -> tuple[int, str]:
     """Return (torch CPU threads, why): this process' share of the idle cores minus the augmentation workers.
@@ -19,12 +27,54 @@ def cpu_threads_beside_workers(num_data_workers: int, world_size: int = 1,
     """
     if os.environ.get("OMP_NUM_THREADS"):
         return torch.get_num_threads(), "from OMP_NUM_THREADS"
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = _cores()
     threads = max(1, cores // world_size - num_data_workers)
-    if not consider_load or not hasattr(os, "getloadavg"):
+    if not consider_load:
         return threads, f"{cores} core(s)"
-    busy = round(os.getloadavg()[0])
+    busy = _busy_cores()
     return max(1, min(threads, (cores - busy) // world_size)), f"{cores} core(s), load {busy}"
+
+
+def cpu_threads_without_workers(world_size: int = 1) -> int:
+    """Return this process' share of the cores the load average shows as idle, ignoring the augmentation workers."""
+    return max(1, (_cores() - _busy_cores()) // world_size)
+
+
+class CpuThreadTrial:
+    """Time the first training iterations with each candidate torch thread count and keep the fastest.
+
+    Whether the augmentation workers need a core of their own depends on the model and the data: a
+    3D step that takes seconds leaves a light worker idle almost all the time, so reserving a core
+    for it makes the step up to twice as slow, while a small 2D network waits for a busy worker whose
+    core the step's threads took. After ``warmup`` iterations the candidates take turns (so a drift
+    in speed hits both alike) for ``iterations_each`` iterations each; then the fastest stays.
+    """
+
+    def __init__(self, candidates: list[int], iterations_each: int = 3, warmup: int = 2):
+        self.candidates, self.iterations_each, self.warmup = list(candidates), iterations_each, warmup
+        self.seconds: dict[int, list[float]] = {c: [] for c in self.candidates}
+        self.iterations = 0
+        self.chosen: int | None = None
+
+    def before_iteration(self) -> None:
+        """Set the thread count the next iteration is timed with."""
+        if self.chosen is None and self.iterations >= self.warmup:
+            torch.set_num_threads(self.candidates[(self.iterations - self.warmup) % len(self.candidates)])
+
+    def after_iteration(self, seconds: float) -> str | None:
+        """Record an iteration's wall time; return a log line once the choice is made (then it stays)."""
+        if self.chosen is not None:
+            return None
+        if self.iterations >= self.warmup:
+            self.seconds[torch.get_num_threads()].append(seconds)
+        self.iterations += 1
+        if any(len(s) < self.iterations_each for s in self.seconds.values()):
+            return None
+        means = {c: sum(s) / len(s) for c, s in self.seconds.items()}
+        self.chosen = min(means, key=means.get)
+        torch.set_num_threads(self.chosen)
+        tried = ", ".join(f"{c} thread(s) {m:.3f} s/it" for c, m in means.items())
+        return f"CPU threads tried over {self.iterations_each} iterations each: {tried}; using {self.chosen}"
 
 
 def collect_debug_information(trainer) -> dict[str, Any]:

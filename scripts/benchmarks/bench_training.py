@@ -88,6 +88,8 @@ def measure_ours(dataset: str, configuration: str, device: str, workers: int | N
         group["lr"] = trainer.lr_schedule(0)
     trainer.network.train()
     try:
+        while trainer.cpu_thread_trial_running:  # defaults: let the trainer choose its threads first, as it would
+            trainer.train_iteration()
         times = _timed_iterations(lambda: next(trainer.batches.train), trainer.train_step, warmup, iterations)
     finally:
         trainer.close_batch_streams()

@@ -251,3 +251,18 @@ def test_too_few_cases_for_five_folds(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         train_entry([NAME_2D, "2d", "0", "-device", "cpu"])
     assert "3 training case(s) are too few for 5-fold cross-validation" in capsys.readouterr().err
+
+
+def test_unseeded_cpu_runs_try_more_threads_and_log_the_choice(dataset_2d, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr("nnunetv2.training.trainers.nnunet_trainer.cpu_threads_beside_workers",
+                        lambda workers, world_size, consider_load: (1, "2 core(s)"))
+    monkeypatch.setattr("nnunetv2.training.trainers.nnunet_trainer.cpu_threads_without_workers", lambda world_size: 2)
+    options = dict(FAST, num_iterations_per_epoch=8)
+    unseeded = run_training(TrainingRequest(NAME_2D, "2d", 0, num_epochs=1, device="cpu", **options))
+    log = next(unseeded.glob("training_log_*.txt")).read_text()
+    assert "1 torch thread(s) beside 0 augmentation worker(s) (2 core(s); 2 will be tried" in log
+    assert "CPU threads tried over 3 iterations each: 1 thread(s) " in log and ", 2 thread(s) " in log
+    shutil.rmtree(unseeded)
+    seeded = run_training(TrainingRequest(NAME_2D, "2d", 0, num_epochs=1, device="cpu", seed=1, **options))
+    assert "CPU threads tried" not in next(seeded.glob("training_log_*.txt")).read_text()

@@ -9,7 +9,7 @@ from nnunetv2.training.ddp import split_batch
 from nnunetv2.training.logger import TrainingCurves
 from nnunetv2.training.lr_schedule.poly import PolyLRSchedule
 from nnunetv2.training.pseudo_dice import dice_from_counts, hard_tp_fp_fn, mean_foreground_dice
-from nnunetv2.training.run_environment import cpu_threads_beside_workers
+from nnunetv2.training.run_environment import CpuThreadTrial, cpu_threads_beside_workers, cpu_threads_without_workers
 
 
 def test_poly_schedule_values():
@@ -137,3 +137,39 @@ def test_cpu_threads_leave_room_for_workers_and_busy_cores(monkeypatch):
     assert cpu_threads_beside_workers(1, consider_load=False) == (7, "8 core(s)")
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert cpu_threads_beside_workers(1)[1] == "from OMP_NUM_THREADS"
+
+
+def test_cpu_threads_without_workers_take_the_idle_cores(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr("os.getloadavg", lambda: (2.6, 0.0, 0.0))
+    assert cpu_threads_without_workers() == 5
+    assert cpu_threads_without_workers(world_size=2) == 2
+    monkeypatch.setattr("os.getloadavg", lambda: (11.0, 0.0, 0.0))
+    assert cpu_threads_without_workers() == 1
+
+
+def test_cpu_thread_trial_alternates_the_candidates_and_keeps_the_fastest():
+    before = torch.get_num_threads()
+    try:
+        trial = CpuThreadTrial([1, 2], iterations_each=2, warmup=1)
+        seconds_per_threads = {1: 5.0, 2: 3.0}
+        used, decision = [], None
+        torch.set_num_threads(1)
+        while decision is None:
+            trial.before_iteration()
+            used.append(torch.get_num_threads())
+            decision = trial.after_iteration(seconds_per_threads[torch.get_num_threads()])
+        assert used == [1, 1, 2, 1, 2]  # one warm-up iteration (untimed), then turns
+        assert trial.chosen == 2 and torch.get_num_threads() == 2
+        assert "1 thread(s) 5.000 s/it" in decision and "2 thread(s) 3.000 s/it" in decision
+        assert decision.endswith("using 2")
+        trial.before_iteration()
+        assert trial.after_iteration(100.0) is None and torch.get_num_threads() == 2  # the choice stays
+
+        slower_with_more = CpuThreadTrial([1, 2], iterations_each=1, warmup=0)
+        for _ in range(2):
+            slower_with_more.before_iteration()
+            slower_with_more.after_iteration({1: 2.0, 2: 4.0}[torch.get_num_threads()])
+        assert slower_with_more.chosen == 1 and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -26,7 +26,8 @@ from nnunetv2.experiment_planning.plans import Plans
 from nnunetv2.training.checkpointing import read_training_checkpoint, save_checkpoint_file, unwrap_state_dict
 from nnunetv2.training.data_pipeline import BatchStreams, build_batch_streams, derive_seed
 from nnunetv2.training.ddp import DistributedContext, split_batch
-from nnunetv2.training.run_environment import collect_debug_information, cpu_threads_beside_workers
+from nnunetv2.training.run_environment import (CpuThreadTrial, collect_debug_information, cpu_threads_beside_workers,
+                                               cpu_threads_without_workers)
 from nnunetv2.training.final_validation import (VALIDATION_FOLDER_NAME, evaluate_validation_folder,
                                                 predict_validation_cases)
 from nnunetv2.training.logger import TrainingCurves, TrainingLogFile
@@ -108,6 +109,7 @@ class nnUNetTrainer:
 
         self.current_epoch = 0  # epochs completed, i.e. the next epoch to run
         self._best_ema: float | None = None
+        self._thread_trial: CpuThreadTrial | None = None  # set at the start of a CPU run when worth trying
         self.curves = TrainingCurves(self.pseudo_dice_ema_momentum)
         # the log file appears at its first line; every run (training or --val) gets its own
         self.log_file = TrainingLogFile(self.output_folder, enabled=self.dist.is_main)
@@ -229,6 +231,12 @@ class nnUNetTrainer:
             threads, threads_reason = cpu_threads_beside_workers(self.num_data_workers, self.dist.world_size,
                                                                  consider_load=self.seed is None)
             torch.set_num_threads(threads)
+            # unseeded single-process runs time both choices (seeded ones keep one rule, to stay repeatable)
+            more = cpu_threads_without_workers(self.dist.world_size)
+            if self.seed is None and not self.dist.is_distributed and not os.environ.get("OMP_NUM_THREADS") \
+                    and more > threads:
+                self._thread_trial = CpuThreadTrial([threads, more])
+                threads_reason += f"; {more} will be tried on the first iterations"
         elif self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.initialize()
@@ -301,7 +309,7 @@ class nnUNetTrainer:
         self.curves.log("lrs", lr, epoch)
 
         self.network.train()
-        losses = [self.train_step(next(self.batches.train)) for _ in range(self.num_iterations_per_epoch)]
+        losses = [self.train_iteration() for _ in range(self.num_iterations_per_epoch)]
         self.curves.log("train_losses", self.dist.mean_over_ranks(float(np.mean(losses))), epoch)
 
         self.network.eval()
@@ -314,6 +322,26 @@ class nnUNetTrainer:
         self.curves.log("mean_fg_dice", mean_foreground_dice(dice), epoch)
         self.curves.log("epoch_end_timestamps", time.time(), epoch)
         self.on_epoch_end()
+
+    @property
+    def cpu_thread_trial_running(self) -> bool:
+        """True until the CPU thread trial of this run (if any) has chosen the thread count."""
+        return self._thread_trial is not None
+
+    def train_iteration(self) -> float:
+        """Train on the next batch; return the loss. During a CPU thread trial the iteration is timed (waiting for
+        the batch included)."""
+        trial = self._thread_trial
+        if trial is None:
+            return self.train_step(next(self.batches.train))
+        trial.before_iteration()
+        start = time.perf_counter()
+        loss = self.train_step(next(self.batches.train))
+        decision = trial.after_iteration(time.perf_counter() - start)
+        if decision is not None:
+            self.log_file.write(decision)
+            self._thread_trial = None
+        return loss
 
     def on_epoch_end(self) -> None:
         """Report the epoch, keep checkpoint_best / checkpoint_latest, redraw progress.png."""

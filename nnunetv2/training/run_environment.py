@@ -36,8 +36,12 @@ def cpu_threads_beside_workers(num_data_workers: int, world_size: int = 1,
 
 
 def cpu_threads_without_workers(world_size: int = 1) -> int:
-    """Return this process' share of the cores the load average shows as idle, ignoring the augmentation workers."""
-    return max(1, (_cores() - _busy_cores()) // world_size)
+    """Return this process' share of all cores, as if the augmentation workers and other processes needed none.
+
+    Only for a trial against the measured speed: the load average lags by a minute (it still counts a
+    job that just ended) and cannot tell how much of a core a worker needs.
+    """
+    return max(1, _cores() // world_size)
 
 
 class CpuThreadTrial:

@@ -21,7 +21,7 @@ from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import InferenceError
 from nnunetv2.experiment_planning.plans import ConfigurationPlans, Plans
-from nnunetv2.utilities.file_io import atomic_path
+from nnunetv2.utilities.file_io import atomic_path, save_npz_compressed
 
 if TYPE_CHECKING:
     import torch
@@ -205,9 +205,7 @@ def export_prediction_from_logits(logits: "torch.Tensor | np.ndarray", propertie
         reader_writer = reader_writer_class_from_name(plans.image_reader_writer)()
     output_file_truncated = str(output_file_truncated)
     if probabilities is not None:
-        with atomic_path(output_file_truncated + ".npz") as tmp:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, probabilities=probabilities)
+        save_npz_compressed(output_file_truncated + ".npz", probabilities=probabilities)
         with atomic_path(output_file_truncated + ".pkl") as tmp:
             with open(tmp, "wb") as f:
                 pickle.dump(properties, f)

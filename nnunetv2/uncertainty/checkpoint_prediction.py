@@ -27,7 +27,7 @@ import numpy as np
 
 from nnunetv2.exceptions import InferenceError
 from nnunetv2.uncertainty.checkpoint_index import ensemble_checkpoint_files, folds_with_checkpoint_index
-from nnunetv2.utilities.file_io import atomic_path, save_json
+from nnunetv2.utilities.file_io import atomic_path, save_json, save_npz_compressed
 
 logger = logging.getLogger(__name__)
 
@@ -90,9 +90,7 @@ def _save_member_case(folder: Path, case_id: str, probabilities: np.ndarray, pro
     with atomic_path(folder / f"{case_id}.pkl") as tmp:
         with open(tmp, "wb") as f:
             pickle.dump(properties, f)
-    with atomic_path(folder / f"{case_id}.npz") as tmp:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, probabilities=probabilities.astype(np.float16))
+    save_npz_compressed(folder / f"{case_id}.npz", probabilities=probabilities.astype(np.float16))
 
 
 def predict_checkpoint_ensemble(input_folder: str | os.PathLike, output_folder: str | os.PathLike,

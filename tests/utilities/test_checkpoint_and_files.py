@@ -5,7 +5,7 @@ import torch
 from nnunetv2.exceptions import NnUNetError
 from nnunetv2.utilities.checkpoint_io import load_checkpoint
 from nnunetv2.utilities.device import resolve_device
-from nnunetv2.utilities.file_io import atomic_path, load_json, save_json
+from nnunetv2.utilities.file_io import atomic_path, load_json, save_json, save_npz_compressed
 
 
 class _Executes:
@@ -71,3 +71,19 @@ def test_atomic_writes_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_fast_npz_reads_like_numpys_and_is_compressed(tmp_path):
+    rng = np.random.default_rng(0)
+    smooth = np.repeat(rng.random((3, 4, 5, 1), dtype=np.float32), 64, axis=3)  # compressible
+    view = smooth.transpose(0, 3, 2, 1)  # non-contiguous, like the exported probabilities
+    save_npz_compressed(tmp_path / "case.npz", probabilities=view, other=np.arange(4, dtype=np.int16))
+    with np.load(tmp_path / "case.npz") as loaded:
+        assert sorted(loaded.files) == ["other", "probabilities"]
+        np.testing.assert_array_equal(loaded["probabilities"], view)
+        assert loaded["other"].dtype == np.int16
+    assert (tmp_path / "case.npz").stat().st_size < view.nbytes / 4
+    assert [p.name for p in tmp_path.iterdir()] == ["case.npz"]  # no temporary file left
+    with pytest.raises(ValueError):  # object arrays are refused, nothing is written
+        save_npz_compressed(tmp_path / "bad.npz", probabilities=np.array([{}], dtype=object))
+    assert not (tmp_path / "bad.npz").exists()

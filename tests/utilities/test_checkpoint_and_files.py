@@ -87,3 +87,17 @@ def test_fast_npz_reads_like_numpys_and_is_compressed(tmp_path):
     with pytest.raises(ValueError):  # object arrays are refused, nothing is written
         save_npz_compressed(tmp_path / "bad.npz", probabilities=np.array([{}], dtype=object))
     assert not (tmp_path / "bad.npz").exists()
+
+
+def test_npz_of_incompressible_noise_is_stored_and_still_loads(tmp_path):
+    import zipfile
+    noise = np.random.default_rng(1).normal(size=(2, 64, 64, 32)).astype(np.float32).transpose(0, 3, 2, 1)
+    save_npz_compressed(tmp_path / "noise.npz", probabilities=noise)
+    with zipfile.ZipFile(tmp_path / "noise.npz") as archive:
+        assert archive.getinfo("probabilities.npy").compress_type == zipfile.ZIP_STORED
+    with np.load(tmp_path / "noise.npz") as loaded:
+        np.testing.assert_array_equal(loaded["probabilities"], noise)
+    smooth = np.zeros((2, 64, 64, 32), dtype=np.float32)
+    save_npz_compressed(tmp_path / "smooth.npz", probabilities=smooth)
+    with zipfile.ZipFile(tmp_path / "smooth.npz") as archive:
+        assert archive.getinfo("probabilities.npy").compress_type == zipfile.ZIP_DEFLATED

@@ -111,18 +111,23 @@ def test_confidence_is_within_bounds_one_at_scribbles_and_lower_at_boundaries():
     assert conf.min() >= 0.0 and conf.max() <= 1.0
 
 
-def test_rule_matches_an_exact_recomputation_with_dijkstra():
-    """The published rule, re-done here from exact geodesic distances (scipy Dijkstra) on an anisotropic 3D case."""
-    from nnunetv2.scribble_loop.geodesic_reference import exact_geodesic_distance
-
-    rng = np.random.default_rng(3)
+def _anisotropic_case(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[float]]:
+    """(image (1, 5, 12, 12) with an x ramp, random class probabilities, scribbles of classes 0 and 2, spacing)."""
+    rng = np.random.default_rng(seed)
     shape = (5, 12, 12)
-    spacing = [2.5, 1.0, 1.0]
     image = (rng.normal(0, 1, (1, *shape)) + np.linspace(0, 3, 12)[None, None, None]).astype(np.float32)
     probabilities = rng.dirichlet([2, 2, 2], size=shape).transpose(3, 0, 1, 2).astype(np.float32)
     scribbles = np.full(shape, 3, dtype=np.uint8)
     scribbles[2, 3, 2:6] = 0
     scribbles[1, 9, 6:11] = 2
+    return image, probabilities, scribbles, [2.5, 1.0, 1.0]
+
+
+def test_rule_matches_an_exact_recomputation_with_dijkstra():
+    """The published rule, re-done here from exact geodesic distances (scipy Dijkstra) on an anisotropic 3D case."""
+    from nnunetv2.scribble_loop.geodesic_reference import exact_geodesic_distance
+
+    image, probabilities, scribbles, spacing = _anisotropic_case(seed=3)
     parameters = pseudo_label_parameters(rule="published", threshold=4.0, lamb=0.9, intensity_weight=2.0,
                                          probability_weight=0.5)
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
@@ -240,14 +245,8 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
     """Labels and confidence of rule='network_aware' re-done from Dijkstra distances on an anisotropic 3D case."""
     from nnunetv2.scribble_loop.geodesic_reference import exact_geodesic_distance
 
-    rng = np.random.default_rng(4)
-    shape = (5, 12, 12)
-    spacing = [2.5, 1.0, 1.0]
-    image = (rng.normal(0, 1, (1, *shape)) + np.linspace(0, 3, 12)[None, None, None]).astype(np.float32)
-    probabilities = rng.dirichlet([2, 2, 2], size=shape).transpose(3, 0, 1, 2).astype(np.float32)
-    scribbles = np.full(shape, 3, dtype=np.uint8)
-    scribbles[2, 3, 2:6] = 0           # one stroke the network will agree with, two it does not
-    scribbles[1, 9, 6:11] = 2
+    image, probabilities, scribbles, spacing = _anisotropic_case(seed=4)
+    shape = scribbles.shape  # one stroke (class 0) the network will agree with, two it does not
     scribbles[3, 6, 6:9] = 2
     probabilities[:, 2, 3, 2:6] = np.array([0.8, 0.1, 0.1], dtype=np.float32)[:, None]
     probabilities[:, 1, 9, 6:11] = np.array([0.1, 0.8, 0.1], dtype=np.float32)[:, None]

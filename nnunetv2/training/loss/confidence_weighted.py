@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnunetv2.dataset.label_manager import LabelManager
+from nnunetv2.training.loss.compound import DiceBCELoss, DiceCELoss
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionLoss
 
 
@@ -61,15 +62,8 @@ def split_label_and_confidence(target: torch.Tensor) -> tuple[torch.Tensor, torc
     return label, target[:, -1:].float()
 
 
-class ConfidenceWeightedDiceCELoss(nn.Module):
-    """Soft Dice (background excluded) + cross-entropy, each voxel weighted by its confidence."""
-
-    def __init__(self, batch_dice: bool, ignore_label: int | None = None, smooth: float = 1e-5,
-                 weight_dice: float = 1.0, weight_ce: float = 1.0, dice_across_ranks: bool = False):
-        super().__init__()
-        self.batch_dice, self.ignore_label, self.smooth = batch_dice, ignore_label, smooth
-        self.dice_across_ranks = dice_across_ranks
-        self.weight_dice, self.weight_ce = weight_dice, weight_ce
+class ConfidenceWeightedDiceCELoss(DiceCELoss):
+    """Soft Dice (background excluded) + cross-entropy, each voxel weighted by its confidence (DiceCELoss's options)."""
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Return the weighted sum of both terms for logits (b, C, ...) and a (label[, confidence]) target."""
@@ -89,15 +83,9 @@ class ConfidenceWeightedDiceCELoss(nn.Module):
         return self.weight_dice * dice + self.weight_ce * ce
 
 
-class ConfidenceWeightedDiceBCELoss(nn.Module):
-    """Soft Dice over all regions + binary cross-entropy for sigmoid outputs, each voxel weighted by its confidence."""
-
-    def __init__(self, batch_dice: bool, use_ignore_label: bool = False, smooth: float = 1e-5,
-                 weight_dice: float = 1.0, weight_ce: float = 1.0, dice_across_ranks: bool = False):
-        super().__init__()
-        self.batch_dice, self.use_ignore_label, self.smooth = batch_dice, use_ignore_label, smooth
-        self.dice_across_ranks = dice_across_ranks
-        self.weight_dice, self.weight_ce = weight_dice, weight_ce
+class ConfidenceWeightedDiceBCELoss(DiceBCELoss):
+    """Soft Dice over all regions + binary cross-entropy for sigmoid outputs, each voxel weighted by its confidence
+    (DiceBCELoss's options)."""
 
     def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Return the weighted sum of both terms for logits (b, R, ...) and targets (b, R [+ 1] [+ 1], ...)."""

@@ -22,8 +22,8 @@ from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 from nnunetv2.inference.predictor import predict_from_model_folder
 from nnunetv2.scribble_loop.correction_scribbles import simulate_correction_scribbles
 from nnunetv2.training.run_training import TrainingRequest, build_trainer
-from nnunetv2.utilities.model_folder import model_folder
 from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+from nnunetv2.utilities.model_folder import model_folder
 from tests.helpers.tiny_models import ARCHITECTURE
 
 NNUNET_FOLDERS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")

@@ -32,8 +32,8 @@ from nnunetv2.training.ddp import split_batch
 from nnunetv2.training.logger import TrainingLogFile
 from nnunetv2.training.loss.confidence_weighted import build_confidence_weighted_loss
 from nnunetv2.training.loss.deep_supervision import deep_supervision_weights
-from nnunetv2.utilities.model_folder import fold_folder
 from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
+from nnunetv2.utilities.model_folder import fold_folder
 
 
 class nnUNetTrainerConfidenceWeighted(nnUNetTrainer):

@@ -26,21 +26,21 @@ from nnunetv2.experiment_planning.plans import Plans
 from nnunetv2.training.checkpointing import read_training_checkpoint, save_checkpoint_file, unwrap_state_dict
 from nnunetv2.training.data_pipeline import BatchStreams, build_batch_streams, derive_seed
 from nnunetv2.training.ddp import DistributedContext, split_batch
-from nnunetv2.training.run_environment import (CpuThreadTrial, collect_debug_information, cpu_threads_beside_workers,
-                                               cpu_threads_without_workers)
 from nnunetv2.training.final_validation import (VALIDATION_FOLDER_NAME, evaluate_validation_folder,
                                                 predict_validation_cases)
 from nnunetv2.training.logger import TrainingCurves, TrainingLogFile
 from nnunetv2.training.loss.deep_supervision import deep_supervision_weights
 from nnunetv2.training.loss.factory import build_segmentation_loss
 from nnunetv2.training.lr_schedule.poly import PolyLRSchedule
-from nnunetv2.utilities.model_folder import (fold_folder, model_folder, remove_unfinished_writes,
-                                            write_model_folder_files)
 from nnunetv2.training.previous_stage import next_stage_folder
 from nnunetv2.training.progress_plot import plot_progress
 from nnunetv2.training.pseudo_dice import dice_from_counts, hard_tp_fp_fn, mean_foreground_dice
+from nnunetv2.training.run_environment import (CpuThreadTrial, collect_debug_information, cpu_threads_beside_workers,
+                                               cpu_threads_without_workers)
 from nnunetv2.training.splits import parse_fold, train_val_cases
 from nnunetv2.utilities.file_io import save_json
+from nnunetv2.utilities.model_folder import (fold_folder, model_folder, remove_unfinished_writes,
+                                             write_model_folder_files)
 
 logger = logging.getLogger(__name__)
 

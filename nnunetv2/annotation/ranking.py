@@ -5,7 +5,8 @@ uncertainty is at least ``threshold``, in one slice perpendicular to ``axis``: t
 annotates. Regions under ``min_region_size`` voxels are dropped. A candidate (one worklist entry) is
 a *stroke window* of a region: a box of ``2 x window_radius + 1`` voxels per in-plane axis, centred
 on the region's most uncertain voxel, then the next one on the rest of the region, and so on (every
-region keeps its first window; later ones need ``min_region_size`` voxels). The
+region keeps its first window; later ones need ``min_region_size`` voxels, or more than half of a
+window too small for that). The
 window matches the reach of the pseudo-label rule: a stroke grows about 2 voxels (the geodesic
 distance at which the default rule's geodesic term falls to 0.5, ln(1 + 10 ln 2) = 2.07), so a
 short stroke at the most uncertain spot of a region relabels about as much as a long stroke
@@ -37,11 +38,13 @@ from nnunetv2.annotation.worklist import WorklistEntry
 from nnunetv2.exceptions import NnUNetError
 
 _NUMBER = (int, float, np.integer, np.floating)
-# the reach of a stroke under the default pseudo-label rule (geodesic term 0.5 at ln(1 + 10 ln 2) = 2.07 voxels)
-DEFAULT_WINDOW_RADIUS = 2
-# along an uncertain structure the growth of a stroke in one window reaches about one window side beyond it
-# (measured on a development pool, see documentation/annotation_and_review.md): two window sides
-DEFAULT_EXCLUSION_RADIUS = 10.0
+# 3 x 3 windows: a short stroke, and the growth of the default pseudo-label rule (geodesic term 0.5 at
+# ln(1 + 10 ln 2) = 2.07 voxels) does the rest; chosen on a development pool against 2 (5 x 5), see
+# documentation/annotation_and_review.md
+DEFAULT_WINDOW_RADIUS = 1
+# candidates nearer than this to a picked one in the same case gain little: the picked stroke's growth
+# reaches them (same development pool; 10 with 5 x 5 windows)
+DEFAULT_EXCLUSION_RADIUS = 6.0
 # in-plane 8-connectivity, nothing across slices: regions are what a person sees on one slice
 _IN_SLICE = np.zeros((3, 3, 3), dtype=bool)
 _IN_SLICE[1] = True
@@ -111,10 +114,14 @@ def _stroke_windows(u: np.ndarray, labels: np.ndarray, kept: np.ndarray, half_si
 
     Windows are placed one at a time, centred on the most uncertain voxel the region has left: where
     the network is most undecided, a stroke's geodesic term flips the most voxels. The first window of
-    a region is always kept, later ones when they hold at least ``min_region_size`` voxels.
+    a region is always kept, later ones when they hold at least ``min_region_size`` voxels or, for
+    windows too small for that, more than half their voxels.
     """
     windows = np.zeros(labels.shape, dtype=np.int64)
     window_shape = [2 * h + 1 for h in half_sizes]
+    # a later window counts when it is half full; small windows (radius 1: 9 voxels) could never hold
+    # min_region_size voxels and would leave one window per region
+    min_window_size = min(min_region_size, int(np.prod(window_shape)) // 2 + 1)
     boxes = ndimage.find_objects(labels)
     count, new_kept = 0, []
     for value in kept:
@@ -131,7 +138,7 @@ def _stroke_windows(u: np.ndarray, labels: np.ndarray, kept: np.ndarray, half_si
             piece = np.zeros_like(remaining)
             piece[window] = remaining[window]
             remaining[window] = False
-            if first or np.count_nonzero(piece) >= min_region_size:
+            if first or np.count_nonzero(piece) >= min_window_size:
                 count += 1
                 windows[box][piece] = count
                 new_kept.append(count)

@@ -38,14 +38,15 @@ def build_suggest_annotations_parser() -> argparse.ArgumentParser:
     parser.add_argument("--distance_scale", type=float, default=5.0,
                         help="voxels (of the finest axis) over which a scribble or a picked region lowers the "
                              "benefit of regions near it; 0 turns this off (default 5)")
-    parser.add_argument("--window_radius", type=float, default=2.0,
+    parser.add_argument("--window_radius", type=float, default=1.0,
                         help="an entry is a stroke window of a region: a box of 2 x radius + 1 voxels (of the finest "
-                             "axis) per in-plane axis where the region is most uncertain; 2 is the reach of a stroke "
-                             "under the default pseudo-label rule; 0 makes each whole region one entry (default 2)")
-    parser.add_argument("--exclusion_radius", type=float, default=10.0,
+                             "axis) per in-plane axis where the region is most uncertain; a short stroke there, the "
+                             "pseudo-label rule's growth does the rest; 0 makes each whole region one entry "
+                             "(default 1)")
+    parser.add_argument("--exclusion_radius", type=float, default=6.0,
                         help="after an entry is picked, candidates of its case whose centroid lies closer than this "
                              "(voxels of the finest axis) are dropped: the stroke's growth reaches them; 0 turns this "
-                             "off (default 10)")
+                             "off (default 6)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

@@ -3,6 +3,7 @@
 Usage: python scripts/benchmarks/bench_guided_annotation.py [--work DIR] [--reuse] [--data-seed 0]
             [--train 4] [--pool 16] [--shape 96 96] [--noise 0.5] [--epochs 18] [--cycles 3]
             [--iterations 25] [--budgets 20 40] [--seeds 5] [--distance_scale 5]
+            [--window_radius R] [--exclusion_radius R]
        python scripts/benchmarks/bench_guided_annotation.py --network simulated [--regimes ...]
 
 Same pool, same voxel budget, the same strokes (the scribble loop's correction strokes: a curve 3
@@ -72,6 +73,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40], help="scribbled voxels per case")
     parser.add_argument("--seeds", type=int, default=5, help="stroke seeds per row")
     parser.add_argument("--distance_scale", type=float, default=5.0, help="the worklist's distance_scale")
+    parser.add_argument("--window_radius", type=float, default=None,
+                        help="the worklist's window_radius (trained network; default: the library's)")
+    parser.add_argument("--exclusion_radius", type=float, default=None,
+                        help="the worklist's exclusion_radius (trained network; default: the library's)")
     parser.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES),
                         help="simulated network only")
     return parser.parse_args()
@@ -298,7 +303,9 @@ def main() -> None:
         print(f"\n{description}")
         worklist = suggest_annotations(uncertainty_folder, args.work / "worklist",
                                        budget=WORKLIST_ENTRIES_PER_CASE * len(pool),
-                                       distance_scale=args.distance_scale, progress=False)
+                                       distance_scale=args.distance_scale, progress=False,
+                                       **{name: getattr(args, name) for name in ("window_radius", "exclusion_radius")
+                                          if getattr(args, name) is not None})
         compare_placements(pool, worklist, args)
     print(f"\n({args.seeds} stroke seeds per row, scribbled = mean voxels per seed; per seed = dDice/1000 vox; "
           f"{time.perf_counter() - start:.0f} s)")

@@ -101,15 +101,15 @@ def test_existing_scribbles_and_picked_neighbours_lower_the_benefit():
     entries, _ = build_worklist({"a": _whole_regions(twin)}, budget=2, distance_scale=5.0, exclusion_radius=0)
     assert entries[0].score == pytest.approx(25.0)
     assert entries[1].score == pytest.approx(25.0 * novelty(1.0, 5.0))  # centroids 1 voxel apart
-    # with the default exclusion radius (10) the twin is dropped once the first one is picked ...
-    assert len(build_worklist({"a": _whole_regions(twin)}, budget=2, distance_scale=5.0)[0]) == 1
+    # with an exclusion radius (here 10) the twin is dropped once the first one is picked ...
+    assert len(build_worklist({"a": _whole_regions(twin)}, budget=2, distance_scale=5.0, exclusion_radius=10.0)[0]) == 1
     # ... and so is a region 9 voxels away, but not one 11 voxels away, nor one in another case
     apart = np.zeros((4, 30, 30), dtype=np.float32)
     apart[1, 5:10, 5:10] = 1.0
     apart[1, 5:10, 14:19] = 0.9   # centroid 9 voxels from the first
     apart[1, 16:21, 5:10] = 0.8   # 11 voxels
     entries, _ = build_worklist({"a": _whole_regions(apart), "b": _whole_regions(twin)}, budget=10,
-                                distance_scale=0)
+                                distance_scale=0, exclusion_radius=10.0)
     assert sorted((e.case, e.bbox[1], e.bbox[2]) for e in entries) == [
         ("a", (5, 10), (5, 10)), ("a", (16, 21), (5, 10)), ("b", (5, 10), (5, 10))]
 
@@ -134,18 +134,21 @@ def test_regions_are_split_into_stroke_windows_at_their_most_uncertain_spot():
     u[1, 10:13, 2:32] = 0.6  # a tube 3 wide, 30 long ...
     u[1, 10:13, 20:25] = 0.8
     u[1, 11, 22] = 1.0  # ... most uncertain at (11, 22)
-    windows = find_uncertain_regions(u, min_region_size=5)  # default radius 2: boxes of 5 x 5
+    windows = find_uncertain_regions(u, min_region_size=5, window_radius=2)  # boxes of 5 x 5
     assert windows[0].bbox == ((1, 2), (10, 13), (20, 25)) and windows[0].mass == pytest.approx(14 * 0.8 + 1.0)
     # the rest of the tube is tiled without overlap (on a plateau, where a window holds the most), largest first
     assert [w.bbox[2] for w in windows[1:]] == [(2, 7), (7, 12), (12, 17), (25, 30), (17, 20), (30, 32)]
     assert [w.size for w in windows] == [15, 15, 15, 15, 15, 9, 6] and sum(w.size for w in windows) == 90
-    assert len(find_uncertain_regions(u, min_region_size=10)) == 5  # later windows need min_region_size voxels
+    assert len(find_uncertain_regions(u, min_region_size=10, window_radius=2)) == 5  # later windows need 10
+    # 3 x 3 windows can never hold 10 voxels: later ones need more than half of theirs (5 of 9)
+    small = [w.size for w in find_uncertain_regions(u, min_region_size=10)]
+    assert len(small) >= 10 and min(small[1:]) >= 5 and max(small) == 9 and sum(small) <= 90
     speck = np.zeros((1, 20, 20), dtype=np.float32)
     speck[0, 2:14, 5] = 0.9
-    assert [w.size for w in find_uncertain_regions(speck, min_region_size=10)] == [5]  # the first window stays
+    assert [w.size for w in find_uncertain_regions(speck, min_region_size=10, window_radius=2)] == [5]  # the first window stays
     assert len(find_uncertain_regions(u, min_region_size=5, window_radius=0)) == 1
     # anisotropic spacing: 2 voxels of the finest axis are 1 voxel of an axis twice as coarse
-    coarse = find_uncertain_regions(u, min_region_size=5, spacing=[1.0, 1.0, 2.0])[0]
+    coarse = find_uncertain_regions(u, min_region_size=5, spacing=[1.0, 1.0, 2.0], window_radius=2)[0]
     assert coarse.bbox[1:] == ((10, 13), (21, 24))
 
 

@@ -109,11 +109,11 @@ def test_suggest_annotations_reads_the_uncertainty_command_output(tmp_path: Path
     summary = json.loads((tmp_path / "wl" / "worklist.json").read_text())
     assert summary["cases"]["case_000"]["uncertainty_score"] == pytest.approx(0.1)
     assert summary["parameters"]["budget"] == 4 and summary["parameters"]["window_radius"] == 0
-    assert summary["parameters"]["exclusion_radius"] == 10.0
+    assert summary["parameters"]["exclusion_radius"] == 6.0
     assert len((tmp_path / "wl" / "worklist.csv").read_text().splitlines()) == 5
-    # by default an entry is a 5 x 5 stroke window of a region (spacing 3 x 1 x 1: radius 2 in-plane)
+    # by default an entry is a 3 x 3 stroke window of a region (spacing 3 x 1 x 1: radius 1 in-plane)
     windows = suggest_annotations(out, tmp_path / "wl2", budget=1, progress=False)
-    assert windows[0].case == "case_000" and windows[0].size == 25 and windows[0].bbox[0] == (5, 6)
+    assert windows[0].case == "case_000" and windows[0].size == 9 and windows[0].bbox[0] == (5, 6)
 
 
 def test_suggest_annotations_with_float_maps_and_existing_scribbles(tmp_path: Path, synthetic_dataset_3d: Path):

@@ -72,8 +72,9 @@ def write_simulated_correction_scribbles(prediction_folder: str | os.PathLike, r
         reference_maps[case], _ = read_segmentation(references[case], reader_name)
         _check_case(case, path, references[case], prediction_maps[case], reference_maps[case], unannotated,
                     dataset_json, axis)
-    wrong = sum(int(np.count_nonzero((prediction_maps[c] != reference_maps[c]) & (reference_maps[c] != unannotated)))
-                for c in predictions)
+    wrong_per_case = {c: int(np.count_nonzero((prediction_maps[c] != reference_maps[c])
+                                              & (reference_maps[c] != unannotated))) for c in predictions}
+    wrong = sum(wrong_per_case.values())
     voxels = int(budget) if isinstance(budget, (int, np.integer)) else int(np.floor(budget * wrong))
     try:
         scribbles = simulate_pool_correction_scribbles(reference_maps, prediction_maps, unannotated, voxels, placement,
@@ -89,9 +90,7 @@ def write_simulated_correction_scribbles(prediction_folder: str | os.PathLike, r
         path = output_folder / predictions[case].name
         reader_writer_for_file(path, reader_name).write_seg(drawn, path, properties[case])
         counts = np.bincount(drawn[drawn != unannotated].astype(np.int64).ravel())
-        cases[case] = {"scribbled_voxels": int(counts.sum()),
-                       "wrong_voxels": int(np.count_nonzero((prediction_maps[case] != reference_maps[case])
-                                                            & (reference_maps[case] != unannotated))),
+        cases[case] = {"scribbled_voxels": int(counts.sum()), "wrong_voxels": wrong_per_case[case],
                        "voxels_per_class": {str(c): int(n) for c, n in enumerate(counts) if n}}
     summary = {"placement": placement, "budget": budget, "budget_voxels": voxels,
                "scribbled_voxels": sum(c["scribbled_voxels"] for c in cases.values()), "wrong_voxels": wrong,

@@ -120,8 +120,8 @@ def accumulate_crossval_results_for_model(dataset_name_or_id: str | int, configu
     The default output is ``crossval_results_folds_{folds}`` inside the model folder; an explicit
     ``output_folder`` must be empty or absent.
     """
-    from nnunetv2.utilities.model_folder import model_folder
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.model_folder import model_folder
     folder = model_folder(convert_id_to_dataset_name(dataset_name_or_id), trainer_name, plans_identifier,
                           configuration)
     if output_folder is None:

@@ -103,8 +103,8 @@ def find_best_configuration(dataset_name_or_id: str | int, models: Sequence[Trai
     from nnunetv2.ensembling.ensemble import ensemble_crossvalidations, has_crossval_probabilities
     from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder_with_plans
     from nnunetv2.postprocessing.determine import determine_postprocessing
-    from nnunetv2.utilities.model_folder import model_folder
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.model_folder import model_folder
     dataset_name = convert_id_to_dataset_name(dataset_name_or_id)
     folds = [int(f) for f in folds]
     # nnU-Net v2 passes models as {"trainer", "plans", "configuration"} dicts; accept those too

@@ -69,7 +69,7 @@ def analyze_case(job: CaseJob) -> CaseFingerprint:
     if np.isnan(images).any():
         raise DatasetError(f"{job.image_files[0]}: case '{job.case}' contains NaN intensities")
     # signed, so that cropping can mark voxels outside the nonzero region with -1
-    cropped, seg_cropped, _ = crop_to_nonzero(images, seg.astype(np.int32, copy=False))
+    cropped, seg_cropped, _, _ = crop_to_nonzero(images, seg.astype(np.int32, copy=False))
     # annotated foreground only: voxels under the ignore label are unlabelled, not foreground
     foreground = seg_cropped[0] > 0
     if job.ignore_label is not None:

@@ -324,8 +324,8 @@ def predict_from_dataset_id(input_folder: str | os.PathLike, output_folder: str 
                             dataset_id_or_name: str | int, configuration: str, trainer_name: str = "nnUNetTrainer",
                             plans_identifier: str = "nnUNetPlans", **kwargs: Any) -> list[str]:
     """Predict with ``nnUNet_results/DatasetXXX/{trainer}__{plans}__{configuration}`` (nnUNetv2_predict)."""
-    from nnunetv2.utilities.model_folder import model_folder
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.model_folder import model_folder
     folder = model_folder(convert_id_to_dataset_name(dataset_id_or_name), trainer_name, plans_identifier,
                           configuration)
     return predict_from_model_folder(input_folder, output_folder, folder, **kwargs)

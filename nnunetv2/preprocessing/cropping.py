@@ -25,11 +25,12 @@ def bounding_box(mask: np.ndarray) -> list[list[int]]:
 
 
 def crop_to_nonzero(data: np.ndarray, seg: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+                    ) -> tuple[np.ndarray, np.ndarray, list[list[int]], np.ndarray]:
     """Crop ``(c, z, y, x)`` data (and ``(1, z, y, x)`` seg) to the nonzero bounding box.
 
     Returns the cropped data, the cropped seg (background outside the nonzero region set to -1;
-    a seg of zeros with that marking when ``seg`` is None) and the box.
+    a seg of zeros with that marking when ``seg`` is None), the box and the cropped nonzero mask
+    ``(z, y, x)`` (labels outside it stay in the seg, so the seg alone cannot tell the region).
     """
     mask = nonzero_mask(data)
     box = bounding_box(mask)
@@ -41,4 +42,4 @@ def crop_to_nonzero(data: np.ndarray, seg: np.ndarray | None = None
     else:
         seg = seg[(slice(None),) + slicer].copy()
     seg[(seg == 0) & ~mask[None]] = OUTSIDE_NONZERO_LABEL
-    return data, seg, box
+    return data, seg, box, mask

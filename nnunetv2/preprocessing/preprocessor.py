@@ -27,7 +27,7 @@ from nnunetv2.dataset.preprocessed_case import (ClassKey, list_preprocessed_case
 from nnunetv2.exceptions import DatasetError, NnUNetError, PlansError, PreprocessingError
 from nnunetv2.experiment_planning.plans import ConfigurationPlans, Plans
 from nnunetv2.imageio.registry import reader_writer_class_from_name
-from nnunetv2.preprocessing.cropping import OUTSIDE_NONZERO_LABEL, crop_to_nonzero, nonzero_mask
+from nnunetv2.preprocessing.cropping import OUTSIDE_NONZERO_LABEL, crop_to_nonzero
 from nnunetv2.preprocessing.normalization import normalization_class_from_name
 from nnunetv2.preprocessing.resampling import compute_new_shape, resampling_function_by_name
 from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
@@ -51,6 +51,7 @@ class CroppedCase:
     data: np.ndarray            # (c, z, y, x) in transposed axis order
     seg: np.ndarray             # (1, z, y, x) int16; -1 outside the nonzero region
     has_seg: bool               # False for prediction input (seg is then only the nonzero marking)
+    nonzero: np.ndarray         # (z, y, x) bool: the nonzero region (labels may lie outside it)
     spacing: list[float]        # transposed spacing
     properties: dict[str, Any]
 
@@ -133,14 +134,15 @@ class DefaultPreprocessor:
             seg = seg.astype(np.int16, copy=False).transpose(axes)
         spacing = [float(properties["spacing"][a]) for a in plans.transpose_forward]
         shape_before_cropping = [int(s) for s in data.shape[1:]]
-        data, cropped_seg, bbox = crop_to_nonzero(data, seg)
+        data, cropped_seg, bbox, nonzero = crop_to_nonzero(data, seg)
         properties = dict(properties)
         properties["shape_before_cropping"] = shape_before_cropping
         properties["bbox_used_for_cropping"] = bbox
         properties["shape_after_cropping_and_before_resampling"] = [int(s) for s in data.shape[1:]]
         if self.verbose:
             logger.info("cropped %s -> %s (spacing %s)", shape_before_cropping, list(data.shape[1:]), spacing)
-        return CroppedCase(data, cropped_seg.astype(np.int16, copy=False), seg is not None, spacing, properties)
+        return CroppedCase(data, cropped_seg.astype(np.int16, copy=False), seg is not None, nonzero, spacing,
+                           properties)
 
     def normalize(self, cropped: CroppedCase, configuration: ConfigurationPlans, plans: Plans) -> np.ndarray:
         """Return the float32 data normalized channel by channel with the configuration's schemes."""
@@ -168,7 +170,7 @@ class DefaultPreprocessor:
         """
         if not cropped.has_seg:
             return cropped.seg[0]  # prediction input: already exactly the nonzero marking
-        return np.where(nonzero_mask(cropped.data), cropped.seg[0], OUTSIDE_NONZERO_LABEL).astype(np.int16)
+        return np.where(cropped.nonzero, cropped.seg[0], OUTSIDE_NONZERO_LABEL).astype(np.int16)
 
     @staticmethod
     def target_spacing(spacing: Sequence[float], configuration: ConfigurationPlans) -> list[float]:

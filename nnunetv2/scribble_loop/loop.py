@@ -124,8 +124,8 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     from nnunetv2.dataset.cases import group_images_by_case
     from nnunetv2.scribble_loop.pseudo_labels import check_update_min_probability, pseudo_label_parameters
     from nnunetv2.scribble_loop.training_data import check_pool_case_names
-    from nnunetv2.utilities.model_folder import fold_folder, model_folder
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.model_folder import fold_folder, model_folder
 
     for name in ("num_rounds", "epochs_per_round", "iterations_per_epoch", "val_iterations_per_epoch"):
         if getattr(request, name) < 1:

@@ -129,8 +129,7 @@ def keep_previous_where_unsure(label: np.ndarray, confidence: np.ndarray, probab
 
 def check_update_min_probability(value: Any) -> None:
     """Raise NnUNetError (one line) unless ``value`` is a number in [0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not 0 <= value <= 1:
-        raise NnUNetError(f"pseudo labels: update_min_probability must be in [0, 1], got {value!r}")
+    _check_parameters(update_min_probability=value)
 
 
 def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
@@ -155,6 +154,7 @@ _PARAMETER_RULES = {
     "boundary_width": (lambda v: isinstance(v, (int, np.integer)) and v >= 0, "an integer >= 0"),
     "boundary_factor": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "resolved_stroke_agreement": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "update_min_probability": (lambda v: 0 <= v <= 1, "in [0, 1]"),  # between rounds, not a rule option
 }
 RULES = ("published", "network_aware")
 # between rounds a voxel's pseudo label changes only to a class the new network gives at least this probability

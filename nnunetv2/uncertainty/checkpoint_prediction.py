@@ -188,8 +188,8 @@ def predict_checkpoint_ensemble_from_dataset_id(input_folder: str | os.PathLike,
                                                 trainer_name: str = "nnUNetTrainerCyclicLR",
                                                 plans_identifier: str = "nnUNetPlans", **kwargs: Any) -> Path:
     """``predict_checkpoint_ensemble`` with ``nnUNet_results/DatasetXXX/{trainer}__{plans}__{configuration}``."""
-    from nnunetv2.utilities.model_folder import model_folder
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.model_folder import model_folder
     folder = model_folder(convert_id_to_dataset_name(dataset_id_or_name), trainer_name, plans_identifier,
                           configuration)
     return predict_checkpoint_ensemble(input_folder, output_folder, folder, **kwargs)

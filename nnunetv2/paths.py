@@ -3,6 +3,7 @@
 Env vars are read on every call (not at import) so tests and scripts can change them. When a
 variable is unset we fall back to a folder under ``~/nnUNet_data`` and say so once.
 """
+
 from __future__ import annotations
 
 import logging

@@ -8,6 +8,7 @@ nnUNetv2_uncertainty's output, then runs nnUNetv2_suggest_annotations, nnUNetv2_
 nnUNetv2_plot_overlay_pngs and nnUNetv2_make_report, and copies one overlay and a headless-Chromium
 screenshot of the report (when /usr/bin/chromium exists) to documentation/images/.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -37,13 +38,18 @@ def write_uncertainty_output(dataset: Path, output: Path) -> None:
     for index, label_file in enumerate(sorted((dataset / "labelsTr").glob("*.nii.gz"))):
         case = label_file.name[: -len(".nii.gz")]
         reference, properties = io.read_seg(label_file)
-        ensemble = simulated_network(reference[0].astype(np.int64), np.asarray(properties["spacing"]),
-                                     *REGIMES["systematic"], np.random.default_rng([0, index]))
+        ensemble = simulated_network(
+            reference[0].astype(np.int64),
+            np.asarray(properties["spacing"]),
+            *REGIMES["systematic"],
+            np.random.default_rng([0, index]),
+        )
         segmentation = ensemble.mean(0).argmax(0).astype(np.uint8)
         uncertainty = class_entropy(ensemble)
         io.write_seg(segmentation, output / f"{case}.nii.gz", properties)
-        io.write_seg(np.round(uncertainty * 1000).astype(np.uint16), output / "uncertainty_maps" / f"{case}.nii.gz",
-                     properties)
+        io.write_seg(
+            np.round(uncertainty * 1000).astype(np.uint16), output / "uncertainty_maps" / f"{case}.nii.gz", properties
+        )
         rows.append({"case": case, "score": case_uncertainty_score(uncertainty, segmentation)})
     write_score_report(rows, {"measure": "class_entropy", "map_scale": 1000}, output)
     shutil.copy(dataset / "dataset.json", output / "dataset.json")
@@ -52,11 +58,26 @@ def write_uncertainty_output(dataset: Path, output: Path) -> None:
 def screenshot(page: Path, target: Path) -> None:
     """A headless-Chromium screenshot of ``page``."""
     with tempfile.TemporaryDirectory() as profile:
-        subprocess.run(["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", f"--user-data-dir={profile}", f"--screenshot={target}",
-                        "--window-size=1250,900", page.resolve().as_uri()], check=True, capture_output=True,
-                       timeout=300)
+        subprocess.run(
+            [
+                "/usr/bin/chromium",
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                f"--screenshot={target}",
+                "--window-size=1250,900",
+                page.resolve().as_uri(),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
 
 
 def main(work: Path) -> None:
@@ -69,17 +90,69 @@ def main(work: Path) -> None:
     write_uncertainty_output(dataset, work / "uncertainty")
     # 5 x 5 windows, the defaults before 3 x 3 (the documented example and its pictures were made with them:
     # on this simulated pool 3 x 3 windows rarely hold a correctable error piece to draw in)
-    suggest_annotations_entry(["-i", str(work / "uncertainty"), "-o", str(work / "worklist"), "--budget", "40",
-                               "--window_radius", "2", "--exclusion_radius", "10", "--quiet"])
+    suggest_annotations_entry(
+        [
+            "-i",
+            str(work / "uncertainty"),
+            "-o",
+            str(work / "worklist"),
+            "--budget",
+            "40",
+            "--window_radius",
+            "2",
+            "--exclusion_radius",
+            "10",
+            "--quiet",
+        ]
+    )
     # the simulated person's strokes along the worklist, 15 voxels per case
-    simulate_correction_scribbles_entry(["-i", str(work / "uncertainty"), "-r", str(dataset / "labelsTr"), "-o",
-                                         str(work / "scribbles"), "--budget", "60", "--placement", "guided", "-w",
-                                         str(work / "worklist")])
+    simulate_correction_scribbles_entry(
+        [
+            "-i",
+            str(work / "uncertainty"),
+            "-r",
+            str(dataset / "labelsTr"),
+            "-o",
+            str(work / "scribbles"),
+            "--budget",
+            "60",
+            "--placement",
+            "guided",
+            "-w",
+            str(work / "worklist"),
+        ]
+    )
     layers = ["-u", str(work / "uncertainty"), "--scribbles", str(work / "scribbles"), "-w", str(work / "worklist")]
-    plot_overlay_pngs_entry(["-i", str(dataset / "imagesTr"), "-s", str(work / "uncertainty"), "-o",
-                             str(work / "overlays"), "--scale", "4", "--quiet", *layers])
-    make_report_entry(["-i", str(dataset / "imagesTr"), "-s", str(work / "uncertainty"), "-ref",
-                       str(dataset / "labelsTr"), "-o", str(work / "report"), "--scale", "2", "--quiet", *layers])
+    plot_overlay_pngs_entry(
+        [
+            "-i",
+            str(dataset / "imagesTr"),
+            "-s",
+            str(work / "uncertainty"),
+            "-o",
+            str(work / "overlays"),
+            "--scale",
+            "4",
+            "--quiet",
+            *layers,
+        ]
+    )
+    make_report_entry(
+        [
+            "-i",
+            str(dataset / "imagesTr"),
+            "-s",
+            str(work / "uncertainty"),
+            "-ref",
+            str(dataset / "labelsTr"),
+            "-o",
+            str(work / "report"),
+            "--scale",
+            "2",
+            "--quiet",
+            *layers,
+        ]
+    )
     first = next(line.split(",") for line in (work / "worklist" / "worklist.csv").read_text().splitlines()[1:])
     shutil.copyfile(work / "overlays" / f"{first[1]}_z{int(first[4]):04d}.png", IMAGES / "annotation_overlay.png")
     if Path("/usr/bin/chromium").exists():

@@ -1,4 +1,5 @@
 """Draw documentation/images/sparse_modes.png: one label map under each sparse-annotation mode."""
+
 from __future__ import annotations
 
 import sys
@@ -27,10 +28,12 @@ def example_labels() -> np.ndarray:
 
 def main(output: Path) -> None:
     labels = example_labels()
-    maps = {"dense labels": labels,
-            "scribble (thickness 3)": simulate_scribbles(labels, IGNORE, seed=0),
-            "slices (10% along axes 0, 2)": simulate_slices(labels, IGNORE, 0.1, axes=(0, 2), seed=0),
-            "patches (3 cubes of 24)": simulate_patches(labels, IGNORE, 3, 24, seed=3)}
+    maps = {
+        "dense labels": labels,
+        "scribble (thickness 3)": simulate_scribbles(labels, IGNORE, seed=0),
+        "slices (10% along axes 0, 2)": simulate_slices(labels, IGNORE, 0.1, axes=(0, 2), seed=0),
+        "patches (3 cubes of 24)": simulate_patches(labels, IGNORE, 3, 24, seed=3),
+    }
     colours = ListedColormap(["#3b4cc0", "#f2c14e", "#d1495b", "#ffffff"])
     fig, axes = plt.subplots(2, 4, figsize=(14, 6.5))
     for column, (title, m) in enumerate(maps.items()):
@@ -43,8 +46,7 @@ def main(output: Path) -> None:
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.text(0.5, 0.02, "blue background, yellow class 1, red class 2, white = ignore (not annotated)",
-             ha="center")
+    fig.text(0.5, 0.02, "blue background, yellow class 1, red class 2, white = ignore (not annotated)", ha="center")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(output, dpi=80)
 

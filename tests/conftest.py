@@ -1,4 +1,5 @@
 """Fixtures shared by the whole suite: nnU-Net folders in tmp dirs and tiny synthetic datasets."""
+
 from __future__ import annotations
 
 from pathlib import Path

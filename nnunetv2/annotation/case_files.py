@@ -10,13 +10,14 @@ Uncertainty maps come in two layouts:
   score table ``uncertainty_scores.json`` and a dataset.json;
 - any folder of float maps ``{case}_uncertainty{ending}`` (optionally with ``scores.json``/``.csv``).
 """
+
 from __future__ import annotations
 
 import csv
 import math
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ def index_case_files(folder: str | os.PathLike, suffix: str = "", what: str = "f
     return dict(sorted(found.items()))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _reader_writer(ending: str, overwrite: str | None):
     from nnunetv2.imageio.registry import reader_writer_class_from_name, reader_writer_for_ending
 
@@ -114,13 +115,16 @@ def find_uncertainty_maps(folder: str | os.PathLike) -> UncertaintySource:
         return UncertaintySource(maps, float(scale), folder)
     maps = index_case_files(folder, UNCERTAINTY_SUFFIX, "uncertainty maps")
     if not maps:
-        raise NnUNetError(f"{folder}: no uncertainty maps (neither {MAPS_FOLDER}/CASE.ending as written by "
-                          f"nnUNetv2_uncertainty nor CASE{UNCERTAINTY_SUFFIX}.ending files)")
+        raise NnUNetError(
+            f"{folder}: no uncertainty maps (neither {MAPS_FOLDER}/CASE.ending as written by "
+            f"nnUNetv2_uncertainty nor CASE{UNCERTAINTY_SUFFIX}.ending files)"
+        )
     return UncertaintySource(maps, None, None)
 
 
-def read_uncertainty_map(path: str | os.PathLike, source: UncertaintySource,
-                         reader_writer_name: str | None = None) -> tuple[np.ndarray, dict]:
+def read_uncertainty_map(
+    path: str | os.PathLike, source: UncertaintySource, reader_writer_name: str | None = None
+) -> tuple[np.ndarray, dict]:
     """Return ``(uncertainty (z, y, x) float32, properties)`` of one map of ``source``."""
     if source.scale is None:
         return read_float_map(path)
@@ -184,7 +188,7 @@ def _score(value: Any, path: Path, case: str) -> float:
 def dataset_json_for(dataset: str | os.PathLike | None, *folders: str | os.PathLike | None):
     """Return the DatasetJson named by ``dataset`` (id, name, file or folder), else the dataset.json found in the
     first of ``folders`` that has one (prediction folders carry a copy), else None."""
-    from nnunetv2.dataset.dataset_json import DatasetJson
+    from nnunetv2.formats.dataset_json import DatasetJson
     from nnunetv2.scribble_loop.pseudo_label_folder import load_dataset_json
 
     if dataset is not None:
@@ -201,8 +205,10 @@ def unannotated_value_for(given: int | None, dataset_json, scribbles_folder: str
     if given is not None:
         return int(given)
     if dataset_json is None:
-        raise NnUNetError(f"{scribbles_folder}: cannot tell scribbled from unannotated voxels; pass the unannotated "
-                          f"value (--unannotated) or the dataset (-d)")
+        raise NnUNetError(
+            f"{scribbles_folder}: cannot tell scribbled from unannotated voxels; pass the unannotated "
+            f"value (--unannotated) or the dataset (-d)"
+        )
     from nnunetv2.dataset.label_manager import LabelManager
 
     labels = LabelManager.from_dataset_json(dataset_json)
@@ -216,8 +222,11 @@ def image_file_ending(folder: str | os.PathLike) -> str:
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: images folder not found")
-    endings = {file_ending_of(p.name) for p in folder.iterdir()
-               if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(_NOT_IMAGES)}
+    endings = {
+        file_ending_of(p.name)
+        for p in folder.iterdir()
+        if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(_NOT_IMAGES)
+    }
     if len(endings) != 1:
         found = f"files ending in {', '.join(sorted(endings))}" if endings else "no image files"
         raise DatasetError(f"{folder}: expected images of one file ending, found {found}; name the dataset (-d)")

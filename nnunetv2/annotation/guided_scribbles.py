@@ -8,10 +8,11 @@ of an error region (3D) under ``min_region_size`` voxels are left alone. An entr
 no such wrong voxel gets no stroke: the network was unsure there but right, and only corrections
 are simulated.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -23,11 +24,17 @@ logger = logging.getLogger(__name__)
 PLACEMENTS = ("largest", "random", "random_slices", "guided")
 
 
-def simulate_guided_correction_scribbles(reference: np.ndarray, prediction: np.ndarray,
-                                         entries: Sequence[WorklistEntry], ignore_value: int,
-                                         budget: int | float = 1.0, min_region_size: int = 10,
-                                         strokes_per_region: int = 1, thickness: int = 3,
-                                         seed: int = 0) -> np.ndarray:
+def simulate_guided_correction_scribbles(
+    reference: np.ndarray,
+    prediction: np.ndarray,
+    entries: Sequence[WorklistEntry],
+    ignore_value: int,
+    budget: int | float = 1.0,
+    min_region_size: int = 10,
+    strokes_per_region: int = 1,
+    thickness: int = 3,
+    seed: int = 0,
+) -> np.ndarray:
     """Return a scribble map (shape of ``reference``): strokes of the reference class where the entries point
     at wrong voxels, ``ignore_value`` elsewhere.
 
@@ -42,21 +49,31 @@ def simulate_guided_correction_scribbles(reference: np.ndarray, prediction: np.n
         if canvas.spent >= canvas.limit:
             break
         canvas.draw(entry, rng)
-    logger.debug("guided: scribbled %d voxels (budget %d) following %d entries", canvas.spent, canvas.limit,
-                 len(entries))
+    logger.debug(
+        "guided: scribbled %d voxels (budget %d) following %d entries", canvas.spent, canvas.limit, len(entries)
+    )
     return canvas.scribbles.reshape(canvas.shape)
 
 
 class _Canvas:
     """One case's scribble map being drawn, with the wrong voxels and the voxel budget left."""
 
-    def __init__(self, reference: np.ndarray, prediction: np.ndarray, ignore_value: int, budget: int | float,
-                 min_region_size: int = 10, strokes_per_region: int = 1, thickness: int = 3):
+    def __init__(
+        self,
+        reference: np.ndarray,
+        prediction: np.ndarray,
+        ignore_value: int,
+        budget: int | float,
+        min_region_size: int = 10,
+        strokes_per_region: int = 1,
+        thickness: int = 3,
+    ):
         from nnunetv2.scribble_loop.correction_scribbles import check_correction_arguments, error_regions
 
         reference, prediction = np.asarray(reference), np.asarray(prediction)
-        check_correction_arguments(reference, prediction, ignore_value, budget, min_region_size, strokes_per_region,
-                                   thickness, 0)
+        check_correction_arguments(
+            reference, prediction, ignore_value, budget, min_region_size, strokes_per_region, thickness, 0
+        )
         self.shape = reference.shape
         volume_shape = reference.shape if reference.ndim == 3 else (1, *reference.shape)
         self.reference = reference.reshape(volume_shape)
@@ -87,10 +104,17 @@ class _Canvas:
         self.spent += int(np.count_nonzero(strokes))
 
 
-def simulate_pool_correction_scribbles(references: Mapping[str, np.ndarray], predictions: Mapping[str, np.ndarray],
-                                       ignore_value: int, budget: int, placement: str = "random",
-                                       worklist: Sequence[WorklistEntry] | None = None, seed: int = 0,
-                                       axis: int = 0, **stroke_options) -> dict[str, np.ndarray]:
+def simulate_pool_correction_scribbles(
+    references: Mapping[str, np.ndarray],
+    predictions: Mapping[str, np.ndarray],
+    ignore_value: int,
+    budget: int,
+    placement: str = "random",
+    worklist: Sequence[WorklistEntry] | None = None,
+    seed: int = 0,
+    axis: int = 0,
+    **stroke_options,
+) -> dict[str, np.ndarray]:
     """Return ``case -> scribble map`` for a pool, spending at most ``budget`` voxels in total.
 
     placement:
@@ -119,9 +143,16 @@ def simulate_pool_correction_scribbles(references: Mapping[str, np.ndarray], pre
         visit_order = [cases[i] for i in rng.permutation(len(cases))]
         for index, case in enumerate(visit_order):
             share = remaining // (len(visit_order) - index)
-            scribbles[case] = simulate_correction_scribbles(references[case], predictions[case], ignore_value, share,
-                                                            seed=seed + index, region_order=placement,
-                                                            axis=axis, **stroke_options)
+            scribbles[case] = simulate_correction_scribbles(
+                references[case],
+                predictions[case],
+                ignore_value,
+                share,
+                seed=seed + index,
+                region_order=placement,
+                axis=axis,
+                **stroke_options,
+            )
             remaining -= int(np.count_nonzero(scribbles[case] != ignore_value))
         return {case: scribbles[case] for case in cases}
     if placement == "guided":
@@ -134,8 +165,10 @@ def simulate_pool_correction_scribbles(references: Mapping[str, np.ndarray], pre
         visits = sorted(worklist, key=lambda e: -e.score)
     else:
         visits = _random_slice_entries({case: np.shape(references[case]) for case in cases}, axis, rng)
-    canvases = {case: _Canvas(references[case], predictions[case], ignore_value, int(budget), **stroke_options)
-                for case in cases}
+    canvases = {
+        case: _Canvas(references[case], predictions[case], ignore_value, int(budget), **stroke_options)
+        for case in cases
+    }
     remaining = int(budget)
     for entry in visits:
         if remaining <= 0:
@@ -148,8 +181,9 @@ def simulate_pool_correction_scribbles(references: Mapping[str, np.ndarray], pre
     return {case: canvases[case].scribbles.reshape(canvases[case].shape) for case in cases}
 
 
-def _random_slice_entries(shapes: dict[str, tuple[int, ...]], axis: int, rng: np.random.Generator
-                          ) -> list[WorklistEntry]:
+def _random_slice_entries(
+    shapes: dict[str, tuple[int, ...]], axis: int, rng: np.random.Generator
+) -> list[WorklistEntry]:
     """Every slice of every case as a whole-slice entry, in random order (what an unguided person looks at)."""
     entries = []
     for case, shape in shapes.items():
@@ -157,14 +191,29 @@ def _random_slice_entries(shapes: dict[str, tuple[int, ...]], axis: int, rng: np
         slice_axis = axis if len(shape) == 3 else 0
         for index in range(volume_shape[slice_axis]):
             bbox = tuple((index, index + 1) if a == slice_axis else (0, n) for a, n in enumerate(volume_shape))
-            entries.append(WorklistEntry(rank=0, case=case, case_rank=0, axis=slice_axis, slice=index, slice_rank=0,
-                                         bbox=bbox, score=0.0, uncertainty_mass=0.0, size=0, mean_uncertainty=0.0))
+            entries.append(
+                WorklistEntry(
+                    rank=0,
+                    case=case,
+                    case_rank=0,
+                    axis=slice_axis,
+                    slice=index,
+                    slice_rank=0,
+                    bbox=bbox,
+                    score=0.0,
+                    uncertainty_mass=0.0,
+                    size=0,
+                    mean_uncertainty=0.0,
+                )
+            )
     return [entries[i] for i in rng.permutation(len(entries))]
 
 
 def _box_slices(entry: WorklistEntry, shape: tuple[int, ...]) -> tuple[slice, ...]:
     """The entry's box as slices, checked against the volume's shape."""
     if any(stop > n for (_, stop), n in zip(entry.bbox, shape)):
-        raise NnUNetError(f"worklist entry {entry.rank} of case '{entry.case}': box {[list(p) for p in entry.bbox]} "
-                          f"lies outside the image of shape {list(shape)}")
+        raise NnUNetError(
+            f"worklist entry {entry.rank} of case '{entry.case}': box {[list(p) for p in entry.bbox]} "
+            f"lies outside the image of shape {list(shape)}"
+        )
     return tuple(slice(start, stop) for start, stop in entry.bbox)

@@ -25,11 +25,12 @@ network is undecided about: a candidate next to an existing scribble, or to a pi
 same region or the adjacent slice, gains little from another stroke. Candidates are picked
 greedily (largest current benefit first) until the budget is spent.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -64,10 +65,16 @@ class UncertainRegion:
     predicted_label: int | None
 
 
-def find_uncertain_regions(uncertainty: np.ndarray, axis: int = 0, threshold: float = 0.5,
-                           min_region_size: int = 10, spacing: Sequence[float] | None = None,
-                           scribbled: np.ndarray | None = None, prediction: np.ndarray | None = None,
-                           window_radius: float = DEFAULT_WINDOW_RADIUS) -> list[UncertainRegion]:
+def find_uncertain_regions(
+    uncertainty: np.ndarray,
+    axis: int = 0,
+    threshold: float = 0.5,
+    min_region_size: int = 10,
+    spacing: Sequence[float] | None = None,
+    scribbled: np.ndarray | None = None,
+    prediction: np.ndarray | None = None,
+    window_radius: float = DEFAULT_WINDOW_RADIUS,
+) -> list[UncertainRegion]:
     """Return the candidates of one case (largest uncertainty mass first): stroke windows of its uncertain regions.
 
     uncertainty: ``(z, y, x)`` (2D images: ``(1, y, x)`` or ``(y, x)``), higher = less certain;
@@ -77,8 +84,12 @@ def find_uncertain_regions(uncertainty: np.ndarray, axis: int = 0, threshold: fl
     """
     u = _as_volume(np.asarray(uncertainty), "uncertainty")
     _check_region_arguments(u, axis, threshold, min_region_size)
-    if isinstance(window_radius, bool) or not isinstance(window_radius, _NUMBER) \
-            or not math.isfinite(window_radius) or window_radius < 0:
+    if (
+        isinstance(window_radius, bool)
+        or not isinstance(window_radius, _NUMBER)
+        or not math.isfinite(window_radius)
+        or window_radius < 0
+    ):
         raise NnUNetError(f"uncertain regions: window_radius must be a number >= 0, got {window_radius!r}")
     if not np.issubdtype(u.dtype, np.floating) and not np.issubdtype(u.dtype, np.integer):
         raise NnUNetError(f"uncertainty map: expected numbers, got {u.dtype}")
@@ -99,17 +110,25 @@ def find_uncertain_regions(uncertainty: np.ndarray, axis: int = 0, threshold: fl
     centroids = np.asarray(ndimage.center_of_mass(np.ones_like(labels, dtype=np.uint8), labels, kept)) * units
     distances = _distances_to_scribbles(scribbled, u.shape, units, labels, kept)
     predicted = _majority_labels(prediction, u.shape, labels, kept)
-    regions = [UncertainRegion(axis=axis, slice=int(boxes[v - 1][axis].start),
-                               bbox=tuple((int(s.start), int(s.stop)) for s in boxes[v - 1]),
-                               size=int(sizes[v - 1]), mass=float(masses[i]), centroid=tuple(map(float, centroids[i])),
-                               distance_to_scribbles=None if distances is None else float(distances[i]),
-                               predicted_label=None if predicted is None else int(predicted[i]))
-               for i, v in enumerate(kept)]
+    regions = [
+        UncertainRegion(
+            axis=axis,
+            slice=int(boxes[v - 1][axis].start),
+            bbox=tuple((int(s.start), int(s.stop)) for s in boxes[v - 1]),
+            size=int(sizes[v - 1]),
+            mass=float(masses[i]),
+            centroid=tuple(map(float, centroids[i])),
+            distance_to_scribbles=None if distances is None else float(distances[i]),
+            predicted_label=None if predicted is None else int(predicted[i]),
+        )
+        for i, v in enumerate(kept)
+    ]
     return sorted(regions, key=lambda r: -r.mass)
 
 
-def _stroke_windows(u: np.ndarray, labels: np.ndarray, kept: np.ndarray, half_sizes: list[int],
-                    min_region_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _stroke_windows(
+    u: np.ndarray, labels: np.ndarray, kept: np.ndarray, half_sizes: list[int], min_region_size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split every kept region into stroke windows; return (window label map, sizes, kept window labels).
 
     Windows are placed one at a time, centred on the most uncertain voxel the region has left: where
@@ -154,9 +173,13 @@ def novelty(distance: np.ndarray | float, distance_scale: float) -> np.ndarray |
     return -np.expm1(-np.asarray(distance, dtype=float) / distance_scale)
 
 
-def build_worklist(regions_per_case: dict[str, Sequence[UncertainRegion]], budget: int,
-                   distance_scale: float = 5.0, max_per_case: int | None = None,
-                   exclusion_radius: float = DEFAULT_EXCLUSION_RADIUS) -> tuple[list[WorklistEntry], dict[str, dict]]:
+def build_worklist(
+    regions_per_case: dict[str, Sequence[UncertainRegion]],
+    budget: int,
+    distance_scale: float = 5.0,
+    max_per_case: int | None = None,
+    exclusion_radius: float = DEFAULT_EXCLUSION_RADIUS,
+) -> tuple[list[WorklistEntry], dict[str, dict]]:
     """Pick at most ``budget`` candidates over all cases by benefit; return (entries, per-case summary).
 
     Entries are ordered for a person: cases by the benefit picked in them, within a case slices by
@@ -168,8 +191,12 @@ def build_worklist(regions_per_case: dict[str, Sequence[UncertainRegion]], budge
     cases = sorted(regions_per_case)
     flat = [(case_index, region) for case_index, case in enumerate(cases) for region in regions_per_case[case]]
     case_of = np.array([c for c, _ in flat], dtype=np.int64)
-    base = np.array([r.mass * (1.0 if r.distance_to_scribbles is None
-                               else novelty(r.distance_to_scribbles, distance_scale)) for _, r in flat])
+    base = np.array(
+        [
+            r.mass * (1.0 if r.distance_to_scribbles is None else novelty(r.distance_to_scribbles, distance_scale))
+            for _, r in flat
+        ]
+    )
     centroids = np.array([r.centroid for _, r in flat], dtype=float).reshape(len(flat), 3)
     current = base.copy()
     picked: list[tuple[int, float]] = []
@@ -191,8 +218,9 @@ def build_worklist(regions_per_case: dict[str, Sequence[UncertainRegion]], budge
     return _ordered_entries(cases, flat, picked, base, case_of)
 
 
-def _ordered_entries(cases: list[str], flat: list, picked: list[tuple[int, float]], base: np.ndarray,
-                     case_of: np.ndarray) -> tuple[list[WorklistEntry], dict[str, dict]]:
+def _ordered_entries(
+    cases: list[str], flat: list, picked: list[tuple[int, float]], base: np.ndarray, case_of: np.ndarray
+) -> tuple[list[WorklistEntry], dict[str, dict]]:
     """Turn the picked (candidate index, benefit) pairs into ranked entries and the per-case summary."""
     picked_benefit = np.zeros(len(cases))
     slice_benefit: dict[tuple[int, int, int], float] = {}
@@ -216,16 +244,33 @@ def _ordered_entries(cases: list[str], flat: list, picked: list[tuple[int, float
     entries = []
     for rank, (index, score) in enumerate(sorted(picked, key=sort_key), start=1):
         case_index, r = flat[index]
-        entries.append(WorklistEntry(
-            rank=rank, case=cases[case_index], case_rank=case_rank[case_index], axis=r.axis, slice=r.slice,
-            slice_rank=slice_rank[(case_index, r.axis, r.slice)], bbox=r.bbox, score=score,
-            uncertainty_mass=r.mass, size=r.size, mean_uncertainty=r.mass / r.size,
-            distance_to_scribbles=r.distance_to_scribbles, predicted_label=r.predicted_label))
-    summary = {cases[c]: {"case_rank": case_rank[c], "benefit": float(picked_benefit[c]),
-                          "candidate_benefit": float(candidate_benefit[c]),
-                          "candidate_regions": int(np.count_nonzero(case_of == c)),
-                          "worklist_regions": sum(1 for e in entries if e.case == cases[c])}
-               for c in case_order}
+        entries.append(
+            WorklistEntry(
+                rank=rank,
+                case=cases[case_index],
+                case_rank=case_rank[case_index],
+                axis=r.axis,
+                slice=r.slice,
+                slice_rank=slice_rank[(case_index, r.axis, r.slice)],
+                bbox=r.bbox,
+                score=score,
+                uncertainty_mass=r.mass,
+                size=r.size,
+                mean_uncertainty=r.mass / r.size,
+                distance_to_scribbles=r.distance_to_scribbles,
+                predicted_label=r.predicted_label,
+            )
+        )
+    summary = {
+        cases[c]: {
+            "case_rank": case_rank[c],
+            "benefit": float(picked_benefit[c]),
+            "candidate_benefit": float(candidate_benefit[c]),
+            "candidate_regions": int(np.count_nonzero(case_of == c)),
+            "worklist_regions": sum(1 for e in entries if e.case == cases[c]),
+        }
+        for c in case_order
+    }
     return entries, summary
 
 
@@ -252,14 +297,23 @@ def _check_region_arguments(u: np.ndarray, axis, threshold, min_region_size) -> 
 def _check_selection_arguments(budget, distance_scale, max_per_case, exclusion_radius) -> None:
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
         raise NnUNetError(f"worklist: budget must be a number of regions (integer >= 0), got {budget!r}")
-    if isinstance(distance_scale, bool) or not isinstance(distance_scale, _NUMBER) \
-            or not math.isfinite(distance_scale) or distance_scale < 0:
+    if (
+        isinstance(distance_scale, bool)
+        or not isinstance(distance_scale, _NUMBER)
+        or not math.isfinite(distance_scale)
+        or distance_scale < 0
+    ):
         raise NnUNetError(f"worklist: distance_scale must be a number >= 0, got {distance_scale!r}")
-    if max_per_case is not None and (isinstance(max_per_case, bool) or not isinstance(max_per_case, (int, np.integer))
-                                     or max_per_case < 1):
+    if max_per_case is not None and (
+        isinstance(max_per_case, bool) or not isinstance(max_per_case, (int, np.integer)) or max_per_case < 1
+    ):
         raise NnUNetError(f"worklist: max_per_case must be a positive integer, got {max_per_case!r}")
-    if isinstance(exclusion_radius, bool) or not isinstance(exclusion_radius, _NUMBER) \
-            or not math.isfinite(exclusion_radius) or exclusion_radius < 0:
+    if (
+        isinstance(exclusion_radius, bool)
+        or not isinstance(exclusion_radius, _NUMBER)
+        or not math.isfinite(exclusion_radius)
+        or exclusion_radius < 0
+    ):
         raise NnUNetError(f"worklist: exclusion_radius must be a number >= 0, got {exclusion_radius!r}")
 
 
@@ -275,34 +329,42 @@ def _voxel_units(spacing: Sequence[float] | None, shape: tuple[int, ...]) -> np.
     return spacing / finest
 
 
-def _distances_to_scribbles(scribbled: np.ndarray | None, shape: tuple[int, ...], units: np.ndarray,
-                            labels: np.ndarray, kept: np.ndarray) -> np.ndarray | None:
+def _distances_to_scribbles(
+    scribbled: np.ndarray | None, shape: tuple[int, ...], units: np.ndarray, labels: np.ndarray, kept: np.ndarray
+) -> np.ndarray | None:
     """Per region, the distance from its nearest voxel to the nearest scribbled voxel; None without scribbles."""
     if scribbled is None:
         return None
     scribbled = _as_volume(np.asarray(scribbled, dtype=bool), "scribbles")
     if scribbled.shape != shape:
-        raise NnUNetError(f"uncertain regions: scribbles of shape {list(scribbled.shape)} do not match the "
-                          f"uncertainty map's {list(shape)}")
+        raise NnUNetError(
+            f"uncertain regions: scribbles of shape {list(scribbled.shape)} do not match the "
+            f"uncertainty map's {list(shape)}"
+        )
     if not scribbled.any():
         return None
     distance = ndimage.distance_transform_edt(~scribbled, sampling=units)
     return np.asarray(ndimage.minimum(distance, labels, kept), dtype=float)
 
 
-def _majority_labels(prediction: np.ndarray | None, shape: tuple[int, ...], labels: np.ndarray,
-                     kept: np.ndarray) -> np.ndarray | None:
+def _majority_labels(
+    prediction: np.ndarray | None, shape: tuple[int, ...], labels: np.ndarray, kept: np.ndarray
+) -> np.ndarray | None:
     """Per region, the most frequent predicted label; None without a prediction."""
     if prediction is None:
         return None
     prediction = _as_volume(np.asarray(prediction), "prediction")
     if prediction.shape != shape:
-        raise NnUNetError(f"uncertain regions: prediction of shape {list(prediction.shape)} does not match the "
-                          f"uncertainty map's {list(shape)}")
+        raise NnUNetError(
+            f"uncertain regions: prediction of shape {list(prediction.shape)} does not match the "
+            f"uncertainty map's {list(shape)}"
+        )
     if not np.issubdtype(prediction.dtype, np.integer) or prediction.min() < 0:
         raise NnUNetError("uncertain regions: the prediction must be a label map of non-negative integers")
     num_labels = int(prediction.max()) + 1
     inside = labels > 0
-    counts = np.bincount(labels[inside].astype(np.int64) * num_labels + prediction[inside],
-                         minlength=(int(labels.max()) + 1) * num_labels).reshape(-1, num_labels)
+    counts = np.bincount(
+        labels[inside].astype(np.int64) * num_labels + prediction[inside],
+        minlength=(int(labels.max()) + 1) * num_labels,
+    ).reshape(-1, num_labels)
     return counts[kept].argmax(1)

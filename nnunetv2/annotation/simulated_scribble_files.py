@@ -9,6 +9,7 @@ documentation/scribble_correction.md), and ``OUT/simulated_scribbles.json`` (set
 case). OUT is then the ``-s`` folder of nnUNetv2_scribble_pseudolabels or nnUNetv2_scribble_loop.
 Everything is read and checked before the first file is written.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from nnunetv2.annotation.case_files import (dataset_json_for, index_case_files, read_segmentation,
-                                            reader_writer_for_file, unannotated_value_for)
+from nnunetv2.annotation.case_files import (
+    dataset_json_for,
+    index_case_files,
+    read_segmentation,
+    reader_writer_for_file,
+    unannotated_value_for,
+)
 from nnunetv2.annotation.guided_scribbles import PLACEMENTS, simulate_pool_correction_scribbles
 from nnunetv2.exceptions import NnUNetError
 
@@ -28,13 +34,21 @@ logger = logging.getLogger(__name__)
 SUMMARY_FILE = "simulated_scribbles.json"
 
 
-def write_simulated_correction_scribbles(prediction_folder: str | os.PathLike, reference_folder: str | os.PathLike,
-                                         output_folder: str | os.PathLike, budget: int | float = 0.3,
-                                         placement: str = "largest", worklist: str | os.PathLike | None = None,
-                                         seed: int = 0, dataset: str | os.PathLike | None = None,
-                                         unannotated_value: int | None = None, axis: int = 0,
-                                         min_region_size: int = 10, strokes_per_region: int = 1,
-                                         thickness: int = 3) -> dict[str, Any]:
+def write_simulated_correction_scribbles(
+    prediction_folder: str | os.PathLike,
+    reference_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    budget: int | float = 0.3,
+    placement: str = "largest",
+    worklist: str | os.PathLike | None = None,
+    seed: int = 0,
+    dataset: str | os.PathLike | None = None,
+    unannotated_value: int | None = None,
+    axis: int = 0,
+    min_region_size: int = 10,
+    strokes_per_region: int = 1,
+    thickness: int = 3,
+) -> dict[str, Any]:
     """Simulate a person's correction strokes on every prediction and write them as scribble files; return the
     summary written to ``OUT/simulated_scribbles.json``.
 
@@ -48,8 +62,11 @@ def write_simulated_correction_scribbles(prediction_folder: str | os.PathLike, r
     from nnunetv2.annotation.worklist import load_worklist
     from nnunetv2.utilities.file_io import save_json
 
-    prediction_folder, reference_folder, output_folder = Path(prediction_folder), Path(reference_folder), \
-        Path(output_folder)
+    prediction_folder, reference_folder, output_folder = (
+        Path(prediction_folder),
+        Path(reference_folder),
+        Path(output_folder),
+    )
     _check_settings(placement, worklist, budget, axis, seed)
     for name, folder in (("prediction", prediction_folder), ("reference", reference_folder)):
         if output_folder.resolve() == folder.resolve():
@@ -61,8 +78,10 @@ def write_simulated_correction_scribbles(prediction_folder: str | os.PathLike, r
     references = _case_files(reference_folder, ending, "reference segmentations")
     missing = sorted(set(predictions) - set(references))
     if missing:
-        raise NnUNetError(f"{reference_folder}: no reference for case '{missing[0]}' ({len(missing)} of "
-                          f"{len(predictions)} cases missing)")
+        raise NnUNetError(
+            f"{reference_folder}: no reference for case '{missing[0]}' ({len(missing)} of "
+            f"{len(predictions)} cases missing)"
+        )
     unannotated = unannotated_value_for(unannotated_value, dataset_json, output_folder)
     entries = load_worklist(worklist) if worklist is not None else None
 
@@ -70,16 +89,29 @@ def write_simulated_correction_scribbles(prediction_folder: str | os.PathLike, r
     for case, path in predictions.items():
         prediction_maps[case], properties[case] = read_segmentation(path, reader_name)
         reference_maps[case], _ = read_segmentation(references[case], reader_name)
-        _check_case(case, path, references[case], prediction_maps[case], reference_maps[case], unannotated,
-                    dataset_json, axis)
-    wrong_per_case = {c: int(np.count_nonzero((prediction_maps[c] != reference_maps[c])
-                                              & (reference_maps[c] != unannotated))) for c in predictions}
+        _check_case(
+            case, path, references[case], prediction_maps[case], reference_maps[case], unannotated, dataset_json, axis
+        )
+    wrong_per_case = {
+        c: int(np.count_nonzero((prediction_maps[c] != reference_maps[c]) & (reference_maps[c] != unannotated)))
+        for c in predictions
+    }
     wrong = sum(wrong_per_case.values())
     voxels = int(budget) if isinstance(budget, (int, np.integer)) else int(np.floor(budget * wrong))
     try:
-        scribbles = simulate_pool_correction_scribbles(reference_maps, prediction_maps, unannotated, voxels, placement,
-                                                       entries, seed=seed, axis=axis, min_region_size=min_region_size,
-                                                       strokes_per_region=strokes_per_region, thickness=thickness)
+        scribbles = simulate_pool_correction_scribbles(
+            reference_maps,
+            prediction_maps,
+            unannotated,
+            voxels,
+            placement,
+            entries,
+            seed=seed,
+            axis=axis,
+            min_region_size=min_region_size,
+            strokes_per_region=strokes_per_region,
+            thickness=thickness,
+        )
     except NnUNetError as e:
         raise type(e)(f"{worklist}: {e}" if entries is not None else str(e)) from None
 
@@ -90,17 +122,36 @@ def write_simulated_correction_scribbles(prediction_folder: str | os.PathLike, r
         path = output_folder / predictions[case].name
         reader_writer_for_file(path, reader_name).write_seg(drawn, path, properties[case])
         counts = np.bincount(drawn[drawn != unannotated].astype(np.int64).ravel())
-        cases[case] = {"scribbled_voxels": int(counts.sum()), "wrong_voxels": wrong_per_case[case],
-                       "voxels_per_class": {str(c): int(n) for c, n in enumerate(counts) if n}}
-    summary = {"placement": placement, "budget": budget, "budget_voxels": voxels,
-               "scribbled_voxels": sum(c["scribbled_voxels"] for c in cases.values()), "wrong_voxels": wrong,
-               "seed": seed, "axis": axis, "unannotated_value": unannotated, "min_region_size": min_region_size,
-               "strokes_per_region": strokes_per_region, "thickness": thickness,
-               "predictions": str(prediction_folder.resolve()), "references": str(reference_folder.resolve()),
-               "worklist": None if worklist is None else str(Path(worklist).resolve()), "cases": cases}
+        cases[case] = {
+            "scribbled_voxels": int(counts.sum()),
+            "wrong_voxels": wrong_per_case[case],
+            "voxels_per_class": {str(c): int(n) for c, n in enumerate(counts) if n},
+        }
+    summary = {
+        "placement": placement,
+        "budget": budget,
+        "budget_voxels": voxels,
+        "scribbled_voxels": sum(c["scribbled_voxels"] for c in cases.values()),
+        "wrong_voxels": wrong,
+        "seed": seed,
+        "axis": axis,
+        "unannotated_value": unannotated,
+        "min_region_size": min_region_size,
+        "strokes_per_region": strokes_per_region,
+        "thickness": thickness,
+        "predictions": str(prediction_folder.resolve()),
+        "references": str(reference_folder.resolve()),
+        "worklist": None if worklist is None else str(Path(worklist).resolve()),
+        "cases": cases,
+    }
     save_json(summary, output_folder / SUMMARY_FILE)
-    logger.debug("%s: %d of %d budget voxels scribbled in %d cases", output_folder, summary["scribbled_voxels"],
-                voxels, sum(1 for c in cases.values() if c["scribbled_voxels"]))
+    logger.debug(
+        "%s: %d of %d budget voxels scribbled in %d cases",
+        output_folder,
+        summary["scribbled_voxels"],
+        voxels,
+        sum(1 for c in cases.values() if c["scribbled_voxels"]),
+    )
     return summary
 
 
@@ -111,11 +162,15 @@ def _check_settings(placement: str, worklist, budget, axis, seed) -> None:
         raise NnUNetError("placement 'guided' needs a worklist (-w, written by nnUNetv2_suggest_annotations)")
     if placement != "guided" and worklist is not None:
         raise NnUNetError(f"a worklist (-w) is only used with placement 'guided', not '{placement}'")
-    if isinstance(budget, bool) or not isinstance(budget, (int, float, np.integer, np.floating)) or \
-            (isinstance(budget, (int, np.integer)) and budget < 0) or \
-            (isinstance(budget, (float, np.floating)) and not 0.0 < budget <= 1.0):
-        raise NnUNetError(f"budget must be a voxel count (integer >= 0) or a fraction of the wrong voxels in (0, 1], "
-                          f"got {budget!r}")
+    if (
+        isinstance(budget, bool)
+        or not isinstance(budget, (int, float, np.integer, np.floating))
+        or (isinstance(budget, (int, np.integer)) and budget < 0)
+        or (isinstance(budget, (float, np.floating)) and not 0.0 < budget <= 1.0)
+    ):
+        raise NnUNetError(
+            f"budget must be a voxel count (integer >= 0) or a fraction of the wrong voxels in (0, 1], got {budget!r}"
+        )
     if axis not in (0, 1, 2) or isinstance(axis, bool):
         raise NnUNetError(f"axis must be 0, 1 or 2, got {axis!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -131,8 +186,11 @@ def _case_files(folder: Path, ending: str | None, what: str) -> dict[str, Path]:
     else:
         if not folder.is_dir():
             raise NnUNetError(f"{folder}: {what} folder not found")
-        files = {p.name[: -len(ending)]: p for p in sorted(folder.iterdir())
-                 if p.is_file() and p.name.endswith(ending) and not p.name.startswith(".")}
+        files = {
+            p.name[: -len(ending)]: p
+            for p in sorted(folder.iterdir())
+            if p.is_file() and p.name.endswith(ending) and not p.name.startswith(".")
+        }
     if not files:
         raise NnUNetError(f"{folder}: no {what} found{f' (CASE{ending})' if ending else ''}")
     return files
@@ -140,27 +198,41 @@ def _case_files(folder: Path, ending: str | None, what: str) -> dict[str, Path]:
 
 def _ending_of(files: dict[str, Path]) -> str:
     from nnunetv2.imageio.registry import file_ending_of
+
     return file_ending_of(next(iter(files.values())).name)
 
 
-def _check_case(case: str, prediction_file: Path, reference_file: Path, prediction: np.ndarray,
-                reference: np.ndarray, unannotated: int, dataset_json, axis: int) -> None:
+def _check_case(
+    case: str,
+    prediction_file: Path,
+    reference_file: Path,
+    prediction: np.ndarray,
+    reference: np.ndarray,
+    unannotated: int,
+    dataset_json,
+    axis: int,
+) -> None:
     """One clear error for a case the simulation cannot use."""
     if prediction.shape != reference.shape:
-        raise NnUNetError(f"{reference_file}: shape {list(reference.shape)} differs from the prediction's "
-                          f"{list(prediction.shape)}")
+        raise NnUNetError(
+            f"{reference_file}: shape {list(reference.shape)} differs from the prediction's {list(prediction.shape)}"
+        )
     if np.any(prediction == unannotated):
-        raise NnUNetError(f"{prediction_file}: holds the unannotated value {unannotated} (pass another one with "
-                          f"--unannotated)")
+        raise NnUNetError(
+            f"{prediction_file}: holds the unannotated value {unannotated} (pass another one with --unannotated)"
+        )
     if prediction.shape[0] == 1 and axis != 0:
         raise NnUNetError(f"{prediction_file}: a 2D image has only slices along axis 0, got axis {axis}")
     if dataset_json is not None:
         from nnunetv2.dataset.label_manager import LabelManager
+
         allowed = set(LabelManager.from_dataset_json(dataset_json).all_labels) | {unannotated}
         unknown = sorted(set(np.unique(reference).tolist()) - allowed)
         if unknown:
-            raise NnUNetError(f"{reference_file}: value {unknown[0]} is neither a label of the dataset nor the "
-                              f"unannotated value {unannotated}")
+            raise NnUNetError(
+                f"{reference_file}: value {unknown[0]} is neither a label of the dataset nor the "
+                f"unannotated value {unannotated}"
+            )
     logger.debug("%s: checked", case)
 
 

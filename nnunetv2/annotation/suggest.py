@@ -6,6 +6,7 @@ dataset.json) or a folder of float maps ``{case}_uncertainty{ending}`` (see case
 next to the maps) and ``SCRIBBLES/{case}{ending}`` (existing scribbles; regions near them rank lower).
 Outputs: ``OUT/worklist.json`` and ``OUT/worklist.csv`` (see worklist.py).
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,26 +15,44 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunetv2.annotation.case_files import (dataset_json_for, find_uncertainty_maps, index_case_files,
-                                            load_case_scores, read_segmentation, read_uncertainty_map,
-                                            unannotated_value_for)
-from nnunetv2.annotation.ranking import (DEFAULT_EXCLUSION_RADIUS, DEFAULT_WINDOW_RADIUS, build_worklist,
-                                         find_uncertain_regions)
+from nnunetv2.annotation.case_files import (
+    dataset_json_for,
+    find_uncertainty_maps,
+    index_case_files,
+    load_case_scores,
+    read_segmentation,
+    read_uncertainty_map,
+    unannotated_value_for,
+)
+from nnunetv2.annotation.ranking import (
+    DEFAULT_EXCLUSION_RADIUS,
+    DEFAULT_WINDOW_RADIUS,
+    build_worklist,
+    find_uncertain_regions,
+)
 from nnunetv2.annotation.worklist import WorklistEntry, save_worklist
 from nnunetv2.exceptions import NnUNetError
 
 logger = logging.getLogger(__name__)
 
 
-def suggest_annotations(uncertainty_folder: str | os.PathLike, output_folder: str | os.PathLike,
-                        predictions_folder: str | os.PathLike | None = None,
-                        scribbles_folder: str | os.PathLike | None = None,
-                        dataset: str | os.PathLike | None = None, unannotated_value: int | None = None,
-                        axis: int = 0, budget: int = 50, threshold: float = 0.5, min_region_size: int = 10,
-                        distance_scale: float = 5.0, max_per_case: int | None = None,
-                        window_radius: float = DEFAULT_WINDOW_RADIUS,
-                        exclusion_radius: float = DEFAULT_EXCLUSION_RADIUS,
-                        progress: bool = True) -> list[WorklistEntry]:
+def suggest_annotations(
+    uncertainty_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    predictions_folder: str | os.PathLike | None = None,
+    scribbles_folder: str | os.PathLike | None = None,
+    dataset: str | os.PathLike | None = None,
+    unannotated_value: int | None = None,
+    axis: int = 0,
+    budget: int = 50,
+    threshold: float = 0.5,
+    min_region_size: int = 10,
+    distance_scale: float = 5.0,
+    max_per_case: int | None = None,
+    window_radius: float = DEFAULT_WINDOW_RADIUS,
+    exclusion_radius: float = DEFAULT_EXCLUSION_RADIUS,
+    progress: bool = True,
+) -> list[WorklistEntry]:
     """Rank every case's uncertain regions, write ``worklist.json``/``.csv`` to ``output_folder``; return the entries.
 
     uncertainty_folder: nnUNetv2_uncertainty's output folder, or a folder of ``CASE_uncertainty`` float maps.
@@ -61,10 +80,16 @@ def suggest_annotations(uncertainty_folder: str | os.PathLike, output_folder: st
         prediction = _read_matching(predictions.get(case), uncertainty.shape, reader_name)
         drawn = _read_matching(scribbles.get(case), uncertainty.shape, reader_name)
         try:
-            regions[case] = find_uncertain_regions(uncertainty, axis, threshold, min_region_size,
-                                                   properties["spacing"],
-                                                   None if drawn is None else drawn != unannotated, prediction,
-                                                   window_radius)
+            regions[case] = find_uncertain_regions(
+                uncertainty,
+                axis,
+                threshold,
+                min_region_size,
+                properties["spacing"],
+                None if drawn is None else drawn != unannotated,
+                prediction,
+                window_radius,
+            )
         except NnUNetError as e:
             raise type(e)(f"{map_file}: {e}") from None
         logger.debug("%s: %d candidate regions", case, len(regions[case]))
@@ -72,18 +97,26 @@ def suggest_annotations(uncertainty_folder: str | os.PathLike, output_folder: st
     scores = load_case_scores(uncertainty_folder)
     for case, summary in cases.items():
         summary["uncertainty_score"] = scores.get(case)
-    parameters = {"axis": axis, "budget": budget, "threshold": threshold, "min_region_size": min_region_size,
-                  "distance_scale": distance_scale, "max_per_case": max_per_case, "window_radius": window_radius,
-                  "exclusion_radius": exclusion_radius,
-                  "uncertainty_folder": str(Path(uncertainty_folder).resolve()),
-                  "scribbles_folder": None if scribbles_folder is None else str(Path(scribbles_folder).resolve()),
-                  "unannotated_value": unannotated}
+    parameters = {
+        "axis": axis,
+        "budget": budget,
+        "threshold": threshold,
+        "min_region_size": min_region_size,
+        "distance_scale": distance_scale,
+        "max_per_case": max_per_case,
+        "window_radius": window_radius,
+        "exclusion_radius": exclusion_radius,
+        "uncertainty_folder": str(Path(uncertainty_folder).resolve()),
+        "scribbles_folder": None if scribbles_folder is None else str(Path(scribbles_folder).resolve()),
+        "unannotated_value": unannotated,
+    }
     save_worklist(entries, output_folder, parameters, cases)
     return entries
 
 
-def _matching_files(folder: str | os.PathLike | None, maps: dict[str, Path], what: str,
-                    required: bool) -> dict[str, Path]:
+def _matching_files(
+    folder: str | os.PathLike | None, maps: dict[str, Path], what: str, required: bool
+) -> dict[str, Path]:
     """``case -> file`` of ``folder`` for the cases of ``maps``: every case needs one when ``required``, else
     every file must belong to a case. ``what`` names one file (e.g. "prediction")."""
     if folder is None:
@@ -94,8 +127,7 @@ def _matching_files(folder: str | os.PathLike | None, maps: dict[str, Path], wha
         raise NnUNetError(f"{files[unknown[0]]}: {what} of no case with an uncertainty map")
     missing = sorted(set(maps) - set(files))
     if missing and required:
-        raise NnUNetError(f"{folder}: no {what} for case '{missing[0]}' ({len(missing)} of {len(maps)} cases "
-                          f"missing)")
+        raise NnUNetError(f"{folder}: no {what} for case '{missing[0]}' ({len(missing)} of {len(maps)} cases missing)")
     return {case: files[case] for case in maps if case in files}
 
 

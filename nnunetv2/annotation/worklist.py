@@ -6,15 +6,17 @@ is ``[start, stop)`` per axis, and along the entry's ``axis`` it spans exactly i
 The CSV holds the same entries as flat columns, so a spreadsheet can sort, trim or reorder the
 list; loading keeps the file's row order.
 """
+
 from __future__ import annotations
 
 import csv
 import io
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from nnunetv2.exceptions import NnUNetError
 from nnunetv2.utilities.file_io import atomic_path, load_json, save_json
@@ -24,9 +26,21 @@ WORKLIST_CSV = "worklist.csv"
 FORMAT_NAME = "nnunetv2-annotation-worklist"
 FORMAT_VERSION = 1
 AXIS_NAMES = ("z", "y", "x")
-CSV_COLUMNS = ("rank", "case", "case_rank", "axis", "slice", "slice_rank",
-               *(f"{a}_{end}" for a in AXIS_NAMES for end in ("start", "stop")),
-               "score", "uncertainty_mass", "size", "mean_uncertainty", "distance_to_scribbles", "predicted_label")
+CSV_COLUMNS = (
+    "rank",
+    "case",
+    "case_rank",
+    "axis",
+    "slice",
+    "slice_rank",
+    *(f"{a}_{end}" for a in AXIS_NAMES for end in ("start", "stop")),
+    "score",
+    "uncertainty_mass",
+    "size",
+    "mean_uncertainty",
+    "distance_to_scribbles",
+    "predicted_label",
+)
 
 
 @dataclass(frozen=True)
@@ -52,22 +66,46 @@ class WorklistEntry:
         return {**asdict(self), "bbox": [list(pair) for pair in self.bbox]}
 
 
-def save_worklist(entries: Sequence[WorklistEntry], output_folder: str | os.PathLike, parameters: dict[str, Any],
-                  cases: dict[str, dict[str, Any]]) -> tuple[Path, Path]:
+def save_worklist(
+    entries: Sequence[WorklistEntry],
+    output_folder: str | os.PathLike,
+    parameters: dict[str, Any],
+    cases: dict[str, dict[str, Any]],
+) -> tuple[Path, Path]:
     """Write ``worklist.json`` (parameters, per-case summary, entries) and ``worklist.csv``; return both paths."""
     output_folder = Path(output_folder)
     json_file, csv_file = output_folder / WORKLIST_JSON, output_folder / WORKLIST_CSV
-    save_json({"format": FORMAT_NAME, "version": FORMAT_VERSION, "parameters": parameters, "cases": cases,
-               "entries": [e.to_json() for e in entries]}, json_file)
+    save_json(
+        {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "parameters": parameters,
+            "cases": cases,
+            "entries": [e.to_json() for e in entries],
+        },
+        json_file,
+    )
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for e in entries:
-        writer.writerow([e.rank, e.case, e.case_rank, e.axis, e.slice, e.slice_rank,
-                         *(v for pair in e.bbox for v in pair), _number(e.score), _number(e.uncertainty_mass),
-                         e.size, _number(e.mean_uncertainty),
-                         "" if e.distance_to_scribbles is None else _number(e.distance_to_scribbles),
-                         "" if e.predicted_label is None else e.predicted_label])
+        writer.writerow(
+            [
+                e.rank,
+                e.case,
+                e.case_rank,
+                e.axis,
+                e.slice,
+                e.slice_rank,
+                *(v for pair in e.bbox for v in pair),
+                _number(e.score),
+                _number(e.uncertainty_mass),
+                e.size,
+                _number(e.mean_uncertainty),
+                "" if e.distance_to_scribbles is None else _number(e.distance_to_scribbles),
+                "" if e.predicted_label is None else e.predicted_label,
+            ]
+        )
     with atomic_path(csv_file) as tmp:
         tmp.write_text(text.getvalue())
     return json_file, csv_file
@@ -156,8 +194,11 @@ def _entry_from_fields(fields: Any, path: Path, number: int) -> WorklistEntry:
         raise NnUNetError(f"{where}: 'case' must be a case name, got {case!r}")
     axis, index = integer("axis"), integer("slice")
     bbox = fields.get("bbox")
-    if not isinstance(bbox, (list, tuple)) or len(bbox) != 3 or \
-            not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in bbox):
+    if (
+        not isinstance(bbox, (list, tuple))
+        or len(bbox) != 3
+        or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in bbox)
+    ):
         raise NnUNetError(f"{where}: 'bbox' must be three [start, stop) pairs (z, y, x), got {bbox!r}")
     box = tuple((integer("bbox", p[0]), integer("bbox", p[1])) for p in bbox)
     if axis not in (0, 1, 2):
@@ -166,9 +207,18 @@ def _entry_from_fields(fields: Any, path: Path, number: int) -> WorklistEntry:
         raise NnUNetError(f"{where}: bbox {[list(p) for p in box]} has an empty or negative range")
     if box[axis] != (index, index + 1):
         raise NnUNetError(f"{where}: bbox {[list(p) for p in box]} does not lie in slice {index} of axis {axis}")
-    return WorklistEntry(rank=integer("rank"), case=case, case_rank=integer("case_rank"), axis=axis, slice=index,
-                         slice_rank=integer("slice_rank"), bbox=box, score=number("score"),
-                         uncertainty_mass=number("uncertainty_mass"), size=integer("size"),
-                         mean_uncertainty=number("mean_uncertainty"),
-                         distance_to_scribbles=number("distance_to_scribbles", optional=True),
-                         predicted_label=integer("predicted_label", optional=True))
+    return WorklistEntry(
+        rank=integer("rank"),
+        case=case,
+        case_rank=integer("case_rank"),
+        axis=axis,
+        slice=index,
+        slice_rank=integer("slice_rank"),
+        bbox=box,
+        score=number("score"),
+        uncertainty_mass=number("uncertainty_mass"),
+        size=integer("size"),
+        mean_uncertainty=number("mean_uncertainty"),
+        distance_to_scribbles=number("distance_to_scribbles", optional=True),
+        predicted_label=integer("predicted_label", optional=True),
+    )

@@ -1,10 +1,11 @@
 """What every console command shares: logging setup and one-line errors for user mistakes."""
+
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from nnunetv2.exceptions import NnUNetError
 

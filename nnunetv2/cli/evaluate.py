@@ -1,4 +1,5 @@
 """nnUNetv2_evaluate_folder and nnUNetv2_evaluate_simple: score predictions against references."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,14 +16,19 @@ def _add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("gt_folder", help="folder with the reference segmentations")
     parser.add_argument("pred_folder", help="folder with the predicted segmentations")
     parser.add_argument("-o", default=None, help="output json file (default: PRED_FOLDER/summary.json)")
-    parser.add_argument("-np", type=int, default=_default_num_processes(),
-                        help="processes (default: min(8, CPU count))")
-    parser.add_argument("--chill", action="store_true",
-                        help="evaluate only the cases that have a prediction instead of failing on missing ones")
+    parser.add_argument(
+        "-np", type=int, default=_default_num_processes(), help="processes (default: min(8, CPU count))"
+    )
+    parser.add_argument(
+        "--chill",
+        action="store_true",
+        help="evaluate only the cases that have a prediction instead of failing on missing ones",
+    )
 
 
 def _report(results: dict) -> None:
     from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
+
     for key, metrics in results["mean"].items():
         print(f"{label_or_region_to_key(key)}: Dice {metrics['Dice']:.4f}")
     print(f"foreground mean Dice: {results['foreground_mean']['Dice']:.4f}")
@@ -30,8 +36,10 @@ def _report(results: dict) -> None:
 
 def evaluate_folder_entry() -> None:
     """nnUNetv2_evaluate_folder."""
-    parser = argparse.ArgumentParser(description="Evaluate predictions with the labels/regions and ignore label "
-                                                 "of a dataset.json and the reader-writer of a plans file.")
+    parser = argparse.ArgumentParser(
+        description="Evaluate predictions with the labels/regions and ignore label "
+        "of a dataset.json and the reader-writer of a plans file."
+    )
     _add_common_args(parser)
     parser.add_argument("-djfile", required=True, help="dataset.json")
     parser.add_argument("-pfile", required=True, help="plans file (e.g. plans.json of a model folder)")
@@ -39,8 +47,13 @@ def evaluate_folder_entry() -> None:
 
     def main() -> None:
         from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder_with_plans
-        _report(compute_metrics_on_folder_with_plans(args.gt_folder, args.pred_folder, args.djfile, args.pfile,
-                                                     args.o, args.np, chill=args.chill))
+
+        _report(
+            compute_metrics_on_folder_with_plans(
+                args.gt_folder, args.pred_folder, args.djfile, args.pfile, args.o, args.np, chill=args.chill
+            )
+        )
+
     run_cli(main)
 
 
@@ -54,6 +67,11 @@ def evaluate_simple_entry() -> None:
 
     def main() -> None:
         from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder_simple
-        _report(compute_metrics_on_folder_simple(args.gt_folder, args.pred_folder, args.l, args.il, args.np,
-                                                 args.o, chill=args.chill))
+
+        _report(
+            compute_metrics_on_folder_simple(
+                args.gt_folder, args.pred_folder, args.l, args.il, args.np, args.o, chill=args.chill
+            )
+        )
+
     run_cli(main)

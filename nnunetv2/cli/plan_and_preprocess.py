@@ -1,4 +1,5 @@
 """nnUNetv2_plan_and_preprocess and its three parts, with nnU-Net v2's flags."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,33 +8,44 @@ from nnunetv2.cli.common import run_cli
 
 
 def _add_dataset_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-d", nargs="+", required=True, metavar="DATASET",
-                        help="dataset ids or names (DatasetXXX_Name)")
+    parser.add_argument(
+        "-d", nargs="+", required=True, metavar="DATASET", help="dataset ids or names (DatasetXXX_Name)"
+    )
 
 
 def _add_fingerprint_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-npfp", type=int, default=None,
-                        help="processes for fingerprint extraction (default: from the machine)")
-    parser.add_argument("--verify_dataset_integrity", action="store_true",
-                        help="check the raw dataset first (recommended for a new dataset)")
+    parser.add_argument(
+        "-npfp", type=int, default=None, help="processes for fingerprint extraction (default: from the machine)"
+    )
+    parser.add_argument(
+        "--verify_dataset_integrity",
+        action="store_true",
+        help="check the raw dataset first (recommended for a new dataset)",
+    )
     parser.add_argument("--clean", action="store_true", help="recompute an existing fingerprint")
 
 
 def _add_planning_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-pl", default="ExperimentPlanner",
-                        help="planner class name (or module:Class); default ExperimentPlanner")
-    parser.add_argument("-gpu_memory_target", type=float, default=None,
-                        help="GPU memory in GB the plans may use (default 8)")
+    parser.add_argument(
+        "-pl", default="ExperimentPlanner", help="planner class name (or module:Class); default ExperimentPlanner"
+    )
+    parser.add_argument(
+        "-gpu_memory_target", type=float, default=None, help="GPU memory in GB the plans may use (default 8)"
+    )
     parser.add_argument("-preprocessor_name", default="DefaultPreprocessor")
-    parser.add_argument("-overwrite_plans_name", default=None,
-                        help="name of the plans file (default nnUNetPlans)")
+    parser.add_argument("-overwrite_plans_name", default=None, help="name of the plans file (default nnUNetPlans)")
 
 
 def _add_preprocessing_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", nargs="+", default=["2d", "3d_fullres", "3d_lowres"],
-                        help="configurations to preprocess (default: 2d 3d_fullres 3d_lowres)")
-    parser.add_argument("-np", nargs="+", type=int, default=None,
-                        help="processes per configuration, one number or one per -c entry")
+    parser.add_argument(
+        "-c",
+        nargs="+",
+        default=["2d", "3d_fullres", "3d_lowres"],
+        help="configurations to preprocess (default: 2d 3d_fullres 3d_lowres)",
+    )
+    parser.add_argument(
+        "-np", nargs="+", type=int, default=None, help="processes per configuration, one number or one per -c entry"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -55,13 +67,22 @@ def plan_and_preprocess_entry() -> None:
 
     def main() -> None:
         from nnunetv2.experiment_planning.pipeline import plan_and_preprocess
-        plan_and_preprocess(args.d, configurations=args.c, num_processes=_num_processes(args.np),
-                            num_processes_fingerprint=args.npfp,
-                            verify_dataset_integrity=args.verify_dataset_integrity, clean=args.clean,
-                            planner_name=args.pl, gpu_memory_target_in_gb=args.gpu_memory_target,
-                            overwrite_plans_name=args.overwrite_plans_name,
-                            preprocessor_name=args.preprocessor_name, run_preprocessing=not args.no_pp,
-                            show_progress=not args.quiet)
+
+        plan_and_preprocess(
+            args.d,
+            configurations=args.c,
+            num_processes=_num_processes(args.np),
+            num_processes_fingerprint=args.npfp,
+            verify_dataset_integrity=args.verify_dataset_integrity,
+            clean=args.clean,
+            planner_name=args.pl,
+            gpu_memory_target_in_gb=args.gpu_memory_target,
+            overwrite_plans_name=args.overwrite_plans_name,
+            preprocessor_name=args.preprocessor_name,
+            run_preprocessing=not args.no_pp,
+            show_progress=not args.quiet,
+        )
+
     run_cli(main)
 
 
@@ -75,9 +96,15 @@ def extract_fingerprint_entry() -> None:
 
     def main() -> None:
         from nnunetv2.experiment_planning.fingerprint import extract_fingerprint_for_dataset
+
         for dataset in args.d:
-            extract_fingerprint_for_dataset(dataset, num_processes=args.np or args.npfp,
-                                            check_integrity=args.verify_dataset_integrity, clean=args.clean)
+            extract_fingerprint_for_dataset(
+                dataset,
+                num_processes=args.np or args.npfp,
+                check_integrity=args.verify_dataset_integrity,
+                clean=args.clean,
+            )
+
     run_cli(main)
 
 
@@ -90,12 +117,17 @@ def plan_experiment_entry() -> None:
 
     def main() -> None:
         from nnunetv2.experiment_planning.planner import plan_experiment_for_dataset
+
         for dataset in args.d:
-            path = plan_experiment_for_dataset(dataset, planner_name=args.pl,
-                                               gpu_memory_target_in_gb=args.gpu_memory_target,
-                                               overwrite_plans_name=args.overwrite_plans_name,
-                                               preprocessor_name=args.preprocessor_name)
+            path = plan_experiment_for_dataset(
+                dataset,
+                planner_name=args.pl,
+                gpu_memory_target_in_gb=args.gpu_memory_target,
+                overwrite_plans_name=args.overwrite_plans_name,
+                preprocessor_name=args.preprocessor_name,
+            )
             print(f"plans written to {path}")
+
     run_cli(main)
 
 
@@ -109,7 +141,14 @@ def preprocess_entry() -> None:
 
     def main() -> None:
         from nnunetv2.preprocessing.preprocessor import preprocess_dataset
+
         for dataset in args.d:
-            preprocess_dataset(dataset, plans_identifier=args.plans_name, configurations=args.c,
-                               num_processes=_num_processes(args.np), show_progress=not args.quiet)
+            preprocess_dataset(
+                dataset,
+                plans_identifier=args.plans_name,
+                configurations=args.c,
+                num_processes=_num_processes(args.np),
+                show_progress=not args.quiet,
+            )
+
     run_cli(main)

@@ -1,4 +1,5 @@
 """nnUNetv2_scribble_pseudolabels: grow correction scribbles into pseudo labels with confidence maps."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,11 @@ from nnunetv2.cli.common import run_cli
 
 # flag -> (type, help); defaults come from the library so the two never disagree
 _RULE_FLAGS = {
-    "rule": (str, "published (the paper's label and confidence rule) or network_aware (strokes the network already "
-                  "labels right are not grown again; confidence from the chosen class, lowered by competing strokes)"),
+    "rule": (
+        str,
+        "published (the paper's label and confidence rule) or network_aware (strokes the network already "
+        "labels right are not grown again; confidence from the chosen class, lowered by competing strokes)",
+    ),
     "threshold": (float, "T: cap of the geodesic distance and temperature of G = exp(-(exp(D) - 1) / T)"),
     "lamb": (float, "mix of step length (0) and intensity change (1) in the geodesic step cost"),
     "intensity_weight": (float, "weight of the (z-scored) intensity change in the step cost"),
@@ -17,40 +21,63 @@ _RULE_FLAGS = {
     "probability_confidence_scale": (float, "elsewhere confidence = this x the probability of the chosen class"),
     "boundary_width": (int, "voxels around a pseudo-label boundary whose confidence is lowered"),
     "boundary_factor": (float, "factor applied to the confidence near pseudo-label boundaries"),
-    "resolved_stroke_agreement": (float, "network_aware: a stroke whose voxels the network labels as drawn in at "
-                                         "least this fraction is not grown"),
+    "resolved_stroke_agreement": (
+        float,
+        "network_aware: a stroke whose voxels the network labels as drawn in at least this fraction is not grown",
+    ),
 }
 
 
 def scribble_pseudolabels_entry() -> None:
     """nnUNetv2_scribble_pseudolabels."""
     from nnunetv2.scribble_loop.pseudo_labels import DEFAULT_UPDATE_MIN_PROBABILITY, pseudo_label_parameters
+
     defaults = pseudo_label_parameters()
     parser = argparse.ArgumentParser(
         description="Turn the network's probabilities and correction scribbles into pseudo labels "
-                    "(OUT/CASE.ending), confidence maps (OUT/confidence/CASE_confidence.nii.gz) and "
-                    "OUT/summary.json with the number of changed voxels per case.")
+        "(OUT/CASE.ending), confidence maps (OUT/confidence/CASE_confidence.nii.gz) and "
+        "OUT/summary.json with the number of changed voxels per case."
+    )
     parser.add_argument("-i", required=True, help="images folder (CASE_XXXX.ending files, as imagesTr)")
-    parser.add_argument("-p", required=True, help="probabilities folder (CASE.npz from nnUNetv2_predict "
-                                                  "--save_probabilities)")
-    parser.add_argument("-s", required=True, help="scribbles folder (CASE.ending label maps; a case without a "
-                                                  "file keeps the network's labels)")
+    parser.add_argument(
+        "-p", required=True, help="probabilities folder (CASE.npz from nnUNetv2_predict --save_probabilities)"
+    )
+    parser.add_argument(
+        "-s",
+        required=True,
+        help="scribbles folder (CASE.ending label maps; a case without a file keeps the network's labels)",
+    )
     parser.add_argument("-o", required=True, help="output folder")
-    parser.add_argument("-d", default=None, help="dataset id, name or dataset.json: file ending, reader-writer, "
-                                                 "labels or regions (needed for a region model) and the default "
-                                                 "unannotated value (its ignore label)")
-    parser.add_argument("--unannotated", type=int, default=None,
-                        help="value of undrawn voxels in the scribble files (default: the dataset's ignore "
-                             "label, else the number of classes)")
+    parser.add_argument(
+        "-d",
+        default=None,
+        help="dataset id, name or dataset.json: file ending, reader-writer, "
+        "labels or regions (needed for a region model) and the default "
+        "unannotated value (its ignore label)",
+    )
+    parser.add_argument(
+        "--unannotated",
+        type=int,
+        default=None,
+        help="value of undrawn voxels in the scribble files (default: the dataset's ignore "
+        "label, else the number of classes)",
+    )
     for name, (kind, text) in _RULE_FLAGS.items():
         parser.add_argument(f"--{name}", type=kind, default=None, help=f"{text} (default {defaults[name]})")
-    parser.add_argument("--previous", default=None,
-                        help="an earlier output folder of this command for the same cases: a voxel takes its new label "
-                             "only where the network gives it at least --update_min_probability, else keeps the old "
-                             "label and confidence")
-    parser.add_argument("--update_min_probability", type=float, default=None,
-                        help=f"with --previous: probability the new label needs to replace the old one (default "
-                             f"{DEFAULT_UPDATE_MIN_PROBABILITY}; 0 takes every new label)")
+    parser.add_argument(
+        "--previous",
+        default=None,
+        help="an earlier output folder of this command for the same cases: a voxel takes its new label "
+        "only where the network gives it at least --update_min_probability, else keeps the old "
+        "label and confidence",
+    )
+    parser.add_argument(
+        "--update_min_probability",
+        type=float,
+        default=None,
+        help=f"with --previous: probability the new label needs to replace the old one (default "
+        f"{DEFAULT_UPDATE_MIN_PROBABILITY}; 0 takes every new label)",
+    )
     parser.add_argument("-device", default=None, help="cuda, cpu or mps (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
@@ -58,13 +85,24 @@ def scribble_pseudolabels_entry() -> None:
 
     def main() -> None:
         from nnunetv2.scribble_loop.pseudo_label_folder import make_pseudo_labels_for_folder
-        summary = make_pseudo_labels_for_folder(args.i, args.p, args.s, args.o, dataset=args.d,
-                                                unannotated_value=args.unannotated, device=args.device,
-                                                progress=not args.quiet, previous_pseudo_labels=args.previous,
-                                                update_min_probability=args.update_min_probability, **rule)
+
+        summary = make_pseudo_labels_for_folder(
+            args.i,
+            args.p,
+            args.s,
+            args.o,
+            dataset=args.d,
+            unannotated_value=args.unannotated,
+            device=args.device,
+            progress=not args.quiet,
+            previous_pseudo_labels=args.previous,
+            update_min_probability=args.update_min_probability,
+            **rule,
+        )
         for case, entry in summary["cases"].items():
             print(f"{case}: {entry['changed_voxels']} voxels changed, {entry['scribbled_voxels']} scribbled")
         print(f"wrote {len(summary['cases'])} pseudo labels to {args.o}")
+
     run_cli(main)
 
 
@@ -75,75 +113,135 @@ def _dice_cell(entry: dict | None) -> str:
 def scribble_loop_entry() -> None:
     """nnUNetv2_scribble_loop."""
     from nnunetv2.scribble_loop.pseudo_labels import DEFAULT_UPDATE_MIN_PROBABILITY, pseudo_label_parameters
+
     defaults = pseudo_label_parameters()
     parser = argparse.ArgumentParser(
         description="Improve a preliminary model and the pool's pseudo labels in turn: each round fine-tunes on the "
-                    "dataset's labeled cases plus the pool's pseudo labels (loss weighted by their confidence), "
-                    "predicts the pool and grows the same correction scribbles into new pseudo labels. Every round "
-                    "goes to OUT/round_R/ (model, predictions, pseudo labels, metrics.json); a stopped run resumes.")
-    parser.add_argument("-d", required=True, help="dataset id or name of the preliminary model (its labeled cases "
-                                                  "must be preprocessed)")
+        "dataset's labeled cases plus the pool's pseudo labels (loss weighted by their confidence), "
+        "predicts the pool and grows the same correction scribbles into new pseudo labels. Every round "
+        "goes to OUT/round_R/ (model, predictions, pseudo labels, metrics.json); a stopped run resumes."
+    )
+    parser.add_argument(
+        "-d", required=True, help="dataset id or name of the preliminary model (its labeled cases must be preprocessed)"
+    )
     parser.add_argument("-c", required=True, help="configuration of the preliminary model, e.g. 3d_fullres or 2d")
     parser.add_argument("-f", default="0", help="fold of the preliminary model (default 0; 'all' for fold_all)")
     parser.add_argument("-tr", default="nnUNetTrainer", help="trainer of the preliminary model (default nnUNetTrainer)")
     parser.add_argument("-p", default="nnUNetPlans", help="plans identifier (default nnUNetPlans)")
-    parser.add_argument("-chk", default="checkpoint_final.pth", help="checkpoint of the preliminary model "
-                                                                      "(default checkpoint_final.pth)")
+    parser.add_argument(
+        "-chk",
+        default="checkpoint_final.pth",
+        help="checkpoint of the preliminary model (default checkpoint_final.pth)",
+    )
     parser.add_argument("-i", required=True, help="pool images (CASE_XXXX.ending files, as imagesTr)")
-    parser.add_argument("-s", required=True, help="correction scribbles (CASE.ending label maps, undrawn voxels = the "
-                                                  "unannotated value; a case without one keeps the network's labels)")
+    parser.add_argument(
+        "-s",
+        required=True,
+        help="correction scribbles (CASE.ending label maps, undrawn voxels = the "
+        "unannotated value; a case without one keeps the network's labels)",
+    )
     parser.add_argument("-o", required=True, help="loop folder (new or empty, or an earlier run's to resume it)")
     parser.add_argument("-num_rounds", type=int, default=2, help="fine-tuning rounds (default 2)")
     parser.add_argument("-num_epochs", type=int, default=50, help="epochs per round (default 50)")
-    parser.add_argument("-num_iterations_per_epoch", type=int, default=250, help="training iterations per epoch "
-                                                                                 "(default 250)")
-    parser.add_argument("-num_val_iterations_per_epoch", type=int, default=50,
-                        help="validation iterations per epoch, against the pseudo labels (default 50)")
-    parser.add_argument("-initial_lr", type=float, default=1e-2, help="learning rate at the start of every round, "
-                                                                      "decayed by the poly rule (default 0.01)")
-    parser.add_argument("-scribble_sampling", type=float, default=0.5,
-                        help="probability that a randomly placed patch of a scribbled case is centred on a scribble "
-                             "(default 0.5)")
-    parser.add_argument("-save_every", type=int, default=None, help="checkpoint_latest every N epochs within a round, "
-                                                                    "to resume a stopped round (default 50)")
+    parser.add_argument(
+        "-num_iterations_per_epoch", type=int, default=250, help="training iterations per epoch (default 250)"
+    )
+    parser.add_argument(
+        "-num_val_iterations_per_epoch",
+        type=int,
+        default=50,
+        help="validation iterations per epoch, against the pseudo labels (default 50)",
+    )
+    parser.add_argument(
+        "-initial_lr",
+        type=float,
+        default=1e-2,
+        help="learning rate at the start of every round, decayed by the poly rule (default 0.01)",
+    )
+    parser.add_argument(
+        "-scribble_sampling",
+        type=float,
+        default=0.5,
+        help="probability that a randomly placed patch of a scribbled case is centred on a scribble (default 0.5)",
+    )
+    parser.add_argument(
+        "-save_every",
+        type=int,
+        default=None,
+        help="checkpoint_latest every N epochs within a round, to resume a stopped round (default 50)",
+    )
     parser.add_argument("-seed", type=int, default=None, help="seed of network training (per round: seed + round)")
-    parser.add_argument("--unannotated", type=int, default=None,
-                        help="value of undrawn voxels in the scribble files (default: the dataset's ignore label, else "
-                             "the number of classes)")
+    parser.add_argument(
+        "--unannotated",
+        type=int,
+        default=None,
+        help="value of undrawn voxels in the scribble files (default: the dataset's ignore label, else "
+        "the number of classes)",
+    )
     for name, (kind, text) in _RULE_FLAGS.items():
         parser.add_argument(f"--{name}", type=kind, default=None, help=f"{text} (default {defaults[name]})")
-    parser.add_argument("--update_min_probability", type=float, default=None,
-                        help=f"rounds >= 1: a voxel's pseudo label changes only to a class the round's network gives "
-                             f"at least this probability (default {DEFAULT_UPDATE_MIN_PROBABILITY}; 0: renew all)")
-    parser.add_argument("--pool_reference", default=None,
-                        help="reference labels of the pool (CASE.ending): adds the Dice of predictions and pseudo "
-                             "labels to the metrics")
+    parser.add_argument(
+        "--update_min_probability",
+        type=float,
+        default=None,
+        help=f"rounds >= 1: a voxel's pseudo label changes only to a class the round's network gives "
+        f"at least this probability (default {DEFAULT_UPDATE_MIN_PROBABILITY}; 0: renew all)",
+    )
+    parser.add_argument(
+        "--pool_reference",
+        default=None,
+        help="reference labels of the pool (CASE.ending): adds the Dice of predictions and pseudo "
+        "labels to the metrics",
+    )
     parser.add_argument("--test_images", default=None, help="test images, predicted by every round's model")
     parser.add_argument("--test_reference", default=None, help="reference labels of the test images")
-    parser.add_argument("-device", default=None, choices=["cuda", "cpu", "mps"],
-                        help="device (default: cuda when available, else cpu)")
+    parser.add_argument(
+        "-device", default=None, choices=["cuda", "cpu", "mps"], help="device (default: cuda when available, else cpu)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args()
     rule = {name: getattr(args, name) for name in _RULE_FLAGS if getattr(args, name) is not None}
 
     def main() -> None:
         from nnunetv2.scribble_loop.loop import ScribbleLoopRequest, run_scribble_loop
-        rounds = run_scribble_loop(ScribbleLoopRequest(
-            dataset_name_or_id=args.d, configuration=args.c, fold=args.f, pool_images=args.i, scribbles=args.s,
-            output_folder=args.o, num_rounds=args.num_rounds, epochs_per_round=args.num_epochs,
-            iterations_per_epoch=args.num_iterations_per_epoch,
-            val_iterations_per_epoch=args.num_val_iterations_per_epoch, trainer_name=args.tr,
-            plans_identifier=args.p, checkpoint_name=args.chk, initial_lr=args.initial_lr,
-            scribble_sample_probability=args.scribble_sampling, unannotated_value=args.unannotated,
-            pseudo_label_parameters=rule, update_min_probability=args.update_min_probability,
-            save_every=args.save_every, seed=args.seed,
-            pool_reference=args.pool_reference, test_images=args.test_images, test_reference=args.test_reference,
-            device=args.device, show_progress=not args.quiet))
+
+        rounds = run_scribble_loop(
+            ScribbleLoopRequest(
+                dataset_name_or_id=args.d,
+                configuration=args.c,
+                fold=args.f,
+                pool_images=args.i,
+                scribbles=args.s,
+                output_folder=args.o,
+                num_rounds=args.num_rounds,
+                epochs_per_round=args.num_epochs,
+                iterations_per_epoch=args.num_iterations_per_epoch,
+                val_iterations_per_epoch=args.num_val_iterations_per_epoch,
+                trainer_name=args.tr,
+                plans_identifier=args.p,
+                checkpoint_name=args.chk,
+                initial_lr=args.initial_lr,
+                scribble_sample_probability=args.scribble_sampling,
+                unannotated_value=args.unannotated,
+                pseudo_label_parameters=rule,
+                update_min_probability=args.update_min_probability,
+                save_every=args.save_every,
+                seed=args.seed,
+                pool_reference=args.pool_reference,
+                test_images=args.test_images,
+                test_reference=args.test_reference,
+                device=args.device,
+                show_progress=not args.quiet,
+            )
+        )
         print("round  pool prediction Dice  pool pseudo-label Dice  test Dice  scribbled voxels")
         for metrics in rounds:
             pool = metrics["pool"]
-            print(f"{metrics['round']:>5}  {_dice_cell(pool.get('prediction_dice')):>20}  "
-                  f"{_dice_cell(pool.get('pseudo_label_dice')):>22}  "
-                  f"{_dice_cell(metrics.get('test', {}).get('dice')):>9}  {100 * pool['scribbled_fraction']:>15.3f}%")
+            print(
+                f"{metrics['round']:>5}  {_dice_cell(pool.get('prediction_dice')):>20}  "
+                f"{_dice_cell(pool.get('pseudo_label_dice')):>22}  "
+                f"{_dice_cell(metrics.get('test', {}).get('dice')):>9}  {100 * pool['scribbled_fraction']:>15.3f}%"
+            )
         print(f"done: {args.o}")
+
     run_cli(main)

@@ -1,4 +1,5 @@
 """nnUNetv2_simulate_sparse_annotation: make a scribble/slices/patches copy of a dense dataset."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,7 +11,8 @@ def simulate_sparse_annotation_entry() -> None:
     """nnUNetv2_simulate_sparse_annotation."""
     parser = argparse.ArgumentParser(
         description="Write a sparsely annotated copy of a densely labeled raw dataset: unannotated "
-                    "voxels get a new 'ignore' label. Prints the annotated fraction per class.")
+        "voxels get a new 'ignore' label. Prints the annotated fraction per class."
+    )
     parser.add_argument("-d", required=True, help="source dataset id or name")
     parser.add_argument("-o", required=True, type=int, help="id of the new dataset")
     parser.add_argument("-n", "--name", default=None, help="name of the new dataset (default: SOURCE_MODE)")
@@ -31,16 +33,27 @@ def simulate_sparse_annotation_entry() -> None:
     patches.add_argument("--patch_size", type=int, default=32, help="edge length in voxels")
     args = parser.parse_args()
 
-    options = {"scribble": dict(axis=args.axis, slice_fraction=args.slice_fraction, thickness=args.thickness),
-               "slices": dict(fraction=args.fraction, axes=args.axes, evenly_spaced=args.evenly_spaced),
-               "patches": dict(num_patches=args.num_patches, patch_size=args.patch_size)}[args.mode]
+    options = {
+        "scribble": dict(axis=args.axis, slice_fraction=args.slice_fraction, thickness=args.thickness),
+        "slices": dict(fraction=args.fraction, axes=args.axes, evenly_spaced=args.evenly_spaced),
+        "patches": dict(num_patches=args.num_patches, patch_size=args.patch_size),
+    }[args.mode]
 
     def main() -> None:
         from nnunetv2.sparse.sparse_dataset import simulate_sparse_dataset_by_id
-        target, fractions = simulate_sparse_dataset_by_id(args.d, args.o, args.mode, name=args.name,
-                                                          seed=args.seed, copy_images=args.copy,
-                                                          overwrite=args.overwrite, **options)
+
+        target, fractions = simulate_sparse_dataset_by_id(
+            args.d,
+            args.o,
+            args.mode,
+            name=args.name,
+            seed=args.seed,
+            copy_images=args.copy,
+            overwrite=args.overwrite,
+            **options,
+        )
         print(f"wrote {target}")
         for name, fraction in fractions.items():
             print(f"annotated {name}: {100 * fraction:.2f}%")
+
     run_cli(main)

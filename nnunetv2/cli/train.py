@@ -1,8 +1,9 @@
 """nnUNetv2_train with nnU-Net v2's flags."""
+
 from __future__ import annotations
 
 import argparse
-from typing import Sequence
+from collections.abc import Sequence
 
 from nnunetv2.cli.common import run_cli
 
@@ -13,40 +14,76 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("dataset_name_or_id", help="dataset id or name (DatasetXXX_Name)")
     parser.add_argument("configuration", help="configuration, e.g. 2d, 3d_fullres, 3d_lowres")
     parser.add_argument("fold", help="fold of the 5-fold cross-validation (0-4), or 'all'")
-    parser.add_argument("-tr", default="nnUNetTrainer",
-                        help="trainer class name, or package.module:ClassName for your own (default nnUNetTrainer)")
+    parser.add_argument(
+        "-tr",
+        default="nnUNetTrainer",
+        help="trainer class name, or package.module:ClassName for your own (default nnUNetTrainer)",
+    )
     parser.add_argument("-p", default="nnUNetPlans", help="plans identifier (default nnUNetPlans)")
-    parser.add_argument("-pretrained_weights", default=None,
-                        help="checkpoint to initialise the network from (shape-compatible layers only)")
-    parser.add_argument("-num_gpus", type=int, default=1,
-                        help="processes for DistributedDataParallel, one per device (default 1)")
-    parser.add_argument("-device", default=None, choices=["cuda", "cpu", "mps"],
-                        help="device (default: cuda when available, else cpu)")
-    parser.add_argument("--c", action="store_true",
-                        help="continue from checkpoint_latest (or checkpoint_final, e.g. with more -num_epochs)")
+    parser.add_argument(
+        "-pretrained_weights",
+        default=None,
+        help="checkpoint to initialise the network from (shape-compatible layers only)",
+    )
+    parser.add_argument(
+        "-num_gpus", type=int, default=1, help="processes for DistributedDataParallel, one per device (default 1)"
+    )
+    parser.add_argument(
+        "-device", default=None, choices=["cuda", "cpu", "mps"], help="device (default: cuda when available, else cpu)"
+    )
+    parser.add_argument(
+        "--c",
+        action="store_true",
+        help="continue from checkpoint_latest (or checkpoint_final, e.g. with more -num_epochs)",
+    )
     parser.add_argument("--val", action="store_true", help="only run the final validation (needs checkpoint_final)")
-    parser.add_argument("--val_best", action="store_true",
-                        help="validate with checkpoint_best instead of checkpoint_final")
+    parser.add_argument(
+        "--val_best", action="store_true", help="validate with checkpoint_best instead of checkpoint_final"
+    )
     parser.add_argument("--npz", action="store_true", help="also save validation softmax outputs (.npz)")
     parser.add_argument("--disable_checkpointing", action="store_true", help="write no checkpoints (testing)")
     parser.add_argument("-num_epochs", type=int, default=None, help="override the trainer's epoch count")
-    parser.add_argument("-num_iterations_per_epoch", type=int, default=None,
-                        help="override the training iterations per epoch (default 250)")
-    parser.add_argument("-num_val_iterations_per_epoch", type=int, default=None,
-                        help="override the validation iterations per epoch (default 50)")
-    parser.add_argument("-save_every", type=int, default=None,
-                        help="write checkpoint_latest every N epochs (default 50)")
-    parser.add_argument("-seed", type=int, default=None,
-                        help="seed network initialisation and sampling (repeatable on CPU with nnUNet_n_proc_DA=0)")
-    parser.add_argument("-num_of_cycles", type=int, default=None,
-                        help="with -tr nnUNetTrainerCyclicLR: restart the learning rate this many times; the "
-                             "checkpoints near each cycle's end form an ensemble for uncertainty (default 1)")
-    parser.add_argument("-checkpoints", default=None, choices=["sparse", "late"],
-                        help="with -tr nnUNetTrainerCyclicLR: ensemble checkpoints per cycle, six from 70%% of "
-                             "the cycle to its end (sparse, default) or its last ten epochs (late)")
-    parser.add_argument("--bf16", action="store_true",
-                        help="on the CPU, run the network in bfloat16 (about 2x faster steps on CPUs with AVX512-BF16 "
-                             "or AMX; the final validation stays float32)")
+    parser.add_argument(
+        "-num_iterations_per_epoch",
+        type=int,
+        default=None,
+        help="override the training iterations per epoch (default 250)",
+    )
+    parser.add_argument(
+        "-num_val_iterations_per_epoch",
+        type=int,
+        default=None,
+        help="override the validation iterations per epoch (default 50)",
+    )
+    parser.add_argument(
+        "-save_every", type=int, default=None, help="write checkpoint_latest every N epochs (default 50)"
+    )
+    parser.add_argument(
+        "-seed",
+        type=int,
+        default=None,
+        help="seed network initialisation and sampling (repeatable on CPU with nnUNet_n_proc_DA=0)",
+    )
+    parser.add_argument(
+        "-num_of_cycles",
+        type=int,
+        default=None,
+        help="with -tr nnUNetTrainerCyclicLR: restart the learning rate this many times; the "
+        "checkpoints near each cycle's end form an ensemble for uncertainty (default 1)",
+    )
+    parser.add_argument(
+        "-checkpoints",
+        default=None,
+        choices=["sparse", "late"],
+        help="with -tr nnUNetTrainerCyclicLR: ensemble checkpoints per cycle, six from 70%% of "
+        "the cycle to its end (sparse, default) or its last ten epochs (late)",
+    )
+    parser.add_argument(
+        "--bf16",
+        action="store_true",
+        help="on the CPU, run the network in bfloat16 (about 2x faster steps on CPUs with AVX512-BF16 "
+        "or AMX; the final validation stays float32)",
+    )
     return parser
 
 
@@ -56,15 +93,32 @@ def train_entry(argv: Sequence[str] | None = None) -> None:
 
     def main() -> None:
         from nnunetv2.training.run_training import TrainingRequest, run_training
-        folder = run_training(TrainingRequest(
-            dataset_name_or_id=args.dataset_name_or_id, configuration=args.configuration, fold=args.fold,
-            trainer_name=args.tr, plans_identifier=args.p, pretrained_weights=args.pretrained_weights,
-            num_gpus=args.num_gpus, device=args.device, continue_training=args.c, only_run_validation=args.val,
-            validate_with_best=args.val_best, export_validation_probabilities=args.npz,
-            disable_checkpointing=args.disable_checkpointing, num_epochs=args.num_epochs,
-            num_iterations_per_epoch=args.num_iterations_per_epoch,
-            num_val_iterations_per_epoch=args.num_val_iterations_per_epoch, save_every=args.save_every,
-            seed=args.seed, num_of_cycles=args.num_of_cycles, checkpoint_rule=args.checkpoints, cpu_bf16=args.bf16))
+
+        folder = run_training(
+            TrainingRequest(
+                dataset_name_or_id=args.dataset_name_or_id,
+                configuration=args.configuration,
+                fold=args.fold,
+                trainer_name=args.tr,
+                plans_identifier=args.p,
+                pretrained_weights=args.pretrained_weights,
+                num_gpus=args.num_gpus,
+                device=args.device,
+                continue_training=args.c,
+                only_run_validation=args.val,
+                validate_with_best=args.val_best,
+                export_validation_probabilities=args.npz,
+                disable_checkpointing=args.disable_checkpointing,
+                num_epochs=args.num_epochs,
+                num_iterations_per_epoch=args.num_iterations_per_epoch,
+                num_val_iterations_per_epoch=args.num_val_iterations_per_epoch,
+                save_every=args.save_every,
+                seed=args.seed,
+                num_of_cycles=args.num_of_cycles,
+                checkpoint_rule=args.checkpoints,
+                cpu_bf16=args.bf16,
+            )
+        )
         print(f"done: {folder}")
 
     run_cli(main)

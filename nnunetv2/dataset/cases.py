@@ -1,18 +1,20 @@
 """List the cases of a raw dataset folder (training) or of any image folder (prediction)."""
+
 from __future__ import annotations
 
 import os
 import re
 from pathlib import Path
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import DatasetError
+from nnunetv2.formats.dataset_json import DatasetJson
 
 _CHANNEL_SUFFIX = re.compile(r"^(.+)_(\d{4})$")
 
 
-def group_images_by_case(folder: str | os.PathLike, file_ending: str,
-                         num_channels: int | None = None) -> dict[str, list[Path]]:
+def group_images_by_case(
+    folder: str | os.PathLike, file_ending: str, num_channels: int | None = None
+) -> dict[str, list[Path]]:
     """Return ``case -> [channel files]`` for ``{case}_{channel:04d}{ending}`` files in a folder.
 
     Every case must have the channels 0..n-1 with the same n; with ``num_channels`` given, n is
@@ -27,27 +29,29 @@ def group_images_by_case(folder: str | os.PathLike, file_ending: str,
             continue
         match = _CHANNEL_SUFFIX.match(f.name[: -len(file_ending)])
         if not match:
-            raise DatasetError(f"{f}: image files must be named CASE_XXXX{file_ending} "
-                               f"(XXXX = 4-digit channel index)")
+            raise DatasetError(f"{f}: image files must be named CASE_XXXX{file_ending} (XXXX = 4-digit channel index)")
         channels.setdefault(match.group(1), {})[int(match.group(2))] = f
     # one file may hold several channels (RGB images); the channel count is then checked on read
     files_per_case = max((len(found) for found in channels.values()), default=0)
     if num_channels is not None and files_per_case not in (1, num_channels):
-        raise DatasetError(f"cases in {folder} have {files_per_case} channel files, "
-                           f"but the dataset has {num_channels} channel(s)")
+        raise DatasetError(
+            f"cases in {folder} have {files_per_case} channel files, but the dataset has {num_channels} channel(s)"
+        )
     result = {}
     for case in sorted(channels):
         found = channels[case]
         missing = next((c for c in range(files_per_case) if c not in found), None)
         if missing is not None:
-            raise DatasetError(f"{folder / (case + f'_{missing:04d}' + file_ending)}: channel "
-                               f"{missing} of case '{case}' is missing")
+            raise DatasetError(
+                f"{folder / (case + f'_{missing:04d}' + file_ending)}: channel {missing} of case '{case}' is missing"
+            )
         result[case] = [found[c] for c in range(len(found))]
     return result
 
 
-def list_training_cases(raw_dataset_folder: str | os.PathLike,
-                        dataset_json: DatasetJson | None = None) -> dict[str, dict]:
+def list_training_cases(
+    raw_dataset_folder: str | os.PathLike, dataset_json: DatasetJson | None = None
+) -> dict[str, dict]:
     """Return ``case -> {'images': [Path, ...], 'label': Path}`` for a raw dataset.
 
     Uses the explicit ``dataset`` file lists of dataset.json when present, else imagesTr/labelsTr.
@@ -63,5 +67,7 @@ def list_training_cases(raw_dataset_folder: str | os.PathLike,
             cases[case] = {"images": images, "label": label if label.is_absolute() else folder / label}
         return dict(sorted(cases.items()))
     images = group_images_by_case(folder / "imagesTr", dataset_json.file_ending, dataset_json.num_channels)
-    return {case: {"images": files, "label": folder / "labelsTr" / f"{case}{dataset_json.file_ending}"}
-            for case, files in images.items()}
+    return {
+        case: {"images": files, "label": folder / "labelsTr" / f"{case}{dataset_json.file_ending}"}
+        for case, files in images.items()
+    }

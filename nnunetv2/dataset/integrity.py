@@ -2,19 +2,21 @@
 
 Every problem raises DatasetError with one line naming the file or case. Nothing is written.
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from nnunetv2.dataset.cases import list_training_cases
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import DatasetError, NnUNetError
+from nnunetv2.formats.dataset_json import DatasetJson
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +51,10 @@ def _check_file_endings(folder: Path, file_ending: str) -> None:
 
 def _check_case_files(folder: Path, dataset_json: DatasetJson, cases: dict[str, dict]) -> None:
     if dataset_json.num_training != len(cases):
-        raise DatasetError(f"{folder / 'dataset.json'}: numTraining is {dataset_json.num_training} "
-                           f"but the dataset has {len(cases)} training cases")
+        raise DatasetError(
+            f"{folder / 'dataset.json'}: numTraining is {dataset_json.num_training} "
+            f"but the dataset has {len(cases)} training cases"
+        )
     for case, entry in cases.items():
         for image in entry["images"]:
             if not image.is_file():
@@ -89,9 +93,12 @@ def _geometry_difference(image_properties: dict, label_properties: dict) -> str 
         if label_value is None:
             continue
         if label_value.shape != image_value.shape or not np.allclose(
-                image_value, label_value, rtol=_GEOMETRY_RTOL, atol=_GEOMETRY_ATOL):
-            return (f"{key.rsplit('.', 1)[-1]} of the label {np.round(label_value, 4).tolist()} differs "
-                    f"from the images' {np.round(image_value, 4).tolist()}")
+            image_value, label_value, rtol=_GEOMETRY_RTOL, atol=_GEOMETRY_ATOL
+        ):
+            return (
+                f"{key.rsplit('.', 1)[-1]} of the label {np.round(label_value, 4).tolist()} differs "
+                f"from the images' {np.round(image_value, 4).tolist()}"
+            )
     return None
 
 
@@ -101,8 +108,14 @@ def _label_values(seg: np.ndarray) -> np.ndarray:
     return np.unique(seg)
 
 
-def _check_case(case: str, image_files: Sequence[Path], label_file: Path, reader_writer_class,
-                num_channels: int, declared_values: Sequence[int]) -> str | None:
+def _check_case(
+    case: str,
+    image_files: Sequence[Path],
+    label_file: Path,
+    reader_writer_class,
+    num_channels: int,
+    declared_values: Sequence[int],
+) -> str | None:
     """Return one line describing the first problem of a case, or None when it is fine."""
     reader_writer = reader_writer_class()
     try:
@@ -114,11 +127,12 @@ def _check_case(case: str, image_files: Sequence[Path], label_file: Path, reader
         lines = str(e).strip().splitlines() or [type(e).__name__]
         return f"case '{case}': cannot read its files ({lines[-1].strip()})"
     if images.shape[0] != num_channels:
-        return (f"case '{case}': images have {images.shape[0]} channel(s) but channel_names "
-                f"lists {num_channels}")
+        return f"case '{case}': images have {images.shape[0]} channel(s) but channel_names lists {num_channels}"
     if seg.shape[1:] != images.shape[1:]:
-        return (f"case '{case}': label shape {list(seg.shape[1:])} differs from image shape "
-                f"{list(images.shape[1:])} ({label_file.name})")
+        return (
+            f"case '{case}': label shape {list(seg.shape[1:])} differs from image shape "
+            f"{list(images.shape[1:])} ({label_file.name})"
+        )
     difference = _geometry_difference(image_properties, label_properties)
     if difference:
         return f"case '{case}': {difference} ({label_file.name})"
@@ -142,8 +156,9 @@ def verify_dataset_integrity(raw_dataset_folder: str | os.PathLike, num_processe
 
     folder = Path(raw_dataset_folder)
     dataset_json = _load_dataset_json(folder)
-    label_manager = LabelManager(dataset_json.labels, dataset_json.regions_class_order,
-                                 source=str(folder / "dataset.json"))
+    label_manager = LabelManager(
+        dataset_json.labels, dataset_json.regions_class_order, source=str(folder / "dataset.json")
+    )
     _check_file_endings(folder, dataset_json.file_ending)
     cases = list_training_cases(folder, dataset_json)
     _check_case_files(folder, dataset_json, cases)
@@ -153,11 +168,14 @@ def verify_dataset_integrity(raw_dataset_folder: str | os.PathLike, num_processe
     first_image = str(next(iter(cases.values()))["images"][0])
     reader_writer_class = reader_writer_for_dataset(dataset_json, first_image)
     declared = label_manager.all_labels + ([label_manager.ignore_label] if label_manager.has_ignore_label else [])
-    jobs = [(case, entry["images"], entry["label"], reader_writer_class, dataset_json.num_channels, declared)
-            for case, entry in cases.items()]
+    jobs = [
+        (case, entry["images"], entry["label"], reader_writer_class, dataset_json.num_channels, declared)
+        for case, entry in cases.items()
+    ]
     logger.info("verifying %d cases of %s", len(jobs), folder.name)
     if num_processes > 1 and len(jobs) >= _MIN_CASES_FOR_POOL:
         import multiprocessing
+
         with multiprocessing.get_context("spawn").Pool(min(num_processes, len(jobs))) as pool:
             problems = [p for p in pool.imap(_check_case_star, jobs, chunksize=4) if p]
     else:

@@ -1,7 +1,9 @@
 """Labels, regions and the ignore label of a dataset, and the conversions between them."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,10 +22,13 @@ class LabelManager:
     the ignore label never gets a channel and is never predicted.
     """
 
-    def __init__(self, label_dict: dict[str, int | Sequence[int]],
-                 regions_class_order: Sequence[int] | None = None, source: str = "dataset.json"):
-        self.label_dict = {k: (tuple(v) if isinstance(v, (list, tuple)) else int(v))
-                           for k, v in label_dict.items()}
+    def __init__(
+        self,
+        label_dict: dict[str, int | Sequence[int]],
+        regions_class_order: Sequence[int] | None = None,
+        source: str = "dataset.json",
+    ):
+        self.label_dict = {k: (tuple(v) if isinstance(v, (list, tuple)) else int(v)) for k, v in label_dict.items()}
         self.regions_class_order = list(regions_class_order) if regions_class_order is not None else None
         self.has_regions = any(isinstance(v, tuple) and len(v) > 1 for v in self.label_dict.values())
         self.ignore_label = self._find_ignore_label(source)
@@ -45,25 +50,29 @@ class LabelManager:
         if 0 not in values:
             raise DatasetError(f"{source}: labels must contain background with value 0")
         if self.has_ignore_label and self.ignore_label != max(values):
-            raise DatasetError(f"{source}: the 'ignore' label ({self.ignore_label}) must carry the "
-                               f"highest label value ({max(values)})")
+            raise DatasetError(
+                f"{source}: the 'ignore' label ({self.ignore_label}) must carry the highest label value ({max(values)})"
+            )
         if self.has_ignore_label:
-            named_as_max = [k for k, v in self.label_dict.items()
-                            if k != IGNORE_LABEL_NAME and self.ignore_label in _as_tuple(v)]
+            named_as_max = [
+                k for k, v in self.label_dict.items() if k != IGNORE_LABEL_NAME and self.ignore_label in _as_tuple(v)
+            ]
             if named_as_max:
-                raise DatasetError(f"{source}: label value {self.ignore_label} is used by "
-                                   f"'{named_as_max[0]}' and by 'ignore'")
+                raise DatasetError(
+                    f"{source}: label value {self.ignore_label} is used by '{named_as_max[0]}' and by 'ignore'"
+                )
         if self.has_regions:
             if self.regions_class_order is None:
                 raise DatasetError(f"{source}: region labels (lists of integers) need 'regions_class_order'")
             if len(self.regions_class_order) != len(self.foreground_regions):
-                raise DatasetError(f"{source}: 'regions_class_order' has {len(self.regions_class_order)} "
-                                   f"entries but there are {len(self.foreground_regions)} regions")
+                raise DatasetError(
+                    f"{source}: 'regions_class_order' has {len(self.regions_class_order)} "
+                    f"entries but there are {len(self.foreground_regions)} regions"
+                )
         else:
             expected = list(range(len(self.all_labels)))
             if self.all_labels != expected:
-                raise DatasetError(f"{source}: label values must be consecutive from 0 "
-                                   f"(found {self.all_labels})")
+                raise DatasetError(f"{source}: label values must be consecutive from 0 (found {self.all_labels})")
 
     def _all_values(self) -> list[int]:
         values: set[int] = set()
@@ -110,14 +119,16 @@ class LabelManager:
             return None
         return seg != self.ignore_label
 
-    def apply_inference_nonlinearity(self, logits: "torch.Tensor") -> "torch.Tensor":
+    def apply_inference_nonlinearity(self, logits: torch.Tensor) -> torch.Tensor:
         """Logits (C, ...) -> probabilities: sigmoid for regions, softmax over classes otherwise."""
         import torch
+
         return torch.sigmoid(logits) if self.has_regions else torch.softmax(logits.float(), 0)
 
-    def probabilities_to_segmentation(self, probabilities: "np.ndarray | torch.Tensor") -> np.ndarray:
+    def probabilities_to_segmentation(self, probabilities: np.ndarray | torch.Tensor) -> np.ndarray:
         """Probabilities (C, ...) -> label map: argmax, or regions painted in regions_class_order."""
         import torch
+
         if isinstance(probabilities, torch.Tensor):
             probabilities = probabilities.detach().cpu().numpy()
         if not self.has_regions:
@@ -135,7 +146,7 @@ class LabelManager:
         return out
 
     @classmethod
-    def from_dataset_json(cls, dataset_json) -> "LabelManager":
+    def from_dataset_json(cls, dataset_json) -> LabelManager:
         """Build from a DatasetJson."""
         return cls(dataset_json.labels, dataset_json.regions_class_order)
 

@@ -3,6 +3,7 @@
 MSD stores all channels of a case in one 4D NIfTI (x, y, z, c); nnU-Net wants one 3D file per
 channel (``{case}_{c:04d}.nii.gz``) and a v2 dataset.json. Labels are copied unchanged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import DatasetError, NnUNetError
+from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
 from nnunetv2.utilities.file_io import atomic_folder, load_json
 
@@ -31,14 +32,15 @@ def _image_files(folder: Path) -> list[Path]:
     """NIfTI files of a folder, without macOS' hidden '._' companions."""
     if not folder.is_dir():
         return []
-    return sorted(f for f in folder.iterdir()
-                  if f.name.endswith(_MSD_ENDING) and not f.name.startswith((".", "_")))
+    return sorted(f for f in folder.iterdir() if f.name.endswith(_MSD_ENDING) and not f.name.startswith((".", "_")))
 
 
-def split_4d_nifti(source: str | os.PathLike, output_folder: str | os.PathLike, case: str,
-                   expected_channels: int) -> None:
+def split_4d_nifti(
+    source: str | os.PathLike, output_folder: str | os.PathLike, case: str, expected_channels: int
+) -> None:
     """Write ``{case}_{c:04d}.nii.gz`` per channel of a 3D or 4D NIfTI, keeping the 3D geometry."""
     import SimpleITK as sitk
+
     source, output_folder = Path(source), Path(output_folder)
     try:
         image = sitk.ReadImage(str(source))
@@ -46,8 +48,10 @@ def split_4d_nifti(source: str | os.PathLike, output_folder: str | os.PathLike, 
         raise DatasetError(f"{source}: cannot read ({str(e).strip().splitlines()[-1]})") from None
     num_channels = image.GetSize()[3] if image.GetDimension() == 4 else 1
     if image.GetDimension() not in (3, 4) or num_channels != expected_channels:
-        raise DatasetError(f"{source}: has {num_channels} channel(s) in {image.GetDimension()}D but "
-                           f"dataset.json 'modality' lists {expected_channels}")
+        raise DatasetError(
+            f"{source}: has {num_channels} channel(s) in {image.GetDimension()}D but "
+            f"dataset.json 'modality' lists {expected_channels}"
+        )
     if image.GetDimension() == 3:
         shutil.copyfile(source, output_folder / f"{case}_0000{_MSD_ENDING}")
         return
@@ -67,6 +71,7 @@ def _split_job(arguments: tuple) -> None:
 
 def _target_folder(task_folder: Path, overwrite_id: int | None) -> Path:
     from nnunetv2 import paths
+
     match = _TASK_FOLDER.match(task_folder.name)
     if not match:
         raise DatasetError(f"{task_folder}: an MSD task folder must be named TaskXX_Name")
@@ -76,8 +81,9 @@ def _target_folder(task_folder: Path, overwrite_id: int | None) -> Path:
     target = paths.raw_folder() / f"Dataset{dataset_id:03d}_{match.group(2)}"
     for other in dataset_folders_with_id(dataset_id, paths.raw_folder()):
         if other != target:
-            raise DatasetError(f"dataset id {dataset_id:03d} is already used by {other} "
-                               f"(choose another with -overwrite_id)")
+            raise DatasetError(
+                f"dataset id {dataset_id:03d} is already used by {other} (choose another with -overwrite_id)"
+            )
     return target
 
 
@@ -96,12 +102,15 @@ def _v2_dataset_json(msd: dict, source: Path, num_training: int) -> DatasetJson:
     return DatasetJson(
         channel_names={str(k): str(v) for k, v in modality.items()},
         labels=dict(sorted(label_dict.items(), key=lambda item: item[1])),
-        num_training=num_training, file_ending=_MSD_ENDING,
-        extra={k: msd[k] for k in _KEPT_MSD_KEYS if k in msd})
+        num_training=num_training,
+        file_ending=_MSD_ENDING,
+        extra={k: msd[k] for k in _KEPT_MSD_KEYS if k in msd},
+    )
 
 
-def convert_msd_dataset(task_folder: str | os.PathLike, overwrite_id: int | None = None,
-                        num_processes: int = 1) -> Path:
+def convert_msd_dataset(
+    task_folder: str | os.PathLike, overwrite_id: int | None = None, num_processes: int = 1
+) -> Path:
     """Convert an MSD TaskXX_Name folder into nnUNet_raw/DatasetXXX_Name and return that folder."""
     task_folder = Path(task_folder).resolve()
     if not task_folder.is_dir():
@@ -132,13 +141,13 @@ def convert_msd_dataset(task_folder: str | os.PathLike, overwrite_id: int | None
             files = training if source_dir == "imagesTr" else _image_files(task_folder / source_dir)
             if files:
                 (staging / out_dir).mkdir()
-            jobs += [(f, staging / out_dir, f.name[: -len(_MSD_ENDING)], dataset_json.num_channels)
-                     for f in files]
+            jobs += [(f, staging / out_dir, f.name[: -len(_MSD_ENDING)], dataset_json.num_channels) for f in files]
         (staging / "labelsTr").mkdir()
         for label in labels:
             shutil.copyfile(label, staging / "labelsTr" / label.name)
         if num_processes > 1 and len(jobs) >= _MIN_FILES_FOR_POOL:
             import multiprocessing
+
             with multiprocessing.get_context("spawn").Pool(min(num_processes, len(jobs))) as pool:
                 pool.map(_split_job, jobs)
         else:

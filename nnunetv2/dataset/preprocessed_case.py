@@ -5,11 +5,13 @@ segmentation ``(1, z, y, x)`` int16 (-1 marks voxels outside the nonzero crop re
 nnU-Net v2), ``{case}.json`` the properties and ``{case}_locations.npz`` the sampled voxel
 coordinates ``(n, 4)`` per class (or region) used for foreground oversampling.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,10 +32,15 @@ def _str_to_key(text: str) -> ClassKey:
 
 def _write_blosc2(array: np.ndarray, path: Path) -> None:
     import blosc2
+
     with atomic_path(path) as tmp:
         tmp.unlink()  # blosc2 refuses to open an existing file in mode 'w' on some versions
-        blosc2.asarray(np.ascontiguousarray(array), urlpath=str(tmp), mode="w",
-                       cparams={"codec": blosc2.Codec.LZ4, "clevel": 5, "nthreads": 1})
+        blosc2.asarray(
+            np.ascontiguousarray(array),
+            urlpath=str(tmp),
+            mode="w",
+            cparams={"codec": blosc2.Codec.LZ4, "clevel": 5, "nthreads": 1},
+        )
 
 
 def save_blosc2_array(array: np.ndarray, path: str | os.PathLike) -> None:
@@ -41,8 +48,14 @@ def save_blosc2_array(array: np.ndarray, path: str | os.PathLike) -> None:
     _write_blosc2(array, Path(path))
 
 
-def save_preprocessed_case(folder: str | os.PathLike, case_id: str, data: np.ndarray, seg: np.ndarray,
-                           properties: dict[str, Any], class_locations: dict[ClassKey, np.ndarray]) -> None:
+def save_preprocessed_case(
+    folder: str | os.PathLike,
+    case_id: str,
+    data: np.ndarray,
+    seg: np.ndarray,
+    properties: dict[str, Any],
+    class_locations: dict[ClassKey, np.ndarray],
+) -> None:
     """Write one preprocessed case; each file appears only once it is complete."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -50,8 +63,9 @@ def save_preprocessed_case(folder: str | os.PathLike, case_id: str, data: np.nda
     _write_blosc2(seg.astype(np.int16, copy=False), folder / f"{case_id}_seg.b2nd")
     with atomic_path(folder / f"{case_id}_locations.npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **{_key_to_str(k): np.asarray(v, dtype=np.int32).reshape(-1, 4)
-                           for k, v in class_locations.items()})
+            np.savez(
+                f, **{_key_to_str(k): np.asarray(v, dtype=np.int32).reshape(-1, 4) for k, v in class_locations.items()}
+            )
     save_json(properties, folder / f"{case_id}.json")
 
 
@@ -67,6 +81,7 @@ def load_case_properties(folder: str | os.PathLike, case_id: str) -> dict[str, A
 def open_preprocessed_case(folder: str | os.PathLike, case_id: str):
     """Return ``(data, seg)`` as lazily decompressed blosc2 arrays; slicing yields numpy."""
     import blosc2
+
     folder = Path(folder)
     path = folder / f"{case_id}.b2nd"
     if not path.is_file():
@@ -87,8 +102,11 @@ def list_preprocessed_cases(folder: str | os.PathLike) -> list[str]:
     folder = Path(folder)
     if not folder.is_dir():
         raise PreprocessingError(f"{folder}: preprocessed data folder not found (run nnUNetv2_preprocess)")
-    return sorted(p.name[: -len(".json")] for p in folder.glob("*.json")
-                  if (folder / (p.name[: -len(".json")] + ".b2nd")).is_file())
+    return sorted(
+        p.name[: -len(".json")]
+        for p in folder.glob("*.json")
+        if (folder / (p.name[: -len(".json")] + ".b2nd")).is_file()
+    )
 
 
 def remove_preprocessed_case(folder: str | os.PathLike, case_id: str) -> None:
@@ -98,8 +116,9 @@ def remove_preprocessed_case(folder: str | os.PathLike, case_id: str) -> None:
         (folder / name).unlink(missing_ok=True)
 
 
-def sample_class_locations(seg: np.ndarray, keys: Sequence[ClassKey], max_per_class: int = 10000,
-                           min_fraction: float = 0.01, seed: int = 1234) -> dict[ClassKey, np.ndarray]:
+def sample_class_locations(
+    seg: np.ndarray, keys: Sequence[ClassKey], max_per_class: int = 10000, min_fraction: float = 0.01, seed: int = 1234
+) -> dict[ClassKey, np.ndarray]:
     """Return up to ``max_per_class`` random ``(n, 4)`` coordinates per class/region in ``seg`` (1, ...).
 
     At least ``min_fraction`` of a class' voxels are kept, as in nnU-Net v2, so large classes are

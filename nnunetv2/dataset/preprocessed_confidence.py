@@ -5,6 +5,7 @@
 ``{case}_scribbles.npz``: ``coordinates`` ``(n, 3)`` int32, the preprocessed voxels a person scribbled
 (patch sampling centres part of the patches there).
 """
+
 from __future__ import annotations
 
 import os
@@ -29,6 +30,7 @@ def save_case_confidence(folder: str | os.PathLike, case_id: str, confidence: np
 def open_case_confidence(folder: str | os.PathLike, case_id: str):
     """Return the case's confidence as a lazily decompressed blosc2 array, or None when it has none."""
     import blosc2
+
     path = Path(folder) / f"{case_id}{CONFIDENCE_SUFFIX}"
     if not path.is_file():
         return None

@@ -6,19 +6,20 @@ Each tissue has its own intensity plus noise. MR-like images are zero outside th
 nnU-Net's crop-to-nonzero removes the margin; CT-like images put air (-1000 HU) outside the
 body as real scans do, so cropping keeps the whole image there.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import DatasetError
+from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
 from nnunetv2.utilities.file_io import atomic_folder
 
@@ -34,16 +35,16 @@ _MR_NOISE, _CT_NOISE = 8.0, 20.0
 
 def _coordinate_grids(shape: Sequence[int], spacing: np.ndarray) -> list[np.ndarray]:
     """Voxel-centre coordinates in mm, one broadcastable array per axis."""
-    return np.meshgrid(*[(np.arange(n) + 0.5) * s for n, s in zip(shape, spacing)],
-                       indexing="ij", sparse=True)
+    return np.meshgrid(*[(np.arange(n) + 0.5) * s for n, s in zip(shape, spacing)], indexing="ij", sparse=True)
 
 
 def _ellipsoid(grids: list[np.ndarray], centre: np.ndarray, radii: np.ndarray) -> np.ndarray:
     return sum(((g - c) / r) ** 2 for g, c, r in zip(grids, centre, radii)) <= 1.0
 
 
-def _label_map(shape: Sequence[int], spacing: np.ndarray, num_foreground_classes: int,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _label_map(
+    shape: Sequence[int], spacing: np.ndarray, num_foreground_classes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (seg, body mask) for one case; seg holds 0..num_foreground_classes."""
     grids = _coordinate_grids(shape, spacing)
     extent = np.asarray(shape) * spacing
@@ -65,9 +66,10 @@ def _label_map(shape: Sequence[int], spacing: np.ndarray, num_foreground_classes
         dist2 = 0.0
         for axis in range(1, len(shape)):
             centre = body_centre[axis] + 0.45 * body_radii[axis] * np.sin(
-                rng.uniform(1.5, 3.0) * t + rng.uniform(0, 2 * np.pi))
+                rng.uniform(1.5, 3.0) * t + rng.uniform(0, 2 * np.pi)
+            )
             dist2 = dist2 + (grids[axis] - centre) ** 2
-        seg[(dist2 <= radius ** 2) & (np.abs(t) <= 0.6) & body] = 2
+        seg[(dist2 <= radius**2) & (np.abs(t) <= 0.6) & body] = 2
 
     for label in range(3, num_foreground_classes + 1):
         centre = body_centre + body_radii * rng.uniform(-0.55, 0.55, len(shape))
@@ -97,8 +99,14 @@ def _channel_means(intensity: str, channel: int, num_tissues: int) -> np.ndarray
     return np.concatenate([[base[0]], means])
 
 
-def _images(seg: np.ndarray, body: np.ndarray, num_channels: int, num_foreground_classes: int,
-            intensity: str, rng: np.random.Generator) -> np.ndarray:
+def _images(
+    seg: np.ndarray,
+    body: np.ndarray,
+    num_channels: int,
+    num_foreground_classes: int,
+    intensity: str,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Return float32 images (c, *shape) for a case's label map."""
     tissue = np.where(body, seg.astype(np.int64) + 1, 0)
     num_tissues = num_foreground_classes + 2
@@ -115,8 +123,13 @@ def _images(seg: np.ndarray, body: np.ndarray, num_channels: int, num_foreground
     return images
 
 
-def write_image(image: np.ndarray, path: str | os.PathLike, spacing: Sequence[float],
-                origin: Sequence[float] | None = None, direction: Sequence[float] | None = None) -> None:
+def write_image(
+    image: np.ndarray,
+    path: str | os.PathLike,
+    spacing: Sequence[float],
+    origin: Sequence[float] | None = None,
+    direction: Sequence[float] | None = None,
+) -> None:
     """Write one image channel (2D or 3D, array axis order) with its geometry.
 
     ``spacing`` is in array axis order; ``origin``/``direction`` in SimpleITK's (x, y, z) order.
@@ -125,9 +138,11 @@ def write_image(image: np.ndarray, path: str | os.PathLike, spacing: Sequence[fl
     path = Path(path)
     if str(path).lower().endswith(_NATURAL_IMAGE_ENDINGS):
         from PIL import Image
+
         Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8)).save(path)
         return
     import SimpleITK as sitk
+
     itk_image = sitk.GetImageFromArray(image.astype(np.float32))
     itk_image.SetSpacing([float(s) for s in spacing[::-1]])
     if origin is not None:
@@ -137,8 +152,9 @@ def write_image(image: np.ndarray, path: str | os.PathLike, spacing: Sequence[fl
     sitk.WriteImage(itk_image, str(path), True)
 
 
-def _labels(num_foreground_classes: int, regions: bool, ignore_label: bool
-            ) -> tuple[dict[str, int | list[int]], list[int] | None]:
+def _labels(
+    num_foreground_classes: int, regions: bool, ignore_label: bool
+) -> tuple[dict[str, int | list[int]], list[int] | None]:
     labels: dict[str, int | list[int]] = {"background": 0}
     if regions:
         # nested regions: region i holds labels i..K, painted in order 1..K (BraTS style)
@@ -159,12 +175,12 @@ def _labels(num_foreground_classes: int, regions: bool, ignore_label: bool
 def _channel_names(intensity: str, num_channels: int) -> dict[str, str]:
     if intensity == "ct":
         return {str(c): "CT" for c in range(num_channels)}
-    return {str(c): (_MR_CHANNEL_NAMES[c] if c < len(_MR_CHANNEL_NAMES) else f"MR{c}")
-            for c in range(num_channels)}
+    return {str(c): (_MR_CHANNEL_NAMES[c] if c < len(_MR_CHANNEL_NAMES) else f"MR{c}") for c in range(num_channels)}
 
 
-def _check_arguments(shape, spacing, num_cases, num_channels, num_foreground_classes, intensity,
-                     regions, file_ending) -> None:
+def _check_arguments(
+    shape, spacing, num_cases, num_channels, num_foreground_classes, intensity, regions, file_ending
+) -> None:
     problem = None
     if len(shape) not in (2, 3) or min(shape) < 4:
         problem = f"shape must have 2 or 3 axes of at least 4 voxels, got {tuple(shape)}"
@@ -183,12 +199,23 @@ def _check_arguments(shape, spacing, num_cases, num_channels, num_foreground_cla
     if problem:
         raise DatasetError(f"cannot generate the synthetic dataset: {problem}")
     from nnunetv2.imageio.registry import reader_writer_for_ending
+
     reader_writer_for_ending(file_ending)  # an unsupported ending fails before anything is written
 
 
-def _write_case(folder: Path, images_dir: str, labels_dir: str, case: str, images: np.ndarray,
-                seg: np.ndarray, spacing: np.ndarray, origin: np.ndarray, file_ending: str) -> None:
+def _write_case(
+    folder: Path,
+    images_dir: str,
+    labels_dir: str,
+    case: str,
+    images: np.ndarray,
+    seg: np.ndarray,
+    spacing: np.ndarray,
+    origin: np.ndarray,
+    file_ending: str,
+) -> None:
     from nnunetv2.imageio.registry import reader_writer_for_ending
+
     image_files = []
     for c, image in enumerate(images):
         image_files.append(folder / images_dir / f"{case}_{c:04d}{file_ending}")
@@ -200,32 +227,47 @@ def _write_case(folder: Path, images_dir: str, labels_dir: str, case: str, image
     reader_writer.write_seg(seg_3d, folder / labels_dir / f"{case}{file_ending}", properties)
 
 
-def generate_synthetic_dataset(dataset_folder: str | os.PathLike, num_cases: int = 8,
-                               shape: Sequence[int] = (24, 40, 40),
-                               spacing: Sequence[float] | None = None, num_channels: int = 1,
-                               num_foreground_classes: int = 2, intensity: str = "mr",
-                               regions: bool = False, ignore_label: bool = False,
-                               file_ending: str = ".nii.gz", num_test_cases: int = 0, seed: int = 0,
-                               overwrite: bool = False) -> DatasetJson:
+def generate_synthetic_dataset(
+    dataset_folder: str | os.PathLike,
+    num_cases: int = 8,
+    shape: Sequence[int] = (24, 40, 40),
+    spacing: Sequence[float] | None = None,
+    num_channels: int = 1,
+    num_foreground_classes: int = 2,
+    intensity: str = "mr",
+    regions: bool = False,
+    ignore_label: bool = False,
+    file_ending: str = ".nii.gz",
+    num_test_cases: int = 0,
+    seed: int = 0,
+    overwrite: bool = False,
+) -> DatasetJson:
     """Write a synthetic raw dataset into ``dataset_folder`` (DatasetXXX_Name) and return its dataset.json.
 
     ``spacing`` defaults to (3, 1, 1) for 3D and (1, 1) for 2D shapes. The folder must not exist
     or be empty unless ``overwrite``; it appears complete or not at all.
     """
     shape = tuple(int(s) for s in shape)
-    spacing_arr = np.asarray(spacing if spacing is not None else (3.0, 1.0, 1.0)[-len(shape):], dtype=float)
-    _check_arguments(shape, spacing_arr, num_cases, num_channels, num_foreground_classes, intensity,
-                     regions, file_ending)
+    spacing_arr = np.asarray(spacing if spacing is not None else (3.0, 1.0, 1.0)[-len(shape) :], dtype=float)
+    _check_arguments(
+        shape, spacing_arr, num_cases, num_channels, num_foreground_classes, intensity, regions, file_ending
+    )
     dataset_folder = Path(dataset_folder)
     if dataset_folder.exists() and any(dataset_folder.iterdir()) and not overwrite:
         raise DatasetError(f"{dataset_folder}: already exists and is not empty (overwrite to replace it)")
 
     labels, regions_class_order = _labels(num_foreground_classes, regions, ignore_label)
     dataset_json = DatasetJson(
-        channel_names=_channel_names(intensity, num_channels), labels=labels, num_training=num_cases,
-        file_ending=file_ending, regions_class_order=regions_class_order,
-        extra={"name": dataset_folder.name,
-               "description": f"synthetic {intensity.upper()}-like {len(shape)}D dataset, seed {seed}"})
+        channel_names=_channel_names(intensity, num_channels),
+        labels=labels,
+        num_training=num_cases,
+        file_ending=file_ending,
+        regions_class_order=regions_class_order,
+        extra={
+            "name": dataset_folder.name,
+            "description": f"synthetic {intensity.upper()}-like {len(shape)}D dataset, seed {seed}",
+        },
+    )
 
     with atomic_folder(dataset_folder) as staging:
         subsets = [("imagesTr", "labelsTr", range(num_cases))]
@@ -241,19 +283,20 @@ def generate_synthetic_dataset(dataset_folder: str | os.PathLike, num_cases: int
                 if ignore_label:
                     thickness = max(1, shape[0] // 4)
                     start = rng.integers(0, shape[0] - thickness + 1)
-                    seg[start:start + thickness] = num_foreground_classes + 1
+                    seg[start : start + thickness] = num_foreground_classes + 1
                 origin = np.round(rng.uniform(-50, 50, len(shape)), 1)
-                _write_case(staging, images_dir, labels_dir, f"case_{index:03d}", images, seg,
-                            spacing_arr, origin, file_ending)
+                _write_case(
+                    staging, images_dir, labels_dir, f"case_{index:03d}", images, seg, spacing_arr, origin, file_ending
+                )
         dataset_json.save(staging / "dataset.json")
     logger.debug("wrote %d training and %d test cases to %s", num_cases, num_test_cases, dataset_folder)
     return dataset_json
 
 
-def generate_synthetic_dataset_in_raw(dataset_id: int, name: str, overwrite: bool = False,
-                                      **generator_kwargs) -> Path:
+def generate_synthetic_dataset_in_raw(dataset_id: int, name: str, overwrite: bool = False, **generator_kwargs) -> Path:
     """Generate ``nnUNet_raw/DatasetXXX_name``; refuse when the id is taken unless ``overwrite``."""
     from nnunetv2 import paths
+
     if not 0 < dataset_id < 1000:
         raise DatasetError(f"dataset id must be between 1 and 999, got {dataset_id}")
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
@@ -261,8 +304,9 @@ def generate_synthetic_dataset_in_raw(dataset_id: int, name: str, overwrite: boo
     target = paths.raw_folder() / f"Dataset{dataset_id:03d}_{name}"
     taken = dataset_folders_with_id(dataset_id, paths.raw_folder())
     if taken and not overwrite:
-        raise DatasetError(f"dataset id {dataset_id:03d} is already used by {taken[0]} "
-                           f"(pass --overwrite to replace it)")
+        raise DatasetError(
+            f"dataset id {dataset_id:03d} is already used by {taken[0]} (pass --overwrite to replace it)"
+        )
     generate_synthetic_dataset(target, overwrite=True, **generator_kwargs)
     for other in taken:
         if other != target:

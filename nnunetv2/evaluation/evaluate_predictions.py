@@ -5,14 +5,16 @@ or region, NaN-skipping mean over cases) and ``foreground_mean`` (mean of ``mean
 but background). Keys are ``str(label)`` for labels (``"1"``) and ``str(tuple)`` for regions
 (``"(1, 2)"``); keys are sorted, as nnU-Net v2 writes them.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,8 +45,10 @@ def save_summary_json(results: dict[str, Any], output_file: str | os.PathLike) -
     converted = {
         "foreground_mean": results["foreground_mean"],
         "mean": {label_or_region_to_key(k): v for k, v in results["mean"].items()},
-        "metric_per_case": [{**case, "metrics": {label_or_region_to_key(k): v for k, v in case["metrics"].items()}}
-                            for case in results["metric_per_case"]],
+        "metric_per_case": [
+            {**case, "metrics": {label_or_region_to_key(k): v for k, v in case["metrics"].items()}}
+            for case in results["metric_per_case"]
+        ],
     }
     save_json(converted, output_file, sort_keys=True)
 
@@ -62,8 +66,9 @@ def _files_with_ending(folder: Path, file_ending: str) -> list[str]:
     if not folder.is_dir():
         raise EvaluationError(f"{folder}: folder not found")
     # dot files are temporary files of an interrupted write
-    return sorted(f.name for f in folder.iterdir()
-                  if f.name.endswith(file_ending) and not f.name.startswith(".") and f.is_file())
+    return sorted(
+        f.name for f in folder.iterdir() if f.name.endswith(file_ending) and not f.name.startswith(".") and f.is_file()
+    )
 
 
 def _case_pairs(folder_ref: Path, folder_pred: Path, file_ending: str, chill: bool) -> list[tuple[Path, Path]]:
@@ -72,12 +77,13 @@ def _case_pairs(folder_ref: Path, folder_pred: Path, file_ending: str, chill: bo
     predictions = _files_with_ending(folder_pred, file_ending)
     without_reference = sorted(set(predictions) - set(references))
     if without_reference:
-        raise EvaluationError(f"{folder_pred / without_reference[0]}: prediction has no reference file in "
-                              f"{folder_ref}")
+        raise EvaluationError(f"{folder_pred / without_reference[0]}: prediction has no reference file in {folder_ref}")
     missing = sorted(set(references) - set(predictions))
     if missing and not chill:
-        raise EvaluationError(f"{len(missing)} of {len(references)} cases in {folder_ref} have no prediction in "
-                              f"{folder_pred} (first: {missing[0]}); use --chill to evaluate only the predicted ones")
+        raise EvaluationError(
+            f"{len(missing)} of {len(references)} cases in {folder_ref} have no prediction in "
+            f"{folder_pred} (first: {missing[0]}); use --chill to evaluate only the predicted ones"
+        )
     if not predictions:
         raise EvaluationError(f"{folder_pred}: no predictions ending in '{file_ending}'")
     return [(folder_ref / name, folder_pred / name) for name in predictions]
@@ -94,18 +100,26 @@ def _summarize(per_case: list[dict[str, Any]], labels_or_regions: Sequence[Label
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a label with Dice NaN in every case stays NaN
         for key in labels_or_regions:
-            means[key] = {m: float(np.nanmean([case["metrics"][key][m] for case in per_case]))
-                          for m in METRIC_NAMES}
+            means[key] = {m: float(np.nanmean([case["metrics"][key][m] for case in per_case])) for m in METRIC_NAMES}
         foreground = [k for k in labels_or_regions if k != 0]
-        foreground_mean = {m: float(np.nanmean([means[k][m] for k in foreground])) if foreground else float("nan")
-                           for m in METRIC_NAMES}
+        foreground_mean = {
+            m: float(np.nanmean([means[k][m] for k in foreground])) if foreground else float("nan")
+            for m in METRIC_NAMES
+        }
     return {"metric_per_case": per_case, "mean": means, "foreground_mean": foreground_mean}
 
 
-def compute_metrics_on_folder(folder_ref: str | os.PathLike, folder_pred: str | os.PathLike,
-                              output_file: str | os.PathLike | None, reader_writer_class, file_ending: str,
-                              labels_or_regions: Sequence[LabelOrRegion], ignore_label: int | None = None,
-                              num_processes: int = 1, chill: bool = False) -> dict[str, Any]:
+def compute_metrics_on_folder(
+    folder_ref: str | os.PathLike,
+    folder_pred: str | os.PathLike,
+    output_file: str | os.PathLike | None,
+    reader_writer_class,
+    file_ending: str,
+    labels_or_regions: Sequence[LabelOrRegion],
+    ignore_label: int | None = None,
+    num_processes: int = 1,
+    chill: bool = False,
+) -> dict[str, Any]:
     """Return (and write to ``output_file`` unless None) the summary of every prediction in ``folder_pred``.
 
     A reference without a prediction is an error unless ``chill``; a prediction without a
@@ -120,6 +134,7 @@ def compute_metrics_on_folder(folder_ref: str | os.PathLike, folder_pred: str | 
     workers = min(num_processes, len(jobs) // _MIN_CASES_PER_PROCESS)
     if workers > 1:
         import multiprocessing
+
         # spawn: forked workers can deadlock on thread pools numpy or torch started in the parent
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             per_case = list(pool.map(_compute_case, jobs))
@@ -132,38 +147,57 @@ def compute_metrics_on_folder(folder_ref: str | os.PathLike, folder_pred: str | 
     return results
 
 
-def compute_metrics_on_folder_with_plans(folder_ref: str | os.PathLike, folder_pred: str | os.PathLike,
-                                         dataset_json_file: str | os.PathLike, plans_file: str | os.PathLike,
-                                         output_file: str | os.PathLike | None = None, num_processes: int = 1,
-                                         chill: bool = False) -> dict[str, Any]:
+def compute_metrics_on_folder_with_plans(
+    folder_ref: str | os.PathLike,
+    folder_pred: str | os.PathLike,
+    dataset_json_file: str | os.PathLike,
+    plans_file: str | os.PathLike,
+    output_file: str | os.PathLike | None = None,
+    num_processes: int = 1,
+    chill: bool = False,
+) -> dict[str, Any]:
     """Evaluate with the labels/regions and ignore label of dataset.json and the plans' reader-writer.
 
     ``output_file`` defaults to ``folder_pred/summary.json`` (nnUNetv2_evaluate_folder).
     """
-    from nnunetv2.dataset.dataset_json import DatasetJson
     from nnunetv2.dataset.label_manager import LabelManager
-    from nnunetv2.experiment_planning.plans import Plans
+    from nnunetv2.formats.dataset_json import DatasetJson
+    from nnunetv2.formats.plans import Plans
     from nnunetv2.imageio.registry import reader_writer_class_from_name
+
     dataset_json = DatasetJson.load(dataset_json_file)
     plans = Plans.load(plans_file)
     label_manager = LabelManager(dataset_json.labels, dataset_json.regions_class_order, source=str(dataset_json_file))
     if output_file is None:
         output_file = Path(folder_pred) / "summary.json"
-    return compute_metrics_on_folder(folder_ref, folder_pred, output_file,
-                                     reader_writer_class_from_name(plans.image_reader_writer),
-                                     dataset_json.file_ending, label_manager.foreground_labels_or_regions,
-                                     label_manager.ignore_label, num_processes, chill)
+    return compute_metrics_on_folder(
+        folder_ref,
+        folder_pred,
+        output_file,
+        reader_writer_class_from_name(plans.image_reader_writer),
+        dataset_json.file_ending,
+        label_manager.foreground_labels_or_regions,
+        label_manager.ignore_label,
+        num_processes,
+        chill,
+    )
 
 
-def compute_metrics_on_folder_simple(folder_ref: str | os.PathLike, folder_pred: str | os.PathLike,
-                                     labels: Sequence[int], ignore_label: int | None = None, num_processes: int = 1,
-                                     output_file: str | os.PathLike | None = None,
-                                     chill: bool = False) -> dict[str, Any]:
+def compute_metrics_on_folder_simple(
+    folder_ref: str | os.PathLike,
+    folder_pred: str | os.PathLike,
+    labels: Sequence[int],
+    ignore_label: int | None = None,
+    num_processes: int = 1,
+    output_file: str | os.PathLike | None = None,
+    chill: bool = False,
+) -> dict[str, Any]:
     """Evaluate ``labels`` with the reader-writer that fits the reference files' ending.
 
     ``output_file`` defaults to ``folder_pred/summary.json`` (nnUNetv2_evaluate_simple).
     """
     from nnunetv2.imageio.registry import file_ending_of, reader_writer_for_ending
+
     folder_ref = Path(folder_ref)
     if not folder_ref.is_dir():
         raise EvaluationError(f"{folder_ref}: folder not found")
@@ -171,9 +205,18 @@ def compute_metrics_on_folder_simple(folder_ref: str | os.PathLike, folder_pred:
     if not examples:
         raise EvaluationError(f"{folder_ref}: no reference files")
     # the ending as spelled in the folder (file_ending_of lowercases it for the reader lookup)
-    file_ending = examples[0].name[-len(file_ending_of(examples[0].name)):]
+    file_ending = examples[0].name[-len(file_ending_of(examples[0].name)) :]
     reader_writer_class = reader_writer_for_ending(file_ending, str(examples[0]))
     if output_file is None:
         output_file = Path(folder_pred) / "summary.json"
-    return compute_metrics_on_folder(folder_ref, folder_pred, output_file, reader_writer_class, file_ending,
-                                     list(labels), ignore_label, num_processes, chill)
+    return compute_metrics_on_folder(
+        folder_ref,
+        folder_pred,
+        output_file,
+        reader_writer_class,
+        file_ending,
+        list(labels),
+        ignore_label,
+        num_processes,
+        chill,
+    )

@@ -5,10 +5,12 @@ single ``bincount`` pass (in chunks, to bound memory), instead of one full pass 
 A label or region absent from both reference and prediction has Dice and IoU NaN: there is
 nothing to score, and a mean over cases skips it (nanmean).
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,11 +20,12 @@ LabelOrRegion = int | tuple[int, ...]
 METRIC_NAMES = ("Dice", "IoU", "FP", "TP", "FN", "TN", "n_pred", "n_ref")
 
 # voxels per bincount pass: bounds the temporary index arrays to ~100 MB on very large volumes
-_CHUNK_VOXELS = 2 ** 23
+_CHUNK_VOXELS = 2**23
 
 
-def compute_tp_fp_fn_tn(mask_ref: np.ndarray, mask_pred: np.ndarray,
-                        ignore_mask: np.ndarray | None = None) -> tuple[int, int, int, int]:
+def compute_tp_fp_fn_tn(
+    mask_ref: np.ndarray, mask_pred: np.ndarray, ignore_mask: np.ndarray | None = None
+) -> tuple[int, int, int, int]:
     """Return (TP, FP, FN, TN) of two boolean masks, not counting voxels where ``ignore_mask`` is True."""
     mask_ref = np.asarray(mask_ref, dtype=bool)
     mask_pred = np.asarray(mask_pred, dtype=bool)
@@ -37,8 +40,11 @@ def compute_tp_fp_fn_tn(mask_ref: np.ndarray, mask_pred: np.ndarray,
 
 
 def _as_values(label_or_region: LabelOrRegion) -> tuple[int, ...]:
-    return tuple(int(v) for v in label_or_region) if isinstance(label_or_region, (tuple, list)) \
+    return (
+        tuple(int(v) for v in label_or_region)
+        if isinstance(label_or_region, (tuple, list))
         else (int(label_or_region),)
+    )
 
 
 class _Confusion:
@@ -64,7 +70,7 @@ class _Confusion:
 def _chunks(seg_ref: np.ndarray, seg_pred: np.ndarray):
     ref_flat, pred_flat = seg_ref.reshape(-1), seg_pred.reshape(-1)
     for start in range(0, ref_flat.size, _CHUNK_VOXELS):
-        yield ref_flat[start:start + _CHUNK_VOXELS], pred_flat[start:start + _CHUNK_VOXELS]
+        yield ref_flat[start : start + _CHUNK_VOXELS], pred_flat[start : start + _CHUNK_VOXELS]
 
 
 def _integer_labels(seg: np.ndarray) -> np.ndarray:
@@ -83,7 +89,7 @@ def _dense_confusion(seg_ref: np.ndarray, seg_pred: np.ndarray, ignore_label: in
         return None
     n = int(max(seg_ref.max(), seg_pred.max())) + 1
     # the pair index must fit a small dtype: that is what makes one bincount pass cheap
-    index_dtype = np.uint8 if n * n <= 2 ** 8 else np.uint16 if n * n <= 2 ** 16 else None
+    index_dtype = np.uint8 if n * n <= 2**8 else np.uint16 if n * n <= 2**16 else None
     if index_dtype is None:
         return None
     counts = np.zeros(n * n, dtype=np.int64)
@@ -93,17 +99,18 @@ def _dense_confusion(seg_ref: np.ndarray, seg_pred: np.ndarray, ignore_label: in
     return _Confusion(counts.reshape(n, n), {v: v for v in range(n)}, ignore_label)
 
 
-def _binned_confusion(seg_ref: np.ndarray, seg_pred: np.ndarray, values: set[int],
-                      ignore_label: int | None) -> _Confusion:
+def _binned_confusion(
+    seg_ref: np.ndarray, seg_pred: np.ndarray, values: set[int], ignore_label: int | None
+) -> _Confusion:
     """Confusion over ``values`` (and the ignore label) plus one bin for every other value (any dtype, range)."""
     value_array = np.array(sorted(values | ({ignore_label} - {None})), dtype=np.int64)
     num_bins = len(value_array) + 1
     counts = np.zeros(num_bins * num_bins, dtype=np.int64)
     for ref, pred in _chunks(seg_ref, seg_pred):
-        counts += np.bincount(_bin_index(ref, value_array) * num_bins + _bin_index(pred, value_array),
-                              minlength=num_bins * num_bins)
-    return _Confusion(counts.reshape(num_bins, num_bins), {int(v): i for i, v in enumerate(value_array)},
-                      ignore_label)
+        counts += np.bincount(
+            _bin_index(ref, value_array) * num_bins + _bin_index(pred, value_array), minlength=num_bins * num_bins
+        )
+    return _Confusion(counts.reshape(num_bins, num_bins), {int(v): i for i, v in enumerate(value_array)}, ignore_label)
 
 
 def _bin_index(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -113,13 +120,17 @@ def _bin_index(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
     return np.where(found, position, len(values))
 
 
-def metrics_from_segmentations(seg_ref: np.ndarray, seg_pred: np.ndarray,
-                               labels_or_regions: Sequence[LabelOrRegion],
-                               ignore_label: int | None = None) -> dict[LabelOrRegion, dict[str, float | int]]:
+def metrics_from_segmentations(
+    seg_ref: np.ndarray,
+    seg_pred: np.ndarray,
+    labels_or_regions: Sequence[LabelOrRegion],
+    ignore_label: int | None = None,
+) -> dict[LabelOrRegion, dict[str, float | int]]:
     """Return ``{label_or_region: {Dice, IoU, FP, TP, FN, TN, n_pred, n_ref}}`` of two label maps."""
     if seg_ref.shape != seg_pred.shape:
-        raise EvaluationError(f"reference shape {tuple(seg_ref.shape)} differs from prediction shape "
-                              f"{tuple(seg_pred.shape)}")
+        raise EvaluationError(
+            f"reference shape {tuple(seg_ref.shape)} differs from prediction shape {tuple(seg_pred.shape)}"
+        )
     keys = [tuple(r) if isinstance(r, list) else r for r in labels_or_regions]
     if not keys:
         raise EvaluationError("no labels or regions to evaluate")
@@ -131,14 +142,26 @@ def metrics_from_segmentations(seg_ref: np.ndarray, seg_pred: np.ndarray,
     for key in keys:
         tp, fp, fn, tn = confusion.counts(_as_values(key))
         scored = tp + fp + fn > 0
-        results[key] = {"Dice": 2 * tp / (2 * tp + fp + fn) if scored else float("nan"),
-                        "IoU": tp / (tp + fp + fn) if scored else float("nan"),
-                        "FP": fp, "TP": tp, "FN": fn, "TN": tn, "n_pred": tp + fp, "n_ref": tp + fn}
+        results[key] = {
+            "Dice": 2 * tp / (2 * tp + fp + fn) if scored else float("nan"),
+            "IoU": tp / (tp + fp + fn) if scored else float("nan"),
+            "FP": fp,
+            "TP": tp,
+            "FN": fn,
+            "TN": tn,
+            "n_pred": tp + fp,
+            "n_ref": tp + fn,
+        }
     return results
 
 
-def compute_metrics(reference_file: str | os.PathLike, prediction_file: str | os.PathLike, reader_writer,
-                    labels_or_regions: Sequence[LabelOrRegion], ignore_label: int | None = None) -> dict[str, Any]:
+def compute_metrics(
+    reference_file: str | os.PathLike,
+    prediction_file: str | os.PathLike,
+    reader_writer,
+    labels_or_regions: Sequence[LabelOrRegion],
+    ignore_label: int | None = None,
+) -> dict[str, Any]:
     """Return ``{'reference_file', 'prediction_file', 'metrics': {label_or_region: {...}}}`` for one case."""
     seg_ref, _ = reader_writer.read_seg(str(reference_file))
     seg_pred, _ = reader_writer.read_seg(str(prediction_file))

@@ -3,29 +3,37 @@
 Foreground means annotated foreground: label > 0 and not the ignore label. The intensity
 statistics are exact values of what nnU-Net v2 estimates by sampling (see intensity_statistics).
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import DatasetError, NnUNetError
-from nnunetv2.experiment_planning.intensity_statistics import (ForegroundIntensitySummary,
-                                                               pooled_foreground_statistics,
-                                                               summarize_foreground_intensities)
+from nnunetv2.experiment_planning.intensity_statistics import (
+    ForegroundIntensitySummary,
+    pooled_foreground_statistics,
+    summarize_foreground_intensities,
+)
+from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.utilities.file_io import atomic_path, load_json, save_json
 
 logger = logging.getLogger(__name__)
 
 FINGERPRINT_FILE_NAME = "dataset_fingerprint.json"
-FINGERPRINT_KEYS = ("spacings", "shapes_after_crop", "foreground_intensity_properties_per_channel",
-                    "median_relative_size_after_cropping")
+FINGERPRINT_KEYS = (
+    "spacings",
+    "shapes_after_crop",
+    "foreground_intensity_properties_per_channel",
+    "median_relative_size_after_cropping",
+)
 # below this many cases, starting worker processes costs more than it saves
 MIN_CASES_FOR_WORKER_POOL = 8
 
@@ -61,11 +69,15 @@ def analyze_case(job: CaseJob) -> CaseFingerprint:
     images, properties = reader.read_images(list(job.image_files))
     seg, _ = reader.read_seg(job.label_file)
     if images.shape[0] != job.num_channels:
-        raise DatasetError(f"{job.image_files[0]}: case '{job.case}' has {images.shape[0]} channel(s) "
-                           f"but dataset.json lists {job.num_channels}")
+        raise DatasetError(
+            f"{job.image_files[0]}: case '{job.case}' has {images.shape[0]} channel(s) "
+            f"but dataset.json lists {job.num_channels}"
+        )
     if images.shape[1:] != seg.shape[1:]:
-        raise DatasetError(f"{job.label_file}: label shape {tuple(seg.shape[1:])} differs from the image "
-                           f"shape {tuple(images.shape[1:])} of case '{job.case}'")
+        raise DatasetError(
+            f"{job.label_file}: label shape {tuple(seg.shape[1:])} differs from the image "
+            f"shape {tuple(images.shape[1:])} of case '{job.case}'"
+        )
     if np.isnan(images).any():
         raise DatasetError(f"{job.image_files[0]}: case '{job.case}' contains NaN intensities")
     # signed, so that cropping can mark voxels outside the nonzero region with -1
@@ -77,15 +89,22 @@ def analyze_case(job: CaseJob) -> CaseFingerprint:
     return CaseFingerprint(
         spacing=[float(s) for s in properties["spacing"]],
         shape_after_crop=[int(s) for s in cropped.shape[1:]],
-        relative_size_after_cropping=float(np.prod(cropped.shape[1:], dtype=np.float64)
-                                           / np.prod(images.shape[1:], dtype=np.float64)),
-        intensity_summaries=[summarize_foreground_intensities(channel[foreground], job.max_distinct_values)
-                             for channel in cropped])
+        relative_size_after_cropping=float(
+            np.prod(cropped.shape[1:], dtype=np.float64) / np.prod(images.shape[1:], dtype=np.float64)
+        ),
+        intensity_summaries=[
+            summarize_foreground_intensities(channel[foreground], job.max_distinct_values) for channel in cropped
+        ],
+    )
 
 
-def extract_fingerprint(raw_dataset_folder: str | os.PathLike, output_file: str | os.PathLike | None = None,
-                        num_processes: int = 1, num_foreground_voxels_for_stats: float = 1e8,
-                        show_progress: bool = True) -> dict[str, Any]:
+def extract_fingerprint(
+    raw_dataset_folder: str | os.PathLike,
+    output_file: str | os.PathLike | None = None,
+    num_processes: int = 1,
+    num_foreground_voxels_for_stats: float = 1e8,
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Return (and write to ``output_file`` if given) the fingerprint of a raw dataset folder."""
     from nnunetv2.dataset.cases import list_training_cases
     from nnunetv2.dataset.label_manager import LabelManager
@@ -93,8 +112,9 @@ def extract_fingerprint(raw_dataset_folder: str | os.PathLike, output_file: str 
 
     folder = Path(raw_dataset_folder)
     dataset_json = DatasetJson.load(folder / "dataset.json")
-    label_manager = LabelManager(dataset_json.labels, dataset_json.regions_class_order,
-                                 source=str(folder / "dataset.json"))
+    label_manager = LabelManager(
+        dataset_json.labels, dataset_json.regions_class_order, source=str(folder / "dataset.json")
+    )
     cases = list_training_cases(folder, dataset_json)
     if not cases:
         raise DatasetError(f"{folder}: no training cases found")
@@ -103,17 +123,28 @@ def extract_fingerprint(raw_dataset_folder: str | os.PathLike, output_file: str 
             raise DatasetError(f"{entry['label']}: label file of case '{case}' is missing")
     reader_writer = reader_writer_for_dataset(dataset_json, str(next(iter(cases.values()))["images"][0]))
     max_distinct_values = max(1, int(num_foreground_voxels_for_stats // len(cases)))
-    jobs = [CaseJob(case, tuple(str(f) for f in entry["images"]), str(entry["label"]), reader_writer,
-                     dataset_json.num_channels, label_manager.ignore_label, max_distinct_values)
-            for case, entry in cases.items()]
+    jobs = [
+        CaseJob(
+            case,
+            tuple(str(f) for f in entry["images"]),
+            str(entry["label"]),
+            reader_writer,
+            dataset_json.num_channels,
+            label_manager.ignore_label,
+            max_distinct_values,
+        )
+        for case, entry in cases.items()
+    ]
     results = _analyze_cases(jobs, num_processes, show_progress)
 
     statistics = {}
     for channel in range(dataset_json.num_channels):
         summaries = [r.intensity_summaries[channel] for r in results if r.intensity_summaries[channel] is not None]
         if not summaries:
-            raise DatasetError(f"{folder}: no training case has annotated foreground voxels, so the "
-                               f"foreground intensity statistics cannot be computed")
+            raise DatasetError(
+                f"{folder}: no training case has annotated foreground voxels, so the "
+                f"foreground intensity statistics cannot be computed"
+            )
         statistics[str(channel)] = pooled_foreground_statistics(summaries)
     fingerprint = {
         "spacings": [r.spacing for r in results],
@@ -150,8 +181,9 @@ def _analyze_cases(jobs: Sequence[CaseJob], num_processes: int, show_progress: b
                     results.append(result)
                     progress.update()
             except BrokenProcessPool:
-                raise NnUNetError("a fingerprint worker process died (often: out of memory); "
-                                  "retry with fewer processes (-npfp)") from None
+                raise NnUNetError(
+                    "a fingerprint worker process died (often: out of memory); retry with fewer processes (-npfp)"
+                ) from None
         return results
 
 
@@ -172,9 +204,13 @@ def copy_dataset_json(raw_dataset_folder: Path, preprocessed_dataset_folder: Pat
         shutil.copyfile(raw_dataset_folder / "dataset.json", tmp)
 
 
-def extract_fingerprint_for_dataset(dataset_id_or_name: str | int, num_processes: int | None = None,
-                                    check_integrity: bool = False, clean: bool = False,
-                                    show_progress: bool = True) -> dict[str, Any]:
+def extract_fingerprint_for_dataset(
+    dataset_id_or_name: str | int,
+    num_processes: int | None = None,
+    check_integrity: bool = False,
+    clean: bool = False,
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Write nnUNet_preprocessed/DatasetXXX/dataset_fingerprint.json (kept unless ``clean``) and return it."""
     from nnunetv2 import paths
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
@@ -186,6 +222,7 @@ def extract_fingerprint_for_dataset(dataset_id_or_name: str | int, num_processes
     num_processes = default_num_processes() if num_processes is None else num_processes
     if check_integrity:
         from nnunetv2.dataset.integrity import verify_dataset_integrity
+
         verify_dataset_integrity(raw_folder, num_processes)
     output_folder = paths.preprocessed_folder() / dataset_name
     output_folder.mkdir(parents=True, exist_ok=True)

@@ -17,10 +17,11 @@ values than its share of ``num_foreground_voxels_for_stats`` (the number nnU-Net
 keeps that many evenly spaced order statistics instead: memory stays bounded like nnU-Net's
 sample, and the percentile error stays below nnU-Net's sampling error.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class ForegroundIntensitySummary:
     variance: float
     minimum: float
     maximum: float
-    values: np.ndarray             # sorted distinct float32 intensities (or order statistics)
+    values: np.ndarray  # sorted distinct float32 intensities (or order statistics)
     cumulative_counts: np.ndarray  # voxels (or order statistics) <= each value
 
     def cdf(self, x: np.float32) -> float:
@@ -47,8 +48,7 @@ class ForegroundIntensitySummary:
         return float(self.cumulative_counts[index - 1] / self.cumulative_counts[-1]) if index else 0.0
 
 
-def summarize_foreground_intensities(voxels: np.ndarray, max_distinct_values: int
-                                     ) -> ForegroundIntensitySummary | None:
+def summarize_foreground_intensities(voxels: np.ndarray, max_distinct_values: int) -> ForegroundIntensitySummary | None:
     """Return the summary of a case's foreground intensities, or None when it has none."""
     voxels = np.asarray(voxels, dtype=np.float32).ravel()
     if voxels.size == 0:
@@ -61,9 +61,15 @@ def summarize_foreground_intensities(voxels: np.ndarray, max_distinct_values: in
         ranks = ((np.arange(max_distinct_values) + 0.5) * voxels.size / max_distinct_values).astype(np.int64)
         values, counts = np.unique(values[np.searchsorted(cumulative, ranks, side="right")], return_counts=True)
         cumulative = np.cumsum(counts)
-    return ForegroundIntensitySummary(num_voxels=int(voxels.size), mean=float(voxels.mean(dtype=np.float64)),
-                                      variance=float(voxels.var(dtype=np.float64)), minimum=minimum,
-                                      maximum=maximum, values=values, cumulative_counts=cumulative)
+    return ForegroundIntensitySummary(
+        num_voxels=int(voxels.size),
+        mean=float(voxels.mean(dtype=np.float64)),
+        variance=float(voxels.var(dtype=np.float64)),
+        minimum=minimum,
+        maximum=maximum,
+        values=values,
+        cumulative_counts=cumulative,
+    )
 
 
 def mixture_cdf(summaries: Sequence[ForegroundIntensitySummary], x: np.float32) -> float:
@@ -102,6 +108,12 @@ def pooled_foreground_statistics(summaries: Sequence[ForegroundIntensitySummary]
     # law of total variance over the equally weighted cases
     std = float(np.sqrt(np.mean(variances + (means - mean) ** 2)))
     quantiles = {key: mixture_quantile(summaries, fraction) for key, fraction in PERCENTILE_KEYS}
-    return {"mean": mean, "median": quantiles["median"], "std": std,
-            "min": float(min(s.minimum for s in summaries)), "max": float(max(s.maximum for s in summaries)),
-            "percentile_99_5": quantiles["percentile_99_5"], "percentile_00_5": quantiles["percentile_00_5"]}
+    return {
+        "mean": mean,
+        "median": quantiles["median"],
+        "std": std,
+        "min": float(min(s.minimum for s in summaries)),
+        "max": float(max(s.maximum for s in summaries)),
+        "percentile_99_5": quantiles["percentile_99_5"],
+        "percentile_00_5": quantiles["percentile_00_5"],
+    }

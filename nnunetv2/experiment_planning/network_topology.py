@@ -1,9 +1,10 @@
 """U-Net topology from (spacing, patch size): strides, conv kernel sizes, padded patch (nnU-Net v2's rule)."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 # nnU-Net passes "no limit" for the number of poolings per axis
 UNLIMITED_POOLINGS = 999999
@@ -30,9 +31,12 @@ def pad_to_multiple(shape: Sequence[float], divisor: Sequence[int]) -> list[int]
     return [int(math.ceil(s / d) * d) for s, d in zip(shape, divisor)]
 
 
-def compute_network_topology(spacing: Sequence[float], patch_size: Sequence[float],
-                             min_feature_map_edge_length: int = 4,
-                             max_num_pool: int = UNLIMITED_POOLINGS) -> NetworkTopology:
+def compute_network_topology(
+    spacing: Sequence[float],
+    patch_size: Sequence[float],
+    min_feature_map_edge_length: int = 4,
+    max_num_pool: int = UNLIMITED_POOLINGS,
+) -> NetworkTopology:
     """Return the topology nnU-Net v2 derives for a patch at a spacing.
 
     Each round pools the axes that are still at least 2x ``min_feature_map_edge_length`` long
@@ -51,8 +55,9 @@ def compute_network_topology(spacing: Sequence[float], patch_size: Sequence[floa
         if not candidates:
             break
         finest_candidate = min(current_spacing[a] for a in candidates)
-        candidates = [a for a in candidates if current_spacing[a] / finest_candidate < 2
-                      and num_pool_per_axis[a] < max_num_pool]
+        candidates = [
+            a for a in candidates if current_spacing[a] / finest_candidate < 2 and num_pool_per_axis[a] < max_num_pool
+        ]
         if not candidates:
             break
         # pooling a single axis alone would leave a too thin bottleneck unless it is long enough
@@ -69,7 +74,11 @@ def compute_network_topology(spacing: Sequence[float], patch_size: Sequence[floa
         strides.append(stride)
         conv_kernel_sizes.append(list(kernel))
     conv_kernel_sizes.append([3] * dim)  # the bottleneck always convolves along every axis
-    divisible_by = [2 ** n for n in num_pool_per_axis]
-    return NetworkTopology(strides=strides, conv_kernel_sizes=conv_kernel_sizes,
-                           patch_size=pad_to_multiple(patch_size, divisible_by),
-                           shape_must_be_divisible_by=divisible_by, num_pool_per_axis=num_pool_per_axis)
+    divisible_by = [2**n for n in num_pool_per_axis]
+    return NetworkTopology(
+        strides=strides,
+        conv_kernel_sizes=conv_kernel_sizes,
+        patch_size=pad_to_multiple(patch_size, divisible_by),
+        shape_must_be_divisible_by=divisible_by,
+        num_pool_per_axis=num_pool_per_axis,
+    )

@@ -1,32 +1,53 @@
 """The whole planning stage for several datasets: verify, fingerprint, plan, preprocess."""
+
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 logger = logging.getLogger(__name__)
 
 
-def plan_and_preprocess(dataset_ids: Sequence[str | int], configurations: Sequence[str] = ("2d", "3d_fullres", "3d_lowres"),
-                        num_processes: Sequence[int] | int | None = None,
-                        num_processes_fingerprint: int | None = None,
-                        verify_dataset_integrity: bool = False, clean: bool = False,
-                        planner_name: str = "ExperimentPlanner", gpu_memory_target_in_gb: float | None = None,
-                        overwrite_plans_name: str | None = None, preprocessor_name: str = "DefaultPreprocessor",
-                        run_preprocessing: bool = True, show_progress: bool = True) -> None:
+def plan_and_preprocess(
+    dataset_ids: Sequence[str | int],
+    configurations: Sequence[str] = ("2d", "3d_fullres", "3d_lowres"),
+    num_processes: Sequence[int] | int | None = None,
+    num_processes_fingerprint: int | None = None,
+    verify_dataset_integrity: bool = False,
+    clean: bool = False,
+    planner_name: str = "ExperimentPlanner",
+    gpu_memory_target_in_gb: float | None = None,
+    overwrite_plans_name: str | None = None,
+    preprocessor_name: str = "DefaultPreprocessor",
+    run_preprocessing: bool = True,
+    show_progress: bool = True,
+) -> None:
     """Run fingerprint extraction, planning and (unless disabled) preprocessing for each dataset."""
     from nnunetv2.experiment_planning.fingerprint import extract_fingerprint_for_dataset
     from nnunetv2.experiment_planning.planner import plan_experiment_for_dataset
     from nnunetv2.preprocessing.preprocessor import preprocess_dataset
 
     for dataset in dataset_ids:
-        extract_fingerprint_for_dataset(dataset, num_processes=num_processes_fingerprint,
-                                        check_integrity=verify_dataset_integrity, clean=clean,
-                                        show_progress=show_progress)
+        extract_fingerprint_for_dataset(
+            dataset,
+            num_processes=num_processes_fingerprint,
+            check_integrity=verify_dataset_integrity,
+            clean=clean,
+            show_progress=show_progress,
+        )
         plans_file = plan_experiment_for_dataset(
-            dataset, planner_name=planner_name, gpu_memory_target_in_gb=gpu_memory_target_in_gb,
-            overwrite_plans_name=overwrite_plans_name, preprocessor_name=preprocessor_name)
+            dataset,
+            planner_name=planner_name,
+            gpu_memory_target_in_gb=gpu_memory_target_in_gb,
+            overwrite_plans_name=overwrite_plans_name,
+            preprocessor_name=preprocessor_name,
+        )
         logger.info("plans written to %s", plans_file)
         if run_preprocessing:
-            preprocess_dataset(dataset, plans_identifier=plans_file.stem, configurations=configurations,
-                               num_processes=num_processes, show_progress=show_progress)
+            preprocess_dataset(
+                dataset,
+                plans_identifier=plans_file.stem,
+                configurations=configurations,
+                num_processes=num_processes,
+                show_progress=show_progress,
+            )

@@ -1,8 +1,9 @@
 """Planning entry points: find a planner class by name and plan a dataset in nnUNet_preprocessed."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from nnunetv2.exceptions import PlansError
 from nnunetv2.experiment_planning.default_experiment_planner import ExperimentPlanner
@@ -23,8 +24,9 @@ def planner_class_from_name(name: str) -> type[ExperimentPlanner]:
         except ImportError as e:
             raise PlansError(f"planner '{name}': cannot import module '{module_name}' ({e})") from None
         if not (isinstance(found, type) and issubclass(found, ExperimentPlanner)):
-            raise PlansError(f"planner '{name}': '{class_name}' is not an ExperimentPlanner subclass "
-                             f"in module '{module_name}'")
+            raise PlansError(
+                f"planner '{name}': '{class_name}' is not an ExperimentPlanner subclass in module '{module_name}'"
+            )
         return found
     known: dict[str, type[ExperimentPlanner]] = {}
     for module_info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
@@ -33,23 +35,31 @@ def planner_class_from_name(name: str) -> type[ExperimentPlanner]:
             if isinstance(value, type) and issubclass(value, ExperimentPlanner):
                 known[attribute] = value
     if name not in known:
-        raise PlansError(f"unknown planner '{name}' (known: {', '.join(sorted(known))}; "
-                         f"or give your own as module:Class)")
+        raise PlansError(
+            f"unknown planner '{name}' (known: {', '.join(sorted(known))}; or give your own as module:Class)"
+        )
     return known[name]
 
 
-def plan_experiment_for_dataset(dataset_id_or_name: str | int, planner_name: str = "ExperimentPlanner",
-                                gpu_memory_target_in_gb: float | None = None,
-                                overwrite_plans_name: str | None = None,
-                                preprocessor_name: str = "DefaultPreprocessor",
-                                overwrite_target_spacing: Sequence[float] | None = None) -> Path:
+def plan_experiment_for_dataset(
+    dataset_id_or_name: str | int,
+    planner_name: str = "ExperimentPlanner",
+    gpu_memory_target_in_gb: float | None = None,
+    overwrite_plans_name: str | None = None,
+    preprocessor_name: str = "DefaultPreprocessor",
+    overwrite_target_spacing: Sequence[float] | None = None,
+) -> Path:
     """Plan a dataset from its fingerprint; return the path of the written plans file."""
     from nnunetv2 import paths
     from nnunetv2.experiment_planning.fingerprint import copy_dataset_json
 
     planner = planner_class_from_name(planner_name).from_dataset(
-        dataset_id_or_name, gpu_memory_target_in_gb=gpu_memory_target_in_gb, plans_name=overwrite_plans_name,
-        preprocessor_name=preprocessor_name, overwrite_target_spacing=overwrite_target_spacing)
+        dataset_id_or_name,
+        gpu_memory_target_in_gb=gpu_memory_target_in_gb,
+        plans_name=overwrite_plans_name,
+        preprocessor_name=preprocessor_name,
+        overwrite_target_spacing=overwrite_target_spacing,
+    )
     plans = planner.plan_experiment()
     raw_folder = paths.raw_folder() / planner.dataset_name
     output_folder = paths.preprocessed_folder() / planner.dataset_name

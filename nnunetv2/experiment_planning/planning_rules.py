@@ -1,7 +1,8 @@
 """nnU-Net v2's fixed planning rules as pure functions of numbers (spacing, shapes, channel names)."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -19,9 +20,12 @@ SCHEMES_THAT_CAN_USE_MASK = frozenset({"ZScoreNormalization"})
 USE_MASK_BELOW_RELATIVE_SIZE = 3 / 4
 
 
-def fullres_target_spacing(spacings: Sequence[Sequence[float]], shapes_after_crop: Sequence[Sequence[int]],
-                           anisotropy_threshold: float = 3.0, anisotropic_axis_percentile: float = 10
-                           ) -> np.ndarray:
+def fullres_target_spacing(
+    spacings: Sequence[Sequence[float]],
+    shapes_after_crop: Sequence[Sequence[int]],
+    anisotropy_threshold: float = 3.0,
+    anisotropic_axis_percentile: float = 10,
+) -> np.ndarray:
     """Return the 3d_fullres target spacing: the per-axis median, finer along a strongly coarse axis.
 
     When the coarsest axis is more than ``anisotropy_threshold`` times coarser than every other
@@ -63,8 +67,9 @@ def initial_patch_size(spacing: Sequence[float], median_shape: Sequence[float], 
     return [min(round(p), m) for p, m in zip(scaled, median_shape)]
 
 
-def normalization_schemes(channel_names: Sequence[str], median_relative_size_after_cropping: float,
-                          force_mask_for_norm: bool = False) -> tuple[list[str], list[bool]]:
+def normalization_schemes(
+    channel_names: Sequence[str], median_relative_size_after_cropping: float, force_mask_for_norm: bool = False
+) -> tuple[list[str], list[bool]]:
     """Return the normalization scheme per channel and whether it normalizes within the nonzero mask.
 
     The mask is used (by the schemes that can) when cropping to the nonzero region removed more

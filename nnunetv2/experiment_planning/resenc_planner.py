@@ -1,4 +1,5 @@
 """Residual-encoder U-Net planners (nnU-Net v2's ResEnc presets M, L, XL)."""
+
 from __future__ import annotations
 
 from nnunetv2.experiment_planning.default_experiment_planner import ExperimentPlanner

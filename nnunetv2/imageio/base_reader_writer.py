@@ -7,13 +7,16 @@ needs to write a file back with the exact geometry (e.g. ``sitk_stuff``). Proper
 JSON types (lists, floats), because they are saved as JSON later. Images are float32;
 segmentations keep the file's data type.
 """
+
 from __future__ import annotations
 
 import os
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager as ContextManager
 from pathlib import Path
-from typing import Any, ContextManager, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,8 +77,7 @@ def atomic_image_path(output_file: str | os.PathLike) -> ContextManager[Path]:
     return atomic_path(output_file, suffix="".join(output_file.suffixes))
 
 
-def label_array_for_writing(seg: np.ndarray, output_file: str | os.PathLike,
-                            max_value: int = 2 ** 32 - 1) -> np.ndarray:
+def label_array_for_writing(seg: np.ndarray, output_file: str | os.PathLike, max_value: int = 2**32 - 1) -> np.ndarray:
     """Return ``seg`` as the smallest unsigned integer type holding it (uint8, uint16 or uint32).
 
     Raises ImageIOError for fractional or negative values and for values above ``max_value``
@@ -92,8 +94,7 @@ def label_array_for_writing(seg: np.ndarray, output_file: str | os.PathLike,
     if low < 0:
         raise ImageIOError(f"{output_file}: segmentation contains the negative value {low:g}")
     if high > max_value:
-        raise ImageIOError(f"{output_file}: label {high:g} exceeds {max_value}, the largest this "
-                           f"file format can store")
+        raise ImageIOError(f"{output_file}: label {high:g} exceeds {max_value}, the largest this file format can store")
     dtype = np.uint8 if high <= 255 else np.uint16 if high <= 65535 else np.uint32
     return seg.astype(dtype, copy=False)
 
@@ -112,8 +113,7 @@ def _rounded(values: np.ndarray) -> list:
     return np.round(values.astype(float), 6).tolist()
 
 
-def check_channels_match(files: Sequence[Path], arrays: Sequence[np.ndarray],
-                         properties: Sequence[Properties]) -> None:
+def check_channels_match(files: Sequence[Path], arrays: Sequence[np.ndarray], properties: Sequence[Properties]) -> None:
     """Raise ImageIOError naming the first channel file whose geometry or shape differs from the first."""
     reference_leaves = dict(_numeric_leaves(properties[0]))
     for file, array, props in zip(files[1:], arrays[1:], properties[1:]):
@@ -123,15 +123,20 @@ def check_channels_match(files: Sequence[Path], arrays: Sequence[np.ndarray],
             reference = reference_leaves.get(key)
             if reference is None:
                 continue
-            if value.shape != reference.shape or not np.allclose(value, reference, rtol=GEOMETRY_RTOL,
-                                                                 atol=GEOMETRY_ATOL):
+            if value.shape != reference.shape or not np.allclose(
+                value, reference, rtol=GEOMETRY_RTOL, atol=GEOMETRY_ATOL
+            ):
                 name = key.rsplit(".", 1)[-1]
-                raise ImageIOError(f"{file}: {name} {_rounded(value)} differs from {_rounded(reference)} "
-                                   f"of {files[0].name}; the channels of a case must share one geometry")
+                raise ImageIOError(
+                    f"{file}: {name} {_rounded(value)} differs from {_rounded(reference)} "
+                    f"of {files[0].name}; the channels of a case must share one geometry"
+                )
         if array.shape[1:] != arrays[0].shape[1:]:
-            raise ImageIOError(f"{file}: shape {list(array.shape[1:])} differs from "
-                               f"{list(arrays[0].shape[1:])} of {files[0].name}; the channels of a "
-                               f"case must share one geometry")
+            raise ImageIOError(
+                f"{file}: shape {list(array.shape[1:])} differs from "
+                f"{list(arrays[0].shape[1:])} of {files[0].name}; the channels of a "
+                f"case must share one geometry"
+            )
 
 
 class FileByFileReaderWriter(BaseReaderWriter):

@@ -1,4 +1,5 @@
 """Find the reader-writer for a dataset: by dataset.json override, else by file ending."""
+
 from __future__ import annotations
 
 import importlib
@@ -51,6 +52,7 @@ def reader_writer_for_ending(file_ending: str, example_file: str | None = None) 
     if example_file is not None and ending in (".tif", ".tiff"):
         # a 3D TIFF stack announces itself with a spacing sidecar json next to it
         from nnunetv2.imageio.tif_reader_writer import has_spacing_sidecar
+
         if has_spacing_sidecar(example_file):
             return reader_writer_class_from_name("Tiff3DIO")
     return candidates[0]

@@ -1,4 +1,5 @@
 """SimpleITKIO: NIfTI, NRRD, MetaImage and GIPL files through SimpleITK (nnU-Net v2's default for 3D)."""
+
 from __future__ import annotations
 
 import os
@@ -8,17 +9,24 @@ import numpy as np
 
 from nnunetv2.exceptions import ImageIOError
 from nnunetv2.imageio.base_reader_writer import (
-    SPACING_OF_MISSING_AXIS, FileByFileReaderWriter, Properties, atomic_image_path, label_array_for_writing,
-    unreadable)
+    SPACING_OF_MISSING_AXIS,
+    FileByFileReaderWriter,
+    Properties,
+    atomic_image_path,
+    label_array_for_writing,
+    unreadable,
+)
 
 
 def _geometry(image, dimension: int) -> tuple[list[float], list[float], list[float]]:
     """Return (spacing, origin, direction) of the first ``dimension`` axes, in SimpleITK order."""
     full = image.GetDimension()
     direction = np.asarray(image.GetDirection(), dtype=float).reshape(full, full)[:dimension, :dimension]
-    return ([float(s) for s in image.GetSpacing()[:dimension]],
-            [float(o) for o in image.GetOrigin()[:dimension]],
-            [float(d) for d in direction.ravel()])
+    return (
+        [float(s) for s in image.GetSpacing()[:dimension]],
+        [float(o) for o in image.GetOrigin()[:dimension]],
+        [float(d) for d in direction.ravel()],
+    )
 
 
 def _check_gzipped_nifti_complete(path: Path, image) -> None:
@@ -37,9 +45,11 @@ def _check_gzipped_nifti_complete(path: Path, image) -> None:
     with open(path, "rb") as f:
         f.seek(-4, os.SEEK_END)
         stored = int.from_bytes(f.read(4), "little")
-    if stored != expected % 2 ** 32:
-        raise ImageIOError(f"{path}: the file is truncated or damaged (its gzip trailer records {stored} "
-                           f"bytes, the NIfTI header needs {expected})")
+    if stored != expected % 2**32:
+        raise ImageIOError(
+            f"{path}: the file is truncated or damaged (its gzip trailer records {stored} "
+            f"bytes, the NIfTI header needs {expected})"
+        )
 
 
 class SimpleITKIO(FileByFileReaderWriter):
@@ -54,6 +64,7 @@ class SimpleITKIO(FileByFileReaderWriter):
     def read_file(self, path: Path, is_seg: bool) -> tuple[np.ndarray, Properties]:
         """Return the file's channels as ``(c, z, y, x)`` (2D: ``(c, 1, y, x)``) and its properties."""
         import SimpleITK as sitk
+
         try:
             image = sitk.ReadImage(str(path))
             array = sitk.GetArrayFromImage(image)
@@ -71,23 +82,27 @@ class SimpleITKIO(FileByFileReaderWriter):
         if dimension == 2:
             array = array[:, None]
         elif dimension != 3:
-            raise ImageIOError(f"{path}: {image.GetDimension()}D images are not supported (2D, 3D or 4D "
-                               f"with channels along the 4th axis)")
+            raise ImageIOError(
+                f"{path}: {image.GetDimension()}D images are not supported (2D, 3D or 4D "
+                f"with channels along the 4th axis)"
+            )
         spacing, origin, direction = _geometry(image, dimension)
         array_spacing = spacing[::-1] if dimension == 3 else [SPACING_OF_MISSING_AXIS] + spacing[::-1]
-        return array, {"spacing": array_spacing,
-                       "sitk_stuff": {"spacing": spacing, "origin": origin, "direction": direction}}
+        return array, {
+            "spacing": array_spacing,
+            "sitk_stuff": {"spacing": spacing, "origin": origin, "direction": direction},
+        }
 
     def write_seg(self, seg: np.ndarray, output_file: str | os.PathLike, properties: Properties) -> None:
         """Write a ``(z, y, x)`` segmentation (``(1, y, x)`` for 2D files) with the geometry it was read with."""
         import SimpleITK as sitk
+
         if seg.ndim != 3:
             raise ImageIOError(f"{output_file}: expected a (z, y, x) segmentation, got shape {list(seg.shape)}")
         geometry = properties["sitk_stuff"]
         if len(geometry["spacing"]) == 2:
             if seg.shape[0] != 1:
-                raise ImageIOError(f"{output_file}: the image is 2D but the segmentation has shape "
-                                   f"{list(seg.shape)}")
+                raise ImageIOError(f"{output_file}: the image is 2D but the segmentation has shape {list(seg.shape)}")
             seg = seg[0]
         image = sitk.GetImageFromArray(label_array_for_writing(seg, output_file))
         image.SetSpacing(geometry["spacing"])

@@ -5,6 +5,7 @@ to its images, named like the case without channel suffix and ending (``case_000
 ``case.json``; segmentation ``case.tif`` -> ``case.json``), holding ``{"spacing": [sz, sy, sx]}``
 in array axis order.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,7 +16,12 @@ import numpy as np
 
 from nnunetv2.exceptions import ImageIOError, NnUNetError
 from nnunetv2.imageio.base_reader_writer import (
-    FileByFileReaderWriter, Properties, atomic_image_path, label_array_for_writing, unreadable)
+    FileByFileReaderWriter,
+    Properties,
+    atomic_image_path,
+    label_array_for_writing,
+    unreadable,
+)
 from nnunetv2.utilities.file_io import load_json, save_json
 
 _CHANNEL_SUFFIX = re.compile(r"_\d{4}$")
@@ -45,18 +51,23 @@ def has_spacing_sidecar(example_file: str | os.PathLike) -> bool:
 def _read_spacing(sidecar: Path, data_file: Path) -> list[float]:
     """Return the 3 positive spacings stored in ``sidecar`` for ``data_file``."""
     if not sidecar.is_file():
-        raise ImageIOError(f"{data_file}: spacing sidecar {sidecar} not found; Tiff3DIO needs it to hold "
-                           f'{{"spacing": [sz, sy, sx]}}')
+        raise ImageIOError(
+            f'{data_file}: spacing sidecar {sidecar} not found; Tiff3DIO needs it to hold {{"spacing": [sz, sy, sx]}}'
+        )
     try:
         content = load_json(sidecar)
     except NnUNetError as e:
         raise ImageIOError(str(e)) from None
     spacing = content.get("spacing") if isinstance(content, dict) else None
-    valid = (isinstance(spacing, list) and len(spacing) == 3
-             and all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in spacing))
+    valid = (
+        isinstance(spacing, list)
+        and len(spacing) == 3
+        and all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in spacing)
+    )
     if not valid:
-        raise ImageIOError(f'{sidecar}: expected {{"spacing": [sz, sy, sx]}} with 3 positive numbers, '
-                           f"found {content!r:.100}")
+        raise ImageIOError(
+            f'{sidecar}: expected {{"spacing": [sz, sy, sx]}} with 3 positive numbers, found {content!r:.100}'
+        )
     return [float(s) for s in spacing]
 
 
@@ -68,19 +79,20 @@ class Tiff3DIO(FileByFileReaderWriter):
     def read_file(self, path: Path, is_seg: bool) -> tuple[np.ndarray, Properties]:
         """Return the stack as ``(1, z, y, x)`` and its spacing from the sidecar json."""
         import tifffile
+
         try:
             stack = tifffile.imread(path)
         except Exception as e:  # tifffile raises its own error types besides OSError and ValueError
             raise unreadable(path, "tifffile", e) from None
         if stack.ndim != 3:
-            raise ImageIOError(f"{path}: Tiff3DIO reads 3D stacks (z, y, x), this file has shape "
-                               f"{list(stack.shape)}")
+            raise ImageIOError(f"{path}: Tiff3DIO reads 3D stacks (z, y, x), this file has shape {list(stack.shape)}")
         sidecar = seg_spacing_sidecar(path) if is_seg else image_spacing_sidecar(path)
         return stack[None], {"spacing": _read_spacing(sidecar, path)}
 
     def write_seg(self, seg: np.ndarray, output_file: str | os.PathLike, properties: Properties) -> None:
         """Write a ``(z, y, x)`` segmentation stack and its spacing sidecar json."""
         import tifffile
+
         if seg.ndim != 3:
             raise ImageIOError(f"{output_file}: expected a (z, y, x) segmentation, got shape {list(seg.shape)}")
         data = label_array_for_writing(seg, output_file)

@@ -5,22 +5,24 @@ spacing (before the softmax/sigmoid, in nnU-Net v2's order, so both give the sam
 turned into probabilities and labels, pasted into the uncropped shape, and transposed back to
 the input's axis order. Without probabilities, labels come straight from the logits (argmax;
 sigmoid > 0.5 for regions), as nnU-Net v2 does. Softmax and argmax run slab by slab in place, so
-a large case needs little memory beyond its resampled logits. Outside the crop box the segmentation is background (probability 1 for
-background when the network predicts labels, 0 everywhere for regions).
+a large case needs little memory beyond its resampled logits. Outside the crop box the segmentation
+is background (probability 1 for background when the network predicts labels, 0 everywhere for regions).
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import pickle
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import InferenceError
-from nnunetv2.experiment_planning.plans import ConfigurationPlans, Plans
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.plans import ConfigurationPlans, Plans
 from nnunetv2.utilities.file_io import atomic_path, save_npz_compressed
 
 if TYPE_CHECKING:
@@ -31,11 +33,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 # softmax/sigmoid and argmax run on slabs of about this many voxels, so their temporaries stay small
-_SLAB_VOXELS = 2 ** 22
+_SLAB_VOXELS = 2**22
 
 
-def spacings_for_export(properties: dict[str, Any], configuration: ConfigurationPlans,
-                        plans: Plans) -> tuple[list[float], list[float]]:
+def spacings_for_export(
+    properties: dict[str, Any], configuration: ConfigurationPlans, plans: Plans
+) -> tuple[list[float], list[float]]:
     """Return (spacing of the network's output, original spacing), both in transposed axis order.
 
     A 2D configuration keeps the slice axis at its original spacing.
@@ -51,23 +54,31 @@ def _crop_box_slicer(properties: dict[str, Any]) -> tuple[slice, ...]:
     return tuple(slice(int(lo), int(hi)) for lo, hi in properties["bbox_used_for_cropping"])
 
 
-def _resampled_channels(logits: np.ndarray, properties: dict[str, Any], configuration: ConfigurationPlans,
-                        plans: Plans) -> Iterator[np.ndarray]:
+def _resampled_channels(
+    logits: np.ndarray, properties: dict[str, Any], configuration: ConfigurationPlans, plans: Plans
+) -> Iterator[np.ndarray]:
     """Yield each channel of (C, ...) logits resampled to the cropped shape (views when no resampling is needed)."""
     target_shape = [int(s) for s in properties["shape_after_cropping_and_before_resampling"]]
     if list(logits.shape[1:]) == target_shape:
         yield from logits
         return
     from nnunetv2.preprocessing.resampling import resampling_function_by_name
+
     resample = resampling_function_by_name(configuration.resampling_fn_probabilities)
     current_spacing, original_spacing = spacings_for_export(properties, configuration, plans)
     for c in range(logits.shape[0]):
-        yield resample(logits[c:c + 1], target_shape, current_spacing, original_spacing,
-                       **configuration.resampling_fn_probabilities_kwargs)[0]
+        yield resample(
+            logits[c : c + 1],
+            target_shape,
+            current_spacing,
+            original_spacing,
+            **configuration.resampling_fn_probabilities_kwargs,
+        )[0]
 
 
-def _resample_to_cropped_shape(logits: np.ndarray, properties: dict[str, Any],
-                               configuration: ConfigurationPlans, plans: Plans) -> np.ndarray:
+def _resample_to_cropped_shape(
+    logits: np.ndarray, properties: dict[str, Any], configuration: ConfigurationPlans, plans: Plans
+) -> np.ndarray:
     """Resample (C, ...) logits to the cropped shape, one class at a time to bound memory."""
     target_shape = [int(s) for s in properties["shape_after_cropping_and_before_resampling"]]
     if list(logits.shape[1:]) == target_shape:
@@ -78,9 +89,13 @@ def _resample_to_cropped_shape(logits: np.ndarray, properties: dict[str, Any],
     return out
 
 
-def _segmentation_one_channel_at_a_time(logits: np.ndarray, properties: dict[str, Any],
-                                        configuration: ConfigurationPlans, plans: Plans,
-                                        label_manager: LabelManager) -> np.ndarray:
+def _segmentation_one_channel_at_a_time(
+    logits: np.ndarray,
+    properties: dict[str, Any],
+    configuration: ConfigurationPlans,
+    plans: Plans,
+    label_manager: LabelManager,
+) -> np.ndarray:
     """Labels of the cropped image from logits resampled one channel at a time.
 
     The same rule as ``LabelManager.probabilities_to_segmentation`` on the logits (argmax, first
@@ -88,6 +103,7 @@ def _segmentation_one_channel_at_a_time(logits: np.ndarray, properties: dict[str
     channels at the output size exist at once instead of all of them.
     """
     import torch
+
     shape = [int(s) for s in properties["shape_after_cropping_and_before_resampling"]]
     dtype = label_manager.probabilities_to_segmentation(np.zeros((logits.shape[0], 1), np.float32)).dtype
     segmentation = np.zeros(shape, dtype=dtype)
@@ -105,8 +121,9 @@ def _segmentation_one_channel_at_a_time(logits: np.ndarray, properties: dict[str
     return segmentation
 
 
-def paste_into_original_geometry(array: np.ndarray, properties: dict[str, Any], plans: Plans,
-                                 fill_value: float = 0) -> np.ndarray:
+def paste_into_original_geometry(
+    array: np.ndarray, properties: dict[str, Any], plans: Plans, fill_value: float = 0
+) -> np.ndarray:
     """Return a cropped ``(*cropped_shape)`` array placed in the uncropped shape and transposed back."""
     full = np.full([int(s) for s in properties["shape_before_cropping"]], fill_value, dtype=array.dtype)
     full[_crop_box_slicer(properties)] = array
@@ -123,6 +140,7 @@ def _slabs(spatial_shape: Sequence[int]) -> list[slice]:
 def _segmentation(probabilities: np.ndarray, label_manager: LabelManager) -> np.ndarray:
     """Labels of ``(C, ...)`` probabilities, slab by slab (argmax's int64 result stays small)."""
     import torch
+
     segmentation = None
     for slab in _slabs(probabilities.shape[1:]):
         part = label_manager.probabilities_to_segmentation(torch.from_numpy(probabilities[:, slab]))
@@ -135,13 +153,15 @@ def _segmentation(probabilities: np.ndarray, label_manager: LabelManager) -> np.
 def _apply_nonlinearity_in_place(logits: np.ndarray, label_manager: LabelManager) -> np.ndarray:
     """Turn ``(C, ...)`` float32 logits into probabilities in their own memory, slab by slab."""
     import torch
+
     for slab in _slabs(logits.shape[1:]):
         logits[:, slab] = label_manager.apply_inference_nonlinearity(torch.from_numpy(logits[:, slab])).numpy()
     return logits
 
 
-def _uncrop_probabilities(probabilities: np.ndarray, properties: dict[str, Any],
-                          label_manager: LabelManager) -> np.ndarray:
+def _uncrop_probabilities(
+    probabilities: np.ndarray, properties: dict[str, Any], label_manager: LabelManager
+) -> np.ndarray:
     """Place cropped probabilities in the uncropped shape (no copy when the crop box is the whole image)."""
     full_shape = [int(s) for s in properties["shape_before_cropping"]]
     if list(probabilities.shape[1:]) == full_shape:
@@ -154,8 +174,12 @@ def _uncrop_probabilities(probabilities: np.ndarray, properties: dict[str, Any],
 
 
 def convert_logits_to_segmentation_with_correct_shape(
-        logits: "torch.Tensor | np.ndarray", properties: dict[str, Any], configuration: ConfigurationPlans,
-        plans: Plans, dataset_json: DatasetJson | dict, return_probabilities: bool = False
+    logits: torch.Tensor | np.ndarray,
+    properties: dict[str, Any],
+    configuration: ConfigurationPlans,
+    plans: Plans,
+    dataset_json: DatasetJson | dict,
+    return_probabilities: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Return the segmentation (and, if asked, float32 probabilities ``(C, ...)``) in the original geometry.
 
@@ -165,13 +189,16 @@ def convert_logits_to_segmentation_with_correct_shape(
     probabilities come back as a transposed view (``np.savez`` writes such a view in chunks).
     """
     import torch
+
     if isinstance(dataset_json, dict):
         dataset_json = DatasetJson.from_dict(dataset_json)
     label_manager = LabelManager.from_dataset_json(dataset_json)
     logits = torch.as_tensor(logits)
     if logits.shape[0] != label_manager.num_segmentation_heads:
-        raise InferenceError(f"the prediction has {logits.shape[0]} channels but the dataset's labels need "
-                             f"{label_manager.num_segmentation_heads}")
+        raise InferenceError(
+            f"the prediction has {logits.shape[0]} channels but the dataset's labels need "
+            f"{label_manager.num_segmentation_heads}"
+        )
     logits = logits.float().cpu().numpy()
     if not return_probabilities:
         segmentation = _segmentation_one_channel_at_a_time(logits, properties, configuration, plans, label_manager)
@@ -185,11 +212,16 @@ def convert_logits_to_segmentation_with_correct_shape(
     return segmentation, probabilities.transpose([0] + [a + 1 for a in plans.transpose_backward])
 
 
-def export_prediction_from_logits(logits: "torch.Tensor | np.ndarray", properties: dict[str, Any],
-                                  configuration: ConfigurationPlans, plans: Plans,
-                                  dataset_json: DatasetJson | dict, output_file_truncated: str | os.PathLike,
-                                  save_probabilities: bool = False,
-                                  reader_writer: "BaseReaderWriter | None" = None) -> str:
+def export_prediction_from_logits(
+    logits: torch.Tensor | np.ndarray,
+    properties: dict[str, Any],
+    configuration: ConfigurationPlans,
+    plans: Plans,
+    dataset_json: DatasetJson | dict,
+    output_file_truncated: str | os.PathLike,
+    save_probabilities: bool = False,
+    reader_writer: BaseReaderWriter | None = None,
+) -> str:
     """Write ``output_file_truncated + file_ending`` (and ``.npz`` + ``.pkl`` with probabilities); return the seg path.
 
     The writer is the plans' ``image_reader_writer`` unless ``reader_writer`` is given. Every file
@@ -198,10 +230,12 @@ def export_prediction_from_logits(logits: "torch.Tensor | np.ndarray", propertie
     if isinstance(dataset_json, dict):
         dataset_json = DatasetJson.from_dict(dataset_json)
     result = convert_logits_to_segmentation_with_correct_shape(
-        logits, properties, configuration, plans, dataset_json, return_probabilities=save_probabilities)
+        logits, properties, configuration, plans, dataset_json, return_probabilities=save_probabilities
+    )
     segmentation, probabilities = result if save_probabilities else (result, None)
     if reader_writer is None:
         from nnunetv2.imageio.registry import reader_writer_class_from_name
+
         reader_writer = reader_writer_class_from_name(plans.image_reader_writer)()
     output_file_truncated = str(output_file_truncated)
     if probabilities is not None:

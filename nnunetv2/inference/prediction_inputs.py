@@ -1,16 +1,17 @@
 """Which cases to predict: channel files per case, output names, previous-stage segmentations, parts."""
+
 from __future__ import annotations
 
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import InferenceError
-from nnunetv2.experiment_planning.plans import ConfigurationPlans
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.plans import ConfigurationPlans
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +35,17 @@ class PredictionCase:
 
 def _cases_from_folder(folder: Path, dataset_json: DatasetJson) -> dict[str, list[str]]:
     from nnunetv2.dataset.cases import group_images_by_case
+
     if not folder.is_dir():
         raise InferenceError(f"{folder}: input folder not found")
     files = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")]
     if not any(f.name.endswith(dataset_json.file_ending) for f in files):
         others = sorted({"".join(f.suffixes) for f in files})
         found = f"; found files ending in {', '.join(others)}" if others else ""
-        raise InferenceError(f"{folder}: no images ending in '{dataset_json.file_ending}' (the file ending the "
-                             f"model was trained with){found}")
+        raise InferenceError(
+            f"{folder}: no images ending in '{dataset_json.file_ending}' (the file ending the "
+            f"model was trained with){found}"
+        )
     grouped = group_images_by_case(folder, dataset_json.file_ending, dataset_json.num_channels)
     return {case: [str(f) for f in files] for case, files in grouped.items()}
 
@@ -54,11 +58,13 @@ def _cases_from_lists(lists: Sequence[Sequence[str | os.PathLike]], dataset_json
             raise InferenceError("an input case has no image files")
         wrong = next((f for f in files if not f.endswith(dataset_json.file_ending)), None)
         if wrong is not None:
-            raise InferenceError(f"{wrong}: does not end in '{dataset_json.file_ending}', the file ending the model "
-                                 f"was trained with")
+            raise InferenceError(
+                f"{wrong}: does not end in '{dataset_json.file_ending}', the file ending the model was trained with"
+            )
         if len(files) not in (1, dataset_json.num_channels):
-            raise InferenceError(f"{files[0]}: case has {len(files)} channel files, the model expects "
-                                 f"{dataset_json.num_channels}")
+            raise InferenceError(
+                f"{files[0]}: case has {len(files)} channel files, the model expects {dataset_json.num_channels}"
+            )
         case_id = _CHANNEL_SUFFIX.sub("", os.path.basename(files[0])[: -len(dataset_json.file_ending)])
         if case_id in cases:
             raise InferenceError(f"{files[0]}: case '{case_id}' is listed twice")
@@ -66,11 +72,15 @@ def _cases_from_lists(lists: Sequence[Sequence[str | os.PathLike]], dataset_json
     return cases
 
 
-def list_prediction_cases(inputs: str | os.PathLike | Sequence[Sequence[str | os.PathLike]],
-                          outputs: str | os.PathLike | Sequence[str], dataset_json: DatasetJson,
-                          configuration: ConfigurationPlans,
-                          folder_with_segs_from_prev_stage: str | os.PathLike | None = None,
-                          num_parts: int = 1, part_id: int = 0) -> list[PredictionCase]:
+def list_prediction_cases(
+    inputs: str | os.PathLike | Sequence[Sequence[str | os.PathLike]],
+    outputs: str | os.PathLike | Sequence[str],
+    dataset_json: DatasetJson,
+    configuration: ConfigurationPlans,
+    folder_with_segs_from_prev_stage: str | os.PathLike | None = None,
+    num_parts: int = 1,
+    part_id: int = 0,
+) -> list[PredictionCase]:
     """Return this part's cases from an input folder (``CASE_XXXX`` files) or a list of channel-file lists."""
     if num_parts < 1 or not 0 <= part_id < num_parts:
         raise InferenceError(f"part_id must be in 0..num_parts-1, got part_id {part_id} of {num_parts} parts")
@@ -88,12 +98,15 @@ def list_prediction_cases(inputs: str | os.PathLike | Sequence[Sequence[str | os
     previous_stage = None
     if configuration.previous_stage:
         if folder_with_segs_from_prev_stage is None:
-            raise InferenceError(f"configuration '{configuration.name}' is a cascade stage: give the predictions of "
-                                 f"'{configuration.previous_stage}' (-prev_stage_predictions)")
+            raise InferenceError(
+                f"configuration '{configuration.name}' is a cascade stage: give the predictions of "
+                f"'{configuration.previous_stage}' (-prev_stage_predictions)"
+            )
         previous_stage = Path(folder_with_segs_from_prev_stage)
     elif folder_with_segs_from_prev_stage is not None:
-        logger.warning("configuration '%s' is not a cascade stage; ignoring the previous-stage predictions",
-                       configuration.name)
+        logger.warning(
+            "configuration '%s' is not a cascade stage; ignoring the previous-stage predictions", configuration.name
+        )
 
     cases = []
     for (case_id, files), output in list(zip(images.items(), truncated))[part_id::num_parts]:

@@ -6,12 +6,14 @@ logits are weighted by a Gaussian centred on the tile (sigma = 1/8 of the patch 
 tile borders, where a network sees the least context, count least. Logits (not probabilities)
 are averaged over tiles and over the mirrored copies, as nnU-Net v2 does.
 """
+
 from __future__ import annotations
 
 import functools
 import itertools
 import logging
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,14 +26,15 @@ logger = logging.getLogger(__name__)
 
 # tiles per forward pass are bounded by this many input voxels (per channel): batching small
 # tiles amortises per-call overhead, while large 3D patches still go one at a time
-TILE_BATCH_VOXELS = 2 ** 18
+TILE_BATCH_VOXELS = 2**18
 GAUSSIAN_SIGMA_SCALE = 1.0 / 8
 
 Tile = tuple  # per spatial axis of the (padded) image: an int (slice index) or a slice
 
 
-def compute_steps_for_sliding_window(image_size: Sequence[int], patch_size: Sequence[int],
-                                     step_size: float) -> list[list[int]]:
+def compute_steps_for_sliding_window(
+    image_size: Sequence[int], patch_size: Sequence[int], step_size: float
+) -> list[list[int]]:
     """Return the tile start positions per axis (nnU-Net v2's rule; the image must be >= the patch)."""
     if not 0 < step_size <= 1:
         raise InferenceError(f"step_size must be in (0, 1], got {step_size}")
@@ -46,9 +49,10 @@ def compute_steps_for_sliding_window(image_size: Sequence[int], patch_size: Sequ
 
 
 @functools.lru_cache(maxsize=16)
-def _gaussian_importance_map(patch_size: tuple[int, ...], sigma_scale: float) -> "torch.Tensor":
+def _gaussian_importance_map(patch_size: tuple[int, ...], sigma_scale: float) -> torch.Tensor:
     import torch
     from scipy.ndimage import gaussian_filter
+
     impulse = np.zeros(patch_size, dtype=np.float64)
     impulse[tuple(p // 2 for p in patch_size)] = 1
     weights = gaussian_filter(impulse, [p * sigma_scale for p in patch_size], mode="constant", cval=0)
@@ -58,7 +62,7 @@ def _gaussian_importance_map(patch_size: tuple[int, ...], sigma_scale: float) ->
     return torch.from_numpy(weights.astype(np.float32))
 
 
-def gaussian_importance_map(patch_size: Sequence[int], sigma_scale: float = GAUSSIAN_SIGMA_SCALE) -> "torch.Tensor":
+def gaussian_importance_map(patch_size: Sequence[int], sigma_scale: float = GAUSSIAN_SIGMA_SCALE) -> torch.Tensor:
     """Return the per-voxel tile weights (float32, max 1, no zeros); computed once per patch size."""
     return _gaussian_importance_map(tuple(int(p) for p in patch_size), float(sigma_scale)).clone()
 
@@ -78,11 +82,12 @@ def _tiles(padded_shape: Sequence[int], patch_size: Sequence[int], step_size: fl
     offset = len(padded_shape) - len(patch_size)
     steps = compute_steps_for_sliding_window(padded_shape[offset:], patch_size, step_size)
     starts = itertools.product(*([range(padded_shape[0])] if offset else []), *steps)
-    return [tuple(start[:offset]) + tuple(slice(s, s + p) for s, p in zip(start[offset:], patch_size))
-            for start in starts]
+    return [
+        tuple(start[:offset]) + tuple(slice(s, s + p) for s, p in zip(start[offset:], patch_size)) for start in starts
+    ]
 
 
-def _forward(network, x: "torch.Tensor") -> "torch.Tensor":
+def _forward(network, x: torch.Tensor) -> torch.Tensor:
     out = network(x)
     # networks built with deep supervision return one output per resolution, full size first
     if isinstance(out, (list, tuple)):
@@ -95,9 +100,10 @@ def _mirror_combinations(mirror_axes: Sequence[int] | None) -> list[tuple[int, .
     return [c for k in range(1, len(axes) + 1) for c in itertools.combinations(axes, k)]
 
 
-def _predict_batch(network, x: "torch.Tensor", mirror_axes: Sequence[int] | None) -> "torch.Tensor":
+def _predict_batch(network, x: torch.Tensor, mirror_axes: Sequence[int] | None) -> torch.Tensor:
     """Logits of a batch of tiles, averaged over every combination of flips along ``mirror_axes``."""
     import torch
+
     prediction = _forward(network, x)
     combinations = _mirror_combinations(mirror_axes)
     for axes in combinations:
@@ -108,16 +114,27 @@ def _predict_batch(network, x: "torch.Tensor", mirror_axes: Sequence[int] | None
 
 def _batches(tiles: list[Tile], batch_size: int) -> Iterator[list[Tile]]:
     for i in range(0, len(tiles), batch_size):
-        yield tiles[i:i + batch_size]
+        yield tiles[i : i + batch_size]
 
 
-def _accumulate(network, image: "torch.Tensor", tiles: list[Tile], patch_size: Sequence[int],
-                num_output_channels: int, mirror_axes: Sequence[int] | None, use_gaussian: bool,
-                device: "torch.device", results_device: "torch.device", batch_size: int,
-                show_progress: bool, cpu_bf16: bool) -> "torch.Tensor":
+def _accumulate(
+    network,
+    image: torch.Tensor,
+    tiles: list[Tile],
+    patch_size: Sequence[int],
+    num_output_channels: int,
+    mirror_axes: Sequence[int] | None,
+    use_gaussian: bool,
+    device: torch.device,
+    results_device: torch.device,
+    batch_size: int,
+    show_progress: bool,
+    cpu_bf16: bool,
+) -> torch.Tensor:
     """Gaussian-weighted average of the tiles' logits over the padded image, held on ``results_device``."""
     import torch
     from tqdm import tqdm
+
     image = image.to(results_device)
     logits = torch.zeros((num_output_channels, *image.shape[1:]), dtype=torch.float32, device=results_device)
     weight_sum = torch.zeros(image.shape[1:], dtype=torch.float32, device=results_device)
@@ -126,17 +143,23 @@ def _accumulate(network, image: "torch.Tensor", tiles: list[Tile], patch_size: S
     else:
         weights = torch.ones(tuple(patch_size), dtype=torch.float32, device=results_device)
     from nnunetv2.utilities.precision import network_autocast
+
     num_batches = -(-len(tiles) // batch_size)
-    for batch in tqdm(_batches(tiles, batch_size), total=num_batches, desc="sliding window",
-                      unit="batch", disable=not show_progress, leave=False):
+    for batch in tqdm(
+        _batches(tiles, batch_size),
+        total=num_batches,
+        desc="sliding window",
+        unit="batch",
+        disable=not show_progress,
+        leave=False,
+    ):
         x = torch.stack([image[(slice(None),) + tile] for tile in batch]).to(device, non_blocking=True)
         # inference mode only around the network: the accumulators stay ordinary tensors that
         # callers may update in place (e.g. summing folds)
         with torch.inference_mode(), network_autocast(device, cpu_bf16):
             prediction = _predict_batch(network, x, mirror_axes)
         if prediction.shape[1] != num_output_channels:
-            raise InferenceError(f"the network returned {prediction.shape[1]} channels, expected "
-                                 f"{num_output_channels}")
+            raise InferenceError(f"the network returned {prediction.shape[1]} channels, expected {num_output_channels}")
         prediction = prediction.to(results_device)
         for tile, tile_logits in zip(batch, prediction):
             logits[(slice(None),) + tile] += tile_logits * weights
@@ -145,10 +168,10 @@ def _accumulate(network, image: "torch.Tensor", tiles: list[Tile], patch_size: S
     return logits
 
 
-def _accumulate_with_cpu_fallback(accumulate: Callable[..., "torch.Tensor"], device: "torch.device"
-                                  ) -> "torch.Tensor":
+def _accumulate_with_cpu_fallback(accumulate: Callable[..., torch.Tensor], device: torch.device) -> torch.Tensor:
     """Run ``accumulate`` with results on ``device``; if that memory runs out, again with results on the CPU."""
     import torch
+
     logits = None
     try:
         logits = accumulate(results_device=device)
@@ -164,12 +187,20 @@ def _accumulate_with_cpu_fallback(accumulate: Callable[..., "torch.Tensor"], dev
     return logits
 
 
-def sliding_window_predict(network, image: "torch.Tensor | np.ndarray", patch_size: Sequence[int],
-                           num_output_channels: int, step_size: float = 0.5,
-                           mirror_axes: Sequence[int] | None = None, use_gaussian: bool = True,
-                           device: "torch.device | str | None" = None, show_progress: bool = False,
-                           tile_batch_size: int | None = None, results_on_device: bool = True,
-                           cpu_bf16: bool = False) -> "torch.Tensor":
+def sliding_window_predict(
+    network,
+    image: torch.Tensor | np.ndarray,
+    patch_size: Sequence[int],
+    num_output_channels: int,
+    step_size: float = 0.5,
+    mirror_axes: Sequence[int] | None = None,
+    use_gaussian: bool = True,
+    device: torch.device | str | None = None,
+    show_progress: bool = False,
+    tile_batch_size: int | None = None,
+    results_on_device: bool = True,
+    cpu_bf16: bool = False,
+) -> torch.Tensor:
     """Return the logits ``(C, *spatial)`` (float32, CPU) of a network applied to a whole ``(c, *spatial)`` image.
 
     ``patch_size`` has as many axes as the image's spatial shape, or one fewer (a 2D network on
@@ -180,12 +211,15 @@ def sliding_window_predict(network, image: "torch.Tensor | np.ndarray", patch_si
     on the CPU (CUDA always uses float16 autocast, as nnU-Net v2); logits are accumulated in float32.
     """
     import torch
+
     image = torch.as_tensor(image).float()
     patch_size = tuple(int(p) for p in patch_size)
     spatial = tuple(image.shape[1:])
     if len(patch_size) not in (len(spatial), len(spatial) - 1) or image.ndim < 3:
-        raise InferenceError(f"cannot tile an image of shape {tuple(image.shape)} (c, *spatial) with a "
-                             f"{len(patch_size)}D patch {list(patch_size)}")
+        raise InferenceError(
+            f"cannot tile an image of shape {tuple(image.shape)} (c, *spatial) with a "
+            f"{len(patch_size)}D patch {list(patch_size)}"
+        )
     if mirror_axes and max(mirror_axes) >= len(patch_size):
         raise InferenceError(f"mirror axes {list(mirror_axes)} do not fit a {len(patch_size)}D patch")
     if device is None:
@@ -202,9 +236,20 @@ def sliding_window_predict(network, image: "torch.Tensor | np.ndarray", patch_si
         tile_batch_size = max(1, TILE_BATCH_VOXELS // int(np.prod(patch_size)))
     tile_batch_size = min(tile_batch_size, len(tiles))
 
-    accumulate = functools.partial(_accumulate, network, image, tiles, patch_size, num_output_channels,
-                                   mirror_axes, use_gaussian, device, batch_size=tile_batch_size,
-                                   show_progress=show_progress, cpu_bf16=cpu_bf16)
+    accumulate = functools.partial(
+        _accumulate,
+        network,
+        image,
+        tiles,
+        patch_size,
+        num_output_channels,
+        mirror_axes,
+        use_gaussian,
+        device,
+        batch_size=tile_batch_size,
+        show_progress=show_progress,
+        cpu_bf16=cpu_bf16,
+    )
     was_training = network.training
     network.eval()
     try:

@@ -4,6 +4,7 @@ Every member is checked before anything is written: a member with an absolute pa
 component, a symbolic link, or a path outside a ``DatasetXXX_Name/`` folder refuses the whole
 archive, so a malicious zip cannot write anywhere else ("zip slip").
 """
+
 from __future__ import annotations
 
 import logging
@@ -62,8 +63,9 @@ def _checked_members(archive: zipfile.ZipFile, zip_file: Path) -> list[zipfile.Z
     return members
 
 
-def install_model_from_zip_file(zip_file: str | os.PathLike, target_folder: str | os.PathLike | None = None
-                                ) -> list[Path]:
+def install_model_from_zip_file(
+    zip_file: str | os.PathLike, target_folder: str | os.PathLike | None = None
+) -> list[Path]:
     """Extract a model zip into ``target_folder`` (default nnUNet_results); returns the files written.
 
     Existing files of the same name are replaced, as a reinstall should.

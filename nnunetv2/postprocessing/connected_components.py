@@ -4,9 +4,10 @@ An operation is the list of labels and regions (tuples of labels) whose union is
 largest connected component; every voxel of the union outside that component becomes background.
 Operations run in order, each on the result of the previous one, as in nnU-Net v2.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -17,6 +18,7 @@ Operation = list[LabelOrRegion]
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """Return the largest connected component of a 2D or 3D boolean mask (full connectivity)."""
     import cc3d
+
     mask = np.asarray(mask, dtype=bool)
     if mask.ndim not in (2, 3):
         raise ValueError(f"largest_component needs a 2D or 3D mask, got shape {mask.shape}")
@@ -34,8 +36,9 @@ def label_or_region_mask(seg: np.ndarray, label_or_region: LabelOrRegion) -> np.
     return seg == label_or_region
 
 
-def remove_all_but_largest_component(seg: np.ndarray, labels_or_regions: Sequence[LabelOrRegion],
-                                     background: int = 0) -> np.ndarray:
+def remove_all_but_largest_component(
+    seg: np.ndarray, labels_or_regions: Sequence[LabelOrRegion], background: int = 0
+) -> np.ndarray:
     """Return a copy of ``seg`` where the union of ``labels_or_regions`` outside its largest component
     is set to ``background``."""
     mask = np.zeros(seg.shape, dtype=bool)

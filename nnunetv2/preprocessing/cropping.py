@@ -1,4 +1,5 @@
 """Crop a case to the bounding box of its nonzero region (nnU-Net v2's first preprocessing step)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,9 @@ def bounding_box(mask: np.ndarray) -> list[list[int]]:
     return box
 
 
-def crop_to_nonzero(data: np.ndarray, seg: np.ndarray | None = None
-                    ) -> tuple[np.ndarray, np.ndarray, list[list[int]], np.ndarray]:
+def crop_to_nonzero(
+    data: np.ndarray, seg: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, list[list[int]], np.ndarray]:
     """Crop ``(c, z, y, x)`` data (and ``(1, z, y, x)`` seg) to the nonzero bounding box.
 
     Returns the cropped data, the cropped seg (background outside the nonzero region set to -1;

@@ -4,6 +4,7 @@ Class names are nnU-Net v2's because plans store them by name. Each scheme norma
 channel ``(z, y, x)`` of a cropped case; ``seg`` is the cropped segmentation, whose negative
 values mark voxels outside the nonzero region (the mask used when ``use_mask_for_norm`` is set).
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -21,8 +22,12 @@ class ImageNormalization(ABC):
 
     leaves_pixels_outside_mask_at_zero_if_use_mask_for_norm_is_true = False
 
-    def __init__(self, use_mask_for_norm: bool | None = None,
-                 intensityproperties: dict[str, Any] | None = None, target_dtype: type = np.float32):
+    def __init__(
+        self,
+        use_mask_for_norm: bool | None = None,
+        intensityproperties: dict[str, Any] | None = None,
+        target_dtype: type = np.float32,
+    ):
         self.use_mask_for_norm = bool(use_mask_for_norm)
         self.intensityproperties = intensityproperties
         self.target_dtype = target_dtype
@@ -106,14 +111,16 @@ class RGBTo01Normalization(ImageNormalization):
 
 
 NORMALIZATION_SCHEMES: dict[str, type[ImageNormalization]] = {
-    cls.__name__: cls for cls in (CTNormalization, NoNormalization, RescaleTo01Normalization,
-                                  RGBTo01Normalization, ZScoreNormalization)}
+    cls.__name__: cls
+    for cls in (CTNormalization, NoNormalization, RescaleTo01Normalization, RGBTo01Normalization, ZScoreNormalization)
+}
 NORMALIZATION_SCHEMES["RGBTo0_1Normalization"] = RGBTo01Normalization  # a spelling seen in hand-written plans
 
 
 def normalization_class_from_name(name: str) -> type[ImageNormalization]:
     """Return the normalization class a plans file names in ``normalization_schemes``."""
     if name not in NORMALIZATION_SCHEMES:
-        raise PlansError(f"unknown normalization scheme '{name}' in the plans "
-                         f"(known: {', '.join(NORMALIZATION_SCHEMES)})")
+        raise PlansError(
+            f"unknown normalization scheme '{name}' in the plans (known: {', '.join(NORMALIZATION_SCHEMES)})"
+        )
     return NORMALIZATION_SCHEMES[name]

@@ -5,27 +5,34 @@ over a raw dataset for several configurations. A case is read and cropped once f
 configurations, and configurations that would produce identical arrays (e.g. 2d and 3d_fullres
 when the fullres spacing keeps the slice spacing) share one computation.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from nnunetv2 import paths
 from nnunetv2.dataset.cases import list_training_cases
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.label_manager import LabelManager
-from nnunetv2.dataset.preprocessed_case import (ClassKey, list_preprocessed_cases, remove_preprocessed_case,
-                                                sample_class_locations, save_preprocessed_case)
+from nnunetv2.dataset.preprocessed_case import (
+    ClassKey,
+    list_preprocessed_cases,
+    remove_preprocessed_case,
+    sample_class_locations,
+    save_preprocessed_case,
+)
 from nnunetv2.exceptions import DatasetError, NnUNetError, PlansError, PreprocessingError
-from nnunetv2.experiment_planning.plans import ConfigurationPlans, Plans
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.plans import ConfigurationPlans, Plans
 from nnunetv2.imageio.registry import reader_writer_class_from_name
 from nnunetv2.preprocessing.cropping import OUTSIDE_NONZERO_LABEL, crop_to_nonzero
 from nnunetv2.preprocessing.normalization import normalization_class_from_name
@@ -48,11 +55,11 @@ PreprocessedCase = tuple[np.ndarray, "np.ndarray | None", dict[str, Any]]
 class CroppedCase:
     """A case after transposition and cropping, before normalization and resampling."""
 
-    data: np.ndarray            # (c, z, y, x) in transposed axis order
-    seg: np.ndarray             # (1, z, y, x) int16; -1 outside the nonzero region
-    has_seg: bool               # False for prediction input (seg is then only the nonzero marking)
-    nonzero: np.ndarray         # (z, y, x) bool: the nonzero region (labels may lie outside it)
-    spacing: list[float]        # transposed spacing
+    data: np.ndarray  # (c, z, y, x) in transposed axis order
+    seg: np.ndarray  # (1, z, y, x) int16; -1 outside the nonzero region
+    has_seg: bool  # False for prediction input (seg is then only the nonzero marking)
+    nonzero: np.ndarray  # (z, y, x) bool: the nonzero region (labels may lie outside it)
+    spacing: list[float]  # transposed spacing
     properties: dict[str, Any]
 
 
@@ -62,9 +69,14 @@ class DefaultPreprocessor:
     def __init__(self, verbose: bool = False):
         self.verbose = verbose
 
-    def run_case(self, image_files: Sequence[str | os.PathLike], seg_file: str | os.PathLike | None,
-                 plans: Plans, configuration: ConfigurationPlans,
-                 dataset_json: DatasetJson | dict) -> PreprocessedCase:
+    def run_case(
+        self,
+        image_files: Sequence[str | os.PathLike],
+        seg_file: str | os.PathLike | None,
+        plans: Plans,
+        configuration: ConfigurationPlans,
+        dataset_json: DatasetJson | dict,
+    ) -> PreprocessedCase:
         """Read and preprocess one case; returns ``(data, seg or None, properties)``.
 
         With a seg, ``properties['class_locations']`` holds the sampled voxels per class.
@@ -72,18 +84,28 @@ class DefaultPreprocessor:
         data, seg, properties = self.read_case(image_files, seg_file, plans)
         return self.run_case_npy(data, seg, properties, plans, configuration, dataset_json)
 
-    def run_case_npy(self, data: np.ndarray, seg: np.ndarray | None, properties: dict[str, Any],
-                     plans: Plans, configuration: ConfigurationPlans,
-                     dataset_json: DatasetJson | dict) -> PreprocessedCase:
+    def run_case_npy(
+        self,
+        data: np.ndarray,
+        seg: np.ndarray | None,
+        properties: dict[str, Any],
+        plans: Plans,
+        configuration: ConfigurationPlans,
+        dataset_json: DatasetJson | dict,
+    ) -> PreprocessedCase:
         """Preprocess arrays already in memory (as read by the plans' reader-writer)."""
         cropped = self.transpose_and_crop(data, seg, properties, plans)
         normalized = self.normalize(cropped, configuration, plans)
         return self.resample(cropped, normalized, configuration, _as_dataset_json(dataset_json))
 
-    def run_case_for_configurations(self, image_files: Sequence[str | os.PathLike],
-                                    seg_file: str | os.PathLike | None, plans: Plans,
-                                    configurations: Sequence[ConfigurationPlans], dataset_json: DatasetJson | dict
-                                    ) -> Iterator[tuple[ConfigurationPlans, np.ndarray, np.ndarray | None, dict]]:
+    def run_case_for_configurations(
+        self,
+        image_files: Sequence[str | os.PathLike],
+        seg_file: str | os.PathLike | None,
+        plans: Plans,
+        configurations: Sequence[ConfigurationPlans],
+        dataset_json: DatasetJson | dict,
+    ) -> Iterator[tuple[ConfigurationPlans, np.ndarray, np.ndarray | None, dict]]:
         """Yield ``(configuration, data, seg, properties)`` per configuration, reading the case once.
 
         Results may be shared between configurations: treat the yielded arrays as read-only.
@@ -93,8 +115,10 @@ class DefaultPreprocessor:
         cropped = self.transpose_and_crop(data, seg, properties, plans)
         del data, seg
         norm_keys = [_normalization_key(c) for c in configurations]
-        result_keys = [(nk, _resampling_key(c, self.target_spacing(cropped.spacing, c)))
-                       for nk, c in zip(norm_keys, configurations)]
+        result_keys = [
+            (nk, _resampling_key(c, self.target_spacing(cropped.spacing, c)))
+            for nk, c in zip(norm_keys, configurations)
+        ]
         normalized: dict[tuple, np.ndarray] = {}
         results: dict[tuple, PreprocessedCase] = {}
         for i, configuration in enumerate(configurations):
@@ -105,14 +129,15 @@ class DefaultPreprocessor:
                 results[rk] = self.resample(cropped, normalized[nk], configuration, dataset_json)
             result = results[rk]
             # drop intermediates no later configuration needs, so memory stays at one case's worth
-            if nk not in norm_keys[i + 1:]:
+            if nk not in norm_keys[i + 1 :]:
                 normalized.pop(nk, None)
-            if rk not in result_keys[i + 1:]:
+            if rk not in result_keys[i + 1 :]:
                 del results[rk]
             yield (configuration, *result)
 
-    def read_case(self, image_files: Sequence[str | os.PathLike], seg_file: str | os.PathLike | None,
-                  plans: Plans) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+    def read_case(
+        self, image_files: Sequence[str | os.PathLike], seg_file: str | os.PathLike | None, plans: Plans
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
         """Return ``(data, seg or None, properties)`` read with the plans' reader-writer."""
         reader = reader_writer_class_from_name(plans.image_reader_writer)()
         data, properties = reader.read_images([str(f) for f in image_files])
@@ -120,12 +145,15 @@ class DefaultPreprocessor:
             return data, None, properties
         seg, _ = reader.read_seg(str(seg_file))
         if seg.shape[1:] != data.shape[1:]:
-            raise DatasetError(f"{seg_file}: segmentation shape {tuple(seg.shape[1:])} differs from the "
-                               f"image shape {tuple(data.shape[1:])}")
+            raise DatasetError(
+                f"{seg_file}: segmentation shape {tuple(seg.shape[1:])} differs from the "
+                f"image shape {tuple(data.shape[1:])}"
+            )
         return data, seg, properties
 
-    def transpose_and_crop(self, data: np.ndarray, seg: np.ndarray | None, properties: dict[str, Any],
-                           plans: Plans) -> CroppedCase:
+    def transpose_and_crop(
+        self, data: np.ndarray, seg: np.ndarray | None, properties: dict[str, Any], plans: Plans
+    ) -> CroppedCase:
         """Transpose by ``plans.transpose_forward`` and crop to the nonzero region; records the geometry."""
         axes = [0] + [a + 1 for a in plans.transpose_forward]
         data = data.transpose(axes)
@@ -141,21 +169,25 @@ class DefaultPreprocessor:
         properties["shape_after_cropping_and_before_resampling"] = [int(s) for s in data.shape[1:]]
         if self.verbose:
             logger.info("cropped %s -> %s (spacing %s)", shape_before_cropping, list(data.shape[1:]), spacing)
-        return CroppedCase(data, cropped_seg.astype(np.int16, copy=False), seg is not None, nonzero, spacing,
-                           properties)
+        return CroppedCase(
+            data, cropped_seg.astype(np.int16, copy=False), seg is not None, nonzero, spacing, properties
+        )
 
     def normalize(self, cropped: CroppedCase, configuration: ConfigurationPlans, plans: Plans) -> np.ndarray:
         """Return the float32 data normalized channel by channel with the configuration's schemes."""
         schemes = configuration.normalization_schemes
         if len(schemes) != cropped.data.shape[0]:
-            raise DatasetError(f"the image has {cropped.data.shape[0]} channel(s) but configuration "
-                               f"'{configuration.name}' normalizes {len(schemes)}")
+            raise DatasetError(
+                f"the image has {cropped.data.shape[0]} channel(s) but configuration "
+                f"'{configuration.name}' normalizes {len(schemes)}"
+            )
         intensity = plans.foreground_intensity_properties_per_channel
         seg = self.normalization_seg(cropped) if any(configuration.use_mask_for_norm) else cropped.seg[0]
         out = np.empty(cropped.data.shape, dtype=np.float32)
         for c, scheme in enumerate(schemes):
             normalizer = normalization_class_from_name(scheme)(
-                use_mask_for_norm=configuration.use_mask_for_norm[c], intensityproperties=intensity.get(str(c)))
+                use_mask_for_norm=configuration.use_mask_for_norm[c], intensityproperties=intensity.get(str(c))
+            )
             out[c] = normalizer.run(cropped.data[c], seg)
         return out
 
@@ -178,8 +210,9 @@ class DefaultPreprocessor:
         target = [float(s) for s in configuration.spacing]
         return [float(spacing[0])] + target if len(target) < len(spacing) else target
 
-    def resample(self, cropped: CroppedCase, normalized: np.ndarray, configuration: ConfigurationPlans,
-                 dataset_json: DatasetJson) -> PreprocessedCase:
+    def resample(
+        self, cropped: CroppedCase, normalized: np.ndarray, configuration: ConfigurationPlans, dataset_json: DatasetJson
+    ) -> PreprocessedCase:
         """Resample normalized data (and the seg, when the case has one) to the configuration's spacing."""
         target = self.target_spacing(cropped.spacing, configuration)
         new_shape = compute_new_shape(normalized.shape[1:], cropped.spacing, target)
@@ -197,8 +230,9 @@ class DefaultPreprocessor:
     @staticmethod
     def class_location_keys(label_manager: LabelManager) -> list[ClassKey]:
         """Classes (or regions) whose voxels foreground oversampling draws from."""
-        keys: list[ClassKey] = list(label_manager.foreground_regions if label_manager.has_regions
-                                    else label_manager.foreground_labels)
+        keys: list[ClassKey] = list(
+            label_manager.foreground_regions if label_manager.has_regions else label_manager.foreground_labels
+        )
         if label_manager.has_ignore_label:
             # sparse annotations: annotated background is rare and worth sampling too
             keys.append(0)
@@ -225,9 +259,13 @@ def _normalization_key(configuration: ConfigurationPlans) -> tuple:
 
 def _resampling_key(configuration: ConfigurationPlans, target_spacing: list[float]) -> tuple:
     c = configuration
-    return (tuple(target_spacing), c.resampling_fn_data, c.resampling_fn_seg,
-            json.dumps(c.resampling_fn_data_kwargs, sort_keys=True),
-            json.dumps(c.resampling_fn_seg_kwargs, sort_keys=True))
+    return (
+        tuple(target_spacing),
+        c.resampling_fn_data,
+        c.resampling_fn_seg,
+        json.dumps(c.resampling_fn_data_kwargs, sort_keys=True),
+        json.dumps(c.resampling_fn_seg_kwargs, sort_keys=True),
+    )
 
 
 @dataclass
@@ -253,10 +291,17 @@ def _preprocess_case(job: _CaseJob) -> str:
         for name, configurations in by_preprocessor.items():
             preprocessor = preprocessor_class_from_name(name)()
             for configuration, data, seg, properties in preprocessor.run_case_for_configurations(
-                    job.image_files, job.label_file, job.plans, configurations, job.dataset_json):
+                job.image_files, job.label_file, job.plans, configurations, job.dataset_json
+            ):
                 stored = {k: v for k, v in properties.items() if k != "class_locations"}
-                save_preprocessed_case(job.output_folders[configuration.name], job.case_id, data, seg,
-                                       stored, properties["class_locations"])
+                save_preprocessed_case(
+                    job.output_folders[configuration.name],
+                    job.case_id,
+                    data,
+                    seg,
+                    stored,
+                    properties["class_locations"],
+                )
         with atomic_path(job.gt_file) as tmp:
             shutil.copyfile(job.label_file, tmp)
     except NnUNetError as e:
@@ -264,8 +309,9 @@ def _preprocess_case(job: _CaseJob) -> str:
     return job.case_id
 
 
-def _select_configurations(plans: Plans, configurations: Sequence[str],
-                           num_processes: int | Sequence[int] | None) -> list[tuple[ConfigurationPlans, int]]:
+def _select_configurations(
+    plans: Plans, configurations: Sequence[str], num_processes: int | Sequence[int] | None
+) -> list[tuple[ConfigurationPlans, int]]:
     """Return the configurations to preprocess with their worker counts, one per data_identifier."""
     names = list(configurations)
     if num_processes is None:
@@ -277,8 +323,10 @@ def _select_configurations(plans: Plans, configurations: Sequence[str],
         if len(counts) == 1:
             counts *= len(names)
         if len(counts) != len(names):
-            raise PreprocessingError(f"got {len(counts)} process counts for {len(names)} configurations "
-                                     f"({', '.join(names)}): give one number or one per configuration")
+            raise PreprocessingError(
+                f"got {len(counts)} process counts for {len(names)} configurations "
+                f"({', '.join(names)}): give one number or one per configuration"
+            )
     # the default trio is asked for without looking at the plans, which may lack some of it (2D data,
     # no lowres); a configuration the user picked must exist
     lenient = set(names) == set(DEFAULT_CONFIGURATIONS)
@@ -290,14 +338,19 @@ def _select_configurations(plans: Plans, configurations: Sequence[str],
             continue
         configuration = plans.configuration(name)  # raises PlansError for an unknown name
         if configuration.data_identifier in identifiers:
-            logger.info("configuration %s shares its data with %s; preprocessed once", name,
-                        identifiers[configuration.data_identifier])
+            logger.info(
+                "configuration %s shares its data with %s; preprocessed once",
+                name,
+                identifiers[configuration.data_identifier],
+            )
             continue
         identifiers[configuration.data_identifier] = name
         selected.append((configuration, max(1, count)))
     if not selected:
-        raise PlansError(f"plans '{plans.plans_name}' contain none of the configurations {', '.join(names)} "
-                         f"(available: {', '.join(plans.configurations)})")
+        raise PlansError(
+            f"plans '{plans.plans_name}' contain none of the configurations {', '.join(names)} "
+            f"(available: {', '.join(plans.configurations)})"
+        )
     return selected
 
 
@@ -318,6 +371,7 @@ def _remove_stale_outputs(folder: Path, case_ids: set[str], gt_ending: str | Non
 
 def _run_jobs(jobs: list[_CaseJob], num_processes: int, show_progress: bool) -> None:
     from tqdm import tqdm
+
     with tqdm(total=len(jobs), desc="preprocessing", unit="case", disable=not show_progress) as progress:
         if num_processes <= 1 or len(jobs) < _MIN_CASES_FOR_POOL:
             for job in jobs:
@@ -325,6 +379,7 @@ def _run_jobs(jobs: list[_CaseJob], num_processes: int, show_progress: bool) -> 
                 progress.update()
             return
         import multiprocessing
+
         # spawn: forked workers can deadlock on thread pools that numpy/blosc2 started in the parent
         pool = ProcessPoolExecutor(min(num_processes, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
         try:
@@ -335,9 +390,13 @@ def _run_jobs(jobs: list[_CaseJob], num_processes: int, show_progress: bool) -> 
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def preprocess_dataset(dataset_id_or_name: str | int, plans_identifier: str = "nnUNetPlans",
-                       configurations: Sequence[str] = DEFAULT_CONFIGURATIONS,
-                       num_processes: int | Sequence[int] | None = None, show_progress: bool = True) -> None:
+def preprocess_dataset(
+    dataset_id_or_name: str | int,
+    plans_identifier: str = "nnUNetPlans",
+    configurations: Sequence[str] = DEFAULT_CONFIGURATIONS,
+    num_processes: int | Sequence[int] | None = None,
+    show_progress: bool = True,
+) -> None:
     """Preprocess a raw dataset into ``nnUNet_preprocessed/DatasetXXX/<data_identifier>/`` per configuration.
 
     When the default trio (2d, 3d_fullres, 3d_lowres) is asked for, members the plans lack are
@@ -375,10 +434,21 @@ def preprocess_dataset(dataset_id_or_name: str | int, plans_identifier: str = "n
     dataset_json.save(output_root / "dataset.json")
 
     configurations_to_run = [c for c, _ in selected]
-    jobs = [_CaseJob(case_id, list(entry["images"]), entry["label"],
-                     gt_folder / f"{case_id}{dataset_json.file_ending}", plans, configurations_to_run,
-                     output_folders, dataset_json) for case_id, entry in cases.items()]
+    jobs = [
+        _CaseJob(
+            case_id,
+            list(entry["images"]),
+            entry["label"],
+            gt_folder / f"{case_id}{dataset_json.file_ending}",
+            plans,
+            configurations_to_run,
+            output_folders,
+            dataset_json,
+        )
+        for case_id, entry in cases.items()
+    ]
     workers = min(n for _, n in selected)
-    logger.info("preprocessing %d cases of %s for %s", len(jobs), dataset_name,
-                ", ".join(c.name for c in configurations_to_run))
+    logger.info(
+        "preprocessing %d cases of %s for %s", len(jobs), dataset_name, ", ".join(c.name for c in configurations_to_run)
+    )
     _run_jobs(jobs, workers, show_progress)

@@ -11,9 +11,11 @@ Segmentations are resampled as one map per label value (linear interpolation by 
 each voxel takes the value whose map is largest, so no label bleeds into a value that was not
 there: the ignore label and the -1 outside-crop marker are values like any other.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -23,8 +25,9 @@ from nnunetv2.exceptions import PlansError
 ANISOTROPY_THRESHOLD = 3.0
 
 
-def compute_new_shape(old_shape: Sequence[int], old_spacing: Sequence[float],
-                      new_spacing: Sequence[float]) -> list[int]:
+def compute_new_shape(
+    old_shape: Sequence[int], old_spacing: Sequence[float], new_spacing: Sequence[float]
+) -> list[int]:
     """Return the shape a volume of ``old_shape`` voxels takes at ``new_spacing`` (rounded, at least 1)."""
     ratio = np.asarray(old_spacing, dtype=float) / np.asarray(new_spacing, dtype=float)
     return [max(1, int(v)) for v in np.round(ratio * np.asarray(old_shape, dtype=float))]
@@ -41,8 +44,9 @@ def get_lowres_axis(spacing: Sequence[float]) -> list[int]:
     return [int(a) for a in np.flatnonzero(spacing == spacing.max())]
 
 
-def _separate_axis(current_spacing: Sequence[float], new_spacing: Sequence[float],
-                   force_separate_z: bool | None, threshold: float) -> int | None:
+def _separate_axis(
+    current_spacing: Sequence[float], new_spacing: Sequence[float], force_separate_z: bool | None, threshold: float
+) -> int | None:
     """Return the axis to resample on its own, or None (nnU-Net v2's decision rule)."""
     if force_separate_z is not None:
         axes = get_lowres_axis(current_spacing) if force_separate_z else []
@@ -56,8 +60,15 @@ def _separate_axis(current_spacing: Sequence[float], new_spacing: Sequence[float
     return axes[0] if len(axes) == 1 else None
 
 
-def _resize_window(crop: np.ndarray, in_start: Sequence[int], in_shape: Sequence[int], new_shape: Sequence[int],
-                   out_start: Sequence[int], out_stop: Sequence[int], order: int) -> np.ndarray:
+def _resize_window(
+    crop: np.ndarray,
+    in_start: Sequence[int],
+    in_shape: Sequence[int],
+    new_shape: Sequence[int],
+    out_start: Sequence[int],
+    out_stop: Sequence[int],
+    order: int,
+) -> np.ndarray:
     """Return ``[out_start:out_stop]`` of resizing a volume of ``in_shape`` to ``new_shape`` (float32).
 
     ``crop`` is the volume's part starting at ``in_start``; the result equals the full computation
@@ -67,8 +78,9 @@ def _resize_window(crop: np.ndarray, in_start: Sequence[int], in_shape: Sequence
     # output voxel i samples input coordinate (i + 0.5) * scale - 0.5 (skimage's resize); scale 1 copies
     offset = (np.asarray(out_start) + 0.5) * scale - 0.5 - np.asarray(in_start)
     output_shape = tuple(int(b - a) for a, b in zip(out_start, out_stop))
-    return ndimage.affine_transform(crop, scale, offset=offset, output_shape=output_shape, order=order,
-                                    mode="nearest", output=np.float32)
+    return ndimage.affine_transform(
+        crop, scale, offset=offset, output_shape=output_shape, order=order, mode="nearest", output=np.float32
+    )
 
 
 def _grid_resize(array: np.ndarray, new_shape: Sequence[int], order: int) -> np.ndarray:
@@ -86,8 +98,9 @@ def _nearest_along_axis(array: np.ndarray, new_size: int, axis: int) -> np.ndarr
     return np.take(array, index, axis=axis)
 
 
-def _resize_slicewise(image: np.ndarray, new_shape: Sequence[int], order: int, axis: int,
-                      clip_per_slice: bool) -> np.ndarray:
+def _resize_slicewise(
+    image: np.ndarray, new_shape: Sequence[int], order: int, axis: int, clip_per_slice: bool
+) -> np.ndarray:
     """Resize every slice along ``axis`` in 2D (``new_shape[axis]`` must equal the current size)."""
     if tuple(image.shape) == tuple(new_shape):
         return image.astype(np.float32, copy=False)
@@ -106,8 +119,9 @@ def _resize_slicewise(image: np.ndarray, new_shape: Sequence[int], order: int, a
     return np.moveaxis(out, 0, axis)
 
 
-def _resample_image(image: np.ndarray, new_shape: Sequence[int], order: int, order_z: int,
-                    axis: int | None) -> np.ndarray:
+def _resample_image(
+    image: np.ndarray, new_shape: Sequence[int], order: int, order_z: int, axis: int | None
+) -> np.ndarray:
     """Resample one ``(z, y, x)`` channel to float32; ``axis`` is resampled on its own with ``order_z``."""
     new_shape = tuple(int(s) for s in new_shape)
     if axis is None:
@@ -135,8 +149,9 @@ def _resample_image(image: np.ndarray, new_shape: Sequence[int], order: int, ord
     return _grid_resize(out, along_axis, order_z)
 
 
-def _resample_labels(seg: np.ndarray, new_shape: Sequence[int], order: int, order_z: int,
-                     axis: int | None) -> np.ndarray:
+def _resample_labels(
+    seg: np.ndarray, new_shape: Sequence[int], order: int, order_z: int, axis: int | None
+) -> np.ndarray:
     """Resample a ``(z, y, x)`` label map: interpolate each label's mask, keep the strongest label."""
     new_shape = tuple(int(s) for s in new_shape)
     if order == 0 and (axis is None or order_z == 0):
@@ -152,7 +167,8 @@ def _resample_labels(seg: np.ndarray, new_shape: Sequence[int], order: int, orde
             planes = _strongest_label_linear(seg, plane_shape)
         else:
             planes = _strongest_label(
-                seg, lambda mask: _resize_slicewise(mask, plane_shape, order, axis, clip_per_slice=True))
+                seg, lambda mask: _resize_slicewise(mask, plane_shape, order, axis, clip_per_slice=True)
+            )
         return _nearest_along_axis(planes, new_shape[axis], axis)
     if order == 1 and axis is None:
         return _strongest_label_linear(seg, new_shape)
@@ -182,7 +198,7 @@ def _strongest_label_linear(seg: np.ndarray, new_shape: Sequence[int]) -> np.nda
     the others' and is never computed; the others are interpolated in their (small) boxes only.
     """
     offset = int(seg.min()) - 1
-    shifted = seg.astype(np.int32) - offset          # values >= 1, as find_objects wants
+    shifted = seg.astype(np.int32) - offset  # values >= 1, as find_objects wants
     counts = np.bincount(shifted.ravel())
     values = [int(v) for v in np.flatnonzero(counts)]
     dominant = max(values, key=lambda v: counts[v])
@@ -192,14 +208,15 @@ def _strongest_label_linear(seg: np.ndarray, new_shape: Sequence[int]) -> np.nda
     best_score = np.zeros(result.shape, dtype=np.float32)
     total = np.zeros(result.shape, dtype=np.float32)
     boxes = ndimage.find_objects(shifted)
-    for value in values:                             # ascending: ties go to the higher label
+    for value in values:  # ascending: ties go to the higher label
         if value == dominant:
             continue
         # one voxel of margin, so the crop's edge extension is zeros like the volume's mask beyond the box
         in_start = [max(0, s.start - 1) for s in boxes[value - 1]]
         in_stop = [min(n, s.stop + 1) for s, n in zip(boxes[value - 1], seg.shape)]
-        out_start, out_stop = zip(*(_output_range(a, b, n, m) for a, b, n, m
-                                    in zip(in_start, in_stop, seg.shape, new_shape)))
+        out_start, out_stop = zip(
+            *(_output_range(a, b, n, m) for a, b, n, m in zip(in_start, in_stop, seg.shape, new_shape))
+        )
         crop = (shifted[tuple(slice(a, b) for a, b in zip(in_start, in_stop))] == value).astype(np.float32)
         score = _resize_window(crop, in_start, seg.shape, new_shape, out_start, out_stop, order=1)
         region = tuple(slice(a, b) for a, b in zip(out_start, out_stop))
@@ -234,10 +251,17 @@ def _strongest_label(seg: np.ndarray, resample_mask: Callable[[np.ndarray], np.n
     return result
 
 
-def resample_data_or_seg_to_shape(data: np.ndarray, new_shape: Sequence[int], current_spacing: Sequence[float],
-                                  new_spacing: Sequence[float], is_seg: bool = False, order: int = 3,
-                                  order_z: int = 0, force_separate_z: bool | None = None,
-                                  separate_z_anisotropy_threshold: float = ANISOTROPY_THRESHOLD) -> np.ndarray:
+def resample_data_or_seg_to_shape(
+    data: np.ndarray,
+    new_shape: Sequence[int],
+    current_spacing: Sequence[float],
+    new_spacing: Sequence[float],
+    is_seg: bool = False,
+    order: int = 3,
+    order_z: int = 0,
+    force_separate_z: bool | None = None,
+    separate_z_anisotropy_threshold: float = ANISOTROPY_THRESHOLD,
+) -> np.ndarray:
     """Return ``(c, z, y, x)`` data resampled to ``(c, *new_shape)``: float32, or the seg's dtype for segs.
 
     Channels are processed one at a time, so probabilities of many classes need only one extra
@@ -260,14 +284,29 @@ def resample_data_or_seg_to_shape(data: np.ndarray, new_shape: Sequence[int], cu
     return out
 
 
-def resample_data_or_seg_to_spacing(data: np.ndarray, current_spacing: Sequence[float],
-                                    new_spacing: Sequence[float], is_seg: bool = False, order: int = 3,
-                                    order_z: int = 0, force_separate_z: bool | None = None,
-                                    separate_z_anisotropy_threshold: float = ANISOTROPY_THRESHOLD) -> np.ndarray:
+def resample_data_or_seg_to_spacing(
+    data: np.ndarray,
+    current_spacing: Sequence[float],
+    new_spacing: Sequence[float],
+    is_seg: bool = False,
+    order: int = 3,
+    order_z: int = 0,
+    force_separate_z: bool | None = None,
+    separate_z_anisotropy_threshold: float = ANISOTROPY_THRESHOLD,
+) -> np.ndarray:
     """Return ``(c, z, y, x)`` data resampled from ``current_spacing`` to ``new_spacing``."""
     new_shape = compute_new_shape(data.shape[1:], current_spacing, new_spacing)
-    return resample_data_or_seg_to_shape(data, new_shape, current_spacing, new_spacing, is_seg, order,
-                                         order_z, force_separate_z, separate_z_anisotropy_threshold)
+    return resample_data_or_seg_to_shape(
+        data,
+        new_shape,
+        current_spacing,
+        new_spacing,
+        is_seg,
+        order,
+        order_z,
+        force_separate_z,
+        separate_z_anisotropy_threshold,
+    )
 
 
 # functions the plans may name; all take (data, new_shape, current_spacing, new_spacing, **kwargs)
@@ -279,6 +318,7 @@ RESAMPLING_FUNCTIONS: dict[str, Callable[..., np.ndarray]] = {
 def resampling_function_by_name(name: str) -> Callable[..., Any]:
     """Return the resampling function a plans file names (``resampling_fn_data`` etc.)."""
     if name not in RESAMPLING_FUNCTIONS:
-        raise PlansError(f"unknown resampling function '{name}' in the plans "
-                         f"(known: {', '.join(RESAMPLING_FUNCTIONS)})")
+        raise PlansError(
+            f"unknown resampling function '{name}' in the plans (known: {', '.join(RESAMPLING_FUNCTIONS)})"
+        )
     return RESAMPLING_FUNCTIONS[name]

@@ -6,6 +6,7 @@ each gets ``strokes_per_region`` smooth strokes drawn in slices of the region (a
 on a slice), until the voxel budget is spent. The result is a scribble file's content: the
 reference class on the strokes, ``ignore_value`` (the unannotated value) everywhere else.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,10 +23,18 @@ STROKE_CONTROL_POINTS = 3
 REGION_ORDERS = ("largest", "random")
 
 
-def simulate_correction_scribbles(reference: np.ndarray, prediction: np.ndarray, ignore_value: int,
-                                  budget: int | float = 1.0, min_region_size: int = 10,
-                                  strokes_per_region: int = 1, thickness: int = 3, seed: int = 0,
-                                  axis: int = 0, region_order: str = "largest") -> np.ndarray:
+def simulate_correction_scribbles(
+    reference: np.ndarray,
+    prediction: np.ndarray,
+    ignore_value: int,
+    budget: int | float = 1.0,
+    min_region_size: int = 10,
+    strokes_per_region: int = 1,
+    thickness: int = 3,
+    seed: int = 0,
+    axis: int = 0,
+    region_order: str = "largest",
+) -> np.ndarray:
     """Return a scribble map (shape of ``reference``): the reference class on correction strokes, else ``ignore_value``.
 
     reference, prediction: label maps of equal shape, 2D ``(y, x)`` or 3D ``(z, y, x)``; reference
@@ -41,11 +50,11 @@ def simulate_correction_scribbles(reference: np.ndarray, prediction: np.ndarray,
     """
     reference = np.asarray(reference)
     prediction = np.asarray(prediction)
-    _check_arguments(reference, prediction, ignore_value, budget, min_region_size, strokes_per_region, thickness,
-                     axis)
+    _check_arguments(reference, prediction, ignore_value, budget, min_region_size, strokes_per_region, thickness, axis)
     if region_order not in REGION_ORDERS:
-        raise NnUNetError(f"correction scribbles: region_order must be one of {', '.join(REGION_ORDERS)}, "
-                          f"got {region_order!r}")
+        raise NnUNetError(
+            f"correction scribbles: region_order must be one of {', '.join(REGION_ORDERS)}, got {region_order!r}"
+        )
     volume_shape = reference.shape if reference.ndim == 3 else (1, *reference.shape)
     reference3d = reference.reshape(volume_shape)
     axis3d = axis if reference.ndim == 3 else 0
@@ -73,12 +82,22 @@ def simulate_correction_scribbles(reference: np.ndarray, prediction: np.ndarray,
     return scribbles.reshape(reference.shape)
 
 
-def _check_arguments(reference: np.ndarray, prediction: np.ndarray, ignore_value, budget, min_region_size,
-                     strokes_per_region, thickness, axis) -> None:
+def _check_arguments(
+    reference: np.ndarray,
+    prediction: np.ndarray,
+    ignore_value,
+    budget,
+    min_region_size,
+    strokes_per_region,
+    thickness,
+    axis,
+) -> None:
     """Raise NnUNetError for unusable arguments."""
     if reference.shape != prediction.shape:
-        raise NnUNetError(f"correction scribbles: prediction shape {list(prediction.shape)} differs from the "
-                          f"reference shape {list(reference.shape)}")
+        raise NnUNetError(
+            f"correction scribbles: prediction shape {list(prediction.shape)} differs from the "
+            f"reference shape {list(reference.shape)}"
+        )
     if reference.ndim not in (2, 3):
         raise NnUNetError(f"correction scribbles: label maps must be 2D or 3D, got shape {list(reference.shape)}")
     for name, array in (("reference", reference), ("prediction", prediction)):
@@ -92,10 +111,15 @@ def _check_arguments(reference: np.ndarray, prediction: np.ndarray, ignore_value
         if not 0.0 < budget <= 1.0:
             raise NnUNetError(f"correction scribbles: a fractional budget must be in (0, 1], got {budget}")
     elif not (_is_int(budget) and budget >= 0):
-        raise NnUNetError(f"correction scribbles: budget must be a voxel count (int >= 0) or a fraction "
-                          f"(float in (0, 1]), got {budget!r}")
-    for name, value in (("min_region_size", min_region_size), ("strokes_per_region", strokes_per_region),
-                        ("thickness", thickness)):
+        raise NnUNetError(
+            f"correction scribbles: budget must be a voxel count (int >= 0) or a fraction "
+            f"(float in (0, 1]), got {budget!r}"
+        )
+    for name, value in (
+        ("min_region_size", min_region_size),
+        ("strokes_per_region", strokes_per_region),
+        ("thickness", thickness),
+    ):
         if not _is_int(value) or value < 1:
             raise NnUNetError(f"correction scribbles: {name} must be a positive integer, got {value!r}")
     if reference.ndim == 3 and axis not in (0, 1, 2):
@@ -120,8 +144,9 @@ def _error_regions(reference: np.ndarray, wrong: np.ndarray) -> tuple[np.ndarray
     return regions, sizes, ndimage.find_objects(regions)
 
 
-def _strokes_in_region(region: np.ndarray, rng: np.random.Generator, num_strokes: int, thickness: int,
-                       axis: int) -> np.ndarray:
+def _strokes_in_region(
+    region: np.ndarray, rng: np.random.Generator, num_strokes: int, thickness: int, axis: int
+) -> np.ndarray:
     """Bool mask (shape of ``region``) of ``num_strokes`` strokes, each in one slice of the region.
 
     A stroke's slice is drawn with probability proportional to the region's area in it; within the

@@ -8,6 +8,7 @@ The distance of a voxel is the cheapest path from any seed voxel over the 8- (2D
 (I: the image, all channels; s: the optional per-voxel step cost). ``exact_geodesic_distance`` in
 ``geodesic_reference`` solves the same graph exactly with Dijkstra; the raster scan converges to it.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -36,17 +37,19 @@ _WEIGHT_BLOCK_ELEMENTS = 1 << 21
 @dataclass
 class GeodesicInputs:
     """Validated inputs on one device, with singleton spatial axes dropped (they carry no edges)."""
-    scaled_image: "torch.Tensor"           # (c, *spatial) float32, multiplied by sqrt(lamb)
-    seeds: "torch.Tensor"                  # (*spatial) bool
-    half_step_cost: "torch.Tensor | None"  # (*spatial) float32, step_cost / 2
+
+    scaled_image: torch.Tensor  # (c, *spatial) float32, multiplied by sqrt(lamb)
+    seeds: torch.Tensor  # (*spatial) bool
+    half_step_cost: torch.Tensor | None  # (*spatial) float32, step_cost / 2
     spacing: tuple[float, ...]
     lamb: float
     max_distance: float | None
-    full_shape: tuple[int, ...]            # spatial shape as given, singleton axes included
+    full_shape: tuple[int, ...]  # spatial shape as given, singleton axes included
 
 
-def prepare_geodesic_inputs(image, seeds, spacing, lamb: float, step_cost, max_distance: float | None,
-                            device) -> GeodesicInputs:
+def prepare_geodesic_inputs(
+    image, seeds, spacing, lamb: float, step_cost, max_distance: float | None, device
+) -> GeodesicInputs:
     """Check the user's inputs (one-line NnUNetError on misuse) and return them as float32 tensors."""
     import torch
 
@@ -58,8 +61,10 @@ def prepare_geodesic_inputs(image, seeds, spacing, lamb: float, step_cost, max_d
     if image_t.ndim == seeds_t.ndim:
         image_t = image_t[None]
     if image_t.ndim != seeds_t.ndim + 1 or tuple(image_t.shape[1:]) != spatial:
-        raise NnUNetError(f"geodesic distance: image shape {tuple(image.shape)} does not match seeds shape "
-                          f"{spatial} (expected (c, *spatial) or (*spatial))")
+        raise NnUNetError(
+            f"geodesic distance: image shape {tuple(image.shape)} does not match seeds shape "
+            f"{spatial} (expected (c, *spatial) or (*spatial))"
+        )
     if seeds_t.dtype != torch.bool:
         if seeds_t.is_floating_point() or seeds_t.is_complex() or not bool(((seeds_t == 0) | (seeds_t == 1)).all()):
             raise NnUNetError("geodesic distance: seeds must be a boolean mask (or integers 0/1)")
@@ -78,12 +83,14 @@ def prepare_geodesic_inputs(image, seeds, spacing, lamb: float, step_cost, max_d
     if step_cost is not None:
         step_t = _as_tensor(step_cost, "step_cost", image_t.device).float()
         if tuple(step_t.shape) != spatial:
-            raise NnUNetError(f"geodesic distance: step_cost shape {tuple(step_t.shape)} does not match seeds "
-                              f"shape {spatial}")
+            raise NnUNetError(
+                f"geodesic distance: step_cost shape {tuple(step_t.shape)} does not match seeds shape {spatial}"
+            )
         lowest = float(torch.aminmax(step_t).min)
         if not lowest >= 0:  # NaN propagates to the minimum
-            raise NnUNetError("geodesic distance: step_cost must be >= 0 everywhere (inf blocks a voxel, NaN is "
-                              "not allowed)")
+            raise NnUNetError(
+                "geodesic distance: step_cost must be >= 0 everywhere (inf blocks a voxel, NaN is not allowed)"
+            )
         half_step = step_t * 0.5
     kept = [axis for axis, size in enumerate(spatial) if size > 1]
     new_shape = tuple(spatial[axis] for axis in kept)
@@ -117,9 +124,18 @@ def edge_costs(image_p, image_q, half_step_p, half_step_q, length: float, lamb: 
     return out
 
 
-def geodesic_distance(image, seeds, spacing=None, lamb: float = 1.0, step_cost=None,
-                      max_distance: float | None = None, iterations: int | None = None,
-                      tolerance: float = DEFAULT_TOLERANCE, device=None, cache_limit_gb: float = 2.0):
+def geodesic_distance(
+    image,
+    seeds,
+    spacing=None,
+    lamb: float = 1.0,
+    step_cost=None,
+    max_distance: float | None = None,
+    iterations: int | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    device=None,
+    cache_limit_gb: float = 2.0,
+):
     """Return the geodesic distance of every voxel to the seed mask (float32, seeds 0, not reached inf).
 
     image: (c, *spatial) or (*spatial), numpy or torch; seeds: bool mask (*spatial), 2D or 3D.
@@ -152,8 +168,7 @@ def geodesic_distance(image, seeds, spacing=None, lamb: float = 1.0, step_cost=N
     return distance.cpu().numpy()
 
 
-def _raster_scan_distance(inputs: GeodesicInputs, iterations: int | None, tolerance: float,
-                          cache_limit_gb: float):
+def _raster_scan_distance(inputs: GeodesicInputs, iterations: int | None, tolerance: float, cache_limit_gb: float):
     """Run the sweeps; returns the distance map in the (squeezed) spatial layout."""
     import torch
 
@@ -161,12 +176,16 @@ def _raster_scan_distance(inputs: GeodesicInputs, iterations: int | None, tolera
     current = torch.where(inputs.seeds, 0.0, math.inf).to(torch.float32)
     if ndim == 0:
         return current
-    cache_bytes = sum(3 ** (ndim - 1) * (inputs.seeds.numel() - inputs.seeds.numel() // size) * 4
-                      for size in inputs.seeds.shape)
-    cache = cache_bytes <= cache_limit_gb * 1024 ** 3
+    cache_bytes = sum(
+        3 ** (ndim - 1) * (inputs.seeds.numel() - inputs.seeds.numel() // size) * 4 for size in inputs.seeds.shape
+    )
+    cache = cache_bytes <= cache_limit_gb * 1024**3
     if not cache:
-        logger.info("geodesic distance: edge costs (%.1f GB) exceed cache_limit_gb=%s, recomputing them per "
-                    "pass", cache_bytes / 1024 ** 3, cache_limit_gb)
+        logger.info(
+            "geodesic distance: edge costs (%.1f GB) exceed cache_limit_gb=%s, recomputing them per pass",
+            cache_bytes / 1024**3,
+            cache_limit_gb,
+        )
     axis_sweeps = [_AxisSweeps(inputs, axis, cache) for axis in range(ndim)]
     for sweep in range(MAX_SWEEPS if iterations is None else iterations):
         before = current.clone() if iterations is None else None
@@ -179,8 +198,9 @@ def _raster_scan_distance(inputs: GeodesicInputs, iterations: int | None, tolera
                 break
     else:
         if iterations is None:
-            logger.warning("geodesic distance: still changing after %d sweeps, returning the current estimate",
-                           MAX_SWEEPS)
+            logger.warning(
+                "geodesic distance: still changing after %d sweeps, returning the current estimate", MAX_SWEEPS
+            )
     return current.contiguous()
 
 
@@ -209,7 +229,7 @@ class _AxisSweeps:
         self.plane_shape = self.shape[1:]
         n_other = len(self.plane_shape)
         self.inner = tuple(slice(1, 1 + s) for s in self.plane_shape)
-        self.n_neighbours = 3 ** n_other
+        self.n_neighbours = 3**n_other
         self.stack_shape = (3,) * n_other
         self.lamb = inputs.lamb
         self.device = image.device
@@ -221,19 +241,23 @@ class _AxisSweeps:
             self.padded_half_step = (F.pad(half_step, [1, 1] * n_other) if n_other else half_step).contiguous()
         spacing = [inputs.spacing[p] for p in self.perm]
         self.offsets = list(itertools.product((-1, 0, 1), repeat=n_other))
-        self.lengths = [math.sqrt(spacing[0] ** 2 + sum((o * s) ** 2 for o, s in zip(offset, spacing[1:])))
-                        for offset in self.offsets]
+        self.lengths = [
+            math.sqrt(spacing[0] ** 2 + sum((o * s) ** 2 for o, s in zip(offset, spacing[1:])))
+            for offset in self.offsets
+        ]
         plane_size = max(1, math.prod(self.plane_shape))
         self.block = max(1, _WEIGHT_BLOCK_ELEMENTS // (self.n_neighbours * plane_size))
         self.constant_weights = None
         if inputs.lamb == 0.0 and inputs.half_step_cost is None:
             # pure Euclidean: the cost depends on the offset only
             self.constant_weights = torch.tensor(self.lengths, device=self.device).reshape(
-                (1,) + self.stack_shape + (1,) * n_other)
+                (1,) + self.stack_shape + (1,) * n_other
+            )
         self.cached_weights = None
         if cache and self.constant_weights is None:
-            self.cached_weights = torch.empty((self.shape[0] - 1, *self.stack_shape, *self.plane_shape),
-                                              device=self.device)
+            self.cached_weights = torch.empty(
+                (self.shape[0] - 1, *self.stack_shape, *self.plane_shape), device=self.device
+            )
             for start in range(0, self.shape[0] - 1, self.block):
                 stop = min(start + self.block, self.shape[0] - 1)
                 self._compute_weights(start, stop, self.cached_weights[start:stop])
@@ -260,6 +284,7 @@ class _AxisSweeps:
             return self.cached_weights[start:stop]
         if self.block_weights is None:
             import torch
+
             self.block_weights = torch.empty((self.block, *self.stack_shape, *self.plane_shape), device=self.device)
         out = self.block_weights[: stop - start]
         self._compute_weights(start, stop, out)
@@ -274,8 +299,9 @@ class _AxisSweeps:
             shifted = (slice(start, stop),) + tuple(slice(1 + o, 1 + o + s) for o, s in zip(offset, self.plane_shape))
             half_q = None if self.padded_half_step is None else self.padded_half_step[shifted]
             target = out.reshape(stop - start, self.n_neighbours, *self.plane_shape)[:, index]
-            edge_costs(image_p, self.padded_image[(slice(None),) + shifted], half_p, half_q, length, self.lamb,
-                       out=target)
+            edge_costs(
+                image_p, self.padded_image[(slice(None),) + shifted], half_p, half_q, length, self.lamb, out=target
+            )
 
     def _forward_pass(self) -> None:
         """Planes 1..n-1 in order: D[i, y] = min(D[i, y], D[i-1, y + o] + w)."""
@@ -289,8 +315,9 @@ class _AxisSweeps:
             weights = self._weights(start, stop)
             for t in range(start, stop):
                 source = padded[t]
-                neighbours = source.as_strided((*self.stack_shape, *self.plane_shape), plane_strides * 2,
-                                               source.storage_offset())
+                neighbours = source.as_strided(
+                    (*self.stack_shape, *self.plane_shape), plane_strides * 2, source.storage_offset()
+                )
                 torch.add(neighbours, weights[t - start], out=self.candidates)
                 torch.amin(flat_candidates, dim=0, out=self.plane_minimum)
                 target = padded[t + 1][self.inner]
@@ -309,7 +336,8 @@ class _AxisSweeps:
         shifted_write = buffer.as_strided(
             (*self.stack_shape, *self.plane_shape),
             tuple(buffer.stride(d) + plane_strides[d] for d in range(n_other)) + plane_strides,
-            buffer.storage_offset())
+            buffer.storage_offset(),
+        )
         candidates = buffer.view(self.n_neighbours, *buffer.shape[n_other:])[(slice(None),) + self.inner]
         last = self.shape[0] - 1
         for stop in range(last, 0, -self.block):

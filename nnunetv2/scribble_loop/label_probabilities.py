@@ -13,6 +13,7 @@ for up to 21 regions); it can differ where a region painted later has a probabil
 0.5. With two regions they differ exactly where ``m / (1 + m) < p_2 <= 0.5``, ``m = max(p_1, 1 - p_1)``
 (so only for p_2 in (1/3, 1/2]): the argmax already shows ``v_2`` there, the painting does not.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from nnunetv2.dataset.label_manager import LabelManager
 
 
-def label_probabilities(probabilities: np.ndarray, label_manager: "LabelManager") -> np.ndarray:
+def label_probabilities(probabilities: np.ndarray, label_manager: LabelManager) -> np.ndarray:
     """Return ``(L, *spatial)`` probabilities of the label values 0..L-1 (L = highest label value + 1, the ignore
     label not counted) for a network output ``(C, *spatial)``: a label model's softmax unchanged, a region model's
     sigmoid probabilities (one per region, in the order of ``regions_class_order``) converted as the module says."""
@@ -35,11 +36,14 @@ def label_probabilities(probabilities: np.ndarray, label_manager: "LabelManager"
     num_values = max(label_manager.all_labels) + 1
     foreign = [v for v in order if v not in label_manager.all_labels]
     if foreign:
-        raise DatasetError(f"dataset.json: regions_class_order value {foreign[0]} is not a label value "
-                           f"({label_manager.all_labels})")
+        raise DatasetError(
+            f"dataset.json: regions_class_order value {foreign[0]} is not a label value ({label_manager.all_labels})"
+        )
     if np.shape(probabilities)[0] != len(order):
-        raise NnUNetError(f"{np.shape(probabilities)[0]} region probability channels, but regions_class_order has "
-                          f"{len(order)} entries")
+        raise NnUNetError(
+            f"{np.shape(probabilities)[0]} region probability channels, but regions_class_order has "
+            f"{len(order)} entries"
+        )
     regions = np.asarray(probabilities, dtype=np.float32)
     result = np.zeros((num_values, *regions.shape[1:]), dtype=np.float32)
     # walk from the region painted last: `unpainted` = probability that no region after k paints the voxel

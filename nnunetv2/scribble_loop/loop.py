@@ -16,19 +16,21 @@ takes the new label, as in the published loop). Layout::
 A run resumes where an earlier one stopped: finished rounds are skipped, and so are the finished
 steps of an unfinished round (training continues from its checkpoint_latest, prediction case by case).
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import NnUNetError, TrainingError
-from nnunetv2.experiment_planning.plans import ConfigurationPlans, Plans
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.plans import Plans
+from nnunetv2.scribble_loop.loop_state import ResolvedLoop, ScribbleLoopRequest
 from nnunetv2.utilities.file_io import load_json, save_json
 
 logger = logging.getLogger(__name__)
@@ -36,59 +38,15 @@ logger = logging.getLogger(__name__)
 STATE_FILE = "loop_state.json"
 METRICS_FILE = "metrics.json"
 # settings that only say how or how long to run, or what to measure; changing them keeps a loop folder usable
-_RUNTIME_SETTINGS = ("num_rounds", "device", "num_data_workers", "show_progress", "pool_reference",
-                     "test_images", "test_reference")
-
-
-@dataclass(frozen=True)
-class ScribbleLoopRequest:
-    """Everything ``nnUNetv2_scribble_loop`` can be asked for."""
-
-    dataset_name_or_id: str | int
-    configuration: str
-    fold: int | str                      # fold of the preliminary model
-    pool_images: str                     # CASE_XXXX{ending} files of the pool
-    scribbles: str                       # CASE{ending} correction scribbles (cases without one: the network's labels)
-    output_folder: str                   # the loop folder
-    num_rounds: int = 2
-    epochs_per_round: int = 50
-    iterations_per_epoch: int = 250
-    val_iterations_per_epoch: int = 50
-    trainer_name: str = "nnUNetTrainer"  # trainer of the preliminary model
-    plans_identifier: str = "nnUNetPlans"
-    checkpoint_name: str = "checkpoint_final.pth"
-    initial_lr: float = 1e-2
-    scribble_sample_probability: float = 0.5
-    unannotated_value: int | None = None
-    pseudo_label_parameters: dict[str, Any] = field(default_factory=dict)
-    update_min_probability: float | None = None  # rounds >= 1 (None: DEFAULT_UPDATE_MIN_PROBABILITY; 0: always renew)
-    save_every: int | None = None        # checkpoint_latest interval within a round (None: the trainer's 50)
-    seed: int | None = None
-    pool_reference: str | None = None    # reference labels of the pool, for metrics only
-    test_images: str | None = None       # a test set, for metrics only (needs test_reference)
-    test_reference: str | None = None
-    device: str | None = None
-    num_data_workers: int | None = None
-    show_progress: bool = True
-
-
-@dataclass
-class ResolvedLoop:
-    """What every round needs, resolved once."""
-
-    request: ScribbleLoopRequest
-    folder: Path
-    preliminary_model: Path
-    labeled_data_folder: Path
-    plans_dict: dict[str, Any]
-    plans: Plans
-    configuration: ConfigurationPlans
-    dataset_json: DatasetJson
-    pool_cases: dict[str, list[Path]]  # case -> channel files
-
-    def round_folder(self, round_index: int) -> Path:
-        """Return ``LOOP/round_{round_index}``."""
-        return self.folder / f"round_{round_index}"
+_RUNTIME_SETTINGS = (
+    "num_rounds",
+    "device",
+    "num_data_workers",
+    "show_progress",
+    "pool_reference",
+    "test_images",
+    "test_reference",
+)
 
 
 def run_scribble_loop(request: ScribbleLoopRequest) -> list[dict[str, Any]]:
@@ -110,8 +68,15 @@ def run_scribble_loop(request: ScribbleLoopRequest) -> list[dict[str, Any]]:
         _predict(loop, model_folder, folds, checkpoint, Path(request.pool_images), round_folder / "predictions", True)
         _make_pseudo_labels(loop, round_index)
         if request.test_images is not None:
-            _predict(loop, model_folder, folds, checkpoint, Path(request.test_images),
-                     round_folder / "test_predictions", False)
+            _predict(
+                loop,
+                model_folder,
+                folds,
+                checkpoint,
+                Path(request.test_images),
+                round_folder / "test_predictions",
+                False,
+            )
         save_json(round_metrics(loop, round_index), round_folder / METRICS_FILE)
         state["completed_rounds"] = sorted(set(state["completed_rounds"]) | {round_index})
         save_json(state, loop.folder / STATE_FILE)
@@ -122,10 +87,10 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     """Check the request (one-line NnUNetError on misuse) and find the preliminary model and labeled data."""
     from nnunetv2 import paths
     from nnunetv2.dataset.cases import group_images_by_case
+    from nnunetv2.formats.model_folder import fold_folder, model_folder
     from nnunetv2.scribble_loop.pseudo_labels import check_update_min_probability, pseudo_label_parameters
     from nnunetv2.scribble_loop.training_data import check_pool_case_names
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
-    from nnunetv2.utilities.model_folder import fold_folder, model_folder
 
     for name in ("num_rounds", "epochs_per_round", "iterations_per_epoch", "val_iterations_per_epoch"):
         if getattr(request, name) < 1:
@@ -133,8 +98,9 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     if not request.initial_lr > 0:
         raise NnUNetError(f"scribble loop: initial_lr must be positive, got {request.initial_lr}")
     if not 0 <= request.scribble_sample_probability <= 1:
-        raise NnUNetError(f"scribble loop: scribble_sample_probability must lie in [0, 1], got "
-                          f"{request.scribble_sample_probability}")
+        raise NnUNetError(
+            f"scribble loop: scribble_sample_probability must lie in [0, 1], got {request.scribble_sample_probability}"
+        )
     if (request.test_images is None) != (request.test_reference is None):
         raise NnUNetError("scribble loop: a test set needs both its images and its reference labels")
     for name in ("pool_images", "scribbles", "pool_reference", "test_images", "test_reference"):
@@ -145,15 +111,19 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     preliminary = model_folder(dataset_name, request.trainer_name, request.plans_identifier, request.configuration)
     checkpoint = fold_folder(preliminary, request.fold) / request.checkpoint_name
     if not checkpoint.is_file():
-        raise TrainingError(f"{checkpoint}: the preliminary model's checkpoint is not there (train fold "
-                            f"{request.fold} first, or check -tr/-p/-c/-chk)")
+        raise TrainingError(
+            f"{checkpoint}: the preliminary model's checkpoint is not there (train fold "
+            f"{request.fold} first, or check -tr/-p/-c/-chk)"
+        )
     plans_dict = load_json(preliminary / "plans.json")
     plans = Plans.from_dict(plans_dict, source=str(preliminary / "plans.json"))
     configuration = plans.configuration(request.configuration)
     labeled = paths.preprocessed_folder() / dataset_name / configuration.data_identifier
     if not labeled.is_dir():
-        raise TrainingError(f"{labeled}: the labeled cases of {dataset_name} are not preprocessed for "
-                            f"'{request.configuration}' (run nnUNetv2_preprocess)")
+        raise TrainingError(
+            f"{labeled}: the labeled cases of {dataset_name} are not preprocessed for "
+            f"'{request.configuration}' (run nnUNetv2_preprocess)"
+        )
     dataset_json = DatasetJson.load(preliminary / "dataset.json")
     pool = group_images_by_case(request.pool_images, dataset_json.file_ending, dataset_json.num_channels)
     if not pool:
@@ -162,8 +132,9 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     pseudo_label_parameters(**request.pseudo_label_parameters)  # bad names and values fail before any work
     if request.update_min_probability is not None:
         check_update_min_probability(request.update_min_probability)
-    return ResolvedLoop(request, Path(request.output_folder), preliminary, labeled, plans_dict, plans, configuration,
-                        dataset_json, pool)
+    return ResolvedLoop(
+        request, Path(request.output_folder), preliminary, labeled, plans_dict, plans, configuration, dataset_json, pool
+    )
 
 
 def _comparable_settings(request: ScribbleLoopRequest) -> dict[str, Any]:
@@ -184,14 +155,18 @@ def _load_or_create_state(loop: ResolvedLoop) -> dict[str, Any]:
         stored = state.get("settings", {})
         changed = sorted(k for k in settings if stored.get(k) != settings[k])
         if changed:
-            raise NnUNetError(f"{path}: this loop was started with {changed[0]}={stored.get(changed[0])!r}, now "
-                              f"{settings[changed[0]]!r}; use another output folder to run it with new settings")
-        logger.info("resuming the scribble loop in %s (finished rounds: %s)", loop.folder,
-                    state["completed_rounds"] or "none")
+            raise NnUNetError(
+                f"{path}: this loop was started with {changed[0]}={stored.get(changed[0])!r}, now "
+                f"{settings[changed[0]]!r}; use another output folder to run it with new settings"
+            )
+        logger.info(
+            "resuming the scribble loop in %s (finished rounds: %s)", loop.folder, state["completed_rounds"] or "none"
+        )
         return state
     if loop.folder.is_dir() and any(loop.folder.iterdir()):
-        raise NnUNetError(f"{loop.folder}: the output folder is not empty and holds no {STATE_FILE}; choose an empty "
-                          f"or new folder")
+        raise NnUNetError(
+            f"{loop.folder}: the output folder is not empty and holds no {STATE_FILE}; choose an empty or new folder"
+        )
     state = {"settings": settings, "completed_rounds": []}
     save_json(state, path)
     return state
@@ -199,7 +174,7 @@ def _load_or_create_state(loop: ResolvedLoop) -> dict[str, Any]:
 
 def _train_round(loop: ResolvedLoop, round_index: int) -> None:
     """Fine-tune the previous round's network on the labeled cases and round r-1's pseudo labels (once)."""
-    from nnunetv2.utilities.model_folder import fold_folder
+    from nnunetv2.formats.model_folder import fold_folder
 
     fold = fold_folder(loop.round_folder(round_index) / "model", "all")
     if not (fold / "checkpoint_final.pth").is_file():
@@ -210,8 +185,8 @@ def _train_round(loop: ResolvedLoop, round_index: int) -> None:
 
 def _fine_tune(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
     """Train the round's model into ``fold``, from its checkpoint_latest or else from the previous round's weights."""
+    from nnunetv2.formats.model_folder import fold_folder
     from nnunetv2.training.checkpointing import load_pretrained_weights
-    from nnunetv2.utilities.model_folder import fold_folder
     from nnunetv2.training.trainers.nnUNetTrainerConfidenceWeighted import nnUNetTrainerConfidenceWeighted
 
     request = loop.request
@@ -220,8 +195,9 @@ def _fine_tune(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
     else:
         start_weights = fold_folder(loop.round_folder(round_index - 1) / "model", "all") / "checkpoint_final.pth"
     data_folder = _training_data(loop, round_index)
-    trainer = nnUNetTrainerConfidenceWeighted(loop.plans_dict, request.configuration, "all",
-                                              loop.dataset_json.to_dict(), request.device)
+    trainer = nnUNetTrainerConfidenceWeighted(
+        loop.plans_dict, request.configuration, "all", loop.dataset_json.to_dict(), request.device
+    )
     trainer.use_folders(data_folder, fold.parent)
     trainer.num_epochs = request.epochs_per_round
     trainer.num_iterations_per_epoch = request.iterations_per_epoch
@@ -258,15 +234,28 @@ def _training_data(loop: ResolvedLoop, round_index: int) -> Path:
     pool = []
     for case_id, files in loop.pool_cases.items():
         scribble_file = Path(loop.request.scribbles) / f"{case_id}{ending}"
-        pool.append(PseudoLabeledCase(
-            case_id, tuple(files), pseudo_labels / f"{case_id}{ending}",
-            pseudo_labels / CONFIDENCE_FOLDER / f"{case_id}{CONFIDENCE_SUFFIX}",
-            scribble_file if scribble_file.is_file() else None, summary[case_id]["unannotated_value"]))
+        pool.append(
+            PseudoLabeledCase(
+                case_id,
+                tuple(files),
+                pseudo_labels / f"{case_id}{ending}",
+                pseudo_labels / CONFIDENCE_FOLDER / f"{case_id}{CONFIDENCE_SUFFIX}",
+                scribble_file if scribble_file.is_file() else None,
+                summary[case_id]["unannotated_value"],
+            )
+        )
     round_folder.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=round_folder, prefix=".training_data."))
     try:
-        build_round_training_data(staging, loop.plans, loop.configuration, loop.dataset_json,
-                                  loop.labeled_data_folder, pool, loop.request.show_progress)
+        build_round_training_data(
+            staging,
+            loop.plans,
+            loop.configuration,
+            loop.dataset_json,
+            loop.labeled_data_folder,
+            pool,
+            loop.request.show_progress,
+        )
         os.replace(staging, target)
     finally:
         if staging.exists():
@@ -274,15 +263,31 @@ def _training_data(loop: ResolvedLoop, round_index: int) -> Path:
     return target
 
 
-def _predict(loop: ResolvedLoop, model_folder: Path, folds: list, checkpoint_name: str, images: Path, output: Path,
-             save_probabilities: bool) -> None:
+def _predict(
+    loop: ResolvedLoop,
+    model_folder: Path,
+    folds: list,
+    checkpoint_name: str,
+    images: Path,
+    output: Path,
+    save_probabilities: bool,
+) -> None:
     """Predict a folder with a model; cases finished by an interrupted run are kept."""
     from nnunetv2.inference.predictor import predict_from_model_folder
 
-    predict_from_model_folder(images, output, model_folder, folds=folds, checkpoint_name=checkpoint_name,
-                              device=loop.request.device, save_probabilities=save_probabilities, overwrite=False,
-                              num_processes_preprocessing=1, num_processes_segmentation_export=1,
-                              show_progress=loop.request.show_progress)
+    predict_from_model_folder(
+        images,
+        output,
+        model_folder,
+        folds=folds,
+        checkpoint_name=checkpoint_name,
+        device=loop.request.device,
+        save_probabilities=save_probabilities,
+        overwrite=False,
+        num_processes_preprocessing=1,
+        num_processes_segmentation_export=1,
+        show_progress=loop.request.show_progress,
+    )
 
 
 def _make_pseudo_labels(loop: ResolvedLoop, round_index: int) -> None:
@@ -296,9 +301,16 @@ def _make_pseudo_labels(loop: ResolvedLoop, round_index: int) -> None:
     request = loop.request
     # later rounds renew a voxel's label only where the new network supports it (update_min_probability)
     previous = None if round_index == 0 else loop.round_folder(round_index - 1) / "pseudo_labels"
-    make_pseudo_labels_for_folder(request.pool_images, round_folder / "predictions", request.scribbles, output,
-                                  dataset=loop.preliminary_model, unannotated_value=request.unannotated_value,
-                                  device=request.device, progress=request.show_progress,
-                                  previous_pseudo_labels=previous,
-                                  update_min_probability=None if previous is None else request.update_min_probability,
-                                  **request.pseudo_label_parameters)
+    make_pseudo_labels_for_folder(
+        request.pool_images,
+        round_folder / "predictions",
+        request.scribbles,
+        output,
+        dataset=loop.preliminary_model,
+        unannotated_value=request.unannotated_value,
+        device=request.device,
+        progress=request.show_progress,
+        previous_pseudo_labels=previous,
+        update_min_probability=None if previous is None else request.update_min_probability,
+        **request.pseudo_label_parameters,
+    )

@@ -9,6 +9,7 @@ file has no correction). Outputs: ``OUT/{case}{ending}`` (pseudo label, written 
 ``OUT/confidence/{case}_confidence.nii.gz`` (float32 in [0, 1], the image's geometry) and
 ``OUT/summary.json``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import DatasetError, DatasetNotFoundError, ImageIOError, NnUNetError
+from nnunetv2.formats.dataset_json import DatasetJson
 
 if TYPE_CHECKING:
     from nnunetv2.dataset.label_manager import LabelManager
@@ -32,13 +33,19 @@ CONFIDENCE_SUFFIX = "_confidence.nii.gz"
 SUMMARY_FILE = "summary.json"
 
 
-def make_pseudo_labels_for_folder(images_folder: str | os.PathLike, probabilities_folder: str | os.PathLike,
-                                  scribbles_folder: str | os.PathLike, output_folder: str | os.PathLike,
-                                  dataset: str | os.PathLike | None = None, unannotated_value: int | None = None,
-                                  device=None, progress: bool = True,
-                                  previous_pseudo_labels: str | os.PathLike | None = None,
-                                  update_min_probability: float | None = None,
-                                  **rule_parameters: Any) -> dict[str, Any]:
+def make_pseudo_labels_for_folder(
+    images_folder: str | os.PathLike,
+    probabilities_folder: str | os.PathLike,
+    scribbles_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    dataset: str | os.PathLike | None = None,
+    unannotated_value: int | None = None,
+    device=None,
+    progress: bool = True,
+    previous_pseudo_labels: str | os.PathLike | None = None,
+    update_min_probability: float | None = None,
+    **rule_parameters: Any,
+) -> dict[str, Any]:
     """Write a pseudo label, a confidence map and summary.json for every case of ``images_folder``; return the summary.
 
     dataset: id, name, dataset.json file or a folder holding one; it sets the file ending, the
@@ -55,31 +62,38 @@ def make_pseudo_labels_for_folder(images_folder: str | os.PathLike, probabilitie
     from tqdm import tqdm
 
     from nnunetv2.dataset.cases import group_images_by_case
-    from nnunetv2.scribble_loop.pseudo_labels import (DEFAULT_UPDATE_MIN_PROBABILITY, check_update_min_probability,
-                                                      geodesic_pseudo_label, keep_previous_where_unsure,
-                                                      pseudo_label_parameters)
+    from nnunetv2.scribble_loop.pseudo_labels import (
+        DEFAULT_UPDATE_MIN_PROBABILITY,
+        check_update_min_probability,
+        geodesic_pseudo_label,
+        keep_previous_where_unsure,
+        pseudo_label_parameters,
+    )
     from nnunetv2.utilities.device import resolve_device
     from nnunetv2.utilities.file_io import save_json
 
     parameters = pseudo_label_parameters(**rule_parameters)
     if previous_pseudo_labels is None and update_min_probability is not None:
         raise NnUNetError("pseudo labels: update_min_probability needs the previous pseudo labels (--previous)")
-    update_min_probability = DEFAULT_UPDATE_MIN_PROBABILITY if update_min_probability is None \
-        else update_min_probability
+    update_min_probability = (
+        DEFAULT_UPDATE_MIN_PROBABILITY if update_min_probability is None else update_min_probability
+    )
     check_update_min_probability(update_min_probability)
     images_folder, scribbles_folder = Path(images_folder), Path(scribbles_folder)
     probabilities_folder, output_folder = Path(probabilities_folder), Path(output_folder)
     dataset_json = _load_dataset_json(dataset) if dataset is not None else None
     file_ending = dataset_json.file_ending if dataset_json is not None else _file_ending_of_images(images_folder)
-    cases = group_images_by_case(images_folder, file_ending,
-                                 dataset_json.num_channels if dataset_json is not None else None)
+    cases = group_images_by_case(
+        images_folder, file_ending, dataset_json.num_channels if dataset_json is not None else None
+    )
     if not cases:
         raise DatasetError(f"{images_folder}: no images ending in '{file_ending}'")
     probability_files = _probability_files(probabilities_folder, cases)
     scribble_files = _scribble_files(scribbles_folder, file_ending, cases)
     reader_writer = _reader_writer(dataset_json, file_ending, str(next(iter(cases.values()))[0]))
-    previous_files = None if previous_pseudo_labels is None else \
-        _previous_files(Path(previous_pseudo_labels), file_ending, cases)
+    previous_files = (
+        None if previous_pseudo_labels is None else _previous_files(Path(previous_pseudo_labels), file_ending, cases)
+    )
     label_manager = _dataset_labels(dataset_json)
     device = resolve_device(None if device is None else str(device))
 
@@ -88,18 +102,21 @@ def make_pseudo_labels_for_folder(images_folder: str | os.PathLike, probabilitie
         image, properties = reader_writer.read_images(image_files)
         probabilities = _load_probabilities(probability_files[case], image.shape[1:], label_manager)
         case_unannotated = _unannotated_value(unannotated_value, label_manager, probabilities.shape[0])
-        scribbles = _load_scribbles(scribble_files.get(case), reader_writer, image.shape[1:], case_unannotated,
-                                    label_manager)
+        scribbles = _load_scribbles(
+            scribble_files.get(case), reader_writer, image.shape[1:], case_unannotated, label_manager
+        )
         try:
-            label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, properties["spacing"],
-                                                      case_unannotated, device=device, **parameters)
+            label, confidence = geodesic_pseudo_label(
+                image, probabilities, scribbles, properties["spacing"], case_unannotated, device=device, **parameters
+            )
         except NnUNetError as e:
             raise type(e)(f"case '{case}': {e}") from None
         kept = None
         if previous_files is not None:
             previous_label, previous_confidence = _load_previous(previous_files[case], reader_writer, label.shape)
-            label, confidence, kept = keep_previous_where_unsure(label, confidence, probabilities, previous_label,
-                                                                 previous_confidence, update_min_probability)
+            label, confidence, kept = keep_previous_where_unsure(
+                label, confidence, probabilities, previous_label, previous_confidence, update_min_probability
+            )
         reader_writer.write_seg(label, output_folder / f"{case}{file_ending}", properties)
         write_confidence_map(confidence, output_folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}", properties)
         summary_cases[case] = _case_summary(probabilities.argmax(0), label, scribbles, case_unannotated, confidence)
@@ -108,11 +125,16 @@ def make_pseudo_labels_for_folder(images_folder: str | os.PathLike, probabilitie
         logger.debug("%s: %d voxels changed", case, summary_cases[case]["changed_voxels"])
 
     if previous_files is not None:
-        parameters = {**parameters, "previous_pseudo_labels": str(previous_pseudo_labels),
-                      "update_min_probability": update_min_probability}
-    summary = {"parameters": parameters,
-               "total_changed_voxels": sum(c["changed_voxels"] for c in summary_cases.values()),
-               "cases": summary_cases}
+        parameters = {
+            **parameters,
+            "previous_pseudo_labels": str(previous_pseudo_labels),
+            "update_min_probability": update_min_probability,
+        }
+    summary = {
+        "parameters": parameters,
+        "total_changed_voxels": sum(c["changed_voxels"] for c in summary_cases.values()),
+        "cases": summary_cases,
+    }
     save_json(summary, output_folder / SUMMARY_FILE)
     return summary
 
@@ -154,8 +176,10 @@ def _in_file_orientation(array: np.ndarray, properties: dict[str, Any]) -> np.nd
         return array
     from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
 
-    back = ornt_transform(io_orientation(np.asarray(stuff["reoriented_affine"], dtype=float)),
-                          io_orientation(np.asarray(stuff["original_affine"], dtype=float)))
+    back = ornt_transform(
+        io_orientation(np.asarray(stuff["reoriented_affine"], dtype=float)),
+        io_orientation(np.asarray(stuff["original_affine"], dtype=float)),
+    )
     # nibabel orders axes (x, y, z), our arrays (z, y, x)
     return np.ascontiguousarray(apply_orientation(array.transpose(2, 1, 0), back).transpose(2, 1, 0))
 
@@ -206,12 +230,14 @@ def _file_ending_of_images(folder: Path) -> str:
 
     if not folder.is_dir():
         raise DatasetError(f"{folder}: folder not found")
-    endings = {f.name[len(f.name) - len(file_ending_of(f.name)):] for f in folder.iterdir()
-               if f.is_file() and not f.name.startswith(".") and not f.name.endswith(".json")}
+    endings = {
+        f.name[len(f.name) - len(file_ending_of(f.name)) :]
+        for f in folder.iterdir()
+        if f.is_file() and not f.name.startswith(".") and not f.name.endswith(".json")
+    }
     if len(endings) != 1:
         found = f"files ending in {', '.join(sorted(endings))}" if endings else "no image files"
-        raise DatasetError(f"{folder}: expected images of one file ending, found {found}; pass -d to name the "
-                           f"dataset")
+        raise DatasetError(f"{folder}: expected images of one file ending, found {found}; pass -d to name the dataset")
     return endings.pop()
 
 
@@ -223,7 +249,7 @@ def _reader_writer(dataset_json: DatasetJson | None, file_ending: str, example_f
     return reader_writer_for_ending(file_ending, example_file)()
 
 
-def _dataset_labels(dataset_json: DatasetJson | None) -> "LabelManager | None":
+def _dataset_labels(dataset_json: DatasetJson | None) -> LabelManager | None:
     """The dataset's labels (regions, ignore label), None without a dataset."""
     if dataset_json is None:
         return None
@@ -239,8 +265,10 @@ def _probability_files(folder: Path, cases: dict[str, list[Path]]) -> dict[str, 
     files = {case: folder / f"{case}.npz" for case in cases}
     missing = [case for case, f in files.items() if not f.is_file()]
     if missing:
-        raise NnUNetError(f"{files[missing[0]]}: probabilities of case '{missing[0]}' not found ({len(missing)} of "
-                          f"{len(files)} cases missing; predict with --save_probabilities)")
+        raise NnUNetError(
+            f"{files[missing[0]]}: probabilities of case '{missing[0]}' not found ({len(missing)} of "
+            f"{len(files)} cases missing; predict with --save_probabilities)"
+        )
     return files
 
 
@@ -248,12 +276,17 @@ def _scribble_files(folder: Path, file_ending: str, cases: dict[str, list[Path]]
     """``case -> SCRIBBLES/{case}{ending}`` for the cases that have one; a file of no known case is an error."""
     if not folder.is_dir():
         raise NnUNetError(f"{folder}: scribbles folder not found")
-    found = {f.name[: -len(file_ending)]: f for f in folder.iterdir()
-             if f.is_file() and f.name.endswith(file_ending) and not f.name.startswith(".")}
+    found = {
+        f.name[: -len(file_ending)]: f
+        for f in folder.iterdir()
+        if f.is_file() and f.name.endswith(file_ending) and not f.name.startswith(".")
+    }
     unknown = sorted(set(found) - set(cases))
     if unknown:
-        raise NnUNetError(f"{found[unknown[0]]}: scribble file of no case in the images folder (scribbles are "
-                          f"named CASE{file_ending})")
+        raise NnUNetError(
+            f"{found[unknown[0]]}: scribble file of no case in the images folder (scribbles are "
+            f"named CASE{file_ending})"
+        )
     without = len(cases) - len(found)
     if without:
         logger.info("%d of %d cases have no scribble file; their pseudo label is the network's", without, len(cases))
@@ -264,8 +297,10 @@ def _previous_files(folder: Path, file_ending: str, cases: dict[str, list[Path]]
     """``case -> (PREVIOUS/{case}{ending}, PREVIOUS/confidence/{case}_confidence.nii.gz)``; every case needs both."""
     if not folder.is_dir():
         raise NnUNetError(f"{folder}: previous pseudo-label folder not found")
-    files = {case: (folder / f"{case}{file_ending}", folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}")
-             for case in cases}
+    files = {
+        case: (folder / f"{case}{file_ending}", folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}")
+        for case in cases
+    }
     for case, pair in files.items():
         for path in pair:
             if not path.is_file():
@@ -273,19 +308,21 @@ def _previous_files(folder: Path, file_ending: str, cases: dict[str, list[Path]]
     return files
 
 
-def _load_previous(files: tuple[Path, Path], reader_writer, spatial_shape: tuple[int, ...]) -> tuple[np.ndarray,
-                                                                                                    np.ndarray]:
+def _load_previous(
+    files: tuple[Path, Path], reader_writer, spatial_shape: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """A case's previous pseudo label and confidence as ``(*spatial)`` arrays, checked against the image shape."""
     label, _ = reader_writer.read_seg(files[0])
     confidence = read_confidence_map(files[1], type(reader_writer).__name__)
     for path, array in zip(files, (label, confidence)):
         if array.shape[1:] != tuple(spatial_shape):
-            raise ImageIOError(f"{path}: shape {list(array.shape[1:])} does not match the image shape "
-                               f"{list(spatial_shape)}")
+            raise ImageIOError(
+                f"{path}: shape {list(array.shape[1:])} does not match the image shape {list(spatial_shape)}"
+            )
     return label[0].astype(np.int64), confidence[0]
 
 
-def _load_probabilities(path: Path, spatial_shape: tuple[int, ...], label_manager: "LabelManager | None") -> np.ndarray:
+def _load_probabilities(path: Path, spatial_shape: tuple[int, ...], label_manager: LabelManager | None) -> np.ndarray:
     """The ``probabilities`` array of an .npz file, checked against the image shape and the dataset's labels or
     regions, as one probability per label value (``label_probabilities``)."""
     try:
@@ -296,8 +333,10 @@ def _load_probabilities(path: Path, spatial_shape: tuple[int, ...], label_manage
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
         raise NnUNetError(f"{path}: cannot read this .npz file ({e})") from None
     if probabilities.ndim != len(spatial_shape) + 1 or probabilities.shape[1:] != tuple(spatial_shape):
-        raise NnUNetError(f"{path}: probabilities of shape {list(probabilities.shape)} do not match the image shape "
-                          f"{list(spatial_shape)} (expected (classes, {', '.join(map(str, spatial_shape))}))")
+        raise NnUNetError(
+            f"{path}: probabilities of shape {list(probabilities.shape)} do not match the image shape "
+            f"{list(spatial_shape)} (expected (classes, {', '.join(map(str, spatial_shape))}))"
+        )
     if label_manager is None:
         return probabilities
     from nnunetv2.scribble_loop.label_probabilities import label_probabilities
@@ -305,12 +344,13 @@ def _load_probabilities(path: Path, spatial_shape: tuple[int, ...], label_manage
     expected = label_manager.num_segmentation_heads
     if probabilities.shape[0] != expected:
         kind = "regions" if label_manager.has_regions else "labels"
-        raise NnUNetError(f"{path}: {probabilities.shape[0]} probability channels, but the dataset has {expected} "
-                          f"{kind}")
+        raise NnUNetError(
+            f"{path}: {probabilities.shape[0]} probability channels, but the dataset has {expected} {kind}"
+        )
     return label_probabilities(probabilities, label_manager)
 
 
-def _unannotated_value(given: int | None, label_manager: "LabelManager | None", num_values: int) -> int:
+def _unannotated_value(given: int | None, label_manager: LabelManager | None, num_values: int) -> int:
     """The value that marks undrawn voxels: given, else the dataset's ignore label, else the number of label values."""
     if given is not None:
         return given
@@ -318,8 +358,13 @@ def _unannotated_value(given: int | None, label_manager: "LabelManager | None", 
     return ignore_label if ignore_label is not None else num_values
 
 
-def _load_scribbles(path: Path | None, reader_writer, spatial_shape: tuple[int, ...], unannotated: int,
-                    label_manager: "LabelManager | None") -> np.ndarray:
+def _load_scribbles(
+    path: Path | None,
+    reader_writer,
+    spatial_shape: tuple[int, ...],
+    unannotated: int,
+    label_manager: LabelManager | None,
+) -> np.ndarray:
     """The scribble map ``(*spatial)`` of a case; all ``unannotated`` when it has no scribble file.
 
     Values between the dataset's label values (a region-based dataset may skip some) are refused here; the
@@ -329,8 +374,9 @@ def _load_scribbles(path: Path | None, reader_writer, spatial_shape: tuple[int, 
         return np.full(spatial_shape, unannotated, dtype=np.min_scalar_type(unannotated))
     scribbles, _ = reader_writer.read_seg(path)
     if scribbles.shape[1:] != tuple(spatial_shape):
-        raise ImageIOError(f"{path}: scribbles of shape {list(scribbles.shape[1:])} do not match the image shape "
-                           f"{list(spatial_shape)}")
+        raise ImageIOError(
+            f"{path}: scribbles of shape {list(scribbles.shape[1:])} do not match the image shape {list(spatial_shape)}"
+        )
     if not np.issubdtype(scribbles.dtype, np.integer):
         if not np.array_equal(scribbles, np.round(scribbles)):
             raise ImageIOError(f"{path}: scribble values must be whole numbers")
@@ -340,27 +386,32 @@ def _load_scribbles(path: Path | None, reader_writer, spatial_shape: tuple[int, 
         gaps = np.setdiff1d(np.arange(max(values) + 1), values)
         drawn_gaps = np.intersect1d(gaps, scribbles) if gaps.size else gaps
         if drawn_gaps.size:
-            raise ImageIOError(f"{path}: scribble value {int(drawn_gaps[0])} is not a label value of dataset.json "
-                               f"({values})")
+            raise ImageIOError(
+                f"{path}: scribble value {int(drawn_gaps[0])} is not a label value of dataset.json ({values})"
+            )
     return scribbles[0]
 
 
-def _case_summary(prediction: np.ndarray, label: np.ndarray, scribbles: np.ndarray, unannotated: int,
-                  confidence: np.ndarray) -> dict[str, Any]:
+def _case_summary(
+    prediction: np.ndarray, label: np.ndarray, scribbles: np.ndarray, unannotated: int, confidence: np.ndarray
+) -> dict[str, Any]:
     """Changed voxels (pseudo label vs the network's argmax), per 'from->to' pair, and scribble counts."""
     changed = prediction != label
     num_classes = int(max(prediction.max(), label.max())) + 1
-    pairs = np.bincount(prediction[changed].astype(np.int64) * num_classes + label[changed],
-                        minlength=num_classes * num_classes)
+    pairs = np.bincount(
+        prediction[changed].astype(np.int64) * num_classes + label[changed], minlength=num_classes * num_classes
+    )
     scribbled = scribbles != unannotated
-    return {"voxels": int(label.size),
-            "changed_voxels": int(changed.sum()),
-            "changed_fraction": float(changed.mean()),
-            "changes": {f"{i // num_classes}->{i % num_classes}": int(n) for i, n in enumerate(pairs) if n},
-            "scribbled_voxels": int(scribbled.sum()),
-            "scribbled_classes": sorted(int(c) for c in np.unique(scribbles[scribbled])),
-            "unannotated_value": int(unannotated),
-            "mean_confidence": float(confidence.mean())}
+    return {
+        "voxels": int(label.size),
+        "changed_voxels": int(changed.sum()),
+        "changed_fraction": float(changed.mean()),
+        "changes": {f"{i // num_classes}->{i % num_classes}": int(n) for i, n in enumerate(pairs) if n},
+        "scribbled_voxels": int(scribbled.sum()),
+        "scribbled_classes": sorted(int(c) for c in np.unique(scribbles[scribbled])),
+        "unannotated_value": int(unannotated),
+        "mean_confidence": float(confidence.mean()),
+    }
 
 
 # public name for other folder commands that take the same -d argument (nnunetv2.annotation, nnunetv2.visualization)

@@ -26,10 +26,12 @@ keep the class drawn there. Two rules (``rule``):
 ``keep_previous_where_unsure`` combines a round's pseudo labels with the previous round's: a voxel only
 changes to a class the new network gives at least ``update_min_probability``.
 """
+
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,14 +41,25 @@ if TYPE_CHECKING:
     import torch
 
 
-def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribbles: np.ndarray,
-                          spacing: Sequence[float] | None = None, unannotated_value: int | None = None, *,
-                          threshold: float = 10.0, lamb: float = 0.99, intensity_weight: float = 3.0,
-                          probability_weight: float = 0.1,
-                          min_geodesic_confidence: float = 0.1, probability_confidence_scale: float = 0.8,
-                          boundary_width: int = 1, boundary_factor: float = 0.5,
-                          rule: str = "network_aware", resolved_stroke_agreement: float = 0.5,
-                          device=None) -> tuple[np.ndarray, np.ndarray]:
+def geodesic_pseudo_label(
+    image: np.ndarray,
+    probabilities: np.ndarray,
+    scribbles: np.ndarray,
+    spacing: Sequence[float] | None = None,
+    unannotated_value: int | None = None,
+    *,
+    threshold: float = 10.0,
+    lamb: float = 0.99,
+    intensity_weight: float = 3.0,
+    probability_weight: float = 0.1,
+    min_geodesic_confidence: float = 0.1,
+    probability_confidence_scale: float = 0.8,
+    boundary_width: int = 1,
+    boundary_factor: float = 0.5,
+    rule: str = "network_aware",
+    resolved_stroke_agreement: float = 0.5,
+    device=None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (pseudo label ``(*spatial)`` uint8/uint16, confidence ``(*spatial)`` float32 in [0, 1]).
 
     image: ``(c, *spatial)`` intensities; probabilities: ``(C, *spatial)`` one per label value 0..C-1 (a
@@ -60,10 +73,18 @@ def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribble
     from nnunetv2.scribble_loop.geodesic import geodesic_distance
     from nnunetv2.utilities.device import resolve_device
 
-    _check_parameters(threshold=threshold, lamb=lamb, intensity_weight=intensity_weight,
-                      probability_weight=probability_weight, min_geodesic_confidence=min_geodesic_confidence,
-                      probability_confidence_scale=probability_confidence_scale, boundary_width=boundary_width,
-                      boundary_factor=boundary_factor, rule=rule, resolved_stroke_agreement=resolved_stroke_agreement)
+    _check_parameters(
+        threshold=threshold,
+        lamb=lamb,
+        intensity_weight=intensity_weight,
+        probability_weight=probability_weight,
+        min_geodesic_confidence=min_geodesic_confidence,
+        probability_confidence_scale=probability_confidence_scale,
+        boundary_width=boundary_width,
+        boundary_factor=boundary_factor,
+        rule=rule,
+        resolved_stroke_agreement=resolved_stroke_agreement,
+    )
     num_classes = int(np.shape(probabilities)[0]) if np.ndim(probabilities) > 0 else 0
     unannotated_value = num_classes if unannotated_value is None else unannotated_value
     _check_arrays(image, probabilities, scribbles, spacing, unannotated_value)
@@ -77,12 +98,21 @@ def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribble
 
         network_label = probs.argmax(0)
         # the strokes that grow: all (published), or those the network does not label as drawn yet (network_aware)
-        growing = scribbled if rule == "published" else \
-            scribbled & ~_resolved_strokes(drawn, scribbled, network_label, resolved_stroke_agreement)
+        growing = (
+            scribbled
+            if rule == "published"
+            else scribbled & ~_resolved_strokes(drawn, scribbled, network_label, resolved_stroke_agreement)
+        )
         geodesic = torch.zeros_like(probs)  # G_c; stays 0 for classes without growing scribbles
         for c in torch.unique(drawn[growing]).tolist():
-            distance = geodesic_distance(image_t, growing & (drawn == c), spacing=relative_spacing, lamb=lamb,
-                                         step_cost=probability_weight * (1.0 - probs[c]), device=device)
+            distance = geodesic_distance(
+                image_t,
+                growing & (drawn == c),
+                spacing=relative_spacing,
+                lamb=lamb,
+                step_cost=probability_weight * (1.0 - probs[c]),
+                device=device,
+            )
             capped = torch.clamp(distance, max=threshold)  # unreached voxels (inf) become T as well
             geodesic[c] = torch.exp(-torch.expm1(capped) / threshold)
 
@@ -92,12 +122,14 @@ def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribble
 
         chosen_probability = probs.gather(0, label[None])[0]
         network_confidence = probability_confidence_scale * chosen_probability
-        network_confidence = torch.where(_near_label_boundary(label, boundary_width),
-                                         network_confidence * boundary_factor, network_confidence)
+        network_confidence = torch.where(
+            _near_label_boundary(label, boundary_width), network_confidence * boundary_factor, network_confidence
+        )
         if rule == "published":
             nearest_scribble_confidence = geodesic.amax(0)
-            confidence = torch.where(nearest_scribble_confidence > min_geodesic_confidence,
-                                     nearest_scribble_confidence, network_confidence)
+            confidence = torch.where(
+                nearest_scribble_confidence > min_geodesic_confidence, nearest_scribble_confidence, network_confidence
+            )
         else:
             # support for the chosen class (its own stroke or the network), discounted by a competing stroke
             chosen_geodesic = geodesic.gather(0, label[None])[0]
@@ -109,9 +141,14 @@ def geodesic_pseudo_label(image: np.ndarray, probabilities: np.ndarray, scribble
     return label.cpu().numpy().astype(label_dtype), confidence.cpu().numpy().astype(np.float32)
 
 
-def keep_previous_where_unsure(label: np.ndarray, confidence: np.ndarray, probabilities: np.ndarray,
-                               previous_label: np.ndarray, previous_confidence: np.ndarray,
-                               min_probability: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def keep_previous_where_unsure(
+    label: np.ndarray,
+    confidence: np.ndarray,
+    probabilities: np.ndarray,
+    previous_label: np.ndarray,
+    previous_confidence: np.ndarray,
+    min_probability: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (label, confidence, kept): a voxel takes its new label only where the network gives that label a
     probability of at least ``min_probability``; elsewhere it keeps its previous label and confidence (``kept``).
 
@@ -123,8 +160,11 @@ def keep_previous_where_unsure(label: np.ndarray, confidence: np.ndarray, probab
     previous_confidence = np.asarray(previous_confidence, dtype=np.float32).reshape(np.shape(label))
     new_label_probability = np.take_along_axis(np.asarray(probabilities), label[None].astype(np.int64), 0)[0]
     kept = (label != previous_label) & (new_label_probability < min_probability)
-    return (np.where(kept, previous_label, label).astype(label.dtype),
-            np.where(kept, previous_confidence, confidence).astype(np.float32), kept)
+    return (
+        np.where(kept, previous_label, label).astype(label.dtype),
+        np.where(kept, previous_confidence, confidence).astype(np.float32),
+        kept,
+    )
 
 
 def check_update_min_probability(value: Any) -> None:
@@ -134,8 +174,11 @@ def check_update_min_probability(value: Any) -> None:
 
 def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
     """Return the rule's parameters (``geodesic_pseudo_label``'s keyword options) with ``overrides`` applied."""
-    defaults = {name: p.default for name, p in inspect.signature(geodesic_pseudo_label).parameters.items()
-                if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "device"}
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(geodesic_pseudo_label).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "device"
+    }
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
         raise NnUNetError(f"unknown pseudo-label parameter(s) {', '.join(unknown)} (known: {', '.join(defaults)})")
@@ -169,8 +212,11 @@ def _check_parameters(**values: Any) -> None:
                 raise NnUNetError(f"pseudo labels: rule must be one of {', '.join(RULES)}, got {value!r}")
             continue
         accepts, requirement = _PARAMETER_RULES[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-                or not accepts(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, np.integer, np.floating))
+            or not accepts(value)
+        ):
             raise NnUNetError(f"pseudo labels: {name} must be {requirement}, got {value!r}")
 
 
@@ -181,11 +227,15 @@ def _check_arrays(image, probabilities, scribbles, spacing, unannotated_value) -
     if scribbles.ndim not in (2, 3):
         raise NnUNetError(f"pseudo labels: scribbles must be a 2D or 3D label map, got shape {list(spatial)}")
     if np.ndim(image) != scribbles.ndim + 1 or np.shape(image)[1:] != spatial:
-        raise NnUNetError(f"pseudo labels: image shape {list(np.shape(image))} does not match the scribbles shape "
-                          f"{list(spatial)} (expected (channels, {', '.join(map(str, spatial))}))")
+        raise NnUNetError(
+            f"pseudo labels: image shape {list(np.shape(image))} does not match the scribbles shape "
+            f"{list(spatial)} (expected (channels, {', '.join(map(str, spatial))}))"
+        )
     if np.ndim(probabilities) != scribbles.ndim + 1 or np.shape(probabilities)[1:] != spatial:
-        raise NnUNetError(f"pseudo labels: probabilities shape {list(np.shape(probabilities))} does not match the "
-                          f"scribbles shape {list(spatial)} (expected (classes, {', '.join(map(str, spatial))}))")
+        raise NnUNetError(
+            f"pseudo labels: probabilities shape {list(np.shape(probabilities))} does not match the "
+            f"scribbles shape {list(spatial)} (expected (classes, {', '.join(map(str, spatial))}))"
+        )
     num_classes = np.shape(probabilities)[0]
     if num_classes < 2:
         raise NnUNetError(f"pseudo labels: probabilities need at least 2 classes, got {num_classes}")
@@ -194,28 +244,34 @@ def _check_arrays(image, probabilities, scribbles, spacing, unannotated_value) -
     if not np.isfinite(probabilities).all() or probabilities.min() < 0 or probabilities.max() > 1:
         raise NnUNetError("pseudo labels: probabilities must be finite numbers in [0, 1]")
     if np.abs(probabilities.sum(0) - 1).max() > 1e-3:
-        raise NnUNetError("pseudo labels: probabilities do not sum to 1 over the classes (one per label value is "
-                          "needed; a region model's: pass its dataset with -d, or convert them with "
-                          "label_probabilities)")
+        raise NnUNetError(
+            "pseudo labels: probabilities do not sum to 1 over the classes (one per label value is "
+            "needed; a region model's: pass its dataset with -d, or convert them with "
+            "label_probabilities)"
+        )
     if not np.issubdtype(scribbles.dtype, np.integer):
         raise NnUNetError(f"pseudo labels: scribbles must be an integer label map, got {scribbles.dtype}")
     if isinstance(unannotated_value, bool) or not isinstance(unannotated_value, (int, np.integer)):
         raise NnUNetError(f"pseudo labels: the unannotated value must be an integer, got {unannotated_value!r}")
     if 0 <= unannotated_value < num_classes:
-        raise NnUNetError(f"pseudo labels: the unannotated value {unannotated_value} is also class "
-                          f"{unannotated_value} of the {num_classes} classes; use a value >= {num_classes}")
+        raise NnUNetError(
+            f"pseudo labels: the unannotated value {unannotated_value} is also class "
+            f"{unannotated_value} of the {num_classes} classes; use a value >= {num_classes}"
+        )
     values = np.unique(scribbles)
     foreign = [int(v) for v in values if v != unannotated_value and not 0 <= v < num_classes]
     if foreign:
-        raise NnUNetError(f"pseudo labels: scribbles contain value(s) {foreign[:5]} that are neither a class "
-                          f"(0..{num_classes - 1}) nor the unannotated value {unannotated_value}")
+        raise NnUNetError(
+            f"pseudo labels: scribbles contain value(s) {foreign[:5]} that are neither a class "
+            f"(0..{num_classes - 1}) nor the unannotated value {unannotated_value}"
+        )
     if not np.isfinite(image).all():
         raise NnUNetError("pseudo labels: the image contains NaN or infinite values")
     if spacing is not None and len(spacing) != len(spatial):
         raise NnUNetError(f"pseudo labels: spacing {list(spacing)} must have {len(spatial)} entries, one per axis")
 
 
-def _z_scored(image: "torch.Tensor") -> "torch.Tensor":
+def _z_scored(image: torch.Tensor) -> torch.Tensor:
     """Each channel shifted to mean 0 and scaled to std 1 over the image (a flat channel only shifted)."""
     flat = image.reshape(image.shape[0], -1)
     mean = flat.mean(1)
@@ -239,8 +295,9 @@ def _relative_spacing(spacing: Sequence[float] | None, shape: Sequence[int]) -> 
     return [s / finest for s in spacing]
 
 
-def _resolved_strokes(drawn: "torch.Tensor", scribbled: "torch.Tensor", network_label: "torch.Tensor",
-                      agreement: float) -> "torch.Tensor":
+def _resolved_strokes(
+    drawn: torch.Tensor, scribbled: torch.Tensor, network_label: torch.Tensor, agreement: float
+) -> torch.Tensor:
     """Bool map of the scribbled voxels whose stroke the network already labels with the stroke's class.
 
     A stroke is a connected component (all neighbours) of one class's scribbles; it counts as resolved
@@ -264,7 +321,7 @@ def _resolved_strokes(drawn: "torch.Tensor", scribbled: "torch.Tensor", network_
     return torch.as_tensor(resolved, device=drawn.device)
 
 
-def _near_label_boundary(label: "torch.Tensor", width: int) -> "torch.Tensor":
+def _near_label_boundary(label: torch.Tensor, width: int) -> torch.Tensor:
     """Bool map of voxels with a different label within ``width`` voxels (a (2w+1)^n window)."""
     import torch
     import torch.nn.functional as F

@@ -6,21 +6,23 @@ nonzero box, resampled like probabilities: linear) and stored next to the case; 
 are mapped to preprocessed voxel coordinates and stored too (``nnunetv2.dataset.preprocessed_confidence``).
 Fully labeled cases are copied from the dataset's preprocessed folder unchanged (no confidence: 1).
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.preprocessed_case import list_preprocessed_cases, load_preprocessed_case, save_preprocessed_case
 from nnunetv2.dataset.preprocessed_confidence import save_case_confidence, save_scribble_locations
 from nnunetv2.exceptions import DatasetError, NnUNetError
-from nnunetv2.experiment_planning.plans import ConfigurationPlans, Plans
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.plans import ConfigurationPlans, Plans
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +39,15 @@ class PseudoLabeledCase:
     unannotated_value: int
 
 
-def build_round_training_data(output_folder: str | os.PathLike, plans: Plans, configuration: ConfigurationPlans,
-                              dataset_json: DatasetJson, labeled_data_folder: str | os.PathLike,
-                              pool_cases: Sequence[PseudoLabeledCase], show_progress: bool = True) -> list[str]:
+def build_round_training_data(
+    output_folder: str | os.PathLike,
+    plans: Plans,
+    configuration: ConfigurationPlans,
+    dataset_json: DatasetJson,
+    labeled_data_folder: str | os.PathLike,
+    pool_cases: Sequence[PseudoLabeledCase],
+    show_progress: bool = True,
+) -> list[str]:
     """Write a preprocessed dataset folder (``dataset.json``, plans, ``<data_identifier>/``) of the labeled and
     pool cases into ``output_folder``; return the case ids."""
     from tqdm import tqdm
@@ -56,17 +64,22 @@ def build_round_training_data(output_folder: str | os.PathLike, plans: Plans, co
     preprocessor = preprocessor_class_from_name(configuration.preprocessor_name)()
     for case in tqdm(pool_cases, desc="pseudo-labeled cases", unit="case", disable=not show_progress):
         try:
-            data, seg, properties = preprocessor.run_case([str(f) for f in case.image_files],
-                                                          str(case.pseudo_label_file), plans, configuration,
-                                                          dataset_json)
-            save_preprocessed_case(data_folder, case.case_id, data, seg, properties,
-                                   properties.pop("class_locations"))
-            confidence = _confidence_in_preprocessed_geometry(case.confidence_file, properties, plans,
-                                                              configuration, data.shape[1:])
+            data, seg, properties = preprocessor.run_case(
+                [str(f) for f in case.image_files], str(case.pseudo_label_file), plans, configuration, dataset_json
+            )
+            save_preprocessed_case(data_folder, case.case_id, data, seg, properties, properties.pop("class_locations"))
+            confidence = _confidence_in_preprocessed_geometry(
+                case.confidence_file, properties, plans, configuration, data.shape[1:]
+            )
             save_case_confidence(data_folder, case.case_id, confidence)
             if case.scribble_file is not None:
-                save_scribble_locations(data_folder, case.case_id, _scribbled_voxels_in_preprocessed_geometry(
-                    case.scribble_file, case.unannotated_value, properties, plans, data.shape[1:]))
+                save_scribble_locations(
+                    data_folder,
+                    case.case_id,
+                    _scribbled_voxels_in_preprocessed_geometry(
+                        case.scribble_file, case.unannotated_value, properties, plans, data.shape[1:]
+                    ),
+                )
         except NnUNetError as e:
             raise type(e)(f"case '{case.case_id}': {e}") from None
     dataset_json.save(output_folder / "dataset.json")
@@ -79,8 +92,9 @@ def check_pool_case_names(labeled_data_folder: str | os.PathLike, pool_case_ids:
     labeled = list_preprocessed_cases(labeled_data_folder)
     clash = sorted(set(labeled) & set(pool_case_ids))
     if clash:
-        raise DatasetError(f"pool case '{clash[0]}' has the name of a labeled case in {labeled_data_folder}; "
-                           f"rename the pool's files")
+        raise DatasetError(
+            f"pool case '{clash[0]}' has the name of a labeled case in {labeled_data_folder}; rename the pool's files"
+        )
     return labeled
 
 
@@ -94,8 +108,9 @@ def _transposed_and_cropped(array: np.ndarray, properties: dict[str, Any], plans
     return transposed[(slice(None), *box)]
 
 
-def _confidence_in_preprocessed_geometry(path: Path, properties: dict[str, Any], plans: Plans,
-                                         configuration: ConfigurationPlans, shape: Sequence[int]) -> np.ndarray:
+def _confidence_in_preprocessed_geometry(
+    path: Path, properties: dict[str, Any], plans: Plans, configuration: ConfigurationPlans, shape: Sequence[int]
+) -> np.ndarray:
     """The confidence map as ``(1, *shape)`` float32 in [0, 1], resampled like probabilities."""
     from nnunetv2.preprocessing.preprocessor import DefaultPreprocessor
     from nnunetv2.preprocessing.resampling import resampling_function_by_name
@@ -109,8 +124,9 @@ def _confidence_in_preprocessed_geometry(path: Path, properties: dict[str, Any],
     return np.clip(resampled, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def _scribbled_voxels_in_preprocessed_geometry(path: Path, unannotated_value: int, properties: dict[str, Any],
-                                               plans: Plans, shape: Sequence[int]) -> np.ndarray:
+def _scribbled_voxels_in_preprocessed_geometry(
+    path: Path, unannotated_value: int, properties: dict[str, Any], plans: Plans, shape: Sequence[int]
+) -> np.ndarray:
     """``(n, 3)`` preprocessed voxels that hold a scribbled raw voxel's centre (each listed once)."""
     from nnunetv2.imageio.registry import reader_writer_class_from_name
 

@@ -3,10 +3,11 @@
 Every function takes a dense label map ``(z, y, x)`` (2D maps as ``(1, y, x)``) and returns a map of
 the same shape where unannotated voxels carry ``ignore_label``. All are seeded and reproducible.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -18,6 +19,7 @@ MIN_COMPONENT_PIXELS = 4
 def _rasterize_polyline(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Mask of the pixels on the straight segments joining consecutive (row, col) points."""
     from skimage.draw import line
+
     mask = np.zeros(shape, dtype=bool)
     pts = np.clip(np.round(points).astype(int), 0, np.array(shape) - 1)
     if len(pts) == 1:
@@ -35,6 +37,7 @@ def _rasterize_polyline(points: np.ndarray, shape: tuple[int, int]) -> np.ndarra
 def _interior_scribble(component: np.ndarray, rng: np.random.Generator, num_control_points: int) -> np.ndarray:
     """A smooth curve through random points of the component's core, clipped to the component."""
     from scipy.interpolate import splev, splprep
+
     core = ndimage.binary_erosion(component, iterations=2)
     if core.sum() < num_control_points:
         core = component
@@ -64,10 +67,12 @@ def _interior_scribble(component: np.ndarray, rng: np.random.Generator, num_cont
 interior_scribble = _interior_scribble
 
 
-def _border_scribble(component: np.ndarray, rng: np.random.Generator,
-                     fraction_range: tuple[float, float]) -> np.ndarray:
+def _border_scribble(
+    component: np.ndarray, rng: np.random.Generator, fraction_range: tuple[float, float]
+) -> np.ndarray:
     """A stretch of the (slightly eroded) component contour covering a random fraction of it."""
     from skimage.measure import find_contours
+
     eroded = ndimage.binary_erosion(component, iterations=1)
     source = eroded if eroded.any() else component
     contours = find_contours(np.pad(source, 1).astype(np.uint8), 0.5)
@@ -86,9 +91,14 @@ def _border_scribble(component: np.ndarray, rng: np.random.Generator,
     return _rasterize_polyline(stretch, component.shape) & component
 
 
-def scribbles_in_slice(labels: np.ndarray, rng: np.random.Generator, classes: Sequence[int],
-                       thickness: int = 3, num_control_points: int = 4,
-                       border_fraction: tuple[float, float] = (0.07, 0.15)) -> np.ndarray:
+def scribbles_in_slice(
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    classes: Sequence[int],
+    thickness: int = 3,
+    num_control_points: int = 4,
+    border_fraction: tuple[float, float] = (0.07, 0.15),
+) -> np.ndarray:
     """Return a bool mask of scribbled pixels in a 2D label map: per connected component of each
     class, one interior and one border scribble, dilated to ``thickness`` inside the component."""
     scribbled = np.zeros(labels.shape, dtype=bool)
@@ -118,9 +128,16 @@ def _slice_indices(n: int, fraction: float, rng: np.random.Generator, evenly_spa
     return np.sort(rng.choice(n, size=count, replace=False))
 
 
-def simulate_scribbles(labels: np.ndarray, ignore_label: int, classes: Sequence[int] | None = None,
-                       axis: int = 0, slice_fraction: float = 1.0, thickness: int = 3, seed: int = 0,
-                       **scribble_options) -> np.ndarray:
+def simulate_scribbles(
+    labels: np.ndarray,
+    ignore_label: int,
+    classes: Sequence[int] | None = None,
+    axis: int = 0,
+    slice_fraction: float = 1.0,
+    thickness: int = 3,
+    seed: int = 0,
+    **scribble_options,
+) -> np.ndarray:
     """Scribble annotation of the slices along ``axis`` (a ``slice_fraction`` of them, random)."""
     rng = np.random.default_rng(seed)
     if classes is None:
@@ -134,8 +151,14 @@ def simulate_scribbles(labels: np.ndarray, ignore_label: int, classes: Sequence[
     return sparse
 
 
-def simulate_slices(labels: np.ndarray, ignore_label: int, fraction: float = 0.1,
-                    axes: Sequence[int] = (0,), evenly_spaced: bool = False, seed: int = 0) -> np.ndarray:
+def simulate_slices(
+    labels: np.ndarray,
+    ignore_label: int,
+    fraction: float = 0.1,
+    axes: Sequence[int] = (0,),
+    evenly_spaced: bool = False,
+    seed: int = 0,
+) -> np.ndarray:
     """Dense labels on a ``fraction`` of the slices along each of ``axes``; the rest ignored."""
     rng = np.random.default_rng(seed)
     keep = np.zeros(labels.shape, dtype=bool)
@@ -147,8 +170,9 @@ def simulate_slices(labels: np.ndarray, ignore_label: int, fraction: float = 0.1
     return np.where(keep, labels, ignore_label).astype(labels.dtype)
 
 
-def simulate_patches(labels: np.ndarray, ignore_label: int, num_patches: int = 3, patch_size: int = 32,
-                     seed: int = 0) -> np.ndarray:
+def simulate_patches(
+    labels: np.ndarray, ignore_label: int, num_patches: int = 3, patch_size: int = 32, seed: int = 0
+) -> np.ndarray:
     """Dense labels inside ``num_patches`` random cubes (squares in 2D) of edge ``patch_size``."""
     rng = np.random.default_rng(seed)
     keep = np.zeros(labels.shape, dtype=bool)

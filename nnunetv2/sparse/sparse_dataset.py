@@ -1,4 +1,5 @@
 """Make a sparsely annotated copy of a densely labeled raw dataset (for studying sparse training)."""
+
 from __future__ import annotations
 
 import logging
@@ -10,16 +11,19 @@ from typing import Any
 import numpy as np
 
 from nnunetv2.dataset.cases import list_training_cases
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.label_manager import IGNORE_LABEL_NAME, LabelManager
 from nnunetv2.exceptions import DatasetError
+from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.sparse import simulate
 from nnunetv2.utilities.file_io import atomic_folder
 
 logger = logging.getLogger(__name__)
 
-MODES = {"scribble": simulate.simulate_scribbles, "slices": simulate.simulate_slices,
-         "patches": simulate.simulate_patches}
+MODES = {
+    "scribble": simulate.simulate_scribbles,
+    "slices": simulate.simulate_slices,
+    "patches": simulate.simulate_patches,
+}
 
 
 def _place_file(source: Path, target: Path, copy: bool) -> None:
@@ -44,14 +48,17 @@ def _check_axes_fit(mode: str, mode_options: dict[str, Any], shape: tuple[int, .
         if not -len(shape) <= axis < len(shape):
             raise DatasetError(f"{label_file}: axis {axis} does not exist in a label map of shape {shape}")
     if shape[0] == 1 and mode == "slices" and 0 in [a % len(shape) for a in axes]:
-        raise DatasetError(f"{label_file}: a 2D image is a single slice along axis 0, so --mode slices would keep "
-                           f"it whole; use --axes 1 and/or 2 (rows / columns)")
+        raise DatasetError(
+            f"{label_file}: a 2D image is a single slice along axis 0, so --mode slices would keep "
+            f"it whole; use --axes 1 and/or 2 (rows / columns)"
+        )
     if shape[0] == 1 and mode == "scribble" and axes[0] % len(shape) != 0:
         raise DatasetError(f"{label_file}: a 2D image is scribbled as one slice; use --axis 0")
 
 
-def simulate_sparse_dataset(source_folder: Path, target_folder: Path, mode: str, seed: int = 0,
-                            copy_images: bool = False, **mode_options: Any) -> dict[str, float]:
+def simulate_sparse_dataset(
+    source_folder: Path, target_folder: Path, mode: str, seed: int = 0, copy_images: bool = False, **mode_options: Any
+) -> dict[str, float]:
     """Write ``target_folder`` as a sparse version of the raw dataset ``source_folder``.
 
     Images (and imagesTs/labelsTs) are linked or copied, training labels rewritten with a new
@@ -65,6 +72,7 @@ def simulate_sparse_dataset(source_folder: Path, target_folder: Path, mode: str,
     if label_manager.has_ignore_label:
         raise DatasetError(f"{source_folder}: already has an ignore label; start from dense labels")
     from nnunetv2.imageio.registry import reader_writer_for_dataset
+
     cases = list_training_cases(source_folder, dataset_json)
     if not cases:
         raise DatasetError(f"{source_folder}: no training cases found")
@@ -96,11 +104,22 @@ def simulate_sparse_dataset(source_folder: Path, target_folder: Path, mode: str,
 
         labels = dict(dataset_json.labels)
         labels[IGNORE_LABEL_NAME] = ignore_label
-        sparse_json = DatasetJson(dataset_json.channel_names, labels, len(cases), dataset_json.file_ending,
-                                  dataset_json.regions_class_order, dataset_json.overwrite_image_reader_writer,
-                                  None, dict(dataset_json.extra))
-        sparse_json.extra["sparse_annotation"] = {"source": source_folder.name, "mode": mode, "seed": seed,
-                                                  **{k: v for k, v in mode_options.items()}}
+        sparse_json = DatasetJson(
+            dataset_json.channel_names,
+            labels,
+            len(cases),
+            dataset_json.file_ending,
+            dataset_json.regions_class_order,
+            dataset_json.overwrite_image_reader_writer,
+            None,
+            dict(dataset_json.extra),
+        )
+        sparse_json.extra["sparse_annotation"] = {
+            "source": source_folder.name,
+            "mode": mode,
+            "seed": seed,
+            **{k: v for k, v in mode_options.items()},
+        }
         sparse_json.save(staging / "dataset.json")
 
     names = {v: k for k, v in dataset_json.labels.items() if isinstance(v, int)}
@@ -109,12 +128,20 @@ def simulate_sparse_dataset(source_folder: Path, target_folder: Path, mode: str,
     return fractions
 
 
-def simulate_sparse_dataset_by_id(source: str | int, target_id: int, mode: str, name: str | None = None,
-                                  seed: int = 0, copy_images: bool = False, overwrite: bool = False,
-                                  **mode_options: Any) -> tuple[Path, dict[str, float]]:
+def simulate_sparse_dataset_by_id(
+    source: str | int,
+    target_id: int,
+    mode: str,
+    name: str | None = None,
+    seed: int = 0,
+    copy_images: bool = False,
+    overwrite: bool = False,
+    **mode_options: Any,
+) -> tuple[Path, dict[str, float]]:
     """Resolve dataset ids in nnUNet_raw, then run :func:`simulate_sparse_dataset`."""
     from nnunetv2 import paths
     from nnunetv2.utilities.dataset_name import dataset_id_from_name, resolve_dataset_name
+
     raw = paths.raw_folder()
     source_name = resolve_dataset_name(source, [raw])
     target_name = f"Dataset{target_id:03d}_{name or source_name.split('_', 1)[1] + '_' + mode}"
@@ -126,5 +153,6 @@ def simulate_sparse_dataset_by_id(source: str | int, target_id: int, mode: str, 
     for folder in existing:
         shutil.rmtree(folder)
     target = raw / target_name
-    return target, simulate_sparse_dataset(raw / source_name, target, mode, seed=seed,
-                                           copy_images=copy_images, **mode_options)
+    return target, simulate_sparse_dataset(
+        raw / source_name, target, mode, seed=seed, copy_images=copy_images, **mode_options
+    )

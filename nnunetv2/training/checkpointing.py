@@ -1,4 +1,5 @@
 """Checkpoint files in nnU-Net v2's format: atomic saves, key checks, and pretrained-weight loading."""
+
 from __future__ import annotations
 
 import logging
@@ -9,14 +10,22 @@ import torch
 from torch import nn
 
 from nnunetv2.exceptions import NnUNetError, TrainingError
-from nnunetv2.utilities.checkpoint_io import load_checkpoint
+from nnunetv2.formats.checkpoint_io import load_checkpoint, unwrap_state_dict
 from nnunetv2.utilities.file_io import atomic_path
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_KEYS = ("network_weights", "optimizer_state", "grad_scaler_state", "logging", "_best_ema",
-                   "current_epoch", "init_args", "trainer_name", "inference_allowed_mirroring_axes")
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # added by DistributedDataParallel and torch.compile
+CHECKPOINT_KEYS = (
+    "network_weights",
+    "optimizer_state",
+    "grad_scaler_state",
+    "logging",
+    "_best_ema",
+    "current_epoch",
+    "init_args",
+    "trainer_name",
+    "inference_allowed_mirroring_axes",
+)
 
 
 def save_checkpoint_file(checkpoint: dict[str, Any], path: str | os.PathLike) -> None:
@@ -46,17 +55,6 @@ def read_training_checkpoint(path: str | os.PathLike, map_location: Any = "cpu")
     return checkpoint
 
 
-def unwrap_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Return ``state_dict`` with DDP / torch.compile prefixes removed from its keys."""
-    clean = {}
-    for key, value in state_dict.items():
-        for prefix in _WRAPPER_PREFIXES:
-            if key.startswith(prefix):
-                key = key[len(prefix):]
-        clean[key] = value
-    return clean
-
-
 def load_pretrained_weights(network: nn.Module, path: str | os.PathLike) -> tuple[list[str], list[str]]:
     """Copy every shape-compatible tensor of a checkpoint into ``network``; return (loaded, skipped) names.
 
@@ -74,6 +72,11 @@ def load_pretrained_weights(network: nn.Module, path: str | os.PathLike) -> tupl
     skipped = sorted(set(pretrained) - set(compatible)) + sorted(set(own) - set(pretrained))
     own.update(compatible)
     network.load_state_dict(own)
-    logger.info("pretrained weights from %s: loaded %d tensors, skipped %d%s", path, len(compatible),
-                len(skipped), f" ({', '.join(skipped)})" if skipped else "")
+    logger.info(
+        "pretrained weights from %s: loaded %d tensors, skipped %d%s",
+        path,
+        len(compatible),
+        len(skipped),
+        f" ({', '.join(skipped)})" if skipped else "",
+    )
     return sorted(compatible), skipped

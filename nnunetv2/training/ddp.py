@@ -1,10 +1,12 @@
 """Distributed data parallel plumbing: process groups (spawned or torchrun), batch split, reductions."""
+
 from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +34,7 @@ class DistributedContext:
         return self.rank == 0
 
     @classmethod
-    def current(cls) -> "DistributedContext":
+    def current(cls) -> DistributedContext:
         """Return the context of the initialised process group, or the single-process one."""
         if not (dist.is_available() and dist.is_initialized()):
             return cls()
@@ -75,8 +77,10 @@ def split_batch(global_batch_size: int, oversample_percent: float, rank: int, wo
     each rank gets the fraction of its part that falls there.
     """
     if global_batch_size < world_size:
-        raise TrainingError(f"batch size {global_batch_size} cannot be split over {world_size} processes "
-                            f"(use at most {global_batch_size} with -num_gpus)")
+        raise TrainingError(
+            f"batch size {global_batch_size} cannot be split over {world_size} processes "
+            f"(use at most {global_batch_size} with -num_gpus)"
+        )
     sizes = [global_batch_size // world_size + (r < global_batch_size % world_size) for r in range(world_size)]
     start = sum(sizes[:rank])
     first_oversampled = round(global_batch_size * (1 - oversample_percent))
@@ -88,8 +92,9 @@ def torchrun_context() -> DistributedContext | None:
     """Return the context torchrun announces through RANK / WORLD_SIZE / LOCAL_RANK, if any."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or "RANK" not in os.environ:
         return None
-    return DistributedContext(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]),
-                              int(os.environ.get("LOCAL_RANK", os.environ["RANK"])))
+    return DistributedContext(
+        int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", os.environ["RANK"]))
+    )
 
 
 def init_process_group(context: DistributedContext, device_type: str) -> None:
@@ -110,6 +115,7 @@ def free_port() -> int:
 def spawn_processes(worker: Callable[..., None], world_size: int, args: tuple) -> None:
     """Run ``worker(rank, world_size, *args)`` in ``world_size`` new processes and wait for all of them."""
     import torch.multiprocessing as mp
+
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     os.environ["MASTER_PORT"] = str(free_port())
     try:

@@ -1,4 +1,5 @@
 """Per-epoch training curves (nnU-Net v2's ``logging`` checkpoint entry) and the text training log."""
+
 from __future__ import annotations
 
 import logging
@@ -11,8 +12,16 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 # nnU-Net v2's key names, so a checkpoint's 'logging' entry can be continued by either implementation
-CURVE_KEYS = ("mean_fg_dice", "ema_fg_dice", "dice_per_class_or_region", "train_losses", "val_losses",
-              "lrs", "epoch_start_timestamps", "epoch_end_timestamps")
+CURVE_KEYS = (
+    "mean_fg_dice",
+    "ema_fg_dice",
+    "dice_per_class_or_region",
+    "train_losses",
+    "val_losses",
+    "lrs",
+    "epoch_start_timestamps",
+    "epoch_end_timestamps",
+)
 
 
 class TrainingCurves:
@@ -33,8 +42,9 @@ class TrainingCurves:
             series[epoch] = value
         if key == "mean_fg_dice":
             ema = self.values["ema_fg_dice"]
-            new_ema = value if epoch == 0 or not ema else \
-                self.ema_momentum * ema[epoch - 1] + (1 - self.ema_momentum) * value
+            new_ema = (
+                value if epoch == 0 or not ema else self.ema_momentum * ema[epoch - 1] + (1 - self.ema_momentum) * value
+            )
             self.log("ema_fg_dice", new_ema, epoch)
 
     def get_checkpoint(self) -> dict[str, list[Any]]:
@@ -50,9 +60,11 @@ class TrainingCurves:
         v = self.values
         dice = ", ".join("nan" if math.isnan(d) else f"{d:.4f}" for d in v["dice_per_class_or_region"][epoch])
         duration = v["epoch_end_timestamps"][epoch] - v["epoch_start_timestamps"][epoch]
-        return (f"epoch {epoch + 1}/{num_epochs}: train_loss {v['train_losses'][epoch]:.4f}, "
-                f"val_loss {v['val_losses'][epoch]:.4f}, pseudo Dice [{dice}] "
-                f"(EMA {v['ema_fg_dice'][epoch]:.4f}), lr {v['lrs'][epoch]:.3e}, {duration:.1f} s")
+        return (
+            f"epoch {epoch + 1}/{num_epochs}: train_loss {v['train_losses'][epoch]:.4f}, "
+            f"val_loss {v['val_losses'][epoch]:.4f}, pseudo Dice [{dice}] "
+            f"(EMA {v['ema_fg_dice'][epoch]:.4f}), lr {v['lrs'][epoch]:.3e}, {duration:.1f} s"
+        )
 
 
 class TrainingLogFile:
@@ -72,4 +84,3 @@ class TrainingLogFile:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a") as f:
                 f.write(f"{datetime.now():%Y-%m-%d %H:%M:%S}: {message}\n")
-

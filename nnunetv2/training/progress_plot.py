@@ -1,4 +1,5 @@
 """progress.png: losses and pseudo Dice, epoch duration and learning rate per epoch."""
+
 from __future__ import annotations
 
 import os
@@ -12,11 +13,16 @@ from nnunetv2.utilities.file_io import atomic_path
 def plot_progress(curves: dict[str, list[Any]], output_file: str | os.PathLike) -> None:
     """Draw the training curves into ``output_file`` (a PNG, written atomically)."""
     import matplotlib
+
     matplotlib.use("Agg")  # no display on training machines
     import matplotlib.pyplot as plt
 
-    n = min(len(curves["train_losses"]), len(curves["val_losses"]), len(curves["ema_fg_dice"]),
-            len(curves["epoch_end_timestamps"]))
+    n = min(
+        len(curves["train_losses"]),
+        len(curves["val_losses"]),
+        len(curves["ema_fg_dice"]),
+        len(curves["epoch_end_timestamps"]),
+    )
     epochs = np.arange(n)
     fig, (ax_loss, ax_time, ax_lr) = plt.subplots(3, 1, figsize=(10, 12))
     ax_loss.plot(epochs, curves["train_losses"][:n], color="b", label="train loss")

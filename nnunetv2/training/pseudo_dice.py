@@ -1,4 +1,5 @@
 """Hard TP/FP/FN counts of a validation batch, summed over an epoch into nnU-Net's pseudo Dice."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,9 @@ import torch
 from nnunetv2.dataset.label_manager import LabelManager
 
 
-def hard_tp_fp_fn(logits: torch.Tensor, target: torch.Tensor, label_manager: LabelManager
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def hard_tp_fp_fn(
+    logits: torch.Tensor, target: torch.Tensor, label_manager: LabelManager
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return per-class (labels, background excluded) or per-region counts over the batch.
 
     ``logits`` is the highest-resolution output (b, C, ...), ``target`` the matching target;

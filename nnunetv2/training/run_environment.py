@@ -1,4 +1,5 @@
 """The machine side of a run: torch's CPU thread count, and debug.json (settings and environment)."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,9 @@ def _busy_cores() -> int:
     return round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
 
 
-def cpu_threads_beside_workers(num_data_workers: int, world_size: int = 1,
-                               consider_load: bool = True) -> tuple[int, str]:
+def cpu_threads_beside_workers(
+    num_data_workers: int, world_size: int = 1, consider_load: bool = True
+) -> tuple[int, str]:
     """Return (torch CPU threads, why): this process' share of the idle cores minus the augmentation workers.
 
     OpenMP threads competing with busy processes for the same cores wait on each other and run
@@ -83,15 +85,26 @@ class CpuThreadTrial:
 
 def collect_debug_information(trainer) -> dict[str, Any]:
     """Return the trainer's settings (class attributes, as strings like nnU-Net's) and the environment."""
-    settings = {name: getattr(trainer, name) for klass in reversed(type(trainer).__mro__)
-                for name, value in vars(klass).items()
-                if not name.startswith("_") and isinstance(value, (int, float, str, bool))}
-    return {**{k: str(v) for k, v in settings.items()},
-            "trainer_name": type(trainer).__name__, "configuration": trainer.configuration_name,
-            "fold": str(trainer.fold), "device": str(trainer.device), "world_size": trainer.dist.world_size,
-            "seed": trainer.seed, "num_data_workers": trainer.num_data_workers,
-            "torch_threads": torch.get_num_threads(), "torch_version": torch.__version__,
-            "cuda_device": torch.cuda.get_device_name() if trainer.device.type == "cuda" else None,
-            "python": platform.python_version(), "hostname": platform.node(),
-            "deep_supervision_scales": trainer.deep_supervision_scales(),
-            "inference_allowed_mirroring_axes": trainer.inference_allowed_mirroring_axes}
+    settings = {
+        name: getattr(trainer, name)
+        for klass in reversed(type(trainer).__mro__)
+        for name, value in vars(klass).items()
+        if not name.startswith("_") and isinstance(value, (int, float, str, bool))
+    }
+    return {
+        **{k: str(v) for k, v in settings.items()},
+        "trainer_name": type(trainer).__name__,
+        "configuration": trainer.configuration_name,
+        "fold": str(trainer.fold),
+        "device": str(trainer.device),
+        "world_size": trainer.dist.world_size,
+        "seed": trainer.seed,
+        "num_data_workers": trainer.num_data_workers,
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": torch.__version__,
+        "cuda_device": torch.cuda.get_device_name() if trainer.device.type == "cuda" else None,
+        "python": platform.python_version(),
+        "hostname": platform.node(),
+        "deep_supervision_scales": trainer.deep_supervision_scales(),
+        "inference_allowed_mirroring_axes": trainer.inference_allowed_mirroring_axes,
+    }

@@ -1,4 +1,5 @@
 """``nnUNetv2_train`` as a library call: pick the trainer, resume or fine-tune, train, validate; DDP too."""
+
 from __future__ import annotations
 
 import logging
@@ -7,7 +8,7 @@ from pathlib import Path
 
 from nnunetv2 import paths
 from nnunetv2.exceptions import PlansError, TrainingError
-from nnunetv2.training.splits import Fold, parse_fold
+from nnunetv2.formats.folds import Fold, parse_fold
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +63,8 @@ def _check_request(request: TrainingRequest) -> TrainingRequest:
 
 def build_trainer(request: TrainingRequest, device=None):
     """Return the requested trainer for its dataset, plans and configuration, flags applied."""
-    from nnunetv2.dataset.dataset_json import DatasetJson
-    from nnunetv2.experiment_planning.plans import Plans
+    from nnunetv2.formats.dataset_json import DatasetJson
+    from nnunetv2.formats.plans import Plans
     from nnunetv2.training.trainer_lookup import find_trainer_class
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
     from nnunetv2.utilities.file_io import load_json
@@ -80,16 +81,19 @@ def build_trainer(request: TrainingRequest, device=None):
     dataset_json = load_json(preprocessed / "dataset.json")
     DatasetJson.from_dict(dataset_json, source=str(preprocessed / "dataset.json"))
     trainer_class = find_trainer_class(request.trainer_name)
-    trainer = trainer_class(plans, request.configuration, request.fold, dataset_json,
-                            request.device if device is None else device)
+    trainer = trainer_class(
+        plans, request.configuration, request.fold, dataset_json, request.device if device is None else device
+    )
     for name in _OVERRIDABLE:
         if getattr(request, name) is not None:
             setattr(trainer, name, getattr(request, name))
     for name, flag in _CYCLIC_SETTINGS.items():
         if getattr(request, name) is not None:
             if not hasattr(trainer, name):
-                raise TrainingError(f"{flag} needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
-                                    f"subclass); '{request.trainer_name}' has none")
+                raise TrainingError(
+                    f"{flag} needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
+                    f"subclass); '{request.trainer_name}' has none"
+                )
             setattr(trainer, name, getattr(request, name))
     trainer.disable_checkpointing = trainer.disable_checkpointing or request.disable_checkpointing
     trainer.seed = request.seed
@@ -115,11 +119,11 @@ def _validation_checkpoint(fold_folder: Path, request: TrainingRequest) -> Path:
 def execute(trainer, request: TrainingRequest) -> None:
     """Resume or fine-tune as requested, train unless only validating, then run the final validation."""
     from nnunetv2.training.checkpointing import load_pretrained_weights
+
     if request.continue_training:
         checkpoint = _checkpoint_to_resume(trainer.output_folder)
         if checkpoint is None:
-            logger.warning("--c: no checkpoint in %s to continue from; starting a new training",
-                           trainer.output_folder)
+            logger.warning("--c: no checkpoint in %s to continue from; starting a new training", trainer.output_folder)
         else:
             trainer.load_checkpoint(checkpoint)
             logger.info("continuing from %s at epoch %d", checkpoint, trainer.current_epoch)
@@ -144,6 +148,7 @@ def _ddp_worker(rank: int, world_size: int, request: TrainingRequest, device_typ
     import torch.distributed as dist
 
     from nnunetv2.training.ddp import DistributedContext, init_process_group
+
     context = DistributedContext(rank, world_size, rank)
     init_process_group(context, device_type)
     try:
@@ -165,6 +170,7 @@ def run_training(request: TrainingRequest) -> Path:
     torchrun = torchrun_context()
     if torchrun is not None:
         import torch.distributed as dist
+
         init_process_group(torchrun, device.type)
         try:
             trainer = build_trainer(request, device=f"cuda:{torchrun.local_rank}" if device.type == "cuda" else device)
@@ -174,9 +180,11 @@ def run_training(request: TrainingRequest) -> Path:
     elif request.num_gpus > 1:
         if device.type == "cuda":
             import torch
+
             if torch.cuda.device_count() < request.num_gpus:
-                raise TrainingError(f"-num_gpus {request.num_gpus} but only {torch.cuda.device_count()} "
-                                    f"CUDA device(s) are visible")
+                raise TrainingError(
+                    f"-num_gpus {request.num_gpus} but only {torch.cuda.device_count()} CUDA device(s) are visible"
+                )
         if device.type == "mps":
             raise TrainingError("-num_gpus > 1 is not supported on MPS")
         if request.only_run_validation:

@@ -1,13 +1,15 @@
 """Cross-validation splits: ``splits_final.json`` in the preprocessed dataset folder (nnU-Net v2's seeded KFold)."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from nnunetv2.exceptions import TrainingError
+from nnunetv2.formats.folds import Fold
 from nnunetv2.utilities.file_io import load_json, save_json
 
 logger = logging.getLogger(__name__)
@@ -16,11 +18,10 @@ SPLITS_FILE_NAME = "splits_final.json"
 DEFAULT_NUM_FOLDS = 5
 SPLIT_SEED = 12345
 
-Fold = int | str  # an index into the splits, or 'all'
 
-
-def generate_crossval_split(case_ids: Sequence[str], seed: int = SPLIT_SEED,
-                            n_splits: int = DEFAULT_NUM_FOLDS) -> list[dict[str, list[str]]]:
+def generate_crossval_split(
+    case_ids: Sequence[str], seed: int = SPLIT_SEED, n_splits: int = DEFAULT_NUM_FOLDS
+) -> list[dict[str, list[str]]]:
     """Return ``n_splits`` folds of sorted ``case_ids``, identical to sklearn's KFold(shuffle=True).
 
     KFold shuffles the indices with a RandomState of the seed and cuts them into consecutive chunks
@@ -29,8 +30,10 @@ def generate_crossval_split(case_ids: Sequence[str], seed: int = SPLIT_SEED,
     """
     ids = sorted(case_ids)
     if len(ids) < n_splits:
-        raise TrainingError(f"{len(ids)} training case(s) are too few for {n_splits}-fold cross-validation "
-                            f"(need at least {n_splits}); train fold 'all' instead")
+        raise TrainingError(
+            f"{len(ids)} training case(s) are too few for {n_splits}-fold cross-validation "
+            f"(need at least {n_splits}); train fold 'all' instead"
+        )
     order = np.arange(len(ids))
     np.random.RandomState(seed).shuffle(order)
     sizes = np.full(n_splits, len(ids) // n_splits)
@@ -38,9 +41,10 @@ def generate_crossval_split(case_ids: Sequence[str], seed: int = SPLIT_SEED,
     splits, start = [], 0
     for size in sizes:
         is_val = np.zeros(len(ids), dtype=bool)
-        is_val[order[start:start + size]] = True
-        splits.append({"train": [ids[i] for i in np.flatnonzero(~is_val)],
-                       "val": [ids[i] for i in np.flatnonzero(is_val)]})
+        is_val[order[start : start + size]] = True
+        splits.append(
+            {"train": [ids[i] for i in np.flatnonzero(~is_val)], "val": [ids[i] for i in np.flatnonzero(is_val)]}
+        )
         start += size
     return splits
 
@@ -50,9 +54,8 @@ def load_or_create_splits(preprocessed_dataset_folder: str | Path, case_ids: Seq
     path = Path(preprocessed_dataset_folder) / SPLITS_FILE_NAME
     if path.is_file():
         splits = load_json(path)
-        if not isinstance(splits, list) or not all(isinstance(s, dict) and "train" in s and "val" in s
-                                                   for s in splits):
-            raise TrainingError(f"{path}: expected a list of {{\"train\": [...], \"val\": [...]}} folds")
+        if not isinstance(splits, list) or not all(isinstance(s, dict) and "train" in s and "val" in s for s in splits):
+            raise TrainingError(f'{path}: expected a list of {{"train": [...], "val": [...]}} folds')
         return splits
     splits = generate_crossval_split(case_ids)
     save_json(splits, path)
@@ -60,18 +63,9 @@ def load_or_create_splits(preprocessed_dataset_folder: str | Path, case_ids: Seq
     return splits
 
 
-def parse_fold(fold: int | str) -> Fold:
-    """Return ``fold`` as an int, or the string 'all'."""
-    if isinstance(fold, int) or fold == "all":
-        return fold
-    try:
-        return int(fold)
-    except ValueError:
-        raise TrainingError(f"fold must be an integer or 'all', got '{fold}'") from None
-
-
-def train_val_cases(preprocessed_dataset_folder: str | Path, case_ids: Sequence[str],
-                    fold: Fold) -> tuple[list[str], list[str]]:
+def train_val_cases(
+    preprocessed_dataset_folder: str | Path, case_ids: Sequence[str], fold: Fold
+) -> tuple[list[str], list[str]]:
     """Return (training cases, validation cases) of ``fold``; 'all' trains and validates on every case."""
     case_ids = sorted(case_ids)
     if fold == "all":
@@ -79,8 +73,9 @@ def train_val_cases(preprocessed_dataset_folder: str | Path, case_ids: Sequence[
     splits = load_or_create_splits(preprocessed_dataset_folder, case_ids)
     path = Path(preprocessed_dataset_folder) / SPLITS_FILE_NAME
     if not 0 <= fold < len(splits):
-        raise TrainingError(f"fold {fold} is out of range: {path} has {len(splits)} folds "
-                            f"(0-{len(splits) - 1}), or use 'all'")
+        raise TrainingError(
+            f"fold {fold} is out of range: {path} has {len(splits)} folds (0-{len(splits) - 1}), or use 'all'"
+        )
     train, val = list(splits[fold]["train"]), list(splits[fold]["val"])
     unknown = sorted(set(train + val) - set(case_ids))
     if unknown:

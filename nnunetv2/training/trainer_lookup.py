@@ -1,4 +1,5 @@
 """Find a trainer class by name (``-tr``): in nnunetv2.training.trainers, or ``package.module:ClassName``."""
+
 from __future__ import annotations
 
 import importlib
@@ -11,6 +12,7 @@ TRAINERS_PACKAGE = "nnunetv2.training.trainers"
 
 def _check_trainer(candidate: object, name: str) -> type:
     from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
+
     if not (isinstance(candidate, type) and issubclass(candidate, nnUNetTrainer)):
         raise TrainingError(f"'{name}' is not a subclass of nnUNetTrainer")
     return candidate
@@ -34,5 +36,6 @@ def find_trainer_class(name: str) -> type:
         module = importlib.import_module(module_info.name)
         if isinstance(getattr(module, name, None), type):
             return _check_trainer(getattr(module, name), name)
-    raise TrainingError(f"trainer '{name}' not found in {TRAINERS_PACKAGE} "
-                        f"(for a class of your own use -tr package.module:ClassName)")
+    raise TrainingError(
+        f"trainer '{name}' not found in {TRAINERS_PACKAGE} (for a class of your own use -tr package.module:ClassName)"
+    )

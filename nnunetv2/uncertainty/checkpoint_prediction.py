@@ -12,6 +12,7 @@ run on every case, and its probabilities are exported to the image's raw geometr
 float16 halves disk and reading time; its resolution (<= 5e-4 near 1) is far below the spread
 between checkpoints. Each member folder is an ordinary prediction folder (nnUNetv2_ensemble reads it).
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,14 +20,15 @@ import os
 import pickle
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from nnunetv2.exceptions import InferenceError
-from nnunetv2.uncertainty.checkpoint_index import ensemble_checkpoint_files, folds_with_checkpoint_index
+from nnunetv2.formats.checkpoint_index import ensemble_checkpoint_files, folds_with_checkpoint_index
 from nnunetv2.utilities.file_io import atomic_path, save_json, save_npz_compressed
 
 logger = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ class EnsembleMember:
     @property
     def name(self) -> str:
         """The checkpoint's file name without ``.pth``."""
-        return self.checkpoint[:-len(".pth")] if self.checkpoint.endswith(".pth") else self.checkpoint
+        return self.checkpoint[: -len(".pth")] if self.checkpoint.endswith(".pth") else self.checkpoint
 
     @property
     def relative_folder(self) -> str:
@@ -53,25 +55,34 @@ class EnsembleMember:
         return f"{MEMBERS_FOLDER}/fold_{self.fold}/{self.name}"
 
 
-def ensemble_members(model_folder: str | os.PathLike, folds: Sequence[int | str] | None = None,
-                     checkpoint_names: Sequence[str] | None = None) -> list[EnsembleMember]:
+def ensemble_members(
+    model_folder: str | os.PathLike,
+    folds: Sequence[int | str] | None = None,
+    checkpoint_names: Sequence[str] | None = None,
+) -> list[EnsembleMember]:
     """Return the checkpoints to predict with: each fold's index, or ``checkpoint_names`` in every fold.
 
     ``folds`` None means every fold with a checkpoint index (or, with ``checkpoint_names``, every
     fold holding the first of them).
     """
+    from nnunetv2.formats.folds import parse_fold
     from nnunetv2.inference.trained_model import available_folds
-    from nnunetv2.training.splits import parse_fold
+
     model_folder = Path(model_folder)
     if not model_folder.is_dir():
         raise InferenceError(f"{model_folder}: model folder not found")
     if folds is None:
-        folds = available_folds(model_folder, checkpoint_names[0]) if checkpoint_names \
+        folds = (
+            available_folds(model_folder, checkpoint_names[0])
+            if checkpoint_names
             else folds_with_checkpoint_index(model_folder)
+        )
         if not folds:
             what = checkpoint_names[0] if checkpoint_names else "a checkpoint_ensemble.json"
-            raise InferenceError(f"{model_folder}: no fold_N folder holds {what}; train with -tr "
-                                 f"nnUNetTrainerCyclicLR or name checkpoints with -chk")
+            raise InferenceError(
+                f"{model_folder}: no fold_N folder holds {what}; train with -tr "
+                f"nnUNetTrainerCyclicLR or name checkpoints with -chk"
+            )
     members = []
     for fold in (parse_fold(f) for f in folds):
         fold_folder = model_folder / f"fold_{fold}"
@@ -93,13 +104,21 @@ def _save_member_case(folder: Path, case_id: str, probabilities: np.ndarray, pro
     save_npz_compressed(folder / f"{case_id}.npz", probabilities=probabilities.astype(np.float16))
 
 
-def predict_checkpoint_ensemble(input_folder: str | os.PathLike, output_folder: str | os.PathLike,
-                                model_folder: str | os.PathLike, folds: Sequence[int | str] | None = None,
-                                checkpoint_names: Sequence[str] | None = None, step_size: float = 0.5,
-                                use_mirroring: bool = True, temperature: float = 1.0, device: str | None = None,
-                                overwrite: bool = True, num_processes_preprocessing: int = 3,
-                                folder_with_segs_from_prev_stage: str | os.PathLike | None = None,
-                                show_progress: bool = True) -> Path:
+def predict_checkpoint_ensemble(
+    input_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    model_folder: str | os.PathLike,
+    folds: Sequence[int | str] | None = None,
+    checkpoint_names: Sequence[str] | None = None,
+    step_size: float = 0.5,
+    use_mirroring: bool = True,
+    temperature: float = 1.0,
+    device: str | None = None,
+    overwrite: bool = True,
+    num_processes_preprocessing: int = 3,
+    folder_with_segs_from_prev_stage: str | os.PathLike | None = None,
+    show_progress: bool = True,
+) -> Path:
     """Predict every case of ``input_folder`` with every ensemble member; return the run's index file.
 
     Without ``overwrite`` a (member, case) whose .npz exists is kept (``--continue_prediction``).
@@ -112,16 +131,20 @@ def predict_checkpoint_ensemble(input_folder: str | os.PathLike, output_folder: 
 
     output_folder = Path(output_folder)
     members = ensemble_members(model_folder, folds, checkpoint_names)
-    predictor = nnUNetPredictor(tile_step_size=step_size, use_mirroring=use_mirroring, device=device,
-                                allow_tqdm=False, temperature=temperature)
+    predictor = nnUNetPredictor(
+        tile_step_size=step_size, use_mirroring=use_mirroring, device=device, allow_tqdm=False, temperature=temperature
+    )
     predictor.initialize_from_trained_model_folder(model_folder, [members[0].fold], members[0].checkpoint)
     model = predictor.model
     if model.label_manager.has_regions:
-        raise InferenceError(f"{model_folder}: the model predicts regions (sigmoid outputs); checkpoint-ensemble "
-                             f"uncertainty needs softmax class probabilities")
+        raise InferenceError(
+            f"{model_folder}: the model predicts regions (sigmoid outputs); checkpoint-ensemble "
+            f"uncertainty needs softmax class probabilities"
+        )
     configuration_name = model.configuration.name
-    cases = list_prediction_cases(input_folder, output_folder, model.dataset_json, model.configuration,
-                                  folder_with_segs_from_prev_stage)
+    cases = list_prediction_cases(
+        input_folder, output_folder, model.dataset_json, model.configuration, folder_with_segs_from_prev_stage
+    )
     if not cases:
         raise InferenceError(f"{input_folder}: no cases to predict")
 
@@ -129,9 +152,14 @@ def predict_checkpoint_ensemble(input_folder: str | os.PathLike, output_folder: 
         folder.mkdir(parents=True, exist_ok=True)
         model.dataset_json.save(folder / "dataset.json")
         model.plans.save(folder / "plans.json")
-    todo = {m: [c.case_id for c in cases
-                if overwrite or not (output_folder / m.relative_folder / f"{c.case_id}.npz").is_file()]
-            for m in members}
+    todo = {
+        m: [
+            c.case_id
+            for c in cases
+            if overwrite or not (output_folder / m.relative_folder / f"{c.case_id}.npz").is_file()
+        ]
+        for m in members
+    }
     needed = {case_id for ids in todo.values() for case_id in ids}
     seconds: dict[str, float] = {}
 
@@ -140,14 +168,14 @@ def predict_checkpoint_ensemble(input_folder: str | os.PathLike, output_folder: 
         start = time.perf_counter()
         properties: dict[str, dict[str, Any]] = {}
         to_preprocess = [c for c in cases if c.case_id in needed]
-        for case_id, data, case_properties in predictor.preprocessed_cases(to_preprocess,
-                                                                            num_processes_preprocessing):
+        for case_id, data, case_properties in predictor.preprocessed_cases(to_preprocess, num_processes_preprocessing):
             np.save(Path(scratch) / f"{case_id}.npy", data)
             properties[case_id] = case_properties
         seconds["preprocessing"] = time.perf_counter() - start
 
-        progress = tqdm(total=sum(map(len, todo.values())), desc="predicting checkpoints", unit="case",
-                        disable=not show_progress)
+        progress = tqdm(
+            total=sum(map(len, todo.values())), desc="predicting checkpoints", unit="case", disable=not show_progress
+        )
         try:
             for number, member in enumerate(members):
                 if not todo[member]:
@@ -156,25 +184,37 @@ def predict_checkpoint_ensemble(input_folder: str | os.PathLike, output_folder: 
                 if number > 0:  # the first member is loaded already
                     predictor.initialize_from_trained_model_folder(model_folder, [member.fold], member.checkpoint)
                 if predictor.model.configuration.name != configuration_name:
-                    raise InferenceError(f"{Path(model_folder) / f'fold_{member.fold}' / member.checkpoint}: trained "
-                                         f"for configuration '{predictor.model.configuration.name}', not "
-                                         f"'{configuration_name}'")
+                    raise InferenceError(
+                        f"{Path(model_folder) / f'fold_{member.fold}' / member.checkpoint}: trained "
+                        f"for configuration '{predictor.model.configuration.name}', not "
+                        f"'{configuration_name}'"
+                    )
                 for case_id in todo[member]:
                     logits = predictor.predict_logits_from_preprocessed_data(np.load(Path(scratch) / f"{case_id}.npy"))
                     _, probabilities = convert_logits_to_segmentation_with_correct_shape(
-                        logits, properties[case_id], model.configuration, model.plans, model.dataset_json,
-                        return_probabilities=True)
-                    _save_member_case(output_folder / member.relative_folder, case_id, probabilities,
-                                      properties[case_id])
+                        logits,
+                        properties[case_id],
+                        model.configuration,
+                        model.plans,
+                        model.dataset_json,
+                        return_probabilities=True,
+                    )
+                    _save_member_case(
+                        output_folder / member.relative_folder, case_id, probabilities, properties[case_id]
+                    )
                     progress.update()
                 seconds[member.relative_folder] = time.perf_counter() - start
         finally:
             progress.close()
 
     run_index = {
-        "model_folder": str(Path(model_folder).resolve()), "configuration": configuration_name,
-        "trainer_name": model.trainer_name, "temperature": temperature, "step_size": step_size,
-        "use_mirroring": use_mirroring, "cases": [c.case_id for c in cases],
+        "model_folder": str(Path(model_folder).resolve()),
+        "configuration": configuration_name,
+        "trainer_name": model.trainer_name,
+        "temperature": temperature,
+        "step_size": step_size,
+        "use_mirroring": use_mirroring,
+        "cases": [c.case_id for c in cases],
         "members": [{"fold": m.fold, "checkpoint": m.checkpoint, "folder": m.relative_folder} for m in members],
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
@@ -183,13 +223,18 @@ def predict_checkpoint_ensemble(input_folder: str | os.PathLike, output_folder: 
     return output_folder / RUN_INDEX_FILE
 
 
-def predict_checkpoint_ensemble_from_dataset_id(input_folder: str | os.PathLike, output_folder: str | os.PathLike,
-                                                dataset_id_or_name: str | int, configuration: str,
-                                                trainer_name: str = "nnUNetTrainerCyclicLR",
-                                                plans_identifier: str = "nnUNetPlans", **kwargs: Any) -> Path:
+def predict_checkpoint_ensemble_from_dataset_id(
+    input_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    dataset_id_or_name: str | int,
+    configuration: str,
+    trainer_name: str = "nnUNetTrainerCyclicLR",
+    plans_identifier: str = "nnUNetPlans",
+    **kwargs: Any,
+) -> Path:
     """``predict_checkpoint_ensemble`` with ``nnUNet_results/DatasetXXX/{trainer}__{plans}__{configuration}``."""
+    from nnunetv2.formats.model_folder import model_folder
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
-    from nnunetv2.utilities.model_folder import model_folder
-    folder = model_folder(convert_id_to_dataset_name(dataset_id_or_name), trainer_name, plans_identifier,
-                          configuration)
+
+    folder = model_folder(convert_id_to_dataset_name(dataset_id_or_name), trainer_name, plans_identifier, configuration)
     return predict_checkpoint_ensemble(input_folder, output_folder, folder, **kwargs)

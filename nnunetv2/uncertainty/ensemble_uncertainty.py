@@ -13,13 +13,15 @@ lowest score gives the case's outputs. Output layout::
     OUT/dice_vs_uncertainty.png              with references: Dice against score
     OUT/plans.json, OUT/dataset.json         so OUT is an ordinary prediction folder
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -52,18 +54,26 @@ class CaseUncertainty:
 
 def _ensemble_of(npz_files: Sequence[Path]) -> EnsembleStatistics:
     from nnunetv2.ensembling.ensemble import load_probabilities
+
     statistics = EnsembleStatistics()
     for npz_file in npz_files:
         probabilities = load_probabilities(npz_file)
         if statistics.count and probabilities.shape != statistics.mean.shape:
-            raise InferenceError(f"{npz_file}: probabilities of shape {list(probabilities.shape)}, but "
-                                 f"{npz_files[0]} has {list(statistics.mean.shape)}")
+            raise InferenceError(
+                f"{npz_file}: probabilities of shape {list(probabilities.shape)}, but "
+                f"{npz_files[0]} has {list(statistics.mean.shape)}"
+            )
         statistics.add(probabilities)
     return statistics
 
 
-def case_uncertainty(case_id: str, npz_files_per_fold: dict[int | str, Sequence[Path]], label_manager: LabelManager,
-                     measure: str = "class_entropy", border_width: int = 2) -> CaseUncertainty:
+def case_uncertainty(
+    case_id: str,
+    npz_files_per_fold: dict[int | str, Sequence[Path]],
+    label_manager: LabelManager,
+    measure: str = "class_entropy",
+    border_width: int = 2,
+) -> CaseUncertainty:
     """Return the case's result from each group's .npz files, keeping the group with the lowest score.
 
     Pass one group (e.g. ``{'all': files}``) for a single ensemble, one per fold for fold selection.
@@ -81,11 +91,20 @@ def case_uncertainty(case_id: str, npz_files_per_fold: dict[int | str, Sequence[
         if best is None or score < best[0]:
             best = (score, fold, statistics, segmentation, uncertainty)
     score, fold, statistics, segmentation, uncertainty = best
-    scores_per_measure = {m: score if m == measure else
-                          case_uncertainty_score(statistics.uncertainty_map(m), segmentation, border_width)
-                          for m in MEASURES}
-    return CaseUncertainty(case_id, fold, statistics.count, segmentation, uncertainty, score, scores_per_measure,
-                           scores_per_fold if len(scores_per_fold) > 1 else {})
+    scores_per_measure = {
+        m: score if m == measure else case_uncertainty_score(statistics.uncertainty_map(m), segmentation, border_width)
+        for m in MEASURES
+    }
+    return CaseUncertainty(
+        case_id,
+        fold,
+        statistics.count,
+        segmentation,
+        uncertainty,
+        score,
+        scores_per_measure,
+        scores_per_fold if len(scores_per_fold) > 1 else {},
+    )
 
 
 @dataclass
@@ -107,12 +126,18 @@ def _run_case(job: _CaseJob) -> dict[str, Any]:
     from nnunetv2.ensembling.ensemble import load_case_properties
     from nnunetv2.imageio.registry import reader_writer_class_from_name
     from nnunetv2.uncertainty.score_report import mean_foreground_dice
+
     result = case_uncertainty(job.case_id, job.npz_files_per_fold, job.label_manager, job.measure, job.border_width)
     properties = load_case_properties(job.properties_file)
     writer = reader_writer_class_from_name(job.reader_writer_name)()
-    row: dict[str, Any] = {"case": job.case_id, "fold": result.fold, "num_checkpoints": result.num_checkpoints,
-                           "score": result.score, **{f"score_{m}": s for m, s in result.scores_per_measure.items()},
-                           **{f"score_fold_{f}": s for f, s in result.scores_per_fold.items()}}
+    row: dict[str, Any] = {
+        "case": job.case_id,
+        "fold": result.fold,
+        "num_checkpoints": result.num_checkpoints,
+        "score": result.score,
+        **{f"score_{m}": s for m, s in result.scores_per_measure.items()},
+        **{f"score_fold_{f}": s for f, s in result.scores_per_fold.items()},
+    }
     if job.reference_file is not None:
         reference, _ = writer.read_seg(job.reference_file)
         row["dice"] = mean_foreground_dice(reference[0], result.segmentation, job.label_manager, job.reference_file)
@@ -128,6 +153,7 @@ def _run_case(job: _CaseJob) -> dict[str, Any]:
 def _load_run(prediction_folder: Path) -> dict[str, Any]:
     from nnunetv2.uncertainty.checkpoint_prediction import RUN_INDEX_FILE
     from nnunetv2.utilities.file_io import load_json
+
     index_file = prediction_folder / RUN_INDEX_FILE
     if not index_file.is_file():
         raise InferenceError(f"{index_file}: not found; predict with nnUNetv2_predict_checkpoints first")
@@ -137,19 +163,26 @@ def _load_run(prediction_folder: Path) -> dict[str, Any]:
     return run
 
 
-def compute_uncertainty(prediction_folder: str | os.PathLike, output_folder: str | os.PathLike,
-                        measure: str = "class_entropy", select_fold: bool = False, border_width: int = 2,
-                        reference_folder: str | os.PathLike | None = None, num_processes: int = 1,
-                        show_progress: bool = True) -> dict[str, Any]:
+def compute_uncertainty(
+    prediction_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    measure: str = "class_entropy",
+    select_fold: bool = False,
+    border_width: int = 2,
+    reference_folder: str | os.PathLike | None = None,
+    num_processes: int = 1,
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Write every case's ensemble segmentation, uncertainty map and score; return the table (as in the .json).
 
     ``select_fold``: each fold's checkpoints form their own ensemble and the least uncertain is kept.
     ``reference_folder``: reference segmentations (``CASE{file_ending}``) to put each case's Dice next
     to its score, with the Spearman correlation and a scatter plot.
     """
+    from nnunetv2.formats.prediction_folder import load_plans_and_dataset_json
     from nnunetv2.uncertainty.score_report import write_score_report
-    from nnunetv2.utilities.prediction_folder import load_plans_and_dataset_json
     from nnunetv2.utilities.process_pool import map_over_cases
+
     if measure not in MEASURES:
         raise InferenceError(f"unknown uncertainty measure '{measure}' (use {', '.join(MEASURES)})")
     if border_width < 0:
@@ -161,8 +194,10 @@ def compute_uncertainty(prediction_folder: str | os.PathLike, output_folder: str
     plans, dataset_json = load_plans_and_dataset_json(prediction_folder)
     label_manager = LabelManager.from_dataset_json(dataset_json)
     if label_manager.has_regions:
-        raise InferenceError(f"{prediction_folder}: region-based labels have no softmax over classes; "
-                             f"uncertainty needs class probabilities")
+        raise InferenceError(
+            f"{prediction_folder}: region-based labels have no softmax over classes; "
+            f"uncertainty needs class probabilities"
+        )
 
     groups: dict[int | str, list[str]] = {}
     for member in run["members"]:
@@ -175,26 +210,47 @@ def compute_uncertainty(prediction_folder: str | os.PathLike, output_folder: str
 
     jobs = []
     for case_id in run["cases"]:
-        files = {fold: [prediction_folder / folder / f"{case_id}.npz" for folder in folders]
-                 for fold, folders in groups.items()}
+        files = {
+            fold: [prediction_folder / folder / f"{case_id}.npz" for folder in folders]
+            for fold, folders in groups.items()
+        }
         missing = next((f for fs in files.values() for f in fs if not f.is_file()), None)
         if missing is not None:
-            raise InferenceError(f"{missing}: probabilities of case '{case_id}' not found (was the checkpoint "
-                                 f"prediction interrupted? rerun it with --continue_prediction)")
+            raise InferenceError(
+                f"{missing}: probabilities of case '{case_id}' not found (was the checkpoint "
+                f"prediction interrupted? rerun it with --continue_prediction)"
+            )
         reference_file = None
         if reference is not None:
             reference_file = reference / f"{case_id}{dataset_json.file_ending}"
             if not reference_file.is_file():
                 raise InferenceError(f"{reference_file}: reference segmentation of case '{case_id}' not found")
         first = next(iter(files.values()))[0]
-        jobs.append(_CaseJob(case_id, files, first.with_suffix(".pkl"), output_folder, dataset_json.file_ending,
-                             plans.image_reader_writer, label_manager, measure, border_width, reference_file))
+        jobs.append(
+            _CaseJob(
+                case_id,
+                files,
+                first.with_suffix(".pkl"),
+                output_folder,
+                dataset_json.file_ending,
+                plans.image_reader_writer,
+                label_manager,
+                measure,
+                border_width,
+                reference_file,
+            )
+        )
 
     output_folder.mkdir(parents=True, exist_ok=True)
     plans.save(output_folder / "plans.json")
     dataset_json.save(output_folder / "dataset.json")
     rows = map_over_cases(_run_case, jobs, num_processes, progress="uncertainty" if show_progress else None)
-    settings = {"measure": measure, "border_width": border_width, "select_fold": select_fold,
-                "map_scale": MAP_SCALE, "checkpoint_predictions": str(prediction_folder.resolve()),
-                "num_checkpoints": len(run["members"])}
+    settings = {
+        "measure": measure,
+        "border_width": border_width,
+        "select_fold": select_fold,
+        "map_scale": MAP_SCALE,
+        "checkpoint_predictions": str(prediction_folder.resolve()),
+        "num_checkpoints": len(run["members"]),
+    }
     return write_score_report(rows, settings, output_folder)

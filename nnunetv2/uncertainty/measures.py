@@ -5,6 +5,7 @@ classes (softmax outputs). They are computed from ``EnsembleStatistics``, runnin
 statistics that are fed one checkpoint at a time, so a large ensemble never has to be held in
 memory at once. Entropies are normalised to [0, 1] so maps of different datasets compare.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -35,7 +36,7 @@ class EnsembleStatistics:
         self._entropy_sum: np.ndarray | None = None  # (*spatial), nats
 
     @classmethod
-    def of(cls, probabilities: np.ndarray) -> "EnsembleStatistics":
+    def of(cls, probabilities: np.ndarray) -> EnsembleStatistics:
         """Return the statistics of a whole ``(T, C, *spatial)`` array."""
         _check(probabilities)
         statistics = cls()
@@ -53,8 +54,7 @@ class EnsembleStatistics:
             self._squared_deviations = np.zeros_like(p)
             self._entropy_sum = np.zeros(p.shape[1:], dtype=np.float32)
         elif p.shape != self.mean.shape:
-            raise ValueError(f"probabilities of shape {list(p.shape)} do not match the earlier "
-                             f"{list(self.mean.shape)}")
+            raise ValueError(f"probabilities of shape {list(p.shape)} do not match the earlier {list(self.mean.shape)}")
         self.count += 1
         delta = p - self.mean
         self.mean += delta / self.count
@@ -91,6 +91,7 @@ class EnsembleStatistics:
     def t_test_p_values(self) -> np.ndarray:
         """Welch's t-test p-value between the checkpoints' samples of the two most probable classes."""
         from scipy import stats
+
         self._require_data()
         order = np.argsort(self.mean, axis=0)
         first, second = order[-1:], order[-2:-1]
@@ -102,8 +103,9 @@ class EnsembleStatistics:
         # zero-variance voxels are expected (checkpoints agreeing); they are handled below
         with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            p_values = stats.ttest_ind_from_stats(mean_1, std_1, self.count, mean_2, std_2, self.count,
-                                                  equal_var=False).pvalue
+            p_values = stats.ttest_ind_from_stats(
+                mean_1, std_1, self.count, mean_2, std_2, self.count, equal_var=False
+            ).pvalue
         undefined = ~np.isfinite(p_values)
         same = np.isclose(mean_1, mean_2)
         return np.where(undefined, np.where(same, 1.0, 0.0), p_values).astype(np.float32)
@@ -149,9 +151,11 @@ def t_test_uncertain(probabilities: np.ndarray, alpha: float = T_TEST_ALPHA) -> 
 
 
 # the t_test measure marks voxels uncertain where p >= 0.05; its p-values stay available
-_MEASURE_METHODS = {"class_entropy": EnsembleStatistics.class_entropy,
-                    "total_entropy": EnsembleStatistics.total_entropy,
-                    "t_test": EnsembleStatistics.t_test_uncertain}
+_MEASURE_METHODS = {
+    "class_entropy": EnsembleStatistics.class_entropy,
+    "total_entropy": EnsembleStatistics.total_entropy,
+    "t_test": EnsembleStatistics.t_test_uncertain,
+}
 MEASURES = {"class_entropy": class_entropy, "total_entropy": total_entropy, "t_test": t_test_uncertain}
 
 

@@ -1,9 +1,10 @@
 """Turn a dataset id (``4``, ``"004"``) or name (``Dataset004_Hippocampus``) into its folder name."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from nnunetv2.exceptions import DatasetNotFoundError
 
@@ -22,9 +23,11 @@ def dataset_folders_with_id(dataset_id: int, folder: Path) -> list[Path]:
     """Return the ``DatasetXXX_*`` folders directly inside ``folder`` whose id is ``dataset_id``."""
     if not folder.is_dir():
         return []
-    return sorted(child for child in folder.iterdir()
-                  if child.is_dir() and (match := _DATASET_FOLDER.match(child.name))
-                  and int(match.group(1)) == dataset_id)
+    return sorted(
+        child
+        for child in folder.iterdir()
+        if child.is_dir() and (match := _DATASET_FOLDER.match(child.name)) and int(match.group(1)) == dataset_id
+    )
 
 
 def resolve_dataset_name(id_or_name: str | int, search_folders: Iterable[Path]) -> str:
@@ -42,13 +45,12 @@ def resolve_dataset_name(id_or_name: str | int, search_folders: Iterable[Path]) 
     if not found:
         raise DatasetNotFoundError(f"no dataset with id {wanted:03d} in {where}")
     if len(found) > 1:
-        raise DatasetNotFoundError(
-            f"dataset id {wanted:03d} matches several folders: {', '.join(sorted(found))}")
+        raise DatasetNotFoundError(f"dataset id {wanted:03d} matches several folders: {', '.join(sorted(found))}")
     return found.pop()
 
 
 def convert_id_to_dataset_name(id_or_name: str | int) -> str:
     """Resolve an id or name against the raw, preprocessed and results folders."""
     from nnunetv2 import paths
-    return resolve_dataset_name(
-        id_or_name, [paths.raw_folder(), paths.preprocessed_folder(), paths.results_folder()])
+
+    return resolve_dataset_name(id_or_name, [paths.raw_folder(), paths.preprocessed_folder(), paths.results_folder()])

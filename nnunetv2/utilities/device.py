@@ -1,4 +1,5 @@
 """Choose the torch device from a ``-device`` flag: CUDA when present, else the CPU."""
+
 from __future__ import annotations
 
 from nnunetv2.exceptions import NnUNetError
@@ -7,6 +8,7 @@ from nnunetv2.exceptions import NnUNetError
 def resolve_device(name: str | None = None):
     """Return a ``torch.device`` for 'cuda', 'cuda:N', 'cpu', 'mps' or None (auto)."""
     import torch
+
     if name is None or name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda"):

@@ -1,12 +1,14 @@
 """Small file helpers: JSON in and out, and writes that never leave a half-written file."""
+
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -77,6 +79,7 @@ def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
     On an error the staging folder is removed and ``path`` (if it existed) stays as it was.
     """
     import shutil
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
@@ -100,11 +103,16 @@ def save_npz_compressed(path: str | os.PathLike, compresslevel: int = 1, **array
     same format (one ``NAME.npy`` per array).
     """
     import zipfile
+
     arrays = {name: np.asanyarray(array) for name, array in arrays.items()}
     deflate = any(_worth_deflating(array, compresslevel) for array in arrays.values())
     with atomic_path(path) as tmp:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED,
-                             compresslevel=compresslevel if deflate else None) as archive:
+        with zipfile.ZipFile(
+            tmp,
+            "w",
+            zipfile.ZIP_DEFLATED if deflate else zipfile.ZIP_STORED,
+            compresslevel=compresslevel if deflate else None,
+        ) as archive:
             for name, array in arrays.items():
                 with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
                     np.lib.format.write_array(member, array, allow_pickle=False)
@@ -113,13 +121,14 @@ def save_npz_compressed(path: str | os.PathLike, compresslevel: int = 1, **array
 def _worth_deflating(array: np.ndarray, compresslevel: int, chunk_bytes: int = 1 << 20) -> bool:
     """True if four 1 MB samples of ``array`` (spread over it, in C order) deflate to at most 75% of their size."""
     import zlib
+
     if array.dtype.hasobject or array.size == 0:
         return True
     count = min(array.size, max(1, chunk_bytes // array.itemsize))
     starts = {int(f * (array.size - count)) for f in (0.125, 0.375, 0.625, 0.875)}
     raw = deflated = 0
     for start in starts:
-        sample = array.flat[start:start + count].tobytes()  # a copy in C order, also of a transposed view
+        sample = array.flat[start : start + count].tobytes()  # a copy in C order, also of a transposed view
         raw += len(sample)
         deflated += len(zlib.compress(sample, compresslevel))
     return deflated <= 0.75 * raw

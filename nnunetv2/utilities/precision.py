@@ -4,12 +4,17 @@ On CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX) bfloat16 convolutio
 twice as fast as float32 ones, for training and prediction; results then differ slightly from
 float32 (as nnU-Net v2's float16 results on a GPU do), so it is opt-in (``--bf16``).
 """
+
 from __future__ import annotations
 
 import contextlib
 import functools
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +34,15 @@ def cpu_has_native_bf16() -> bool:
 
 @functools.cache
 def _warn_emulated_bf16() -> None:
-    logger.warning("bfloat16 was requested but this CPU has no native bfloat16 arithmetic: expect it to be "
-                   "slower than float32")
+    logger.warning(
+        "bfloat16 was requested but this CPU has no native bfloat16 arithmetic: expect it to be slower than float32"
+    )
 
 
-def network_autocast(device: "torch.device", cpu_bf16: bool = False) -> contextlib.AbstractContextManager:
+def network_autocast(device: torch.device, cpu_bf16: bool = False) -> contextlib.AbstractContextManager:
     """The autocast context for running the network on ``device`` (a no-op for float32)."""
     import torch
+
     if device.type == "cuda":
         return torch.autocast("cuda")
     if device.type == "cpu" and cpu_bf16:

@@ -1,15 +1,22 @@
 """Run one function over many per-case jobs, in worker processes when that pays off."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable, Iterable, TypeVar
+from typing import TypeVar
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
 
 
-def map_over_cases(function: Callable[[Job], Result], jobs: Iterable[Job], num_processes: int = 1,
-                   min_jobs_per_process: int = 2, progress: str | None = None) -> list[Result]:
+def map_over_cases(
+    function: Callable[[Job], Result],
+    jobs: Iterable[Job],
+    num_processes: int = 1,
+    min_jobs_per_process: int = 2,
+    progress: str | None = None,
+) -> list[Result]:
     """Return ``[function(job) for job in jobs]`` in order, using up to ``num_processes`` spawned workers.
 
     Runs inline when there are too few jobs for a worker to earn its start-up cost; ``function``
@@ -17,12 +24,14 @@ def map_over_cases(function: Callable[[Job], Result], jobs: Iterable[Job], num_p
     progress bar to show (none when None).
     """
     from tqdm import tqdm
+
     jobs = list(jobs)
     workers = min(num_processes, len(jobs) // max(min_jobs_per_process, 1))
     bar = {"total": len(jobs), "desc": progress, "unit": "case", "disable": progress is None}
     if workers <= 1:
         return list(tqdm(map(function, jobs), **bar))
     import multiprocessing
+
     # spawn: forked workers can deadlock on thread pools numpy or torch started in the parent
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(tqdm(pool.map(function, jobs), **bar))

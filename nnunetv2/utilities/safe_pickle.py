@@ -4,29 +4,60 @@ A pickle can name any importable callable, so loading one from an untrusted sour
 whatever it names. This unpickler resolves only plain data types: builtins containers and
 numbers, numpy arrays, dtypes and scalars, plus names the caller explicitly maps to objects.
 """
+
 from __future__ import annotations
 
 import os
 import pickle
 import struct
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from nnunetv2.exceptions import NnUNetError
 
-_SAFE_BUILTINS = frozenset({"tuple", "list", "dict", "set", "frozenset", "int", "float", "complex", "bool",
-                            "str", "bytes", "bytearray", "slice", "range"})
+_SAFE_BUILTINS = frozenset(
+    {
+        "tuple",
+        "list",
+        "dict",
+        "set",
+        "frozenset",
+        "int",
+        "float",
+        "complex",
+        "bool",
+        "str",
+        "bytes",
+        "bytearray",
+        "slice",
+        "range",
+    }
+)
 # numpy moved its core to numpy._core in 2.0; pickles name either spelling
-_NUMPY_MODULES = frozenset({"numpy", "numpy.core.multiarray", "numpy._core.multiarray", "numpy.core.numeric",
-                            "numpy._core.numeric", "numpy.dtypes"})
+_NUMPY_MODULES = frozenset(
+    {
+        "numpy",
+        "numpy.core.multiarray",
+        "numpy._core.multiarray",
+        "numpy.core.numeric",
+        "numpy._core.numeric",
+        "numpy.dtypes",
+    }
+)
 
 
 def _numpy_object(name: str) -> Any:
     core = getattr(np, "_core", None) or np.core
-    objects = {"ndarray": np.ndarray, "dtype": np.dtype, "_reconstruct": core.multiarray._reconstruct,
-               "scalar": core.multiarray.scalar, "_frombuffer": core.numeric._frombuffer}
+    objects = {
+        "ndarray": np.ndarray,
+        "dtype": np.dtype,
+        "_reconstruct": core.multiarray._reconstruct,
+        "scalar": core.multiarray.scalar,
+        "_frombuffer": core.numeric._frombuffer,
+    }
     if name in objects:
         return objects[name]
     dtypes_module = getattr(np, "dtypes", None)
@@ -59,8 +90,7 @@ class _DataOnlyUnpickler(pickle.Unpickler):
         raise _RefusedType(f"{module}.{name}")
 
 
-def load_pickle_safely(path: str | os.PathLike,
-                       extra_allowed: Mapping[tuple[str, str], Any] | None = None) -> Any:
+def load_pickle_safely(path: str | os.PathLike, extra_allowed: Mapping[tuple[str, str], Any] | None = None) -> Any:
     """Return the content of a pickle file holding only data; any other pickled type is refused.
 
     ``extra_allowed`` maps ``(module, name)`` pairs to the objects they should resolve to.
@@ -72,8 +102,17 @@ def load_pickle_safely(path: str | os.PathLike,
         with open(path, "rb") as f:
             return _DataOnlyUnpickler(f, extra_allowed or {}).load()
     except _RefusedType as e:
-        raise NnUNetError(f"{path}: holds the type {str(e)[:200]}, which is not plain data; refusing to "
-                          f"unpickle it") from None
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, struct.error,
-            MemoryError) as e:
+        raise NnUNetError(
+            f"{path}: holds the type {str(e)[:200]}, which is not plain data; refusing to unpickle it"
+        ) from None
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+        struct.error,
+        MemoryError,
+    ) as e:
         raise NnUNetError(f"{path}: not a readable pickle file ({type(e).__name__}: {str(e)[:200]})") from None

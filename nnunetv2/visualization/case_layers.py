@@ -1,11 +1,12 @@
 """Gather what is drawn per case (image, segmentation, uncertainty, scribbles) from folders or a raw dataset."""
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -49,10 +50,14 @@ class OverlayInputs:
     unannotated: int | None = None
 
 
-def folder_inputs(images_folder: str | os.PathLike, segs_folder: str | os.PathLike | None,
-                  dataset: str | os.PathLike | None = None, uncertainty_folder: str | os.PathLike | None = None,
-                  scribbles_folder: str | os.PathLike | None = None,
-                  unannotated_value: int | None = None) -> OverlayInputs:
+def folder_inputs(
+    images_folder: str | os.PathLike,
+    segs_folder: str | os.PathLike | None,
+    dataset: str | os.PathLike | None = None,
+    uncertainty_folder: str | os.PathLike | None = None,
+    scribbles_folder: str | os.PathLike | None = None,
+    unannotated_value: int | None = None,
+) -> OverlayInputs:
     """Inputs from ``IMAGES/{case}_{XXXX}{ending}`` and ``SEGS/{case}{ending}`` (labels or predictions).
 
     With a segmentation folder only its cases are drawn; the dataset (id, name or dataset.json; default:
@@ -74,18 +79,25 @@ def folder_inputs(images_folder: str | os.PathLike, segs_folder: str | os.PathLi
         if not cases:
             raise NnUNetError(f"{segs_folder}: no segmentation matches a case of {images_folder}")
         if len(cases) < len(images):
-            logger.info("%d of %d cases have no segmentation in %s and are skipped", len(images) - len(cases),
-                        len(images), segs_folder)
+            logger.info(
+                "%d of %d cases have no segmentation in %s and are skipped",
+                len(images) - len(cases),
+                len(images),
+                segs_folder,
+            )
     return _with_layers(cases, dataset_json, uncertainty_folder, scribbles_folder, unannotated_value)
 
 
-def raw_dataset_inputs(dataset: str | os.PathLike, uncertainty_folder: str | os.PathLike | None = None,
-                       scribbles_folder: str | os.PathLike | None = None,
-                       unannotated_value: int | None = None) -> OverlayInputs:
+def raw_dataset_inputs(
+    dataset: str | os.PathLike,
+    uncertainty_folder: str | os.PathLike | None = None,
+    scribbles_folder: str | os.PathLike | None = None,
+    unannotated_value: int | None = None,
+) -> OverlayInputs:
     """Inputs from the training cases of a raw dataset (``nnUNet_raw/DatasetXXX``: imagesTr + labelsTr)."""
     from nnunetv2 import paths
     from nnunetv2.dataset.cases import list_training_cases
-    from nnunetv2.dataset.dataset_json import DatasetJson
+    from nnunetv2.formats.dataset_json import DatasetJson
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
 
     folder = paths.raw_folder() / convert_id_to_dataset_name(str(dataset))
@@ -97,8 +109,9 @@ def raw_dataset_inputs(dataset: str | os.PathLike, uncertainty_folder: str | os.
     return _with_layers(cases, dataset_json, uncertainty_folder, scribbles_folder, unannotated_value)
 
 
-def _with_layers(cases: dict[str, CaseFiles], dataset_json, uncertainty_folder, scribbles_folder,
-                 unannotated_value) -> OverlayInputs:
+def _with_layers(
+    cases: dict[str, CaseFiles], dataset_json, uncertainty_folder, scribbles_folder, unannotated_value
+) -> OverlayInputs:
     from nnunetv2.annotation.case_files import find_uncertainty_maps, index_case_files, unannotated_value_for
 
     inputs = OverlayInputs(cases)
@@ -108,8 +121,9 @@ def _with_layers(cases: dict[str, CaseFiles], dataset_json, uncertainty_folder, 
         label_manager = LabelManager.from_dataset_json(dataset_json)
         inputs.reader_name = dataset_json.overwrite_image_reader_writer
         inputs.hidden_labels = () if label_manager.ignore_label is None else (label_manager.ignore_label,)
-        inputs.label_names = {v: k for k, v in dataset_json.labels.items()
-                              if isinstance(v, int) and v in label_manager.foreground_labels}
+        inputs.label_names = {
+            v: k for k, v in dataset_json.labels.items() if isinstance(v, int) and v in label_manager.foreground_labels
+        }
     if uncertainty_folder is not None:
         inputs.uncertainty = find_uncertainty_maps(uncertainty_folder)
     if scribbles_folder is not None:
@@ -121,8 +135,7 @@ def _with_layers(cases: dict[str, CaseFiles], dataset_json, uncertainty_folder, 
 def image_channel(image: np.ndarray, channel_idx: int, source: str | os.PathLike) -> np.ndarray:
     """Return channel ``channel_idx`` of a ``(c, z, y, x)`` image."""
     if channel_idx >= image.shape[0]:
-        raise DatasetError(f"{source}: channel {channel_idx} requested, but the image has {image.shape[0]} "
-                           f"channel(s)")
+        raise DatasetError(f"{source}: channel {channel_idx} requested, but the image has {image.shape[0]} channel(s)")
     return image[channel_idx]
 
 
@@ -137,8 +150,9 @@ def load_case_layers(inputs: OverlayInputs, case: str, channel_idx: int) -> Case
 
     def matching(array: np.ndarray, path: Path) -> np.ndarray:
         if array.shape != shape:
-            raise NnUNetError(f"{path}: shape {list(array.shape)} differs from the image's {list(shape)} "
-                              f"({files.images[0].name})")
+            raise NnUNetError(
+                f"{path}: shape {list(array.shape)} differs from the image's {list(shape)} ({files.images[0].name})"
+            )
         return array
 
     segmentation = None
@@ -151,5 +165,6 @@ def load_case_layers(inputs: OverlayInputs, case: str, channel_idx: int) -> Case
     scribbles = None
     if case in inputs.scribbles:
         scribbles = matching(read_segmentation(inputs.scribbles[case], inputs.reader_name)[0], inputs.scribbles[case])
-    return CaseLayers(image, properties["spacing"], segmentation, uncertainty, scribbles, inputs.unannotated,
-                      inputs.hidden_labels)
+    return CaseLayers(
+        image, properties["spacing"], segmentation, uncertainty, scribbles, inputs.unannotated, inputs.hidden_labels
+    )

@@ -8,9 +8,10 @@ scribbles white); worklist boxes are cyan outlines around the box; the heat map 
 ``inferno`` blended with weight ``a * u`` (u the uncertainty clipped to [0, 1]), so certain voxels
 show the plain image.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -49,8 +50,7 @@ def grey_rgb(image: np.ndarray, window: tuple[float, float]) -> np.ndarray:
     return np.repeat(grey[..., None], 3, axis=2)
 
 
-def blend_labels(rgb: np.ndarray, labels: np.ndarray, intensity: float,
-                 hidden: Sequence[int] = ()) -> np.ndarray:
+def blend_labels(rgb: np.ndarray, labels: np.ndarray, intensity: float, hidden: Sequence[int] = ()) -> np.ndarray:
     """Return ``rgb`` with every label > 0 (except ``hidden`` ones, e.g. the ignore label) blended in its colour."""
     labels = labels.astype(np.int64)
     shown = (labels > 0) & ~np.isin(labels, list(hidden))
@@ -99,8 +99,13 @@ def resize_nearest(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(picture).resize((size[1], size[0]), Image.Resampling.NEAREST))
 
 
-def draw_boxes(picture: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], slice_shape: tuple[int, int],
-               thickness: int = 1, colour: tuple[int, int, int] = BOX_COLOUR) -> np.ndarray:
+def draw_boxes(
+    picture: np.ndarray,
+    boxes: Sequence[tuple[int, int, int, int]],
+    slice_shape: tuple[int, int],
+    thickness: int = 1,
+    colour: tuple[int, int, int] = BOX_COLOUR,
+) -> np.ndarray:
     """Return ``picture`` with an outline around each box ``(row_start, row_stop, col_start, col_stop)`` (voxel
     coordinates of a ``slice_shape`` slice), just outside the box, or on its edge where the image ends."""
     out = picture.copy()
@@ -112,9 +117,9 @@ def draw_boxes(picture: np.ndarray, boxes: Sequence[tuple[int, int, int, int]], 
         rows = _band(top, bottom, thickness, height)
         cols = _band(left, right, thickness, width)
         for r in (slice(rows[0], rows[0] + thickness), slice(rows[1] - thickness, rows[1])):
-            out[r, cols[0]:cols[1]] = colour
+            out[r, cols[0] : cols[1]] = colour
         for c in (slice(cols[0], cols[0] + thickness), slice(cols[1] - thickness, cols[1])):
-            out[rows[0]:rows[1], c] = colour
+            out[rows[0] : rows[1], c] = colour
     return out
 
 
@@ -123,11 +128,20 @@ def _band(start: int, stop: int, thickness: int, limit: int) -> tuple[int, int]:
     return max(0, start - thickness), min(limit, max(stop, start + 1) + thickness)
 
 
-def render_slice(image: np.ndarray, window: tuple[float, float], labels: np.ndarray | None = None, *,
-                 overlay_intensity: float = 0.6, hidden_labels: Sequence[int] = (),
-                 uncertainty: np.ndarray | None = None, scribbles: np.ndarray | None = None,
-                 unannotated: int | None = None, boxes: Sequence[tuple[int, int, int, int]] = (),
-                 pixel_spacing: Sequence[float] | None = None, scale: int = 1) -> np.ndarray:
+def render_slice(
+    image: np.ndarray,
+    window: tuple[float, float],
+    labels: np.ndarray | None = None,
+    *,
+    overlay_intensity: float = 0.6,
+    hidden_labels: Sequence[int] = (),
+    uncertainty: np.ndarray | None = None,
+    scribbles: np.ndarray | None = None,
+    unannotated: int | None = None,
+    boxes: Sequence[tuple[int, int, int, int]] = (),
+    pixel_spacing: Sequence[float] | None = None,
+    scale: int = 1,
+) -> np.ndarray:
     """Return the uint8 RGB picture of one 2D slice: the overlay panel, and a heat-map panel on its right when
     ``uncertainty`` is given; boxes are drawn on both panels. Size: see output_size (width doubles with a heat map)."""
     base = grey_rgb(image, window)

@@ -6,13 +6,14 @@ the case. A slice's foreground score is the mean, over the foreground labels pre
 of the fraction of that label's voxels lying in the slice, so a small structure weighs as much as
 a large one. Optional layers: an uncertainty heat map (second panel), scribbles, worklist boxes.
 """
+
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -54,8 +55,10 @@ def select_slices(segmentation: np.ndarray, axis: int = 0, count: int = 1, hidde
     seg = np.moveaxis(np.asarray(segmentation).astype(np.int64), axis, 0)
     seg = np.where(np.isin(seg, list(hidden)) | (seg < 0), 0, seg)
     num_labels = int(seg.max()) + 1
-    per_slice = np.bincount((np.arange(seg.shape[0])[:, None] * num_labels + seg.reshape(seg.shape[0], -1)).ravel(),
-                            minlength=seg.shape[0] * num_labels).reshape(seg.shape[0], num_labels)[:, 1:]
+    per_slice = np.bincount(
+        (np.arange(seg.shape[0])[:, None] * num_labels + seg.reshape(seg.shape[0], -1)).ravel(),
+        minlength=seg.shape[0] * num_labels,
+    ).reshape(seg.shape[0], num_labels)[:, 1:]
     totals = per_slice.sum(0)
     present = totals > 0
     if not present.any():
@@ -65,8 +68,13 @@ def select_slices(segmentation: np.ndarray, axis: int = 0, count: int = 1, hidde
     return [int(i) for i in order[:count] if score[i] > 0]
 
 
-def render_case(case: str, layers: CaseLayers, output_folder: str | os.PathLike, options: OverlayOptions,
-                entries: Sequence[WorklistEntry] = ()) -> list[RenderedSlice]:
+def render_case(
+    case: str,
+    layers: CaseLayers,
+    output_folder: str | os.PathLike,
+    options: OverlayOptions,
+    entries: Sequence[WorklistEntry] = (),
+) -> list[RenderedSlice]:
     """Write the PNGs of one case into ``output_folder``; return what was written."""
     from nnunetv2.visualization.overlay import display_window, render_slice
 
@@ -74,32 +82,56 @@ def render_case(case: str, layers: CaseLayers, output_folder: str | os.PathLike,
     if layers.image.shape[0] == 1 and options.axis != 0:
         raise NnUNetError(f"case '{case}' is a 2D image: its only slice is along axis 0, not {options.axis}")
     window = display_window(layers.image)
-    planned = [(options.axis, s) for s in (
-        select_slices(layers.segmentation, options.axis, options.num_slices, layers.hidden_labels)
-        if layers.segmentation is not None else [layers.image.shape[options.axis] // 2])]
+    planned = [
+        (options.axis, s)
+        for s in (
+            select_slices(layers.segmentation, options.axis, options.num_slices, layers.hidden_labels)
+            if layers.segmentation is not None
+            else [layers.image.shape[options.axis] // 2]
+        )
+    ]
     num_foreground = len(planned)
-    worklist_slices = list(dict.fromkeys((e.axis, e.slice) for e in entries))[:options.max_worklist_slices]
+    worklist_slices = list(dict.fromkeys((e.axis, e.slice) for e in entries))[: options.max_worklist_slices]
     planned += [key for key in worklist_slices if key not in planned]
     rendered = []
     for number, (axis, index) in enumerate(planned):
         if index >= layers.image.shape[axis]:
-            raise NnUNetError(f"case '{case}': slice {index} along axis {axis} is outside the image of shape "
-                              f"{list(layers.image.shape)}")
+            raise NnUNetError(
+                f"case '{case}': slice {index} along axis {axis} is outside the image of shape "
+                f"{list(layers.image.shape)}"
+            )
         boxed = [e for e in entries if e.axis == axis and e.slice == index]
         in_plane = [a for a in range(3) if a != axis]
 
-        def cut(volume: np.ndarray | None) -> np.ndarray | None:
+        def cut(volume: np.ndarray | None, index: int = index, axis: int = axis) -> np.ndarray | None:
             return None if volume is None else np.take(volume, index, axis=axis)
 
         picture = render_slice(
-            cut(layers.image), window, cut(layers.segmentation), overlay_intensity=options.overlay_intensity,
-            hidden_labels=layers.hidden_labels, uncertainty=cut(layers.uncertainty), scribbles=cut(layers.scribbles),
-            unannotated=layers.unannotated, pixel_spacing=[float(layers.spacing[a]) for a in in_plane],
-            boxes=[(*e.bbox[in_plane[0]], *e.bbox[in_plane[1]]) for e in boxed], scale=options.scale)
+            cut(layers.image),
+            window,
+            cut(layers.segmentation),
+            overlay_intensity=options.overlay_intensity,
+            hidden_labels=layers.hidden_labels,
+            uncertainty=cut(layers.uncertainty),
+            scribbles=cut(layers.scribbles),
+            unannotated=layers.unannotated,
+            pixel_spacing=[float(layers.spacing[a]) for a in in_plane],
+            boxes=[(*e.bbox[in_plane[0]], *e.bbox[in_plane[1]]) for e in boxed],
+            scale=options.scale,
+        )
         name = f"{case}.png" if number == 0 else f"{case}_{AXIS_NAMES[axis]}{index:04d}.png"
         _save_png(picture, output_folder / name)
-        rendered.append(RenderedSlice(case, axis, index, output_folder / name, tuple(e.rank for e in boxed),
-                                      number < num_foreground, picture.shape[:2]))
+        rendered.append(
+            RenderedSlice(
+                case,
+                axis,
+                index,
+                output_folder / name,
+                tuple(e.rank for e in boxed),
+                number < num_foreground,
+                picture.shape[:2],
+            )
+        )
     return rendered
 
 
@@ -125,10 +157,13 @@ def check_options(options: OverlayOptions) -> None:
         raise NnUNetError("max_worklist_slices and channel_idx must not be negative")
 
 
-def plot_overlays(inputs: OverlayInputs, output_folder: str | os.PathLike,
-                  options: OverlayOptions = OverlayOptions(),
-                  worklist: Sequence[WorklistEntry] | str | os.PathLike | None = None,
-                  progress: bool = True) -> dict[str, list[RenderedSlice]]:
+def plot_overlays(
+    inputs: OverlayInputs,
+    output_folder: str | os.PathLike,
+    options: OverlayOptions = OverlayOptions(),
+    worklist: Sequence[WorklistEntry] | str | os.PathLike | None = None,
+    progress: bool = True,
+) -> dict[str, list[RenderedSlice]]:
     """Write the PNGs of every case of ``inputs`` (see case_layers.folder_inputs / raw_dataset_inputs) into
     ``output_folder``; return ``case -> slices written``. worklist: entries or a worklist file, whose
     slices are drawn too, with their regions boxed."""
@@ -148,10 +183,14 @@ def plot_overlays(inputs: OverlayInputs, output_folder: str | os.PathLike,
     return result
 
 
-def plot_preprocessed_overlays(dataset: str | os.PathLike, output_folder: str | os.PathLike,
-                               plans_identifier: str = "nnUNetPlans", configuration: str | None = None,
-                               options: OverlayOptions = OverlayOptions(),
-                               progress: bool = True) -> dict[str, list[RenderedSlice]]:
+def plot_preprocessed_overlays(
+    dataset: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    plans_identifier: str = "nnUNetPlans",
+    configuration: str | None = None,
+    options: OverlayOptions = OverlayOptions(),
+    progress: bool = True,
+) -> dict[str, list[RenderedSlice]]:
     """Write overlays of a dataset's preprocessed cases (nnU-Net v2's default mode); return what was written.
 
     configuration: default 3d_fullres when the plans have it, else 2d. Voxels outside the crop (-1)
@@ -161,7 +200,7 @@ def plot_preprocessed_overlays(dataset: str | os.PathLike, output_folder: str | 
 
     from nnunetv2 import paths
     from nnunetv2.dataset.preprocessed_case import list_preprocessed_cases, load_preprocessed_case
-    from nnunetv2.experiment_planning.plans import Plans
+    from nnunetv2.formats.plans import Plans
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
 
     check_options(options)
@@ -173,8 +212,9 @@ def plot_preprocessed_overlays(dataset: str | os.PathLike, output_folder: str | 
     if configuration is None:
         configuration = "3d_fullres" if "3d_fullres" in plans.configurations else "2d"
     if configuration not in plans.configurations:
-        raise NnUNetError(f"{plans_file}: no configuration '{configuration}' (available: "
-                          f"{', '.join(plans.available_configurations)})")
+        raise NnUNetError(
+            f"{plans_file}: no configuration '{configuration}' (available: {', '.join(plans.available_configurations)})"
+        )
     plan = plans.configuration(configuration)
     data_folder = paths.preprocessed_folder() / name / plan.data_identifier
     cases = list_preprocessed_cases(data_folder)
@@ -186,8 +226,12 @@ def plot_preprocessed_overlays(dataset: str | os.PathLike, output_folder: str | 
     result = {}
     for case in tqdm(cases, desc="overlays", disable=not progress):
         data, seg, _ = load_preprocessed_case(data_folder, case)
-        layers = CaseLayers(image_channel(data, options.channel_idx, data_folder / f"{case}.b2nd"), spacing,
-                            np.maximum(seg[0], 0), hidden_labels=hidden)
+        layers = CaseLayers(
+            image_channel(data, options.channel_idx, data_folder / f"{case}.b2nd"),
+            spacing,
+            np.maximum(seg[0], 0),
+            hidden_labels=hidden,
+        )
         result[case] = render_case(case, layers, output_folder, options)
     return result
 
@@ -196,8 +240,8 @@ def _ignore_label_of(dataset_json_file: Path) -> tuple[int, ...]:
     """``(ignore label,)`` of a dataset.json, ``()`` when it has none or the file is missing."""
     if not dataset_json_file.is_file():
         return ()
-    from nnunetv2.dataset.dataset_json import DatasetJson
     from nnunetv2.dataset.label_manager import LabelManager
+    from nnunetv2.formats.dataset_json import DatasetJson
 
     ignore = LabelManager.from_dataset_json(DatasetJson.load(dataset_json_file)).ignore_label
     return () if ignore is None else (ignore,)

@@ -5,15 +5,17 @@ so the folder can be moved, zipped or opened from disk without a server), its Di
 reference labels are given, its uncertainty score and its worklist rank. Rows follow the worklist's
 case order when there is a worklist, else the case names. All text is HTML-escaped.
 """
+
 from __future__ import annotations
 
 import html
 import logging
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import numpy as np
@@ -43,12 +45,20 @@ class ReportRow:
     worklist_regions: int = 0
 
 
-def make_report(images_folder: str | os.PathLike, segs_folder: str | os.PathLike, output_folder: str | os.PathLike,
-                reference_folder: str | os.PathLike | None = None, uncertainty_folder: str | os.PathLike | None = None,
-                scribbles_folder: str | os.PathLike | None = None, worklist: str | os.PathLike | None = None,
-                dataset: str | os.PathLike | None = None, unannotated_value: int | None = None,
-                options: OverlayOptions = OverlayOptions(), title: str | None = None,
-                progress: bool = True) -> Path:
+def make_report(
+    images_folder: str | os.PathLike,
+    segs_folder: str | os.PathLike,
+    output_folder: str | os.PathLike,
+    reference_folder: str | os.PathLike | None = None,
+    uncertainty_folder: str | os.PathLike | None = None,
+    scribbles_folder: str | os.PathLike | None = None,
+    worklist: str | os.PathLike | None = None,
+    dataset: str | os.PathLike | None = None,
+    unannotated_value: int | None = None,
+    options: OverlayOptions = OverlayOptions(),
+    title: str | None = None,
+    progress: bool = True,
+) -> Path:
     """Render the overlays of every case of ``segs_folder`` and write ``output_folder/index.html``; return its path.
 
     reference_folder: reference labels ``CASE{ending}`` for Dice; uncertainty_folder: maps (heat-map
@@ -60,11 +70,12 @@ def make_report(images_folder: str | os.PathLike, segs_folder: str | os.PathLike
     from nnunetv2.visualization.overlay_pngs import plot_overlays
 
     output_folder = Path(output_folder)
-    inputs = folder_inputs(images_folder, segs_folder, dataset, uncertainty_folder, scribbles_folder,
-                           unannotated_value)
+    inputs = folder_inputs(images_folder, segs_folder, dataset, uncertainty_folder, scribbles_folder, unannotated_value)
     entries = load_worklist(worklist) if worklist is not None else []
-    case_ranks = {case: summary.get("case_rank") for case, summary in
-                  (load_worklist_cases(worklist) if worklist is not None else {}).items()}
+    case_ranks = {
+        case: summary.get("case_rank")
+        for case, summary in (load_worklist_cases(worklist) if worklist is not None else {}).items()
+    }
     for entry in entries:
         case_ranks.setdefault(entry.case, entry.case_rank)
     pictures = plot_overlays(inputs, output_folder / PICTURES_FOLDER, options, entries, progress)
@@ -72,21 +83,37 @@ def make_report(images_folder: str | os.PathLike, segs_folder: str | os.PathLike
     references = index_case_files(reference_folder, what="reference labels") if reference_folder else {}
     rows = []
     for case, slices in pictures.items():
-        row = ReportRow(case, slices, uncertainty_score=scores.get(case), worklist_rank=case_ranks.get(case),
-                        worklist_regions=sum(1 for e in entries if e.case == case))
+        row = ReportRow(
+            case,
+            slices,
+            uncertainty_score=scores.get(case),
+            worklist_rank=case_ranks.get(case),
+            worklist_regions=sum(1 for e in entries if e.case == case),
+        )
         if case in references:
             row.dice = _dice_per_label(references[case], inputs.cases[case].segmentation, inputs)
         rows.append(row)
     rows.sort(key=lambda r: (r.worklist_rank is None, r.worklist_rank or 0, r.case))
     label_names = dict(inputs.label_names) or {v: str(v) for r in rows for v in r.dice}
     title = title or f"Segmentations of {Path(segs_folder).resolve().name}"
-    sources = {"images": images_folder, "segmentations": segs_folder, "reference labels": reference_folder,
-               "uncertainty": uncertainty_folder, "scribbles": scribbles_folder, "worklist": worklist}
-    return write_report_html(rows, output_folder, title, label_names,
-                             {k: str(Path(v).resolve()) for k, v in sources.items() if v is not None})
+    sources = {
+        "images": images_folder,
+        "segmentations": segs_folder,
+        "reference labels": reference_folder,
+        "uncertainty": uncertainty_folder,
+        "scribbles": scribbles_folder,
+        "worklist": worklist,
+    }
+    return write_report_html(
+        rows,
+        output_folder,
+        title,
+        label_names,
+        {k: str(Path(v).resolve()) for k, v in sources.items() if v is not None},
+    )
 
 
-def _dice_per_label(reference_file: Path, segmentation_file: Path, inputs: "OverlayInputs") -> dict[int, float]:
+def _dice_per_label(reference_file: Path, segmentation_file: Path, inputs: OverlayInputs) -> dict[int, float]:
     """Dice of every foreground label of the dataset (or present in either map); the ignore label is skipped."""
     from nnunetv2.annotation.case_files import read_segmentation
     from nnunetv2.evaluation.metrics import metrics_from_segmentations
@@ -94,19 +121,27 @@ def _dice_per_label(reference_file: Path, segmentation_file: Path, inputs: "Over
     reference, _ = read_segmentation(reference_file, inputs.reader_name)
     segmentation, _ = read_segmentation(segmentation_file, inputs.reader_name)
     if reference.shape != segmentation.shape:
-        raise NnUNetError(f"{reference_file}: shape {list(reference.shape)} differs from the segmentation's "
-                          f"{list(segmentation.shape)} ({segmentation_file})")
+        raise NnUNetError(
+            f"{reference_file}: shape {list(reference.shape)} differs from the segmentation's "
+            f"{list(segmentation.shape)} ({segmentation_file})"
+        )
     ignore = inputs.hidden_labels[0] if inputs.hidden_labels else None
-    labels = sorted(inputs.label_names) or [int(v) for v in np.union1d(np.unique(reference), np.unique(segmentation))
-                                            if v > 0 and v != ignore]
+    labels = sorted(inputs.label_names) or [
+        int(v) for v in np.union1d(np.unique(reference), np.unique(segmentation)) if v > 0 and v != ignore
+    ]
     if not labels:
         return {}
     metrics = metrics_from_segmentations(reference, segmentation, labels, ignore)
     return {label: float(metrics[label]["Dice"]) for label in labels}
 
 
-def write_report_html(rows: Sequence[ReportRow], output_folder: str | os.PathLike, title: str,
-                      label_names: dict[int, str], sources: dict[str, str] | None = None) -> Path:
+def write_report_html(
+    rows: Sequence[ReportRow],
+    output_folder: str | os.PathLike,
+    title: str,
+    label_names: dict[int, str],
+    sources: dict[str, str] | None = None,
+) -> Path:
     """Write ``output_folder/index.html`` for ``rows`` (pictures linked relative to it); return its path."""
     from nnunetv2.utilities.file_io import atomic_path
     from nnunetv2.visualization.overlay import BOX_COLOUR, label_palette
@@ -117,9 +152,13 @@ def write_report_html(rows: Sequence[ReportRow], output_folder: str | os.PathLik
     has_dice = any(r.dice for r in rows)
     has_scores = any(r.uncertainty_score is not None for r in rows)
     has_worklist = any(r.worklist_rank is not None for r in rows)
-    head = (["case"] + ([f"Dice {label_names[v]}" for v in labels] + ["mean Dice"] if has_dice else [])
-            + (["uncertainty score"] if has_scores else [])
-            + (["worklist rank", "worklist regions"] if has_worklist else []) + ["slices"])
+    head = (
+        ["case"]
+        + ([f"Dice {label_names[v]}" for v in labels] + ["mean Dice"] if has_dice else [])
+        + (["uncertainty score"] if has_scores else [])
+        + (["worklist rank", "worklist regions"] if has_worklist else [])
+        + ["slices"]
+    )
     body = []
     for row in rows:
         cells = [_text(row.case)]
@@ -138,11 +177,13 @@ def write_report_html(rows: Sequence[ReportRow], output_folder: str | os.PathLik
         cells = ["mean"] + [_number(m) for m in means] + [_number(_nanmean(means))]
         cells += [""] * (len(head) - len(cells))
         foot = "<tfoot><tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr></tfoot>"
-    legend = " ".join(f'<span class="swatch" style="background:{_hex(palette[v])}"></span>{_text(label_names[v])}'
-                      for v in labels)
+    legend = " ".join(
+        f'<span class="swatch" style="background:{_hex(palette[v])}"></span>{_text(label_names[v])}' for v in labels
+    )
     if has_worklist:
-        legend += f' <span class="swatch box" style="border-color:{_hex(np.array(BOX_COLOUR) / 255)}"></span>' \
-                  f'worklist region'
+        legend += (
+            f' <span class="swatch box" style="border-color:{_hex(np.array(BOX_COLOUR) / 255)}"></span>worklist region'
+        )
     listed = "".join(f"<li>{_text(k)}: <code>{_text(v)}</code></li>" for k, v in (sources or {}).items())
     document = f"""<!DOCTYPE html>
 <html lang="en">
@@ -193,9 +234,11 @@ def _figure(picture: RenderedSlice, output_folder: Path) -> str:
         caption += " · worklist " + ", ".join(f"#{r}" for r in picture.worklist_ranks)
     # small pictures are enlarged by a whole factor, large ones never shrunk: both keep every pixel (and box line)
     factor = max(1, math.ceil(MIN_DISPLAY_HEIGHT / picture.size[0]))
-    return (f'<figure><a href="{_attr(link)}"><img src="{_attr(link)}" alt="{_attr(picture.case + " " + caption)}" '
-            f'height="{picture.size[0] * factor}" width="{picture.size[1] * factor}"></a>'
-            f'<figcaption>{_text(caption)}</figcaption></figure>')
+    return (
+        f'<figure><a href="{_attr(link)}"><img src="{_attr(link)}" alt="{_attr(picture.case + " " + caption)}" '
+        f'height="{picture.size[0] * factor}" width="{picture.size[1] * factor}"></a>'
+        f"<figcaption>{_text(caption)}</figcaption></figure>"
+    )
 
 
 def _text(value: str) -> str:

@@ -6,6 +6,7 @@ Usage: python scripts/benchmarks/bench_geodesic.py [--threads 2] [--repeats 3]
 On a shared machine, pin the process (e.g. `taskset -c 0,1`) and read the CPU-seconds column next to
 wall time: a large gap means other processes took the cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ def synthetic_case(shape: tuple[int, ...], seed: int = 0, kind: str = "phantom")
     image = ((image - image.mean()) / image.std()).astype(np.float32)
     seeds = np.zeros(shape, dtype=bool)
     centre = [s // 2 + (round(0.1 * s) if i % 2 else 0) for i, s in enumerate(shape)]
-    line = tuple(slice(c - s // 8, c + s // 8) if i == len(shape) - 1 else c
-                 for i, (c, s) in enumerate(zip(centre, shape)))
+    line = tuple(
+        slice(c - s // 8, c + s // 8) if i == len(shape) - 1 else c for i, (c, s) in enumerate(zip(centre, shape))
+    )
     seeds[line] = True
     probability = np.clip(gaussian_filter(ball.astype(np.float32), 2.0), 0, 1)
     return image, seeds, (1.0 - probability).astype(np.float32)
@@ -93,11 +95,12 @@ def print_timing_table(devices: list[torch.device], repeats: int, counter: Sweep
             for name, lamb, with_step in CONFIGS:
                 for iterations in (None, 2):
                     counter.count = 0
-                    wall, cpu = time_call(device, image, seeds, step if with_step else None, lamb, iterations,
-                                          repeats)
+                    wall, cpu = time_call(device, image, seeds, step if with_step else None, lamb, iterations, repeats)
                     sweeps = f"auto ({counter.count // repeats})" if iterations is None else str(iterations)
-                    print(f"| {'x'.join(map(str, shape))} | {device.type} | {name} | {sweeps} | {wall:.3f} | "
-                          f"{cpu:.2f} |", flush=True)
+                    print(
+                        f"| {'x'.join(map(str, shape))} | {device.type} | {name} | {sweeps} | {wall:.3f} | {cpu:.2f} |",
+                        flush=True,
+                    )
 
 
 def print_accuracy_table(max_voxels: int, counter: SweepCounter) -> None:
@@ -114,28 +117,38 @@ def print_accuracy_table(max_voxels: int, counter: SweepCounter) -> None:
                 exact = exact_geodesic_distance(image, seeds, spacing, lamb, step_cost)
                 for iterations in (None, 2, 4):
                     counter.count = 0
-                    approx = geodesic_distance(image, seeds, spacing, lamb, step_cost, iterations=iterations,
-                                               device="cpu")
+                    approx = geodesic_distance(
+                        image, seeds, spacing, lamb, step_cost, iterations=iterations, device="cpu"
+                    )
                     mean, p99, worst = relative_error(approx, exact, seeds)
                     sweeps = f"auto ({counter.count})" if iterations is None else str(iterations)
-                    print(f"| {'x'.join(map(str, shape))} {spacing} | {kind} | {name} | {sweeps} | "
-                          f"{100 * mean:.3f}% | {100 * p99:.2f}% | {100 * worst:.1f}% |", flush=True)
+                    print(
+                        f"| {'x'.join(map(str, shape))} {spacing} | {kind} | {name} | {sweeps} | "
+                        f"{100 * mean:.3f}% | {100 * p99:.2f}% | {100 * worst:.1f}% |",
+                        flush=True,
+                    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--reference-max-voxels", type=int, default=2_200_000,
-                        help="skip accuracy cases larger than this (Dijkstra memory and time)")
+    parser.add_argument(
+        "--reference-max-voxels",
+        type=int,
+        default=2_200_000,
+        help="skip accuracy cases larger than this (Dijkstra memory and time)",
+    )
     parser.add_argument("--skip-timing", action="store_true")
     parser.add_argument("--skip-accuracy", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
-    print(f"torch {torch.__version__}, threads {args.threads}, cpu affinity {affinity}, "
-          f"load average {os.getloadavg()[0]:.1f}, best of {args.repeats}")
+    print(
+        f"torch {torch.__version__}, threads {args.threads}, cpu affinity {affinity}, "
+        f"load average {os.getloadavg()[0]:.1f}, best of {args.repeats}"
+    )
     counter = SweepCounter()
     module_logger = logging.getLogger("nnunetv2.scribble_loop.geodesic")
     module_logger.setLevel(logging.DEBUG)

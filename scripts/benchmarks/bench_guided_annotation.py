@@ -31,6 +31,7 @@ nnUNetv2_uncertainty (class entropy) and nnUNetv2_suggest_annotations, all throu
 functions. --network simulated: the earlier simulated ensemble (reference logits blurred + shared and
 per-member smooth random fields) in two regimes, for comparison.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--network", choices=["trained", "simulated"], default="trained")
     parser.add_argument("--work", type=Path, default=Path("/tmp/bench_guided_annotation"))
-    parser.add_argument("--reuse", action="store_true",
-                        help="reuse the trained model and uncertainty of an earlier run in --work")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse the trained model and uncertainty of an earlier run in --work"
+    )
     parser.add_argument("--data-seed", type=int, default=0, help="seed of the generated dataset")
     parser.add_argument("--train", type=int, default=4, help="labeled training cases")
     parser.add_argument("--pool", type=int, default=16, help="pool cases to scribble on")
@@ -73,12 +75,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40], help="scribbled voxels per case")
     parser.add_argument("--seeds", type=int, default=5, help="stroke seeds per row")
     parser.add_argument("--distance_scale", type=float, default=5.0, help="the worklist's distance_scale")
-    parser.add_argument("--window_radius", type=float, default=None,
-                        help="the worklist's window_radius (trained network; default: the library's)")
-    parser.add_argument("--exclusion_radius", type=float, default=None,
-                        help="the worklist's exclusion_radius (trained network; default: the library's)")
-    parser.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES),
-                        help="simulated network only")
+    parser.add_argument(
+        "--window_radius",
+        type=float,
+        default=None,
+        help="the worklist's window_radius (trained network; default: the library's)",
+    )
+    parser.add_argument(
+        "--exclusion_radius",
+        type=float,
+        default=None,
+        help="the worklist's exclusion_radius (trained network; default: the library's)",
+    )
+    parser.add_argument(
+        "--regimes", nargs="+", default=list(REGIMES), choices=list(REGIMES), help="simulated network only"
+    )
     return parser.parse_args()
 
 
@@ -102,12 +113,16 @@ def trained_pool(args: argparse.Namespace) -> tuple[dict[str, dict], Path, str]:
         case = image_file.name[: -len("_0000.nii.gz")]
         image, properties = io.read_images([image_file])
         probabilities = np.mean([load_probabilities(root / "checkpoints" / m / f"{case}.npz") for m in members], 0)
-        pool[case] = {"image": image, "spacing": np.asarray(properties["spacing"], dtype=float),
-                      "reference": io.read_seg(raw / "labelsTs" / f"{case}.nii.gz")[0][0].astype(np.int64),
-                      "prediction": io.read_seg(root / "uncertainty" / f"{case}.nii.gz")[0][0].astype(np.int64),
-                      "probabilities": probabilities}
-        pool[case]["uncertainty"] = io.read_seg(root / "uncertainty" / "uncertainty_maps" / f"{case}.nii.gz")[0][0] \
-            / 1000.0
+        pool[case] = {
+            "image": image,
+            "spacing": np.asarray(properties["spacing"], dtype=float),
+            "reference": io.read_seg(raw / "labelsTs" / f"{case}.nii.gz")[0][0].astype(np.int64),
+            "prediction": io.read_seg(root / "uncertainty" / f"{case}.nii.gz")[0][0].astype(np.int64),
+            "probabilities": probabilities,
+        }
+        pool[case]["uncertainty"] = (
+            io.read_seg(root / "uncertainty" / "uncertainty_maps" / f"{case}.nii.gz")[0][0] / 1000.0
+        )
     return pool, root / "uncertainty", description
 
 
@@ -126,9 +141,16 @@ def train_and_predict(args: argparse.Namespace, root: Path) -> None:
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         (root / name).mkdir(parents=True)
     start = time.perf_counter()
-    raw = generate_synthetic_dataset_in_raw(DATASET_ID, DATASET_NAME, overwrite=True, num_cases=args.train,
-                                            num_test_cases=args.pool, shape=tuple(args.shape),
-                                            num_foreground_classes=3, seed=args.data_seed)
+    raw = generate_synthetic_dataset_in_raw(
+        DATASET_ID,
+        DATASET_NAME,
+        overwrite=True,
+        num_cases=args.train,
+        num_test_cases=args.pool,
+        shape=tuple(args.shape),
+        num_foreground_classes=3,
+        seed=args.data_seed,
+    )
     rng = np.random.default_rng([args.data_seed, 1])
     for image_file in sorted(raw.glob("images*/*.nii.gz")):
         image = sitk.ReadImage(str(image_file))
@@ -139,31 +161,51 @@ def train_and_predict(args: argparse.Namespace, root: Path) -> None:
         noisy.CopyInformation(image)
         sitk.WriteImage(noisy, str(image_file), True)
     configuration = "2d" if len(args.shape) == 2 else "3d_fullres"
-    plan_and_preprocess([DATASET_ID], [configuration], num_processes=1, num_processes_fingerprint=1,
-                        show_progress=False)
+    plan_and_preprocess(
+        [DATASET_ID], [configuration], num_processes=1, num_processes_fingerprint=1, show_progress=False
+    )
     plans_file = root / "nnUNet_preprocessed" / DATASET / "nnUNetPlans.json"
     plans = json.loads(plans_file.read_text())
     arch = plans["configurations"][configuration]["architecture"]["arch_kwargs"]
     arch["features_per_stage"] = FEATURES[: arch["n_stages"]]
     plans_file.write_text(json.dumps(plans, indent=2))
-    fold_folder = run_training(TrainingRequest(
-        DATASET_ID, configuration, "all", trainer_name="nnUNetTrainerCyclicLR", num_epochs=args.epochs,
-        num_of_cycles=args.cycles, num_iterations_per_epoch=args.iterations, num_val_iterations_per_epoch=5,
-        seed=0, device="cpu", num_data_workers=0))
+    fold_folder = run_training(
+        TrainingRequest(
+            DATASET_ID,
+            configuration,
+            "all",
+            trainer_name="nnUNetTrainerCyclicLR",
+            num_epochs=args.epochs,
+            num_of_cycles=args.cycles,
+            num_iterations_per_epoch=args.iterations,
+            num_val_iterations_per_epoch=5,
+            seed=0,
+            device="cpu",
+            num_data_workers=0,
+        )
+    )
     trained = time.perf_counter() - start
-    predict_checkpoint_ensemble(raw / "imagesTs", root / "checkpoints", fold_folder.parent, device="cpu",
-                                num_processes_preprocessing=1, show_progress=False)
+    predict_checkpoint_ensemble(
+        raw / "imagesTs",
+        root / "checkpoints",
+        fold_folder.parent,
+        device="cpu",
+        num_processes_preprocessing=1,
+        show_progress=False,
+    )
     compute_uncertainty(root / "checkpoints", root / "uncertainty", show_progress=False)
     members = len(json.loads((fold_folder / "checkpoint_ensemble.json").read_text())["checkpoints"])
     (root / "description.txt").write_text(
         f"trained network: {args.train} training cases {tuple(args.shape)} (data seed {args.data_seed}, noise "
         f"{args.noise}), nnUNetTrainerCyclicLR {args.epochs} epochs x {args.iterations} iterations, {args.cycles} "
         f"cycles -> {members} checkpoints (generate + train {trained:.0f} s, total "
-        f"{time.perf_counter() - start:.0f} s); pool of {args.pool} cases")
+        f"{time.perf_counter() - start:.0f} s); pool of {args.pool} cases"
+    )
 
 
-def simulated_network(reference: np.ndarray, spacing: np.ndarray, shared: float, member: float,
-                      rng: np.random.Generator) -> np.ndarray:
+def simulated_network(
+    reference: np.ndarray, spacing: np.ndarray, shared: float, member: float, rng: np.random.Generator
+) -> np.ndarray:
     """Return a simulated ensemble's probabilities ``(members, 3, *spatial)``: logits = SIM_MARGIN x the blurred
     reference one-hot + a smooth field shared by the members (std ``shared``) + one per member (std ``member``)."""
     from scipy import ndimage
@@ -202,21 +244,31 @@ def simulated_pool(args: argparse.Namespace, regime: str) -> tuple[dict[str, dic
         spacing = np.asarray(properties["spacing"], dtype=float)
         ensemble = simulated_network(reference, spacing, shared, member, np.random.default_rng([args.data_seed, index]))
         probabilities = ensemble.mean(0)
-        pool[case] = {"image": image, "spacing": spacing, "reference": reference, "probabilities": probabilities,
-                      "prediction": probabilities.argmax(0), "uncertainty": class_entropy(ensemble)}
+        pool[case] = {
+            "image": image,
+            "spacing": spacing,
+            "reference": reference,
+            "probabilities": probabilities,
+            "prediction": probabilities.argmax(0),
+            "uncertainty": class_entropy(ensemble),
+        }
     return pool, f"simulated network, regime '{regime}' (shared {shared}, member {member}): {args.pool} cases {shape}"
 
 
 def simulated_worklist(pool: dict[str, dict], budget_entries: int, distance_scale: float):
     """The worklist nnUNetv2_suggest_annotations would write for the simulated maps (default settings)."""
     from nnunetv2.annotation.ranking import build_worklist, find_uncertain_regions
-    regions = {case: find_uncertain_regions(c["uncertainty"], spacing=c["spacing"], prediction=c["prediction"])
-               for case, c in pool.items()}
+
+    regions = {
+        case: find_uncertain_regions(c["uncertainty"], spacing=c["spacing"], prediction=c["prediction"])
+        for case, c in pool.items()
+    }
     return build_worklist(regions, budget_entries, distance_scale)[0]
 
 
 def mean_foreground_dice(reference: np.ndarray, segmentation: np.ndarray, num_classes: int) -> float:
     from nnunetv2.evaluation.metrics import metrics_from_segmentations
+
     metrics = metrics_from_segmentations(reference, segmentation, list(range(1, num_classes)))
     return float(np.nanmean([m["Dice"] for m in metrics.values()]))
 
@@ -231,24 +283,27 @@ def dice_gain(pool: dict[str, dict], scribbles: dict[str, np.ndarray], unannotat
         if count == 0:
             continue  # no scribble: the pseudo label is the prediction
         c = pool[case]
-        label, _ = geodesic_pseudo_label(c["image"], c["probabilities"], drawn, c["spacing"], unannotated,
-                                         device="cpu")
+        label, _ = geodesic_pseudo_label(c["image"], c["probabilities"], drawn, c["spacing"], unannotated, device="cpu")
         label = label.reshape(c["reference"].shape)
-        gain += (mean_foreground_dice(c["reference"], label, unannotated)
-                 - mean_foreground_dice(c["reference"], c["prediction"], unannotated))
+        gain += mean_foreground_dice(c["reference"], label, unannotated) - mean_foreground_dice(
+            c["reference"], c["prediction"], unannotated
+        )
         voxels += count
     return gain, voxels
 
 
 def pool_summary(pool: dict[str, dict], num_classes: int) -> str:
     from nnunetv2.uncertainty.score_report import error_detection_auroc
+
     dice = np.mean([mean_foreground_dice(c["reference"], c["prediction"], num_classes) for c in pool.values()])
     wrong = sum(int(np.count_nonzero(c["reference"] != c["prediction"])) for c in pool.values())
     u = np.concatenate([c["uncertainty"].ravel() for c in pool.values()])
     p = np.concatenate([c["prediction"].ravel() for c in pool.values()])
     r = np.concatenate([c["reference"].ravel() for c in pool.values()])
-    return (f"ensemble mean foreground Dice {dice:.3f}, {wrong} wrong voxels, error-detection AUROC of the map "
-            f"{error_detection_auroc(u, p, r):.3f}")
+    return (
+        f"ensemble mean foreground Dice {dice:.3f}, {wrong} wrong voxels, error-detection AUROC of the map "
+        f"{error_detection_auroc(u, p, r):.3f}"
+    )
 
 
 def compare_placements(pool: dict[str, dict], worklist, args: argparse.Namespace) -> None:
@@ -266,18 +321,39 @@ def compare_placements(pool: dict[str, dict], worklist, args: argparse.Namespace
         for placement in PLACEMENTS:
             gains, voxels = [], []
             for seed in range(args.seeds):
-                scribbles = simulate_pool_correction_scribbles(references, predictions, unannotated,
-                                                               per_case * len(pool), placement, worklist, seed=seed)
+                scribbles = simulate_pool_correction_scribbles(
+                    references, predictions, unannotated, per_case * len(pool), placement, worklist, seed=seed
+                )
                 gain, count = dice_gain(pool, scribbles, unannotated)
                 gains.append(gain)
                 voxels.append(count)
             per_voxel[placement] = 1000 * sum(gains) / max(sum(voxels), 1)
             per_seed = " ".join(f"{1000 * g / max(v, 1):.1f}" for g, v in zip(gains, voxels))
-            rows.append([per_case, placement, f"{np.mean(voxels):.0f}", float(np.mean(gains)), per_seed,
-                         f"{per_voxel[placement]:.2f}", f"{per_voxel[placement] / per_voxel['random_slices']:.3f}",
-                         f"{per_voxel[placement] / per_voxel['random']:.3f}" if "random" in per_voxel else ""])
-    print_table(["voxels/case", "placement", "scribbled", "sum dDice", "per seed", "dDice/1000 vox",
-                 "x random_slices", "x random"], rows)
+            rows.append(
+                [
+                    per_case,
+                    placement,
+                    f"{np.mean(voxels):.0f}",
+                    float(np.mean(gains)),
+                    per_seed,
+                    f"{per_voxel[placement]:.2f}",
+                    f"{per_voxel[placement] / per_voxel['random_slices']:.3f}",
+                    f"{per_voxel[placement] / per_voxel['random']:.3f}" if "random" in per_voxel else "",
+                ]
+            )
+    print_table(
+        [
+            "voxels/case",
+            "placement",
+            "scribbled",
+            "sum dDice",
+            "per seed",
+            "dDice/1000 vox",
+            "x random_slices",
+            "x random",
+        ],
+        rows,
+    )
 
 
 def main() -> None:
@@ -285,6 +361,7 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("nnUNet_n_proc_DA", "0")
     import torch
+
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     start = time.perf_counter()
@@ -301,14 +378,23 @@ def main() -> None:
 
         pool, uncertainty_folder, description = trained_pool(args)
         print(f"\n{description}")
-        worklist = suggest_annotations(uncertainty_folder, args.work / "worklist",
-                                       budget=WORKLIST_ENTRIES_PER_CASE * len(pool),
-                                       distance_scale=args.distance_scale, progress=False,
-                                       **{name: getattr(args, name) for name in ("window_radius", "exclusion_radius")
-                                          if getattr(args, name) is not None})
+        worklist = suggest_annotations(
+            uncertainty_folder,
+            args.work / "worklist",
+            budget=WORKLIST_ENTRIES_PER_CASE * len(pool),
+            distance_scale=args.distance_scale,
+            progress=False,
+            **{
+                name: getattr(args, name)
+                for name in ("window_radius", "exclusion_radius")
+                if getattr(args, name) is not None
+            },
+        )
         compare_placements(pool, worklist, args)
-    print(f"\n({args.seeds} stroke seeds per row, scribbled = mean voxels per seed; per seed = dDice/1000 vox; "
-          f"{time.perf_counter() - start:.0f} s)")
+    print(
+        f"\n({args.seeds} stroke seeds per row, scribbled = mean voxels per seed; per seed = dDice/1000 vox; "
+        f"{time.perf_counter() - start:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

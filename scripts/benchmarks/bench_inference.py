@@ -22,6 +22,7 @@ logits of a large case (3 classes, 200x384x384 at the network's spacing, 200x512
 original image) back to the image and writes it, in a fresh process per tool, and reports the
 peak memory above the logits already in memory, with and without ``--save_probabilities``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,10 +40,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import nnunet_env, print_table  # noqa: E402
 
-DATASET_3D = dict(dataset_id=811, name="BenchInf3D", shape=(128, 256, 256), spacing=(1.5, 0.8, 0.8),
-                  intensity="ct", configuration="3d_fullres")
-DATASET_2D = dict(dataset_id=812, name="BenchInf2D", shape=(512, 512), file_ending=".png",
-                  configuration="2d")
+DATASET_3D = dict(
+    dataset_id=811,
+    name="BenchInf3D",
+    shape=(128, 256, 256),
+    spacing=(1.5, 0.8, 0.8),
+    intensity="ct",
+    configuration="3d_fullres",
+)
+DATASET_2D = dict(dataset_id=812, name="BenchInf2D", shape=(512, 512), file_ending=".png", configuration="2d")
 # the export case: logits at the network's spacing, written back to a finer original image
 EXPORT_ORIGINAL_SHAPE = (200, 512, 512)
 EXPORT_ORIGINAL_SPACING = (1.5, 0.6, 0.6)
@@ -57,12 +63,12 @@ def _prepare_model(root: Path, spec: dict, num_cases: int) -> tuple[Path, Path]:
     import torch
 
     from nnunetv2.architectures.network_builder import build_network
-    from nnunetv2.dataset.dataset_json import DatasetJson
     from nnunetv2.dataset.label_manager import LabelManager
     from nnunetv2.dataset.synthetic import generate_synthetic_dataset
     from nnunetv2.experiment_planning.fingerprint import extract_fingerprint_for_dataset
     from nnunetv2.experiment_planning.planner import plan_experiment_for_dataset
-    from nnunetv2.experiment_planning.plans import Plans
+    from nnunetv2.formats.dataset_json import DatasetJson
+    from nnunetv2.formats.plans import Plans
     from nnunetv2.inference.trained_model import num_input_channels
     from nnunetv2.training.checkpointing import save_checkpoint_file
 
@@ -82,22 +88,37 @@ def _prepare_model(root: Path, spec: dict, num_cases: int) -> tuple[Path, Path]:
     configuration = plans.configuration(configuration_name)
     label_manager = LabelManager.from_dataset_json(dataset_json)
     torch.manual_seed(0)
-    network = build_network(configuration.architecture,
-                            num_input_channels(configuration, dataset_json, label_manager),
-                            label_manager.num_segmentation_heads, deep_supervision=True)
+    network = build_network(
+        configuration.architecture,
+        num_input_channels(configuration, dataset_json, label_manager),
+        label_manager.num_segmentation_heads,
+        deep_supervision=True,
+    )
     (model_folder / "fold_0").mkdir(parents=True, exist_ok=True)
     plans.save(model_folder / "plans.json")
     dataset_json.save(model_folder / "dataset.json")
     shutil.copy(plans_file.parent / "dataset_fingerprint.json", model_folder / "dataset_fingerprint.json")
     mirror_axes = tuple(range(len(configuration.patch_size)))
-    save_checkpoint_file({
-        "network_weights": network.state_dict(), "optimizer_state": {}, "grad_scaler_state": None,
-        "logging": {}, "_best_ema": None, "current_epoch": 0,
-        "init_args": {"plans": json.loads(plans_file.read_text()), "configuration": configuration_name, "fold": 0,
-                      "dataset_json": json.loads((raw / "dataset.json").read_text()),
-                      "device": torch.device("cpu")},
-        "trainer_name": "nnUNetTrainer", "inference_allowed_mirroring_axes": mirror_axes,
-    }, model_folder / "fold_0" / "checkpoint_final.pth")
+    save_checkpoint_file(
+        {
+            "network_weights": network.state_dict(),
+            "optimizer_state": {},
+            "grad_scaler_state": None,
+            "logging": {},
+            "_best_ema": None,
+            "current_epoch": 0,
+            "init_args": {
+                "plans": json.loads(plans_file.read_text()),
+                "configuration": configuration_name,
+                "fold": 0,
+                "dataset_json": json.loads((raw / "dataset.json").read_text()),
+                "device": torch.device("cpu"),
+            },
+            "trainer_name": "nnUNetTrainer",
+            "inference_allowed_mirroring_axes": mirror_axes,
+        },
+        model_folder / "fold_0" / "checkpoint_final.pth",
+    )
     return model_folder, raw / "imagesTr"
 
 
@@ -111,8 +132,9 @@ def _input_subset(images: Path, target: Path, num_cases: int, file_ending: str) 
     return target, cases
 
 
-def _run_timed(command: list[str], env: dict[str, str], first_case_marker: re.Pattern,
-               expected_files: list[Path]) -> tuple[float, float, float, float]:
+def _run_timed(
+    command: list[str], env: dict[str, str], first_case_marker: re.Pattern, expected_files: list[Path]
+) -> tuple[float, float, float, float]:
     """Run ``command``; return (seconds until the first case starts, until the last file, in total; peak MB).
 
     A case starts when the command prints that it predicts it (``first_case_marker``); output
@@ -128,8 +150,14 @@ def _run_timed(command: list[str], env: dict[str, str], first_case_marker: re.Pa
             if not first_case and first_case_marker.search(line):
                 first_case.append(time.perf_counter() - start)
 
-    process = subprocess.Popen(command, env=dict(env, PYTHONUNBUFFERED="1"), stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, errors="replace")
+    process = subprocess.Popen(
+        command,
+        env=dict(env, PYTHONUNBUFFERED="1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
     reader = threading.Thread(target=read_output, args=(process.stdout,), daemon=True)
     reader.start()
     seen: dict[Path, float] = {}
@@ -145,14 +173,14 @@ def _run_timed(command: list[str], env: dict[str, str], first_case_marker: re.Pa
     reader.join()
     returncode = os.waitstatus_to_exitcode(status)
     if returncode != 0 or len(seen) != len(expected_files) or not first_case:
-        sys.exit(f"command failed ({returncode}) or printed no case start: {' '.join(command)}\n"
-                 f"{''.join(log)[-3000:]}")
+        sys.exit(f"command failed ({returncode}) or printed no case start: {' '.join(command)}\n{''.join(log)[-3000:]}")
     # ru_maxrss: the largest of the process and its waited-for children, in KB on Linux
     return first_case[0], max(seen.values()), now, usage.ru_maxrss / 1024
 
 
-def bench_prediction(root: Path, spec: dict, num_cases: int, tools: dict[str, Path], tta_modes: list[str],
-                     devices: list[str]) -> list[list[object]]:
+def bench_prediction(
+    root: Path, spec: dict, num_cases: int, tools: dict[str, Path], tta_modes: list[str], devices: list[str]
+) -> list[list[object]]:
     """Time nnUNetv2_predict_from_modelfolder of every tool; return table rows."""
     model_folder, images = _prepare_model(root, spec, num_cases)
     file_ending = spec.get("file_ending", ".nii.gz")
@@ -166,29 +194,58 @@ def bench_prediction(root: Path, spec: dict, num_cases: int, tools: dict[str, Pa
             for tool, bin_dir in tools.items():
                 output = root / "predictions" / f"{spec['name']}_{tool.replace(' ', '_')}_{device}_{tta}"
                 shutil.rmtree(output, ignore_errors=True)
-                command = [str(bin_dir / "nnUNetv2_predict_from_modelfolder"), "-i", str(inputs), "-o", str(output),
-                           "-m", str(model_folder), "-f", "0", "-device", device, "-npp", "2", "-nps", "2",
-                           "--disable_progress_bar"] + (["--disable_tta"] if tta == "off" else [])
+                command = [
+                    str(bin_dir / "nnUNetv2_predict_from_modelfolder"),
+                    "-i",
+                    str(inputs),
+                    "-o",
+                    str(output),
+                    "-m",
+                    str(model_folder),
+                    "-f",
+                    "0",
+                    "-device",
+                    device,
+                    "-npp",
+                    "2",
+                    "-nps",
+                    "2",
+                    "--disable_progress_bar",
+                ] + (["--disable_tta"] if tta == "off" else [])
                 ours = tool.startswith("ours")
                 command += ["--verbose"] if ours else []  # ours names each case it starts only then
                 command += ["--bf16"] if tool == BF16_TOOL else []
                 marker = FIRST_CASE_MARKERS["ours" if ours else tool]
-                startup, last_file, total, peak = _run_timed(command, env, marker,
-                                                             [output / f"{c}{file_ending}" for c in cases])
+                startup, last_file, total, peak = _run_timed(
+                    command, env, marker, [output / f"{c}{file_ending}" for c in cases]
+                )
                 per_case = (last_file - startup) / len(cases)
                 results[tool] = (startup, per_case, total, peak)
                 rows.append([spec["name"], device, tta, tool, len(cases), startup, per_case, total, peak])
                 print(f"  {rows[-1]}", flush=True)
             for tool in results:
                 if tool != "nnU-Net v2" and "nnU-Net v2" in results:
-                    rows.append([spec["name"], device, tta, f"ratio v2/{tool}", "",
-                                 *(r / o for r, o in zip(results["nnU-Net v2"], results[tool]))])
+                    rows.append(
+                        [
+                            spec["name"],
+                            device,
+                            tta,
+                            f"ratio v2/{tool}",
+                            "",
+                            *(r / o for r, o in zip(results["nnU-Net v2"], results[tool])),
+                        ]
+                    )
             if BF16_TOOL in results:
-                folders = [root / "predictions" / f"{spec['name']}_{t.replace(' ', '_')}_{device}_{tta}"
-                           for t in ("ours", BF16_TOOL)]
+                folders = [
+                    root / "predictions" / f"{spec['name']}_{t.replace(' ', '_')}_{device}_{tta}"
+                    for t in ("ours", BF16_TOOL)
+                ]
                 agreement = _label_agreement(*folders, cases, file_ending)
-                print(f"  {spec['name']} {device} TTA {tta}: --bf16 labels equal float32 labels at "
-                      f"{100 * agreement:.3f}% of voxels", flush=True)
+                print(
+                    f"  {spec['name']} {device} TTA {tta}: --bf16 labels equal float32 labels at "
+                    f"{100 * agreement:.3f}% of voxels",
+                    flush=True,
+                )
     return rows
 
 
@@ -197,6 +254,7 @@ def _label_agreement(folder_a: Path, folder_b: Path, cases: list[str], file_endi
     import numpy as np
 
     from nnunetv2.imageio.registry import reader_writer_for_ending
+
     reader = reader_writer_for_ending(file_ending, str(folder_a / f"{cases[0]}{file_ending}"))()
     equal = total = 0
     for case in cases:
@@ -210,6 +268,7 @@ def _label_agreement(folder_a: Path, folder_b: Path, cases: list[str], file_endi
 def _export_case(num_classes: int) -> tuple[object, dict]:
     """Smooth logits of a large case at the network's spacing and the properties of its original image."""
     import numpy as np
+
     network_spacing = (1.5, 0.8, 0.8)
     shape = [round(n * s / t) for n, s, t in zip(EXPORT_ORIGINAL_SHAPE, EXPORT_ORIGINAL_SPACING, network_spacing)]
     grids = np.meshgrid(*[np.linspace(-1, 1, n, dtype=np.float32) for n in shape], indexing="ij", sparse=True)
@@ -219,10 +278,15 @@ def _export_case(num_classes: int) -> tuple[object, dict]:
         logits[c] = -sum((g - centre) ** 2 for g in grids) * (4 + c)
     full = [[0, n] for n in EXPORT_ORIGINAL_SHAPE]
     properties = {
-        "spacing": list(EXPORT_ORIGINAL_SPACING), "shape_before_cropping": list(EXPORT_ORIGINAL_SHAPE),
-        "bbox_used_for_cropping": full, "shape_after_cropping_and_before_resampling": list(EXPORT_ORIGINAL_SHAPE),
-        "sitk_stuff": {"spacing": list(EXPORT_ORIGINAL_SPACING[::-1]), "origin": [0.0, 0.0, 0.0],
-                       "direction": [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0]},
+        "spacing": list(EXPORT_ORIGINAL_SPACING),
+        "shape_before_cropping": list(EXPORT_ORIGINAL_SHAPE),
+        "bbox_used_for_cropping": full,
+        "shape_after_cropping_and_before_resampling": list(EXPORT_ORIGINAL_SHAPE),
+        "sitk_stuff": {
+            "spacing": list(EXPORT_ORIGINAL_SPACING[::-1]),
+            "origin": [0.0, 0.0, 0.0],
+            "direction": [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
+        },
     }
     return logits, properties
 
@@ -234,17 +298,18 @@ def _resident_mb(field: str) -> float:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def export_worker(flavour: str, plans_file: str, dataset_json_file: str, output: str, save_probabilities: bool
-                  ) -> None:
+def export_worker(flavour: str, plans_file: str, dataset_json_file: str, output: str, save_probabilities: bool) -> None:
     """Export the large case with one tool's export function (run in that tool's venv); print JSON figures."""
     import scipy.ndimage  # noqa: F401  (imports happen before the measurement)
     import torch
+
     if flavour == "ours":
-        from nnunetv2.dataset.dataset_json import DatasetJson
-        from nnunetv2.experiment_planning.plans import Plans
+        from nnunetv2.formats.dataset_json import DatasetJson
+        from nnunetv2.formats.plans import Plans
         from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO  # noqa: F401
         from nnunetv2.inference.export import export_prediction_from_logits
         from nnunetv2.preprocessing.resampling import resample_data_or_seg_to_shape  # noqa: F401
+
         plans = Plans.load(plans_file)
         arguments = (plans.configuration("3d_fullres"), plans, DatasetJson.load(dataset_json_file))
         keywords = {}
@@ -252,6 +317,7 @@ def export_worker(flavour: str, plans_file: str, dataset_json_file: str, output:
         from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO  # noqa: F401
         from nnunetv2.inference.export_prediction import export_prediction_from_logits
         from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
         plans = PlansManager(plans_file)
         arguments = (plans.get_configuration("3d_fullres"), plans, dataset_json_file)
         keywords = {"num_threads_torch": 1}
@@ -263,8 +329,16 @@ def export_worker(flavour: str, plans_file: str, dataset_json_file: str, output:
     start = time.perf_counter()
     export_prediction_from_logits(logits, properties, *arguments, output, save_probabilities, **keywords)
     seconds = time.perf_counter() - start
-    print(json.dumps({"seconds": seconds, "logits_mb": logits.nbytes / 2 ** 20, "baseline_mb": baseline,
-                      "peak_mb": _resident_mb("VmHWM")}))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "logits_mb": logits.nbytes / 2**20,
+                "baseline_mb": baseline,
+                "peak_mb": _resident_mb("VmHWM"),
+            }
+        )
+    )
 
 
 def bench_export(root: Path, tools: dict[str, Path]) -> list[list[object]]:
@@ -282,16 +356,33 @@ def bench_export(root: Path, tools: dict[str, Path]) -> list[list[object]]:
                 continue  # the export does not run the network
             output = root / "export" / f"{tool.replace(' ', '_')}_{int(save_probabilities)}"
             output.parent.mkdir(parents=True, exist_ok=True)
-            command = [str(bin_dir / "python"), __file__, "--export-worker", "ours" if tool == "ours" else "nnunet_v2",
-                       str(plans_file), str(model_folder / "dataset.json"), str(output)]
+            command = [
+                str(bin_dir / "python"),
+                __file__,
+                "--export-worker",
+                "ours" if tool == "ours" else "nnunet_v2",
+                str(plans_file),
+                str(model_folder / "dataset.json"),
+                str(output),
+            ]
             command += ["--save-probabilities"] if save_probabilities else []
             done = subprocess.run(command, env=env, capture_output=True, text=True)
             if done.returncode != 0:
                 sys.exit(f"export worker failed: {' '.join(command)}\n{done.stderr[-3000:]}")
             figures = json.loads(done.stdout.strip().splitlines()[-1])
-            rows.append(["export " + "x".join(map(str, EXPORT_ORIGINAL_SHAPE)), "cpu",
-                         "probabilities" if save_probabilities else "seg only", tool, 1, "", figures["seconds"],
-                         figures["logits_mb"], figures["peak_mb"] - figures["baseline_mb"]])
+            rows.append(
+                [
+                    "export " + "x".join(map(str, EXPORT_ORIGINAL_SHAPE)),
+                    "cpu",
+                    "probabilities" if save_probabilities else "seg only",
+                    tool,
+                    1,
+                    "",
+                    figures["seconds"],
+                    figures["logits_mb"],
+                    figures["peak_mb"] - figures["baseline_mb"],
+                ]
+            )
             print(f"  {rows[-1]}", flush=True)
     return rows
 
@@ -300,14 +391,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reference-bin", type=Path, default=None, help="bin/ of an nnU-Net v2 venv")
     parser.add_argument("--only", nargs="+", choices=["3d", "2d", "export"], default=["3d", "2d", "export"])
-    parser.add_argument("--tta", nargs="+", choices=["off", "on"], default=["off", "on"],
-                        help="test-time mirroring off and/or on")
+    parser.add_argument(
+        "--tta", nargs="+", choices=["off", "on"], default=["off", "on"], help="test-time mirroring off and/or on"
+    )
     parser.add_argument("--bf16", action="store_true", help="also time ours with --bf16 and compare its labels")
     parser.add_argument("--num-cases-3d", type=int, default=2)
     parser.add_argument("--num-cases-2d", type=int, default=4)
     parser.add_argument("--work-dir", type=Path, default=None, help="keep data and models here (reused if present)")
-    parser.add_argument("--export-worker", nargs=4, metavar=("FLAVOUR", "PLANS", "DATASET_JSON", "OUTPUT"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--export-worker", nargs=4, metavar=("FLAVOUR", "PLANS", "DATASET_JSON", "OUTPUT"), help=argparse.SUPPRESS
+    )
     parser.add_argument("--save-probabilities", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_worker:
@@ -315,6 +408,7 @@ def main() -> None:
         return
 
     import torch
+
     torch.set_num_threads(1)  # model preparation only; the measured commands pick their own threads
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     tools = {"ours": Path(sys.executable).parent}
@@ -339,13 +433,17 @@ def main() -> None:
         if args.work_dir is None:
             shutil.rmtree(root, ignore_errors=True)
     print()
-    print_table(["case", "device", "TTA", "tool", "cases", "start-up s", "s/case", "total s", "peak MB"],
-                [r for r in rows if not str(r[0]).startswith("export")])
+    print_table(
+        ["case", "device", "TTA", "tool", "cases", "start-up s", "s/case", "total s", "peak MB"],
+        [r for r in rows if not str(r[0]).startswith("export")],
+    )
     export_rows = [r for r in rows if str(r[0]).startswith("export")]
     if export_rows:
         print()
-        print_table(["export case", "device", "output", "tool", "cases", "", "seconds", "logits MB",
-                     "peak MB above logits"], export_rows)
+        print_table(
+            ["export case", "device", "output", "tool", "cases", "", "seconds", "logits MB", "peak MB above logits"],
+            export_rows,
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ With ``--reference-bin`` (the bin/ folder of a virtual environment holding the o
 e.g. made with ``python -m venv ref && ref/bin/pip install torch==2.13.0 nnunetv2``) the same
 stages run with nnU-Net v2 on the same files and cores, and the table shows the ratios.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,10 +21,12 @@ from common import nnunet_env, print_table, run_measured  # noqa: E402
 from nnunetv2.dataset.synthetic import generate_synthetic_dataset  # noqa: E402
 
 DATASETS = {
-    "3D 40 x 96x128x128, spacing 3x1x1": dict(dataset_id=801, num_cases=40, shape=(96, 128, 128),
-                                              spacing=(3.0, 1.0, 1.0), configuration="3d_fullres"),
-    "2D 200 x 256x256 png": dict(dataset_id=802, num_cases=200, shape=(256, 256), file_ending=".png",
-                                 configuration="2d"),
+    "3D 40 x 96x128x128, spacing 3x1x1": dict(
+        dataset_id=801, num_cases=40, shape=(96, 128, 128), spacing=(3.0, 1.0, 1.0), configuration="3d_fullres"
+    ),
+    "2D 200 x 256x256 png": dict(
+        dataset_id=802, num_cases=200, shape=(256, 256), file_ending=".png", configuration="2d"
+    ),
 }
 
 
@@ -32,8 +35,15 @@ def stages(bin_dir: Path, dataset_id: int, configuration: str, num_processes: in
     return {
         "fingerprint": [str(bin_dir / "nnUNetv2_extract_fingerprint"), "-d", d, "-np", str(num_processes)],
         "planning": [str(bin_dir / "nnUNetv2_plan_experiment"), "-d", d],
-        "preprocessing": [str(bin_dir / "nnUNetv2_preprocess"), "-d", d, "-c", configuration,
-                          "-np", str(num_processes)],
+        "preprocessing": [
+            str(bin_dir / "nnUNetv2_preprocess"),
+            "-d",
+            d,
+            "-c",
+            configuration,
+            "-np",
+            str(num_processes),
+        ],
     }
 
 
@@ -64,11 +74,13 @@ def main() -> None:
                 for stage, command in stages(bin_dir, dataset_id, configuration, args.np).items():
                     results[(tool, stage)] = run_measured(command, env)
             for stage in ("fingerprint", "planning", "preprocessing", "total"):
-                def get(tool):
+
+                def get(tool, stage=stage, results=results):
                     if stage == "total":
                         values = [results[(tool, s)] for s in ("fingerprint", "planning", "preprocessing")]
                         return sum(v[0] for v in values), max(v[1] for v in values)
                     return results[(tool, stage)]
+
                 ours = get("ours")
                 row = [title, stage, ours[0], ours[1]]
                 if args.reference_bin:

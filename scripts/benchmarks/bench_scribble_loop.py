@@ -26,6 +26,7 @@ The published loop: --rule published --update-min-probability 0.
 Targets: pool pseudo-label Dice of round 1 >= preliminary pool prediction Dice + 0.05, never falling in
 later rounds; test Dice after the last round above the preliminary model's.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,22 +60,43 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=8)
     parser.add_argument("--test", type=int, default=8)
     parser.add_argument("--shape", type=int, nargs=2, default=(96, 96))
-    parser.add_argument("--noise", type=float, default=0.5,
-                        help="extra Gaussian noise, in units of the body-vs-tube contrast (makes 3 cases too few)")
-    parser.add_argument("--tube-shift", type=float, default=2.0,
-                        help="domain shift of the pool and test images: added to the tube's intensity, in units of "
-                             "the body-vs-tube contrast (0: same distribution as the labeled cases)")
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.5,
+        help="extra Gaussian noise, in units of the body-vs-tube contrast (makes 3 cases too few)",
+    )
+    parser.add_argument(
+        "--tube-shift",
+        type=float,
+        default=2.0,
+        help="domain shift of the pool and test images: added to the tube's intensity, in units of "
+        "the body-vs-tube contrast (0: same distribution as the labeled cases)",
+    )
     parser.add_argument("--budget", type=float, default=0.3, help="scribbled fraction of the wrong voxels")
-    parser.add_argument("--rule", default=None, help="pseudo-label rule: published or network_aware (default: the "
-                                                      "library's)")
+    parser.add_argument(
+        "--rule", default=None, help="pseudo-label rule: published or network_aware (default: the library's)"
+    )
     for name in RULE_NUMBERS:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
-                            help="pseudo-label rule parameter (default: the rule's)")
-    parser.add_argument("--update-min-probability", type=float, default=None,
-                        help="rounds >= 1: a voxel's pseudo label changes only to a class the new network gives at "
-                             "least this probability (default: the loop's; 0: always renew)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of all network training (preliminary model, loop, control); the data stay the same")
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=float,
+            default=None,
+            help="pseudo-label rule parameter (default: the rule's)",
+        )
+    parser.add_argument(
+        "--update-min-probability",
+        type=float,
+        default=None,
+        help="rounds >= 1: a voxel's pseudo label changes only to a class the new network gives at "
+        "least this probability (default: the loop's; 0: always renew)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of all network training (preliminary model, loop, control); the data stay the same",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-control", action="store_true", help="skip the labeled-cases-only control")
     return parser.parse_args()
@@ -87,9 +109,16 @@ def prepare_dataset(args: argparse.Namespace, root: Path) -> tuple[list[str], li
     from nnunetv2.dataset.synthetic import generate_synthetic_dataset_in_raw
     from nnunetv2.experiment_planning.pipeline import plan_and_preprocess
 
-    raw = generate_synthetic_dataset_in_raw(DATASET_ID, DATASET_NAME, overwrite=True, num_cases=3,
-                                            num_test_cases=args.pool + args.test, shape=tuple(args.shape),
-                                            num_foreground_classes=3, seed=0)
+    raw = generate_synthetic_dataset_in_raw(
+        DATASET_ID,
+        DATASET_NAME,
+        overwrite=True,
+        num_cases=3,
+        num_test_cases=args.pool + args.test,
+        shape=tuple(args.shape),
+        num_foreground_classes=3,
+        seed=0,
+    )
     rng = np.random.default_rng(1)
     for image_file in sorted(raw.glob("images*/*.nii.gz")):
         image = sitk.ReadImage(str(image_file))
@@ -110,71 +139,106 @@ def prepare_dataset(args: argparse.Namespace, root: Path) -> tuple[list[str], li
     arch["features_per_stage"] = FEATURES[: arch["n_stages"]]
     plans_file.write_text(json.dumps(plans, indent=2))
     cases = sorted(p.name[: -len("_0000.nii.gz")] for p in (raw / "imagesTs").glob("*_0000.nii.gz"))
-    for subset, names in (("pool", cases[: args.pool]), ("test", cases[args.pool:])):
+    for subset, names in (("pool", cases[: args.pool]), ("test", cases[args.pool :])):
         for name in names:
             (root / subset / "images").mkdir(parents=True, exist_ok=True)
             (root / subset / "labels").mkdir(parents=True, exist_ok=True)
             shutil.copy(raw / "imagesTs" / f"{name}_0000.nii.gz", root / subset / "images")
             shutil.copy(raw / "labelsTs" / f"{name}.nii.gz", root / subset / "labels")
-    return cases[: args.pool], cases[args.pool:]
+    return cases[: args.pool], cases[args.pool :]
 
 
 def train_preliminary(args: argparse.Namespace) -> float:
     from nnunetv2.training.run_training import TrainingRequest, build_trainer
 
     start = time.perf_counter()
-    build_trainer(TrainingRequest(DATASET_ID, CONFIGURATION, "all", num_epochs=args.preliminary_epochs,
-                                  num_iterations_per_epoch=args.iterations, num_val_iterations_per_epoch=5,
-                                  seed=args.seed)).run_training()
+    build_trainer(
+        TrainingRequest(
+            DATASET_ID,
+            CONFIGURATION,
+            "all",
+            num_epochs=args.preliminary_epochs,
+            num_iterations_per_epoch=args.iterations,
+            num_val_iterations_per_epoch=5,
+            seed=args.seed,
+        )
+    ).run_training()
     return time.perf_counter() - start
 
 
 def simulate_scribbles(args: argparse.Namespace, root: Path, pool: list[str]) -> None:
     """Predict the pool with the preliminary model and draw correction scribbles where it is wrong."""
+    from nnunetv2.formats.model_folder import model_folder
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
     from nnunetv2.inference.predictor import predict_from_model_folder
     from nnunetv2.scribble_loop.correction_scribbles import simulate_correction_scribbles
-    from nnunetv2.utilities.model_folder import model_folder
 
-    predict_from_model_folder(root / "pool" / "images", root / "preliminary_pool",
-                              model_folder(DATASET, "nnUNetTrainer", "nnUNetPlans", CONFIGURATION), folds=["all"],
-                              num_processes_preprocessing=1, num_processes_segmentation_export=1, show_progress=False)
+    predict_from_model_folder(
+        root / "pool" / "images",
+        root / "preliminary_pool",
+        model_folder(DATASET, "nnUNetTrainer", "nnUNetPlans", CONFIGURATION),
+        folds=["all"],
+        num_processes_preprocessing=1,
+        num_processes_segmentation_export=1,
+        show_progress=False,
+    )
     io = SimpleITKIO()
     (root / "scribbles").mkdir(exist_ok=True)
     for index, case in enumerate(pool):
         reference, properties = io.read_seg(root / "pool" / "labels" / f"{case}.nii.gz")
         prediction, _ = io.read_seg(root / "preliminary_pool" / f"{case}.nii.gz")
-        scribbles = simulate_correction_scribbles(reference[0].astype(np.int64), prediction[0].astype(np.int64),
-                                                  ignore_value=4, budget=args.budget, min_region_size=5,
-                                                  strokes_per_region=1, thickness=3, seed=index)
+        scribbles = simulate_correction_scribbles(
+            reference[0].astype(np.int64),
+            prediction[0].astype(np.int64),
+            ignore_value=4,
+            budget=args.budget,
+            min_region_size=5,
+            strokes_per_region=1,
+            thickness=3,
+            seed=index,
+        )
         io.write_seg(scribbles, root / "scribbles" / f"{case}.nii.gz", properties)
 
 
 def run_control(args: argparse.Namespace, root: Path) -> tuple[float, float]:
     """Fine-tune the preliminary network on the labeled cases only, as long as all rounds; return (test Dice, s)."""
+    from nnunetv2.formats.model_folder import model_folder
     from nnunetv2.inference.predictor import predict_from_model_folder
     from nnunetv2.training.checkpointing import load_pretrained_weights
-    from nnunetv2.utilities.model_folder import model_folder
     from nnunetv2.training.run_training import TrainingRequest, build_trainer
 
     start = time.perf_counter()
     preliminary = model_folder(DATASET, "nnUNetTrainer", "nnUNetPlans", CONFIGURATION)
     # another trainer name gives the control its own model folder
-    trainer = build_trainer(TrainingRequest(DATASET_ID, CONFIGURATION, "all", trainer_name="nnUNetTrainer_1epoch",
-                                            num_epochs=args.epochs * args.rounds,
-                                            num_iterations_per_epoch=args.iterations,
-                                            num_val_iterations_per_epoch=5, seed=args.seed + 100))
+    trainer = build_trainer(
+        TrainingRequest(
+            DATASET_ID,
+            CONFIGURATION,
+            "all",
+            trainer_name="nnUNetTrainer_1epoch",
+            num_epochs=args.epochs * args.rounds,
+            num_iterations_per_epoch=args.iterations,
+            num_val_iterations_per_epoch=5,
+            seed=args.seed + 100,
+        )
+    )
     trainer.initialize()
     load_pretrained_weights(trainer.unwrapped_network(), preliminary / "fold_all" / "checkpoint_final.pth")
     trainer.run_training()
-    predict_from_model_folder(root / "test" / "images", root / "control_test", trainer.output_folder_base,
-                              folds=["all"], num_processes_preprocessing=1, num_processes_segmentation_export=1,
-                              show_progress=False)
+    predict_from_model_folder(
+        root / "test" / "images",
+        root / "control_test",
+        trainer.output_folder_base,
+        folds=["all"],
+        num_processes_preprocessing=1,
+        num_processes_segmentation_export=1,
+        show_progress=False,
+    )
     return mean_test_dice(root, root / "control_test"), time.perf_counter() - start
 
 
 def mean_test_dice(root: Path, predictions: Path) -> float:
-    from nnunetv2.dataset.dataset_json import DatasetJson
+    from nnunetv2.formats.dataset_json import DatasetJson
     from nnunetv2.scribble_loop.loop_metrics import folder_dice
 
     dataset_json = DatasetJson.load(root / "nnUNet_preprocessed" / DATASET / "dataset.json")
@@ -185,6 +249,7 @@ def main() -> None:
     args = parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
+
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     root = args.work
@@ -202,51 +267,98 @@ def main() -> None:
     simulate_scribbles(args, root, pool)
     rule = {name: getattr(args, name) for name in ("rule",) + RULE_NUMBERS if getattr(args, name) is not None}
     loop_start = time.perf_counter()
-    rounds = run_scribble_loop(ScribbleLoopRequest(
-        DATASET_ID, CONFIGURATION, "all", str(root / "pool" / "images"), str(root / "scribbles"), str(root / "loop"),
-        num_rounds=args.rounds, epochs_per_round=args.epochs, iterations_per_epoch=args.iterations,
-        val_iterations_per_epoch=5, seed=args.seed, pool_reference=str(root / "pool" / "labels"),
-        test_images=str(root / "test" / "images"), test_reference=str(root / "test" / "labels"), show_progress=False,
-        pseudo_label_parameters=rule, update_min_probability=args.update_min_probability))
+    rounds = run_scribble_loop(
+        ScribbleLoopRequest(
+            DATASET_ID,
+            CONFIGURATION,
+            "all",
+            str(root / "pool" / "images"),
+            str(root / "scribbles"),
+            str(root / "loop"),
+            num_rounds=args.rounds,
+            epochs_per_round=args.epochs,
+            iterations_per_epoch=args.iterations,
+            val_iterations_per_epoch=5,
+            seed=args.seed,
+            pool_reference=str(root / "pool" / "labels"),
+            test_images=str(root / "test" / "images"),
+            test_reference=str(root / "test" / "labels"),
+            show_progress=False,
+            pseudo_label_parameters=rule,
+            update_min_probability=args.update_min_probability,
+        )
+    )
     loop_seconds = time.perf_counter() - loop_start
     control = None if args.no_control else run_control(args, root)
 
-    print(f"{len(pool)} pool / {len(test)} test cases {tuple(args.shape)}, noise {args.noise}, tube shift of pool and "
-          f"test {args.tube_shift}, preliminary: 3 cases x "
-          f"{args.preliminary_epochs} epochs x {args.iterations} iterations ({preliminary_seconds:.0f} s); rounds of "
-          f"{args.epochs} epochs; scribble budget {args.budget} of the wrong voxels; rule {rule or 'defaults'}")
+    print(
+        f"{len(pool)} pool / {len(test)} test cases {tuple(args.shape)}, noise {args.noise}, tube shift of pool and "
+        f"test {args.tube_shift}, preliminary: 3 cases x "
+        f"{args.preliminary_epochs} epochs x {args.iterations} iterations ({preliminary_seconds:.0f} s); rounds of "
+        f"{args.epochs} epochs; scribble budget {args.budget} of the wrong voxels; rule {rule or 'defaults'}"
+    )
     report(rounds, control, args, loop_seconds, time.perf_counter() - start)
 
 
-def report(rounds: list[dict], control: tuple[float, float] | None, args: argparse.Namespace, loop_seconds: float,
-           total_seconds: float) -> None:
+def report(
+    rounds: list[dict],
+    control: tuple[float, float] | None,
+    args: argparse.Namespace,
+    loop_seconds: float,
+    total_seconds: float,
+) -> None:
     """Print the per-round table, the control and the targets."""
+
     def per_label(dice: dict) -> str:
         return "/".join(f"{v:.2f}" for _, v in sorted(dice["per_label"].items()))
 
     rows = []
     for metrics in rounds:
         pool = metrics["pool"]
-        rows.append([metrics["round"], f"{pool['prediction_dice']['mean']:.4f}",
-                     f"{pool['pseudo_label_dice']['mean']:.4f}", per_label(pool["pseudo_label_dice"]),
-                     f"{metrics['test']['dice']['mean']:.4f}", per_label(metrics["test"]["dice"]),
-                     f"{100 * pool['scribbled_fraction']:.3f}%",
-                     f"{metrics.get('training', {}).get('seconds', 0):.0f}"])
-    print_table(["round", "pool prediction Dice", "pool pseudo-label Dice", "(per label)", "test Dice", "(per label)",
-                 "scribbled", "training s"], rows)
+        rows.append(
+            [
+                metrics["round"],
+                f"{pool['prediction_dice']['mean']:.4f}",
+                f"{pool['pseudo_label_dice']['mean']:.4f}",
+                per_label(pool["pseudo_label_dice"]),
+                f"{metrics['test']['dice']['mean']:.4f}",
+                per_label(metrics["test"]["dice"]),
+                f"{100 * pool['scribbled_fraction']:.3f}%",
+                f"{metrics.get('training', {}).get('seconds', 0):.0f}",
+            ]
+        )
+    print_table(
+        [
+            "round",
+            "pool prediction Dice",
+            "pool pseudo-label Dice",
+            "(per label)",
+            "test Dice",
+            "(per label)",
+            "scribbled",
+            "training s",
+        ],
+        rows,
+    )
     if control is not None:
-        print(f"control (labeled cases only, {args.epochs * args.rounds} epochs from the preliminary network): "
-              f"test Dice {control[0]:.4f} ({control[1]:.0f} s)")
+        print(
+            f"control (labeled cases only, {args.epochs * args.rounds} epochs from the preliminary network): "
+            f"test Dice {control[0]:.4f} ({control[1]:.0f} s)"
+        )
     preliminary = rounds[0]["pool"]["prediction_dice"]["mean"]
     pseudo = [m["pool"]["pseudo_label_dice"]["mean"] for m in rounds]
     test = [m["test"]["dice"]["mean"] for m in rounds]
     gain = pseudo[1] - preliminary
     never_falls = all(b >= a for a, b in zip(pseudo[1:], pseudo[2:]))
-    print(f"round-1 pseudo labels vs preliminary prediction: {gain:+.4f} (target >= +0.05: "
-          f"{'met' if gain >= 0.05 else 'NOT met'}); after round 1 the pseudo-label Dice "
-          f"{'never falls' if never_falls else 'falls'} (target: never falls)")
-    print(f"test Dice {test[0]:.4f} -> {test[-1]:.4f} (target: higher: {'met' if test[-1] > test[0] else 'NOT met'}); "
-          f"loop {loop_seconds:.0f} s, total {total_seconds:.0f} s")
+    print(
+        f"round-1 pseudo labels vs preliminary prediction: {gain:+.4f} (target >= +0.05: "
+        f"{'met' if gain >= 0.05 else 'NOT met'}); after round 1 the pseudo-label Dice "
+        f"{'never falls' if never_falls else 'falls'} (target: never falls)"
+    )
+    print(
+        f"test Dice {test[0]:.4f} -> {test[-1]:.4f} (target: higher: {'met' if test[-1] > test[0] else 'NOT met'}); "
+        f"loop {loop_seconds:.0f} s, total {total_seconds:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Scribble vs dense training with the same budget, scored on dense test labels (2D and 3D generated data).
 
-    python scripts/benchmarks/bench_sparse.py [--only 2d|3d] [--epochs N] [--iterations N] [--thickness T] [--slice_fraction F]
+    python scripts/benchmarks/bench_sparse.py [--only 2d|3d] [--epochs N] [--iterations N]
+        [--thickness T] [--slice_fraction F]
 
 For each dataset: generate a dense synthetic dataset with test cases, make its scribble copy
 (nnUNetv2_simulate_sparse_annotation), plan and preprocess both, train fold 0 of each with the same
@@ -10,6 +11,7 @@ model, and evaluate against the dense test labels. Prints, per dataset, the test
 the training times. Target: scribble Dice >= 0.9 x dense Dice with under 10% of voxels annotated.
 Runs on one torch thread (the machine is shared); --threads changes that.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,14 +25,16 @@ from common import add_training_run_arguments, print_table, start_training_run  
 
 DATASETS = {
     "2d": dict(shape=(96, 96), spacing=None, configuration="2d", epochs=16, iterations=25, num_cases=40),
-    "3d": dict(shape=(20, 56, 56), spacing=(3.0, 1.0, 1.0), configuration="3d_fullres", epochs=16, iterations=20,
-               num_cases=10),
+    "3d": dict(
+        shape=(20, 56, 56), spacing=(3.0, 1.0, 1.0), configuration="3d_fullres", epochs=16, iterations=20, num_cases=10
+    ),
 }
 CLASS_NAMES = {1: "blob", 2: "tube"}
 
 
-def _train_predict_evaluate(dataset_id: int, raw_folder: Path, configuration: str, epochs: int, iterations: int,
-                            seed: int, output: Path) -> tuple[dict, dict, float]:
+def _train_predict_evaluate(
+    dataset_id: int, raw_folder: Path, configuration: str, epochs: int, iterations: int, seed: int, output: Path
+) -> tuple[dict, dict, float]:
     """Train fold 0, predict the dense test images, evaluate on the dense test labels.
 
     Returns (test summary, fold-0 validation summary, training seconds).
@@ -40,14 +44,34 @@ def _train_predict_evaluate(dataset_id: int, raw_folder: Path, configuration: st
     from nnunetv2.training.run_training import TrainingRequest, run_training
 
     start = time.perf_counter()
-    fold = run_training(TrainingRequest(dataset_id, configuration, 0, num_epochs=epochs,
-                                        num_iterations_per_epoch=iterations, num_val_iterations_per_epoch=5,
-                                        num_data_workers=0, seed=seed, device="cpu"))
+    fold = run_training(
+        TrainingRequest(
+            dataset_id,
+            configuration,
+            0,
+            num_epochs=epochs,
+            num_iterations_per_epoch=iterations,
+            num_val_iterations_per_epoch=5,
+            num_data_workers=0,
+            seed=seed,
+            device="cpu",
+        )
+    )
     seconds = time.perf_counter() - start
-    predict_from_dataset_id(raw_folder / "imagesTs", output, dataset_id, configuration, folds=[0], device="cpu",
-                            num_processes_preprocessing=1, num_processes_segmentation_export=1, show_progress=False)
-    summary = compute_metrics_on_folder_with_plans(raw_folder / "labelsTs", output, raw_folder / "dataset.json",
-                                                   fold.parent / "plans.json")
+    predict_from_dataset_id(
+        raw_folder / "imagesTs",
+        output,
+        dataset_id,
+        configuration,
+        folds=[0],
+        device="cpu",
+        num_processes_preprocessing=1,
+        num_processes_segmentation_export=1,
+        show_progress=False,
+    )
+    summary = compute_metrics_on_folder_with_plans(
+        raw_folder / "labelsTs", output, raw_folder / "dataset.json", fold.parent / "plans.json"
+    )
     return summary, load_summary_json(fold / "validation" / "summary.json"), seconds
 
 
@@ -58,27 +82,51 @@ def run_dataset(name: str, spec: dict, work: Path, args: argparse.Namespace) -> 
     from nnunetv2.sparse.sparse_dataset import simulate_sparse_dataset_by_id
 
     dense_id, sparse_id = (851, 852) if name == "2d" else (853, 854)
-    raw = generate_synthetic_dataset_in_raw(dense_id, f"Dense{name.upper()}", overwrite=True,
-                                            num_cases=args.num_cases or spec["num_cases"],
-                                            shape=spec["shape"], spacing=spec["spacing"],
-                                            num_test_cases=args.num_test, seed=args.seed)
-    sparse_raw, fractions = simulate_sparse_dataset_by_id(dense_id, sparse_id, "scribble", overwrite=True,
-                                                          seed=args.seed, thickness=args.thickness,
-                                                          slice_fraction=args.slice_fraction)
-    print(f"[{name}] scribbles annotate {100 * fractions['all voxels']:.1f}% of the voxels "
-          f"({', '.join(f'{k} {100 * v:.1f}%' for k, v in fractions.items() if k != 'all voxels')})", flush=True)
+    raw = generate_synthetic_dataset_in_raw(
+        dense_id,
+        f"Dense{name.upper()}",
+        overwrite=True,
+        num_cases=args.num_cases or spec["num_cases"],
+        shape=spec["shape"],
+        spacing=spec["spacing"],
+        num_test_cases=args.num_test,
+        seed=args.seed,
+    )
+    sparse_raw, fractions = simulate_sparse_dataset_by_id(
+        dense_id,
+        sparse_id,
+        "scribble",
+        overwrite=True,
+        seed=args.seed,
+        thickness=args.thickness,
+        slice_fraction=args.slice_fraction,
+    )
+    print(
+        f"[{name}] scribbles annotate {100 * fractions['all voxels']:.1f}% of the voxels "
+        f"({', '.join(f'{k} {100 * v:.1f}%' for k, v in fractions.items() if k != 'all voxels')})",
+        flush=True,
+    )
     epochs = args.epochs or spec["epochs"]
     iterations = args.iterations or spec["iterations"]
     results = {}
     for kind, dataset_id, folder in (("dense", dense_id, raw), ("scribble", sparse_id, sparse_raw)):
-        plan_and_preprocess([dataset_id], configurations=[spec["configuration"]], num_processes=1,
-                            num_processes_fingerprint=1, show_progress=False)
-        test, validation, seconds = _train_predict_evaluate(dataset_id, folder, spec["configuration"], epochs,
-                                                            iterations, args.seed, work / f"pred_{name}_{kind}")
+        plan_and_preprocess(
+            [dataset_id],
+            configurations=[spec["configuration"]],
+            num_processes=1,
+            num_processes_fingerprint=1,
+            show_progress=False,
+        )
+        test, validation, seconds = _train_predict_evaluate(
+            dataset_id, folder, spec["configuration"], epochs, iterations, args.seed, work / f"pred_{name}_{kind}"
+        )
         results[kind] = (test, validation, seconds)
-        print(f"[{name}] {kind}: {epochs} x {iterations} iterations in {seconds:.0f} s, test Dice "
-              f"{test['foreground_mean']['Dice']:.3f}, fold-0 validation Dice "
-              f"{validation['foreground_mean']['Dice']:.3f}", flush=True)
+        print(
+            f"[{name}] {kind}: {epochs} x {iterations} iterations in {seconds:.0f} s, test Dice "
+            f"{test['foreground_mean']['Dice']:.3f}, fold-0 validation Dice "
+            f"{validation['foreground_mean']['Dice']:.3f}",
+            flush=True,
+        )
     return {"name": name, "fractions": fractions, "epochs": epochs, "iterations": iterations, **results}
 
 
@@ -89,14 +137,28 @@ def table_rows(result: dict) -> list[list[str]]:
     for key in (1, 2, None):
         if key is None:
             d, s = dense["foreground_mean"]["Dice"], scribble["foreground_mean"]["Dice"]
-            v, fraction, label = scribble_validation["foreground_mean"]["Dice"], result["fractions"]["all voxels"], "mean"
+            v, fraction, label = (
+                scribble_validation["foreground_mean"]["Dice"],
+                result["fractions"]["all voxels"],
+                "mean",
+            )
         else:
             d, s = dense["mean"][key]["Dice"], scribble["mean"][key]["Dice"]
             label = CLASS_NAMES[key]
             v, fraction = scribble_validation["mean"][key]["Dice"], result["fractions"][label]
-        rows.append([result["name"], label, f"{d:.3f}", f"{s:.3f}", f"{s / d:.2f}", f"{100 * fraction:.1f}%",
-                     f"{v:.3f}", f"{result['epochs']}x{result['iterations']}",
-                     f"{result['dense'][2]:.0f} / {result['scribble'][2]:.0f}"])
+        rows.append(
+            [
+                result["name"],
+                label,
+                f"{d:.3f}",
+                f"{s:.3f}",
+                f"{s / d:.2f}",
+                f"{100 * fraction:.1f}%",
+                f"{v:.3f}",
+                f"{result['epochs']}x{result['iterations']}",
+                f"{result['dense'][2]:.0f} / {result['scribble'][2]:.0f}",
+            ]
+        )
     return rows
 
 
@@ -104,8 +166,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_run_arguments(parser, DATASETS)
     parser.add_argument("--thickness", type=int, default=3, help="scribble thickness in voxels (default 3)")
-    parser.add_argument("--slice_fraction", type=float, default=1.0,
-                        help="3D: scribble only this fraction of the slices along z (default 1: every slice)")
+    parser.add_argument(
+        "--slice_fraction",
+        type=float,
+        default=1.0,
+        help="3D: scribble only this fraction of the slices along z (default 1: every slice)",
+    )
     parser.add_argument("--num_cases", type=int, default=None, help="training cases (default per dataset)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     args = parser.parse_args()
@@ -123,10 +189,24 @@ def main() -> None:
         else:
             shutil.rmtree(work, ignore_errors=True)
     print()
-    print_table(["data", "class", "dense Dice", "scribble Dice", "ratio", "annotated", "scribble val Dice*",
-                 "budget", "train s dense / scribble"], rows)
-    print("* fold-0 validation of the scribble model, counted on annotated voxels only (what cross-validation "
-          "on a sparse dataset reports)")
+    print_table(
+        [
+            "data",
+            "class",
+            "dense Dice",
+            "scribble Dice",
+            "ratio",
+            "annotated",
+            "scribble val Dice*",
+            "budget",
+            "train s dense / scribble",
+        ],
+        rows,
+    )
+    print(
+        "* fold-0 validation of the scribble model, counted on annotated voxels only (what cross-validation "
+        "on a sparse dataset reports)"
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ Python). On CUDA the peak memory column is torch's peak allocation. On a machine
 other work the figures vary from run to run: compare rows measured together, and use --repeats.
 ``--bf16`` adds our trainer with ``--bf16`` (bfloat16 network on the CPU) as a third implementation.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,6 +52,7 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "nnUNet_n_proc_DA")
 
 # ----- measurement (runs in a fresh process, under our package or nnU-Net v2's) -----
 
+
 def _timed_iterations(next_batch, train_step, warmup: int, iterations: int) -> dict[str, float]:
     loads, steps = [], []
     for index in range(warmup + iterations):
@@ -61,28 +63,49 @@ def _timed_iterations(next_batch, train_step, warmup: int, iterations: int) -> d
         if index >= warmup:
             loads.append(loaded - start)
             steps.append(time.perf_counter() - loaded)
-    return {"load_s": statistics.mean(loads), "step_s": statistics.mean(steps),
-            "step_median_s": statistics.median(steps)}
+    return {
+        "load_s": statistics.mean(loads),
+        "step_s": statistics.mean(steps),
+        "step_median_s": statistics.median(steps),
+    }
 
 
 def _peak_memory(device: str) -> dict[str, float]:
     import resource
 
     import torch
+
     result = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if device == "cuda":
-        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2 ** 20
+        result["peak_cuda_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return result
 
 
-def measure_ours(dataset: str, configuration: str, device: str, workers: int | None, warmup: int,
-                 iterations: int, cpu_bf16: bool = False) -> dict:
+def measure_ours(
+    dataset: str,
+    configuration: str,
+    device: str,
+    workers: int | None,
+    warmup: int,
+    iterations: int,
+    cpu_bf16: bool = False,
+) -> dict:
     """Time our nnUNetTrainer's data stream and train_step."""
     import torch
 
     from nnunetv2.training.run_training import TrainingRequest, build_trainer
-    trainer = build_trainer(TrainingRequest(dataset, configuration, 0, device=device, disable_checkpointing=True,
-                                            num_data_workers=workers, cpu_bf16=cpu_bf16))
+
+    trainer = build_trainer(
+        TrainingRequest(
+            dataset,
+            configuration,
+            0,
+            device=device,
+            disable_checkpointing=True,
+            num_data_workers=workers,
+            cpu_bf16=cpu_bf16,
+        )
+    )
     trainer.on_train_start()  # picks the torch threads (kept at 1 by OMP_NUM_THREADS in the in-process setting)
     for group in trainer.optimizer.param_groups:
         group["lr"] = trainer.lr_schedule(0)
@@ -93,19 +116,26 @@ def measure_ours(dataset: str, configuration: str, device: str, workers: int | N
         times = _timed_iterations(lambda: next(trainer.batches.train), trainer.train_step, warmup, iterations)
     finally:
         trainer.close_batch_streams()
-    return {**times, **_peak_memory(device), "torch_threads": torch.get_num_threads(),
-            "workers": trainer.num_data_workers}
+    return {
+        **times,
+        **_peak_memory(device),
+        "torch_threads": torch.get_num_threads(),
+        "workers": trainer.num_data_workers,
+    }
 
 
-def measure_reference(dataset: str, configuration: str, device: str, workers: int | None, warmup: int,
-                      iterations: int) -> dict:
+def measure_reference(
+    dataset: str, configuration: str, device: str, workers: int | None, warmup: int, iterations: int
+) -> dict:
     """Time nnU-Net v2's nnUNetTrainer the same way (threads as its nnUNetv2_train -device sets them)."""
     import multiprocessing
 
-    import nnunetv2
     import torch
+
+    import nnunetv2
     from nnunetv2.run.run_training import get_trainer_from_args
     from nnunetv2.utilities.default_n_proc_DA import get_allowed_n_proc_DA
+
     if device == "cpu":
         torch.set_num_threads(multiprocessing.cpu_count() if workers is None else 1)
     else:
@@ -120,11 +150,17 @@ def measure_reference(dataset: str, configuration: str, device: str, workers: in
         for loader in (trainer.dataloader_train, trainer.dataloader_val):
             if hasattr(loader, "_finish"):
                 loader._finish()
-    return {**times, **_peak_memory(device), "torch_threads": torch.get_num_threads(),
-            "workers": get_allowed_n_proc_DA(), "package": str(Path(nnunetv2.__file__).parent)}
+    return {
+        **times,
+        **_peak_memory(device),
+        "torch_threads": torch.get_num_threads(),
+        "workers": get_allowed_n_proc_DA(),
+        "package": str(Path(nnunetv2.__file__).parent),
+    }
 
 
 # ----- orchestration -----
+
 
 def _run(command: list[str], env: dict[str, str]) -> str:
     result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -136,74 +172,158 @@ def _run(command: list[str], env: dict[str, str]) -> str:
 def _plans_summary(plans_file: Path, configuration: str) -> dict:
     configuration_plans = json.loads(plans_file.read_text())["configurations"][configuration]
     arch = configuration_plans["architecture"]["arch_kwargs"]
-    return {"patch_size": configuration_plans["patch_size"], "batch_size": configuration_plans["batch_size"],
-            "spacing": configuration_plans["spacing"], "features_per_stage": arch["features_per_stage"],
-            "strides": arch["strides"], "kernel_sizes": arch["kernel_sizes"]}
+    return {
+        "patch_size": configuration_plans["patch_size"],
+        "batch_size": configuration_plans["batch_size"],
+        "spacing": configuration_plans["spacing"],
+        "features_per_stage": arch["features_per_stage"],
+        "strides": arch["strides"],
+        "kernel_sizes": arch["kernel_sizes"],
+    }
 
 
-def _measure(python: Path, role: str, env: dict[str, str], dataset: str, configuration: str, device: str,
-             workers: int | None, args: argparse.Namespace) -> dict:
+def _measure(
+    python: Path,
+    role: str,
+    env: dict[str, str],
+    dataset: str,
+    configuration: str,
+    device: str,
+    workers: int | None,
+    args: argparse.Namespace,
+) -> dict:
     env = {k: v for k, v in env.items() if k not in _THREAD_VARIABLES and k != "PYTHONPATH"}
     if workers is not None:
         env.update(OMP_NUM_THREADS="1", nnUNet_n_proc_DA=str(workers))
-    command = [str(python), str(Path(__file__).resolve()), "--measure", role, "--dataset", dataset,
-               "--configuration", configuration, "--device", device, "--warmup", str(args.warmup),
-               "--iterations", str(args.iterations)] + (["--workers", str(workers)] if workers is not None else [])
+    command = [
+        str(python),
+        str(Path(__file__).resolve()),
+        "--measure",
+        role,
+        "--dataset",
+        dataset,
+        "--configuration",
+        configuration,
+        "--device",
+        device,
+        "--warmup",
+        str(args.warmup),
+        "--iterations",
+        str(args.iterations),
+    ] + (["--workers", str(workers)] if workers is not None else [])
     return json.loads(_run(command, env).strip().splitlines()[-1])
 
 
 def _prepare(tool_bin: Path, root: Path, raw: Path, dataset_id: int, configuration: str) -> dict[str, str]:
     env = nnunet_env(root)
     env["nnUNet_raw"] = str(raw)
-    _run([str(tool_bin / "nnUNetv2_plan_and_preprocess"), "-d", str(dataset_id), "-c", configuration,
-          "-np", "2", "-npfp", "2"], env)
+    _run(
+        [
+            str(tool_bin / "nnUNetv2_plan_and_preprocess"),
+            "-d",
+            str(dataset_id),
+            "-c",
+            configuration,
+            "-np",
+            "2",
+            "-npfp",
+            "2",
+        ],
+        env,
+    )
     return env
 
 
-def _setting_rows(label: str, device: str, setting: str, workers: int | None, tools: dict, envs: dict,
-                  dataset: str, configuration: str, args: argparse.Namespace) -> list[list]:
+def _setting_rows(
+    label: str,
+    device: str,
+    setting: str,
+    workers: int | None,
+    tools: dict,
+    envs: dict,
+    dataset: str,
+    configuration: str,
+    args: argparse.Namespace,
+) -> list[list]:
     """Measure every implementation (alternating order over the repeats); return its rows and the ratio row."""
     results: dict[str, list[dict]] = {name: [] for name in tools}
     for repeat in range(args.repeats):
-        for name in (list(tools) if repeat % 2 == 0 else list(tools)[::-1]):
+        for name in list(tools) if repeat % 2 == 0 else list(tools)[::-1]:
             tool_bin, role = tools[name]
             measured = _measure(tool_bin / "python", role, envs[name], dataset, configuration, device, workers, args)
             results[name].append(measured)
-            print(f"  {label} {device} {setting} {name}: {measured['load_s']:.3f} + {measured['step_s']:.3f} s/it",
-                  file=sys.stderr, flush=True)
+            print(
+                f"  {label} {device} {setting} {name}: {measured['load_s']:.3f} + {measured['step_s']:.3f} s/it",
+                file=sys.stderr,
+                flush=True,
+            )
     rows = []
     for name, measured in results.items():
         load = statistics.mean(m["load_s"] for m in measured)
         step = statistics.mean(m["step_s"] for m in measured)
         memory = max(m.get("peak_cuda_mb", m["peak_rss_mb"]) for m in measured)
-        rows.append([label, device, setting, name, f"{measured[0]['torch_threads']}/{measured[0]['workers']}", load,
-                     step, load + step, memory])
+        rows.append(
+            [
+                label,
+                device,
+                setting,
+                name,
+                f"{measured[0]['torch_threads']}/{measured[0]['workers']}",
+                load,
+                step,
+                load + step,
+                memory,
+            ]
+        )
     reference = next((row for row in rows if row[3] == "nnU-Net v2"), None)
     if reference is not None:
-        rows += [["", "", "", f"ratio ref/{row[3]}", "", "", reference[6] / row[6], reference[7] / row[7],
-                  reference[8] / row[8]] for row in rows if row is not reference]
+        rows += [
+            [
+                "",
+                "",
+                "",
+                f"ratio ref/{row[3]}",
+                "",
+                "",
+                reference[6] / row[6],
+                reference[7] / row[7],
+                reference[8] / row[8],
+            ]
+            for row in rows
+            if row is not reference
+        ]
     return rows
 
 
 def _dataset_rows(key: str, tools: dict, devices: list[str], work: Path, args: argparse.Namespace) -> list[list]:
     """Generate, plan and preprocess one dataset with every implementation, then measure each setting."""
     from nnunetv2.dataset.synthetic import generate_synthetic_dataset
+
     spec = dict(DATASETS[key])
     dataset_id = spec.pop("dataset_id")
     configuration = CONFIGURATION[key]
     dataset = f"Dataset{dataset_id}_BenchTraining{key.upper()}"
     generate_synthetic_dataset(work / "raw" / dataset, **spec)
-    prepared = {role: _prepare(tool_bin, work / role, work / "raw", dataset_id, configuration)
-                for tool_bin, role in tools.values() if role in ("ours", "reference")}
+    prepared = {
+        role: _prepare(tool_bin, work / role, work / "raw", dataset_id, configuration)
+        for tool_bin, role in tools.values()
+        if role in ("ours", "reference")
+    }
     envs = {name: prepared["reference" if role == "reference" else "ours"] for name, (_, role) in tools.items()}
-    summaries = {name: _plans_summary(Path(env["nnUNet_preprocessed"]) / dataset / "nnUNetPlans.json", configuration)
-                 for name, env in envs.items()}
+    summaries = {
+        name: _plans_summary(Path(env["nnUNet_preprocessed"]) / dataset / "nnUNetPlans.json", configuration)
+        for name, env in envs.items()
+    }
     print(f"{key}: plans {json.dumps(summaries['ours'])}")
     if len({json.dumps(s, sort_keys=True) for s in summaries.values()}) > 1:
         print(f"{key}: WARNING the plans differ: {json.dumps(summaries)}")
     label = f"{key} {summaries['ours']['patch_size']}x{summaries['ours']['batch_size']}"
-    return [row for device in devices for setting, workers in SETTINGS.items()
-            for row in _setting_rows(label, device, setting, workers, tools, envs, dataset, configuration, args)]
+    return [
+        row
+        for device in devices
+        for setting, workers in SETTINGS.items()
+        for row in _setting_rows(label, device, setting, workers, tools, envs, dataset, configuration, args)
+    ]
 
 
 def main() -> None:
@@ -213,8 +333,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
     parser.add_argument("--repeats", type=int, default=1, help="measure each row this many times (alternating)")
     parser.add_argument("--only", choices=sorted(DATASETS), default=None)
-    parser.add_argument("--device", choices=["cpu", "cuda"], default=None,
-                        help="default: cpu, plus cuda when present")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cpu, plus cuda when present")
     parser.add_argument("--bf16", action="store_true", help="also measure ours with --bf16")
     parser.add_argument("--measure", choices=["ours", "ours-bf16", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
@@ -222,13 +341,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        measure = measure_reference if args.measure == "reference" else \
-            functools.partial(measure_ours, cpu_bf16=args.measure == "ours-bf16")
-        print(json.dumps(measure(args.dataset, args.configuration, args.device, args.workers, args.warmup,
-                                 args.iterations)))
+        measure = (
+            measure_reference
+            if args.measure == "reference"
+            else functools.partial(measure_ours, cpu_bf16=args.measure == "ours-bf16")
+        )
+        print(
+            json.dumps(
+                measure(args.dataset, args.configuration, args.device, args.workers, args.warmup, args.iterations)
+            )
+        )
         return
 
     import torch
+
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     tools = {"ours": (Path(sys.executable).parent, "ours")}
     if args.bf16:
@@ -238,14 +364,32 @@ def main() -> None:
     print(f"machine: {os.cpu_count()} CPU core(s), load average {os.getloadavg()[0]:.1f}")
     work = Path(tempfile.mkdtemp(prefix="bench_training_"))
     try:
-        rows = [row for key in DATASETS if args.only in (None, key)
-                for row in _dataset_rows(key, tools, devices, work, args)]
+        rows = [
+            row
+            for key in DATASETS
+            if args.only in (None, key)
+            for row in _dataset_rows(key, tools, devices, work, args)
+        ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print_table(["data patch x batch", "device", "setting", "implementation", "threads/workers", "load s/it",
-                 "step s/it", "total s/it", "peak MB"], rows)
-    print(f"load average at the end {os.getloadavg()[0]:.1f} (other processes share the cores: compare rows measured "
-          f"together)")
+    print_table(
+        [
+            "data patch x batch",
+            "device",
+            "setting",
+            "implementation",
+            "threads/workers",
+            "load s/it",
+            "step s/it",
+            "total s/it",
+            "peak MB",
+        ],
+        rows,
+    )
+    print(
+        f"load average at the end {os.getloadavg()[0]:.1f} (other processes share the cores: compare rows measured "
+        f"together)"
+    )
 
 
 if __name__ == "__main__":

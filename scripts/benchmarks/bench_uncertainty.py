@@ -10,6 +10,7 @@ ensemble checkpoint and prints: per-case Dice vs uncertainty score, Spearman's r
 Usage: python scripts/benchmarks/bench_uncertainty.py [--root DIR] [--epochs 30] [--cycles 3]
            [--iterations 25] [--figure-dir documentation/images]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,10 +32,12 @@ LEVELS = (0.25, 0.5, 0.75, 1.0)
 KINDS = ("noise", "contrast", "deformation")
 
 
-def degrade(image: np.ndarray, label: np.ndarray, kind: str, level: float, rng: np.random.Generator
-            ) -> tuple[np.ndarray, np.ndarray]:
+def degrade(
+    image: np.ndarray, label: np.ndarray, kind: str, level: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Return a harder (image, label): more noise, less tissue contrast, or an unseen elastic warp."""
     from scipy import ndimage
+
     body = image > 0
     if kind == "noise":
         noisy = image + rng.normal(0, 70 * level, image.shape)
@@ -49,8 +52,10 @@ def degrade(image: np.ndarray, label: np.ndarray, kind: str, level: float, rng: 
     scale = 9 * level / max(np.abs(d).max() for d in displacement)
     grid = np.indices(image.shape).astype(np.float64)
     coordinates = [g + scale * d for g, d in zip(grid, displacement)]
-    return (ndimage.map_coordinates(image, coordinates, order=1).astype(np.float32),
-            ndimage.map_coordinates(label, coordinates, order=0).astype(label.dtype))
+    return (
+        ndimage.map_coordinates(image, coordinates, order=1).astype(np.float32),
+        ndimage.map_coordinates(label, coordinates, order=0).astype(label.dtype),
+    )
 
 
 def make_dataset(num_training: int) -> tuple[Path, dict[str, str]]:
@@ -58,9 +63,11 @@ def make_dataset(num_training: int) -> tuple[Path, dict[str, str]]:
     import SimpleITK as sitk
 
     from nnunetv2.dataset.synthetic import generate_synthetic_dataset_in_raw
+
     num_test = 3 + len(KINDS) * len(LEVELS)
-    folder = generate_synthetic_dataset_in_raw(DATASET_ID, DATASET_NAME, overwrite=True, num_cases=num_training,
-                                               shape=SHAPE, num_test_cases=num_test, seed=0)
+    folder = generate_synthetic_dataset_in_raw(
+        DATASET_ID, DATASET_NAME, overwrite=True, num_cases=num_training, shape=SHAPE, num_test_cases=num_test, seed=0
+    )
     rng = np.random.default_rng(1)
     plan = ["clean"] * 3 + [f"{kind}@{level}" for kind in KINDS for level in LEVELS]
     difficulty = {}
@@ -72,8 +79,9 @@ def make_dataset(num_training: int) -> tuple[Path, dict[str, str]]:
         kind, level = what.split("@")
         image_file, label_file = folder / "imagesTs" / f"{case}_0000.nii.gz", folder / "labelsTs" / f"{case}.nii.gz"
         image, label = sitk.ReadImage(str(image_file)), sitk.ReadImage(str(label_file))
-        new_image, new_label = degrade(sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(label), kind,
-                                       float(level), rng)
+        new_image, new_label = degrade(
+            sitk.GetArrayFromImage(image), sitk.GetArrayFromImage(label), kind, float(level), rng
+        )
         for array, source, path in ((new_image, image, image_file), (new_label, label, label_file)):
             out = sitk.GetImageFromArray(array)
             out.CopyInformation(source)
@@ -85,19 +93,21 @@ def pooled_auroc(prediction_folder: Path, raw: Path, cases: list[str], measure: 
     """AUROC of the float voxel map for wrong voxels: over whole images, and inside the score region only."""
     import SimpleITK as sitk
 
-    from nnunetv2.dataset.dataset_json import DatasetJson
     from nnunetv2.dataset.label_manager import LabelManager
+    from nnunetv2.formats.dataset_json import DatasetJson
     from nnunetv2.uncertainty.checkpoint_prediction import RUN_INDEX_FILE
     from nnunetv2.uncertainty.ensemble_uncertainty import case_uncertainty
     from nnunetv2.uncertainty.measures import score_region
     from nnunetv2.uncertainty.score_report import error_detection_auroc
     from nnunetv2.utilities.file_io import load_json
+
     labels = LabelManager.from_dataset_json(DatasetJson.load(prediction_folder / "dataset.json"))
     members = [m["folder"] for m in load_json(prediction_folder / RUN_INDEX_FILE)["members"]]
     maps, predictions, references, regions = [], [], [], []
     for case in cases:
-        result = case_uncertainty(case, {"all": [prediction_folder / m / f"{case}.npz" for m in members]}, labels,
-                                  measure)
+        result = case_uncertainty(
+            case, {"all": [prediction_folder / m / f"{case}.npz" for m in members]}, labels, measure
+        )
         reference = sitk.GetArrayFromImage(sitk.ReadImage(str(raw / "labelsTs" / f"{case}.nii.gz")))
         reference = reference.reshape(result.segmentation.shape)
         region = score_region(result.segmentation)
@@ -127,6 +137,7 @@ def main() -> None:
     os.environ.setdefault("nnUNet_n_proc_DA", "0")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
+
     torch.set_num_threads(1)
 
     from nnunetv2.experiment_planning.pipeline import plan_and_preprocess
@@ -141,34 +152,62 @@ def main() -> None:
     plan_and_preprocess([DATASET_ID], ["2d"], num_processes=1, num_processes_fingerprint=1, show_progress=False)
     prepared = time.perf_counter() - start
     start = time.perf_counter()
-    fold_folder = run_training(TrainingRequest(
-        DATASET_ID, "2d", 0, trainer_name="nnUNetTrainerCyclicLR", num_epochs=args.epochs,
-        num_of_cycles=args.cycles, checkpoint_rule=args.rule, num_iterations_per_epoch=args.iterations,
-        num_val_iterations_per_epoch=5, seed=0, device="cpu", num_data_workers=0))
+    fold_folder = run_training(
+        TrainingRequest(
+            DATASET_ID,
+            "2d",
+            0,
+            trainer_name="nnUNetTrainerCyclicLR",
+            num_epochs=args.epochs,
+            num_of_cycles=args.cycles,
+            checkpoint_rule=args.rule,
+            num_iterations_per_epoch=args.iterations,
+            num_val_iterations_per_epoch=5,
+            seed=0,
+            device="cpu",
+            num_data_workers=0,
+        )
+    )
     trained = time.perf_counter() - start
     model = fold_folder.parent
 
     start = time.perf_counter()
     predictor = nnUNetPredictor(device="cpu", allow_tqdm=False)
     predictor.initialize_from_trained_model_folder(model, [0])
-    predictor.predict_from_files(raw / "imagesTs", root / "plain", num_processes_preprocessing=1,
-                                 num_processes_segmentation_export=1)
+    predictor.predict_from_files(
+        raw / "imagesTs", root / "plain", num_processes_preprocessing=1, num_processes_segmentation_export=1
+    )
     plain_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    predict_checkpoint_ensemble(raw / "imagesTs", root / "checkpoints", model, device="cpu",
-                                num_processes_preprocessing=1, show_progress=False)
+    predict_checkpoint_ensemble(
+        raw / "imagesTs", root / "checkpoints", model, device="cpu", num_processes_preprocessing=1, show_progress=False
+    )
     ensemble_seconds = time.perf_counter() - start
-    report = compute_uncertainty(root / "checkpoints", root / "uncertainty", reference_folder=raw / "labelsTs",
-                                 show_progress=False)
+    report = compute_uncertainty(
+        root / "checkpoints", root / "uncertainty", reference_folder=raw / "labelsTs", show_progress=False
+    )
     rows = report["cases"]
     num_checkpoints = rows[0]["num_checkpoints"]
 
-    print(f"\ndataset: {args.num_training} training cases {SHAPE}, {len(rows)} test cases; prepared in "
-          f"{prepared:.0f} s; trained {args.epochs} epochs x {args.iterations} iterations in {trained:.0f} s, "
-          f"{args.cycles} cycle(s), rule '{args.rule}' -> {num_checkpoints} checkpoints\n")
-    print_table(["case", "degradation", "Dice", "class_entropy", "total_entropy", "t_test"],
-                [[r["case"], difficulty[r["case"]], r["dice"], r["score_class_entropy"], r["score_total_entropy"],
-                  r["score_t_test"]] for r in sorted(rows, key=lambda r: r["dice"], reverse=True)])
+    print(
+        f"\ndataset: {args.num_training} training cases {SHAPE}, {len(rows)} test cases; prepared in "
+        f"{prepared:.0f} s; trained {args.epochs} epochs x {args.iterations} iterations in {trained:.0f} s, "
+        f"{args.cycles} cycle(s), rule '{args.rule}' -> {num_checkpoints} checkpoints\n"
+    )
+    print_table(
+        ["case", "degradation", "Dice", "class_entropy", "total_entropy", "t_test"],
+        [
+            [
+                r["case"],
+                difficulty[r["case"]],
+                r["dice"],
+                r["score_class_entropy"],
+                r["score_total_entropy"],
+                r["score_t_test"],
+            ]
+            for r in sorted(rows, key=lambda r: r["dice"], reverse=True)
+        ],
+    )
     cases = [r["case"] for r in rows]
     summary = []
     for measure in ("class_entropy", "total_entropy", "t_test"):
@@ -176,13 +215,17 @@ def main() -> None:
         whole, inside = pooled_auroc(root / "checkpoints", raw, cases, measure)
         summary.append([measure, f"{rho:.3f}", f"{whole:.3f}", f"{inside:.3f}"])
     print()
-    print_table(["measure", "Spearman rho (Dice vs score)", "AUROC wrong voxels (image)",
-                 "AUROC (foreground + border)"], summary)
+    print_table(
+        ["measure", "Spearman rho (Dice vs score)", "AUROC wrong voxels (image)", "AUROC (foreground + border)"],
+        summary,
+    )
     extra = (ensemble_seconds - plain_seconds) / max(num_checkpoints - 1, 1)
     print("\ntargets: rho < -0.6, AUROC > 0.85 (class_entropy is the default measure)")
-    print(f"prediction of {len(rows)} cases: 1 checkpoint (nnUNetPredictor) {plain_seconds:.2f} s; "
-          f"{num_checkpoints} checkpoints {ensemble_seconds:.2f} s; extra per checkpoint {extra:.2f} s "
-          f"({extra / plain_seconds:.0%} of a single-checkpoint run)")
+    print(
+        f"prediction of {len(rows)} cases: 1 checkpoint (nnUNetPredictor) {plain_seconds:.2f} s; "
+        f"{num_checkpoints} checkpoints {ensemble_seconds:.2f} s; extra per checkpoint {extra:.2f} s "
+        f"({extra / plain_seconds:.0%} of a single-checkpoint run)"
+    )
     print(f"outputs: {root / 'uncertainty'}")
     if args.figure_dir:
         save_figures(Path(args.figure_dir), root, raw, rows, difficulty)
@@ -193,9 +236,11 @@ def save_figures(folder: Path, root: Path, raw: Path, rows: list[dict], difficul
     import shutil
 
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import SimpleITK as sitk
+
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(root / "uncertainty" / "dice_vs_uncertainty.png", folder / "uncertainty_dice_vs_score.png")
     ordered = sorted(rows, key=lambda r: r["dice"])
@@ -203,15 +248,28 @@ def save_figures(folder: Path, root: Path, raw: Path, rows: list[dict], difficul
     figure, axes = plt.subplots(len(chosen), 4, figsize=(10, 2.7 * len(chosen)), dpi=100)
     for row, axis_row in zip(chosen, axes):
         case = row["case"]
-        panels = [sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
-                  for path in (raw / "imagesTs" / f"{case}_0000.nii.gz", raw / "labelsTs" / f"{case}.nii.gz",
-                               root / "uncertainty" / f"{case}.nii.gz",
-                               root / "uncertainty" / "uncertainty_maps" / f"{case}.nii.gz")]
-        titles = [f"{case} ({difficulty[case]})", "reference", f"ensemble, Dice {row['dice']:.2f}",
-                  f"class entropy, score {row['score']:.3f}"]
+        panels = [
+            sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+            for path in (
+                raw / "imagesTs" / f"{case}_0000.nii.gz",
+                raw / "labelsTs" / f"{case}.nii.gz",
+                root / "uncertainty" / f"{case}.nii.gz",
+                root / "uncertainty" / "uncertainty_maps" / f"{case}.nii.gz",
+            )
+        ]
+        titles = [
+            f"{case} ({difficulty[case]})",
+            "reference",
+            f"ensemble, Dice {row['dice']:.2f}",
+            f"class entropy, score {row['score']:.3f}",
+        ]
         for axis, panel, title, cmap in zip(axis_row, panels, titles, ["gray", "viridis", "viridis", "magma"]):
-            axis.imshow(panel.reshape(SHAPE), cmap=cmap, vmin=0 if cmap == "magma" else None,
-                        vmax=1000 if cmap == "magma" else None)
+            axis.imshow(
+                panel.reshape(SHAPE),
+                cmap=cmap,
+                vmin=0 if cmap == "magma" else None,
+                vmax=1000 if cmap == "magma" else None,
+            )
             axis.set_title(title, fontsize=8)
             axis.axis("off")
     figure.tight_layout()

@@ -1,12 +1,13 @@
 """Shared helpers for the benchmark scripts: timing a command with its peak memory, and tables."""
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 def run_measured(command: Sequence[str], env: dict[str, str]) -> tuple[float, float]:
@@ -58,6 +59,7 @@ def start_training_run(threads: int, prefix: str) -> Path:
 
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
+
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.WARNING)
     work = Path(tempfile.mkdtemp(prefix=prefix))

@@ -13,6 +13,7 @@ otherwise falls back to nnU-Net v2's own search; nothing else of nnU-Net v2 is c
 ``--float32-accumulation`` (a diagnostic) makes nnU-Net v2's sliding window sum the tiles' logits
 in float32 instead of float16, by pointing ``torch.half`` at float32 in this process only.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -28,6 +29,7 @@ def main() -> None:
     """Dispatch ``train`` / ``predict_from_modelfolder`` / ``predict`` to nnU-Net v2's entry points."""
     if len(sys.argv) > 1 and sys.argv[1] == "--float32-accumulation":
         import torch
+
         sys.argv.pop(1)
         # the accumulators are allocated with dtype=torch.half when a case is predicted
         torch.half = torch.float32
@@ -47,9 +49,11 @@ def main() -> None:
     # both modules bound the function at import time, so patch their names
     training.recursive_find_trainer_class_by_name = find_trainer
     prediction.recursive_find_trainer_class_by_name = find_trainer
-    entry_points = {"train": training.run_training_entry,
-                    "predict_from_modelfolder": prediction.predict_entry_point_modelfolder,
-                    "predict": prediction.predict_entry_point}
+    entry_points = {
+        "train": training.run_training_entry,
+        "predict_from_modelfolder": prediction.predict_entry_point_modelfolder,
+        "predict": prediction.predict_entry_point,
+    }
     if len(sys.argv) < 2 or sys.argv[1] not in entry_points:
         sys.exit(f"usage: {sys.argv[0]} {{{','.join(entry_points)}}} ARGS...")
     command = sys.argv.pop(1)

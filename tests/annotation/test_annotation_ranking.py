@@ -1,5 +1,6 @@
 """Ranking uncertain regions on hand-made uncertainty maps: candidates, stroke windows, benefit, distances, budget,
 order."""
+
 from __future__ import annotations
 
 import functools
@@ -106,25 +107,34 @@ def test_existing_scribbles_and_picked_neighbours_lower_the_benefit():
     # ... and so is a region 9 voxels away, but not one 11 voxels away, nor one in another case
     apart = np.zeros((4, 30, 30), dtype=np.float32)
     apart[1, 5:10, 5:10] = 1.0
-    apart[1, 5:10, 14:19] = 0.9   # centroid 9 voxels from the first
-    apart[1, 16:21, 5:10] = 0.8   # 11 voxels
-    entries, _ = build_worklist({"a": _whole_regions(apart), "b": _whole_regions(twin)}, budget=10,
-                                distance_scale=0, exclusion_radius=10.0)
+    apart[1, 5:10, 14:19] = 0.9  # centroid 9 voxels from the first
+    apart[1, 16:21, 5:10] = 0.8  # 11 voxels
+    entries, _ = build_worklist(
+        {"a": _whole_regions(apart), "b": _whole_regions(twin)}, budget=10, distance_scale=0, exclusion_radius=10.0
+    )
     assert sorted((e.case, e.bbox[1], e.bbox[2]) for e in entries) == [
-        ("a", (5, 10), (5, 10)), ("a", (16, 21), (5, 10)), ("b", (5, 10), (5, 10))]
+        ("a", (5, 10), (5, 10)),
+        ("a", (16, 21), (5, 10)),
+        ("b", (5, 10), (5, 10)),
+    ]
 
 
 def test_entries_are_grouped_by_case_then_slice():
     u = np.zeros((4, 30, 30), dtype=np.float32)
-    u[1, 0:4, 0:4] = 1.0      # 16
+    u[1, 0:4, 0:4] = 1.0  # 16
     u[2, 10:15, 10:15] = 1.0  # 25: the best slice
     u[1, 20:24, 20:24] = 1.0  # 16: slice 1 holds 32 in total
     weak = np.zeros_like(u)
-    weak[0, 0:5, 0:6] = 1.0   # 30: the best single region, but its case holds less
-    entries, _ = build_worklist({"strong": _whole_regions(u), "weak": _whole_regions(weak)},
-                                budget=10, distance_scale=0)
+    weak[0, 0:5, 0:6] = 1.0  # 30: the best single region, but its case holds less
+    entries, _ = build_worklist(
+        {"strong": _whole_regions(u), "weak": _whole_regions(weak)}, budget=10, distance_scale=0
+    )
     assert [(e.case, e.slice, e.slice_rank) for e in entries] == [
-        ("strong", 1, 1), ("strong", 1, 1), ("strong", 2, 2), ("weak", 0, 1)]
+        ("strong", 1, 1),
+        ("strong", 1, 1),
+        ("strong", 2, 2),
+        ("weak", 0, 1),
+    ]
     assert [e.rank for e in entries] == [1, 2, 3, 4]
     assert [e.case_rank for e in entries] == [1, 1, 1, 2]
 
@@ -145,39 +155,47 @@ def test_regions_are_split_into_stroke_windows_at_their_most_uncertain_spot():
     assert len(small) >= 10 and min(small[1:]) >= 5 and max(small) == 9 and sum(small) <= 90
     speck = np.zeros((1, 20, 20), dtype=np.float32)
     speck[0, 2:14, 5] = 0.9
-    assert [w.size for w in find_uncertain_regions(speck, min_region_size=10, window_radius=2)] == [5]  # the first window stays
+    assert [w.size for w in find_uncertain_regions(speck, min_region_size=10, window_radius=2)] == [
+        5
+    ]  # the first window stays
     assert len(find_uncertain_regions(u, min_region_size=5, window_radius=0)) == 1
     # anisotropic spacing: 2 voxels of the finest axis are 1 voxel of an axis twice as coarse
     coarse = find_uncertain_regions(u, min_region_size=5, spacing=[1.0, 1.0, 2.0], window_radius=2)[0]
     assert coarse.bbox[1:] == ((10, 13), (21, 24))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"axis": 1, "uncertainty": np.ones((1, 5, 5))}, "a 2D image has only slices along axis 0"),
-    ({"axis": 3}, "axis must be 0, 1 or 2"),
-    ({"threshold": "high"}, "threshold must be a number"),
-    ({"min_region_size": 0}, "min_region_size must be a positive integer"),
-    ({"uncertainty": np.full((2, 3, 3), np.nan)}, "contains NaN"),
-    ({"uncertainty": np.ones((2, 2, 2, 2))}, "expected a 2D or 3D map"),
-    ({"prediction": np.zeros((2, 4, 4), dtype=np.uint8)}, "prediction of shape [2, 4, 4] does not match"),
-    ({"scribbled": np.zeros((3, 3), dtype=bool)}, "scribbles of shape [1, 3, 3] do not match"),
-    ({"spacing": [1.0, 1.0]}, "spacing [1.0, 1.0] must be 3 positive numbers"),
-    ({"window_radius": -1}, "window_radius must be a number >= 0"),
-    ({"window_radius": "2"}, "window_radius must be a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"axis": 1, "uncertainty": np.ones((1, 5, 5))}, "a 2D image has only slices along axis 0"),
+        ({"axis": 3}, "axis must be 0, 1 or 2"),
+        ({"threshold": "high"}, "threshold must be a number"),
+        ({"min_region_size": 0}, "min_region_size must be a positive integer"),
+        ({"uncertainty": np.full((2, 3, 3), np.nan)}, "contains NaN"),
+        ({"uncertainty": np.ones((2, 2, 2, 2))}, "expected a 2D or 3D map"),
+        ({"prediction": np.zeros((2, 4, 4), dtype=np.uint8)}, "prediction of shape [2, 4, 4] does not match"),
+        ({"scribbled": np.zeros((3, 3), dtype=bool)}, "scribbles of shape [1, 3, 3] do not match"),
+        ({"spacing": [1.0, 1.0]}, "spacing [1.0, 1.0] must be 3 positive numbers"),
+        ({"window_radius": -1}, "window_radius must be a number >= 0"),
+        ({"window_radius": "2"}, "window_radius must be a number >= 0"),
+    ],
+)
 def test_bad_region_arguments_raise_one_clear_error(kwargs, message):
     arguments = {"uncertainty": np.ones((2, 5, 5), dtype=np.float32), "min_region_size": 1, **kwargs}
     with pytest.raises(NnUNetError, match=message.replace("[", r"\[").replace("]", r"\]")):
         find_uncertain_regions(**arguments)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"budget": -1}, "budget must be a number of regions"),
-    ({"budget": 2.5}, "budget must be a number of regions"),
-    ({"distance_scale": -1.0}, "distance_scale must be a number >= 0"),
-    ({"max_per_case": 0}, "max_per_case must be a positive integer"),
-    ({"exclusion_radius": -2.0}, "exclusion_radius must be a number >= 0"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"budget": -1}, "budget must be a number of regions"),
+        ({"budget": 2.5}, "budget must be a number of regions"),
+        ({"distance_scale": -1.0}, "distance_scale must be a number >= 0"),
+        ({"max_per_case": 0}, "max_per_case must be a positive integer"),
+        ({"exclusion_radius": -2.0}, "exclusion_radius must be a number >= 0"),
+    ],
+)
 def test_bad_selection_arguments_raise_one_clear_error(kwargs, message):
     with pytest.raises(NnUNetError, match=message):
         build_worklist({"a": []}, **{"budget": 5, **kwargs})

@@ -1,4 +1,5 @@
 """nnUNetv2_simulate_correction_scribbles: scribble files from predictions and references, every placement, errors."""
+
 from __future__ import annotations
 
 import json
@@ -38,17 +39,20 @@ def _pool(dataset: Path, root: Path) -> tuple[Path, Path]:
 
 def _read(path: Path) -> tuple[np.ndarray, dict]:
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+
     seg, properties = SimpleITKIO().read_seg(path)
     return seg[0], properties
 
 
 @pytest.mark.parametrize("placement", ["largest", "random", "random_slices"])
-def test_scribble_files_lie_on_wrong_voxels_in_the_image_geometry(tmp_path: Path, synthetic_dataset_3d: Path,
-                                                                  placement: str):
+def test_scribble_files_lie_on_wrong_voxels_in_the_image_geometry(
+    tmp_path: Path, synthetic_dataset_3d: Path, placement: str
+):
     predictions, references = _pool(synthetic_dataset_3d, tmp_path)
     out = tmp_path / "scribbles"
-    summary = write_simulated_correction_scribbles(predictions, references, out, budget=300, placement=placement,
-                                                   seed=1)
+    summary = write_simulated_correction_scribbles(
+        predictions, references, out, budget=300, placement=placement, seed=1
+    )
     assert sorted(p.name for p in out.iterdir()) == sorted([f"{c}.nii.gz" for c in CASES] + [SUMMARY_FILE])
     total = 0
     for case in CASES:
@@ -65,8 +69,9 @@ def test_scribble_files_lie_on_wrong_voxels_in_the_image_geometry(tmp_path: Path
     assert 0 < total <= 300 and summary["scribbled_voxels"] == total and summary["budget_voxels"] == 300
     assert json.loads((out / SUMMARY_FILE).read_text())["placement"] == placement
     # the same seed draws the same strokes
-    again = write_simulated_correction_scribbles(predictions, references, tmp_path / "again", budget=300,
-                                                 placement=placement, seed=1)
+    again = write_simulated_correction_scribbles(
+        predictions, references, tmp_path / "again", budget=300, placement=placement, seed=1
+    )
     assert again["cases"] == summary["cases"]
     for case in CASES:
         assert np.array_equal(_read(out / f"{case}.nii.gz")[0], _read(tmp_path / "again" / f"{case}.nii.gz")[0])
@@ -82,11 +87,28 @@ def test_a_fractional_budget_counts_the_pools_wrong_voxels(tmp_path: Path, synth
 def test_guided_placement_draws_inside_the_worklist_boxes_only(tmp_path: Path, synthetic_dataset_3d: Path):
     predictions, references = _pool(synthetic_dataset_3d, tmp_path)
     box = ((10, 11), (0, 10), (0, 10))  # the false class-2 square of case_001
-    entry = WorklistEntry(rank=1, case="case_001", case_rank=1, axis=0, slice=10, slice_rank=1, bbox=box, score=5.0,
-                          uncertainty_mass=5.0, size=36, mean_uncertainty=0.8)
+    entry = WorklistEntry(
+        rank=1,
+        case="case_001",
+        case_rank=1,
+        axis=0,
+        slice=10,
+        slice_rank=1,
+        bbox=box,
+        score=5.0,
+        uncertainty_mass=5.0,
+        size=36,
+        mean_uncertainty=0.8,
+    )
     save_worklist([entry], tmp_path / "wl", {}, {})
-    summary = write_simulated_correction_scribbles(predictions, references, tmp_path / "s", budget=1000,
-                                                   placement="guided", worklist=tmp_path / "wl" / "worklist.csv")
+    summary = write_simulated_correction_scribbles(
+        predictions,
+        references,
+        tmp_path / "s",
+        budget=1000,
+        placement="guided",
+        worklist=tmp_path / "wl" / "worklist.csv",
+    )
     assert summary["cases"]["case_000"]["scribbled_voxels"] == 0
     scribbles, _ = _read(tmp_path / "s" / "case_001.nii.gz")
     drawn = scribbles != UNANNOTATED
@@ -95,8 +117,22 @@ def test_guided_placement_draws_inside_the_worklist_boxes_only(tmp_path: Path, s
 
 def test_the_command_line_writes_the_files_and_prints_a_summary(tmp_path: Path, synthetic_dataset_3d: Path, capsys):
     predictions, references = _pool(synthetic_dataset_3d, tmp_path)
-    simulate_correction_scribbles_entry(["-i", str(predictions), "-r", str(references), "-o", str(tmp_path / "s"),
-                                         "--budget", "120", "--placement", "random", "--seed", "3"])
+    simulate_correction_scribbles_entry(
+        [
+            "-i",
+            str(predictions),
+            "-r",
+            str(references),
+            "-o",
+            str(tmp_path / "s"),
+            "--budget",
+            "120",
+            "--placement",
+            "random",
+            "--seed",
+            "3",
+        ]
+    )
     printed = capsys.readouterr().out
     assert printed.startswith("random: scribbled ") and "of 120 budget voxels" in printed
     assert len(list((tmp_path / "s").glob("*.nii.gz"))) == 3
@@ -119,19 +155,30 @@ def test_bad_inputs_end_with_one_line_and_write_nothing(tmp_path: Path, syntheti
     base = ["-i", str(predictions), "-r", str(references), "-o", str(out)]
     assert "placement 'guided' needs a worklist" in _error_of(base + ["--placement", "guided"], capsys)
     save_worklist([], tmp_path / "wl", {}, {})
-    assert "only used with placement 'guided', not 'largest'" in _error_of(base + ["-w", str(tmp_path / "wl")],
-                                                                            capsys)
+    assert "only used with placement 'guided', not 'largest'" in _error_of(base + ["-w", str(tmp_path / "wl")], capsys)
     assert "fraction of the wrong voxels in (0, 1], got 1.5" in _error_of(base + ["--budget", "1.5"], capsys)
     assert "budget must be a voxel count" in _error_of(base + ["--budget", "-3"], capsys)
     assert "axis must be 0, 1 or 2, got 3" in _error_of(base + ["--axis", "3"], capsys)
     assert "the output folder must differ from the prediction folder" in _error_of(
-        base[:4] + ["-o", str(predictions)], capsys)
+        base[:4] + ["-o", str(predictions)], capsys
+    )
     assert "missing: predictions folder not found" in _error_of(
-        ["-i", str(tmp_path / "missing"), "-r", str(references), "-o", str(out)], capsys)
+        ["-i", str(tmp_path / "missing"), "-r", str(references), "-o", str(out)], capsys
+    )
 
-    stranger = WorklistEntry(rank=1, case="case_999", case_rank=1, axis=0, slice=1, slice_rank=1,
-                             bbox=((1, 2), (0, 4), (0, 4)), score=1.0, uncertainty_mass=1.0, size=16,
-                             mean_uncertainty=1.0)
+    stranger = WorklistEntry(
+        rank=1,
+        case="case_999",
+        case_rank=1,
+        axis=0,
+        slice=1,
+        slice_rank=1,
+        bbox=((1, 2), (0, 4), (0, 4)),
+        score=1.0,
+        uncertainty_mass=1.0,
+        size=16,
+        mean_uncertainty=1.0,
+    )
     save_worklist([stranger], tmp_path / "wl", {}, {})
     err = _error_of(base + ["--placement", "guided", "-w", str(tmp_path / "wl")], capsys)
     assert "worklist names case 'case_999', which is not in the pool" in err and "wl" in err
@@ -144,12 +191,14 @@ def test_bad_inputs_end_with_one_line_and_write_nothing(tmp_path: Path, syntheti
     assert "no reference for case 'case_002'" in _error_of(base[:2] + ["-r", str(moved), "-o", str(out)], capsys)
     io.write_seg(seg[0, :8], moved / "case_002.nii.gz", properties)
     assert "case_002.nii.gz: shape [8, 32, 32] differs from the prediction's [16, 32, 32]" in _error_of(
-        base[:2] + ["-r", str(moved), "-o", str(out)], capsys)
+        base[:2] + ["-r", str(moved), "-o", str(out)], capsys
+    )
     strange = seg[0].copy()
     strange[0, 0, 0] = 7
     io.write_seg(strange, moved / "case_002.nii.gz", properties)
     assert "value 7 is neither a label of the dataset nor the unannotated value 3" in _error_of(
-        base[:2] + ["-r", str(moved), "-o", str(out)], capsys)
+        base[:2] + ["-r", str(moved), "-o", str(out)], capsys
+    )
 
     held = seg[0].copy()
     held[0, 0, 0] = UNANNOTATED

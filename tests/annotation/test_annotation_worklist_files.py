@@ -1,4 +1,5 @@
 """The worklist files (json + csv), and nnUNetv2_suggest_annotations on both uncertainty folder layouts."""
+
 from __future__ import annotations
 
 import csv
@@ -14,15 +15,39 @@ from nnunetv2.annotation.worklist import CSV_COLUMNS, WorklistEntry, load_workli
 from nnunetv2.cli.annotation import suggest_annotations_entry
 from nnunetv2.exceptions import NnUNetError
 
-ENTRY = WorklistEntry(rank=1, case="case_a", case_rank=1, axis=1, slice=4, slice_rank=1,
-                      bbox=((0, 8), (4, 5), (2, 9)), score=12.5, uncertainty_mass=20.0, size=25,
-                      mean_uncertainty=0.8, distance_to_scribbles=None, predicted_label=2)
+ENTRY = WorklistEntry(
+    rank=1,
+    case="case_a",
+    case_rank=1,
+    axis=1,
+    slice=4,
+    slice_rank=1,
+    bbox=((0, 8), (4, 5), (2, 9)),
+    score=12.5,
+    uncertainty_mass=20.0,
+    size=25,
+    mean_uncertainty=0.8,
+    distance_to_scribbles=None,
+    predicted_label=2,
+)
 
 
 def test_json_and_csv_hold_the_same_entries(tmp_path: Path):
-    second = WorklistEntry(rank=2, case="case_b", case_rank=2, axis=0, slice=0, slice_rank=1,
-                           bbox=((0, 1), (0, 3), (0, 3)), score=3.0, uncertainty_mass=3.0, size=9,
-                           mean_uncertainty=1 / 3, distance_to_scribbles=2.5, predicted_label=None)
+    second = WorklistEntry(
+        rank=2,
+        case="case_b",
+        case_rank=2,
+        axis=0,
+        slice=0,
+        slice_rank=1,
+        bbox=((0, 1), (0, 3), (0, 3)),
+        score=3.0,
+        uncertainty_mass=3.0,
+        size=9,
+        mean_uncertainty=1 / 3,
+        distance_to_scribbles=2.5,
+        predicted_label=None,
+    )
     json_file, csv_file = save_worklist([ENTRY, second], tmp_path, {"budget": 2}, {"case_a": {"case_rank": 1}})
     content = json.loads(json_file.read_text())
     assert content["format"] == "nnunetv2-annotation-worklist" and content["parameters"] == {"budget": 2}
@@ -34,8 +59,9 @@ def test_json_and_csv_hold_the_same_entries(tmp_path: Path):
     assert load_worklist(json_file) == [ENTRY, second]
     assert load_worklist(tmp_path) == [ENTRY, second]  # a folder means its worklist.json
     from_csv = load_worklist(csv_file)
-    assert [(e.case, e.bbox, e.predicted_label, e.distance_to_scribbles) for e in from_csv] == \
-           [(e.case, e.bbox, e.predicted_label, e.distance_to_scribbles) for e in (ENTRY, second)]
+    assert [(e.case, e.bbox, e.predicted_label, e.distance_to_scribbles) for e in from_csv] == [
+        (e.case, e.bbox, e.predicted_label, e.distance_to_scribbles) for e in (ENTRY, second)
+    ]
     assert from_csv[1].mean_uncertainty == pytest.approx(1 / 3, rel=1e-5)
 
 
@@ -47,15 +73,18 @@ def test_a_reordered_and_trimmed_csv_keeps_its_row_order(tmp_path: Path):
     assert [e.case for e in load_worklist(csv_file)] == ["case_b"]
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda e: e.update(bbox=[[0, 8], [3, 5], [2, 9]]), "does not lie in slice 4 of axis 1"),
-    (lambda e: e.update(bbox=[[0, 8], [4, 5]]), "'bbox' must be three"),
-    (lambda e: e.update(bbox=[[5, 5], [4, 5], [2, 9]]), "has an empty or negative range"),
-    (lambda e: e.update(slice="four"), "'slice' must be an integer"),
-    (lambda e: e.update(axis=3), "'axis' must be 0, 1 or 2"),
-    (lambda e: e.update(score=None), "'score' must be a finite number"),
-    (lambda e: e.pop("case"), "'case' must be a case name"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda e: e.update(bbox=[[0, 8], [3, 5], [2, 9]]), "does not lie in slice 4 of axis 1"),
+        (lambda e: e.update(bbox=[[0, 8], [4, 5]]), "'bbox' must be three"),
+        (lambda e: e.update(bbox=[[5, 5], [4, 5], [2, 9]]), "has an empty or negative range"),
+        (lambda e: e.update(slice="four"), "'slice' must be an integer"),
+        (lambda e: e.update(axis=3), "'axis' must be 0, 1 or 2"),
+        (lambda e: e.update(score=None), "'score' must be a finite number"),
+        (lambda e: e.pop("case"), "'case' must be a case name"),
+    ],
+)
 def test_broken_entries_name_the_file_and_the_entry(tmp_path: Path, change, message):
     entry = ENTRY.to_json()
     change(entry)
@@ -93,8 +122,9 @@ def _pool(dataset: Path, root: Path) -> tuple[Path, np.ndarray]:
         uncertainty[9, 20:26, 20:24] = 700
         io.write_seg(uncertainty, out / "uncertainty_maps" / f"{case}.nii.gz", properties)
         rows.append({"case": case, "score": 0.1 * (index + 1)})
-    (out / "uncertainty_scores.json").write_text(json.dumps({"measure": "class_entropy", "map_scale": 1000,
-                                                             "cases": rows}))
+    (out / "uncertainty_scores.json").write_text(
+        json.dumps({"measure": "class_entropy", "map_scale": 1000, "cases": rows})
+    )
     return out, seg[0]
 
 
@@ -134,8 +164,15 @@ def test_suggest_annotations_with_float_maps_and_existing_scribbles(tmp_path: Pa
     drawn = np.full(seg.shape, 3, dtype=np.uint8)  # 3: the dataset's number of labels = unannotated
     drawn[5, 12, 4:10] = 1  # two voxels below the first region
     io.write_seg(drawn, scribbles / "case_000.nii.gz", properties)
-    entries = suggest_annotations(maps, tmp_path / "wl", predictions_folder=out, scribbles_folder=scribbles,
-                                  budget=5, window_radius=0, progress=False)
+    entries = suggest_annotations(
+        maps,
+        tmp_path / "wl",
+        predictions_folder=out,
+        scribbles_folder=scribbles,
+        budget=5,
+        window_radius=0,
+        progress=False,
+    )
     assert [e.bbox[1] for e in entries] == [(20, 26), (4, 10)]
     assert entries[1].distance_to_scribbles == pytest.approx(3.0)
     assert entries[1].score < entries[0].score
@@ -143,8 +180,21 @@ def test_suggest_annotations_with_float_maps_and_existing_scribbles(tmp_path: Pa
 
 def test_command_line_writes_the_worklist_and_reports_errors(tmp_path: Path, synthetic_dataset_3d: Path, capsys):
     out, _ = _pool(synthetic_dataset_3d, tmp_path)
-    suggest_annotations_entry(["-i", str(out), "-o", str(tmp_path / "wl"), "--budget", "3", "--window_radius", "0",
-                               "--exclusion_radius", "0", "--quiet"])
+    suggest_annotations_entry(
+        [
+            "-i",
+            str(out),
+            "-o",
+            str(tmp_path / "wl"),
+            "--budget",
+            "3",
+            "--window_radius",
+            "0",
+            "--exclusion_radius",
+            "0",
+            "--quiet",
+        ]
+    )
     assert "wrote 3 entries in 3 cases" in capsys.readouterr().out  # 32.4, 21.6, case_002's 16.8
     assert len(load_worklist(tmp_path / "wl" / "worklist.csv")) == 3
     parameters = json.loads((tmp_path / "wl" / "worklist.json").read_text())["parameters"]
@@ -165,9 +215,21 @@ def test_command_line_writes_the_worklist_and_reports_errors(tmp_path: Path, syn
     scribbles.mkdir()
     shutil.copy(out / "case_000.nii.gz", scribbles / "case_000.nii.gz")
     with pytest.raises(SystemExit):
-        suggest_annotations_entry(["-i", str(out), "-o", str(tmp_path / "x"), "--predictions",
-                                   str(synthetic_dataset_3d / "labelsTr"), "--scribbles", str(scribbles),
-                                   "--axis", "4", "--quiet"])
+        suggest_annotations_entry(
+            [
+                "-i",
+                str(out),
+                "-o",
+                str(tmp_path / "x"),
+                "--predictions",
+                str(synthetic_dataset_3d / "labelsTr"),
+                "--scribbles",
+                str(scribbles),
+                "--axis",
+                "4",
+                "--quiet",
+            ]
+        )
     assert "axis must be 0, 1 or 2, got 4" in capsys.readouterr().err
 
 

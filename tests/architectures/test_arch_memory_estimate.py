@@ -3,19 +3,27 @@ import torch
 
 from nnunetv2.architectures.memory_estimate import conv_feature_map_size
 from nnunetv2.architectures.network_builder import build_network
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.experiment_planning.default_experiment_planner import ExperimentPlanner
-from nnunetv2.experiment_planning.plans import Plans
 from nnunetv2.experiment_planning.resenc_planner import nnUNetPlannerResEncM
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.plans import Plans
 
 
 def _tiny_plans(planner_class) -> Plans:
-    dataset_json = DatasetJson.from_dict({"channel_names": {"0": "T1", "1": "T2"},
-                                          "labels": {"background": 0, "a": 1, "b": 2},
-                                          "numTraining": 100, "file_ending": ".nii.gz"})
-    fingerprint = {"spacings": [[2.0, 1.0, 1.0]] * 4, "shapes_after_crop": [[10, 24, 28]] * 4,
-                   "foreground_intensity_properties_per_channel": {},
-                   "median_relative_size_after_cropping": 1.0}
+    dataset_json = DatasetJson.from_dict(
+        {
+            "channel_names": {"0": "T1", "1": "T2"},
+            "labels": {"background": 0, "a": 1, "b": 2},
+            "numTraining": 100,
+            "file_ending": ".nii.gz",
+        }
+    )
+    fingerprint = {
+        "spacings": [[2.0, 1.0, 1.0]] * 4,
+        "shapes_after_crop": [[10, 24, 28]] * 4,
+        "foreground_intensity_properties_per_channel": {},
+        "median_relative_size_after_cropping": 1.0,
+    }
     return planner_class(dataset_json, fingerprint, "Dataset001_X", "SimpleITKIO").plan_experiment()
 
 

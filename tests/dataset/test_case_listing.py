@@ -1,8 +1,8 @@
 import pytest
 
 from nnunetv2.dataset.cases import group_images_by_case, list_training_cases
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import DatasetError
+from nnunetv2.formats.dataset_json import DatasetJson
 
 
 def _touch(folder, *names):
@@ -44,8 +44,9 @@ def test_training_cases_from_folders_and_from_explicit_list(tmp_path):
     dj = DatasetJson({"0": "MR"}, {"background": 0, "a": 1}, 1, ".nii.gz")
     _touch(tmp_path / "imagesTr", "c1_0000.nii.gz")
     cases = list_training_cases(tmp_path, dj)
-    assert cases == {"c1": {"images": [tmp_path / "imagesTr" / "c1_0000.nii.gz"],
-                            "label": tmp_path / "labelsTr" / "c1.nii.gz"}}
+    assert cases == {
+        "c1": {"images": [tmp_path / "imagesTr" / "c1_0000.nii.gz"], "label": tmp_path / "labelsTr" / "c1.nii.gz"}
+    }
     dj.dataset = {"z": {"images": ["elsewhere/z.nii.gz"], "label": "/abs/z_seg.nii.gz"}}
     cases = list_training_cases(tmp_path, dj)
     assert cases["z"]["images"] == [tmp_path / "elsewhere" / "z.nii.gz"]

@@ -65,8 +65,9 @@ def test_sound_datasets_pass_and_nothing_is_written(dataset, synthetic_dataset_2
 
 def test_regions_ignore_and_multichannel_dataset_passes(tmp_path):
     folder = tmp_path / "Dataset010_R"
-    generate_synthetic_dataset(folder, num_cases=2, shape=(8, 16, 16), num_channels=2, regions=True,
-                               ignore_label=True, intensity="ct")
+    generate_synthetic_dataset(
+        folder, num_cases=2, shape=(8, 16, 16), num_channels=2, regions=True, ignore_label=True, intensity="ct"
+    )
     verify_dataset_integrity(folder)
 
 
@@ -101,11 +102,14 @@ def test_shape_mismatch(dataset):
     _expect(dataset, "case 'case_002': label shape [16, 30, 32] differs from image shape [16, 32, 32]")
 
 
-@pytest.mark.parametrize("geometry, word", [
-    (dict(spacing=(1.0, 1.0, 2.5)), "spacing"),
-    (dict(origin=(7.0, 8.0, 9.0)), "origin"),
-    (dict(direction=(0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), "direction"),
-])
+@pytest.mark.parametrize(
+    "geometry, word",
+    [
+        (dict(spacing=(1.0, 1.0, 2.5)), "spacing"),
+        (dict(origin=(7.0, 8.0, 9.0)), "origin"),
+        (dict(direction=(0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), "direction"),
+    ],
+)
 def test_label_geometry_mismatch(dataset, geometry, word):
     _rewrite(_label(dataset), **geometry)
     text = _expect(dataset, f"{word} of the label")
@@ -155,6 +159,7 @@ def test_non_finite_image_values(tmp_path, bad_value):
         a = a.copy()
         a[3, 4, 5] = bad_value
         return a
+
     _rewrite(folder / "imagesTr" / "case_001_0001.nrrd", poison)
     _expect(folder, "case 'case_001': image channel 1 contains NaN or inf values")
 
@@ -201,7 +206,8 @@ def test_dataset_id_matching_no_or_two_folders(tmp_path):
     folders = [tmp_path / "raw", tmp_path / "results", tmp_path / "missing"]
     with pytest.raises(DatasetNotFoundError, match="no dataset with id 005 in"):
         resolve_dataset_name(5, folders)
-    with pytest.raises(DatasetNotFoundError,
-                       match="dataset id 004 matches several folders: Dataset004_A, Dataset004_B"):
+    with pytest.raises(
+        DatasetNotFoundError, match="dataset id 004 matches several folders: Dataset004_A, Dataset004_B"
+    ):
         resolve_dataset_name("4", folders)
     assert resolve_dataset_name(4, folders[:1]) == "Dataset004_A"

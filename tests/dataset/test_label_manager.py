@@ -35,15 +35,18 @@ def test_softmax_argmax_for_labels():
     assert lm.probabilities_to_segmentation(probabilities).tolist() == [0, 1]
 
 
-@pytest.mark.parametrize("labels, regions_order, message", [
-    ({"background": 0, "a": 1, "ignore": 1}, None, "used by 'a' and by 'ignore'"),
-    ({"background": 0, "a": 2, "ignore": 1}, None, "highest label value"),
-    ({"a": 1, "b": 2}, None, "background with value 0"),
-    ({"background": 0, "a": 1, "b": 3}, None, "consecutive"),
-    ({"background": 0, "whole": [1, 2], "core": [2]}, None, "regions_class_order"),
-    ({"background": 0, "whole": [1, 2], "core": [2]}, [1], "2 regions"),
-    ({"background": 0, "a": 1, "ignore": [2, 3]}, None, "single integer"),
-])
+@pytest.mark.parametrize(
+    "labels, regions_order, message",
+    [
+        ({"background": 0, "a": 1, "ignore": 1}, None, "used by 'a' and by 'ignore'"),
+        ({"background": 0, "a": 2, "ignore": 1}, None, "highest label value"),
+        ({"a": 1, "b": 2}, None, "background with value 0"),
+        ({"background": 0, "a": 1, "b": 3}, None, "consecutive"),
+        ({"background": 0, "whole": [1, 2], "core": [2]}, None, "regions_class_order"),
+        ({"background": 0, "whole": [1, 2], "core": [2]}, [1], "2 regions"),
+        ({"background": 0, "a": 1, "ignore": [2, 3]}, None, "single integer"),
+    ],
+)
 def test_invalid_label_definitions(labels, regions_order, message):
     with pytest.raises(DatasetError, match=message):
         LabelManager(labels, regions_order)

@@ -7,18 +7,15 @@ import SimpleITK as sitk
 
 from nnunetv2.cli.dataset_conversion import convert_msd_entry
 from nnunetv2.dataset import msd_conversion
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.integrity import verify_dataset_integrity
 from nnunetv2.dataset.msd_conversion import convert_msd_dataset
 from nnunetv2.exceptions import DatasetError
+from nnunetv2.formats.dataset_json import DatasetJson
 
 _SPACING_4D = (0.9, 0.8, 2.5, 1.0)
 _ORIGIN_4D = (-10.0, 20.0, 5.0, 0.0)
 # a 3D rotation (x <-> y swap, z flipped) embedded in the 4x4 direction
-_DIRECTION_4D = (0, 1, 0, 0,
-                 1, 0, 0, 0,
-                 0, 0, -1, 0,
-                 0, 0, 0, 1)
+_DIRECTION_4D = (0, 1, 0, 0, 1, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 1)
 
 
 def _write_4d(path, array_czyx):
@@ -56,9 +53,13 @@ def msd_task(tmp_path):
         arrays[case] = (images, label)
     _write_4d(task / "imagesTs" / "prostate_03.nii.gz", rng.normal(0, 1, (2, 6, 7, 8)).astype(np.float32))
     msd_json = {
-        "name": "PROSTATE", "description": "Prostate transitional zone and peripheral zone segmentation",
-        "tensorImageSize": "4D", "modality": {"0": "T2", "1": "ADC"},
-        "labels": {"0": "background", "1": "PZ", "2": "TZ"}, "numTraining": 2, "numTest": 1,
+        "name": "PROSTATE",
+        "description": "Prostate transitional zone and peripheral zone segmentation",
+        "tensorImageSize": "4D",
+        "modality": {"0": "T2", "1": "ADC"},
+        "labels": {"0": "background", "1": "PZ", "2": "TZ"},
+        "numTraining": 2,
+        "numTest": 1,
         "training": [{"image": f"./imagesTr/{c}.nii.gz", "label": f"./labelsTr/{c}.nii.gz"} for c in arrays],
         "test": ["./imagesTs/prostate_03.nii.gz"],
     }
@@ -76,11 +77,17 @@ def test_converts_4d_task_keeping_geometry(nnunet_env, msd_task):
     assert dataset_json.num_training == 2 and dataset_json.file_ending == ".nii.gz"
     assert dataset_json.extra["name"] == "PROSTATE"
     assert sorted(p.name for p in (out / "imagesTr").iterdir()) == [
-        "prostate_00_0000.nii.gz", "prostate_00_0001.nii.gz", "prostate_04_0000.nii.gz", "prostate_04_0001.nii.gz"]
+        "prostate_00_0000.nii.gz",
+        "prostate_00_0001.nii.gz",
+        "prostate_04_0000.nii.gz",
+        "prostate_04_0001.nii.gz",
+    ]
     assert sorted(p.name for p in (out / "imagesTs").iterdir()) == [
-        "prostate_03_0000.nii.gz", "prostate_03_0001.nii.gz"]
+        "prostate_03_0000.nii.gz",
+        "prostate_03_0001.nii.gz",
+    ]
     assert sorted(p.name for p in (out / "labelsTr").iterdir()) == ["prostate_00.nii.gz", "prostate_04.nii.gz"]
-    for case, (images, label) in arrays.items():
+    for case, (images, _label) in arrays.items():
         for c in range(2):
             channel = sitk.ReadImage(str(out / "imagesTr" / f"{case}_{c:04d}.nii.gz"))
             assert channel.GetDimension() == 3

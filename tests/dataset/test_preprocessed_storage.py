@@ -1,9 +1,13 @@
 import numpy as np
 import pytest
 
-from nnunetv2.dataset.preprocessed_case import (list_preprocessed_cases, load_preprocessed_case,
-                                                open_preprocessed_case, sample_class_locations,
-                                                save_preprocessed_case)
+from nnunetv2.dataset.preprocessed_case import (
+    list_preprocessed_cases,
+    load_preprocessed_case,
+    open_preprocessed_case,
+    sample_class_locations,
+    save_preprocessed_case,
+)
 from nnunetv2.exceptions import PreprocessingError
 
 
@@ -12,8 +16,9 @@ def test_round_trip_and_patch_reads(tmp_path):
     data = rng.random((2, 6, 10, 12)).astype(np.float32)
     seg = rng.integers(-1, 3, (1, 6, 10, 12))
     locations = sample_class_locations(seg, [1, 2, (1, 2)])
-    save_preprocessed_case(tmp_path, "case_a", data, seg, {"spacing": [3.0, 1.0, 1.0],
-                                                          "scale": np.float32(2)}, locations)
+    save_preprocessed_case(
+        tmp_path, "case_a", data, seg, {"spacing": [3.0, 1.0, 1.0], "scale": np.float32(2)}, locations
+    )
     loaded, loaded_seg, properties = load_preprocessed_case(tmp_path, "case_a")
     assert np.array_equal(loaded, data) and np.array_equal(loaded_seg, seg)
     assert properties["spacing"] == [3.0, 1.0, 1.0] and properties["scale"] == 2

@@ -10,10 +10,10 @@ from PIL import Image
 
 from nnunetv2.cli.synthetic import generate_synthetic_dataset_entry
 from nnunetv2.dataset import synthetic
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.dataset.synthetic import generate_synthetic_dataset
 from nnunetv2.exceptions import DatasetError, ImageIOError
+from nnunetv2.formats.dataset_json import DatasetJson
 
 
 def _read(path):
@@ -27,8 +27,7 @@ def test_default_3d_dataset_files_values_and_geometry(tmp_path):
     assert DatasetJson.load(folder / "dataset.json").to_dict() == dataset_json.to_dict()
     assert dataset_json.labels == {"background": 0, "blob": 1, "tube": 2}
     assert dataset_json.num_training == 3 and dataset_json.channel_names == {"0": "T1"}
-    assert sorted(p.name for p in (folder / "imagesTr").iterdir()) == [
-        f"case_{i:03d}_0000.nii.gz" for i in range(3)]
+    assert sorted(p.name for p in (folder / "imagesTr").iterdir()) == [f"case_{i:03d}_0000.nii.gz" for i in range(3)]
     assert sorted(p.name for p in (folder / "labelsTr").iterdir()) == [f"case_{i:03d}.nii.gz" for i in range(3)]
     assert not (folder / "imagesTs").exists()
     origins = set()
@@ -65,8 +64,9 @@ def test_same_seed_same_data_other_seed_other_data(tmp_path):
 
 def test_ct_multichannel(tmp_path):
     folder = tmp_path / "Dataset002_CT"
-    dataset_json = generate_synthetic_dataset(folder, num_cases=1, shape=(10, 24, 24), num_channels=2,
-                                              intensity="ct", num_foreground_classes=3)
+    dataset_json = generate_synthetic_dataset(
+        folder, num_cases=1, shape=(10, 24, 24), num_channels=2, intensity="ct", num_foreground_classes=3
+    )
     assert dataset_json.channel_names == {"0": "CT", "1": "CT"}
     assert dataset_json.labels == {"background": 0, "blob": 1, "tube": 2, "spot_3": 3}
     ch0, _ = _read(folder / "imagesTr" / "case_000_0000.nii.gz")
@@ -80,8 +80,7 @@ def test_ct_multichannel(tmp_path):
 
 def test_regions_and_ignore_label(tmp_path):
     folder = tmp_path / "Dataset003_Regions"
-    dataset_json = generate_synthetic_dataset(folder, num_cases=2, shape=(8, 16, 16), regions=True,
-                                              ignore_label=True)
+    dataset_json = generate_synthetic_dataset(folder, num_cases=2, shape=(8, 16, 16), regions=True, ignore_label=True)
     assert dataset_json.labels == {"background": 0, "whole": [1, 2], "core": [2], "ignore": 3}
     assert dataset_json.regions_class_order == [1, 2]
     manager = LabelManager.from_dataset_json(DatasetJson.load(folder / "dataset.json"))
@@ -96,8 +95,9 @@ def test_regions_and_ignore_label(tmp_path):
 
 def test_2d_png_with_test_cases(tmp_path):
     folder = tmp_path / "Dataset004_Png"
-    dataset_json = generate_synthetic_dataset(folder, num_cases=2, shape=(32, 40), file_ending=".png",
-                                              num_test_cases=1, num_channels=2)
+    dataset_json = generate_synthetic_dataset(
+        folder, num_cases=2, shape=(32, 40), file_ending=".png", num_test_cases=1, num_channels=2
+    )
     assert dataset_json.file_ending == ".png" and dataset_json.num_training == 2
     image = np.asarray(Image.open(folder / "imagesTr" / "case_001_0001.png"))
     seg = np.asarray(Image.open(folder / "labelsTr" / "case_001.png"))
@@ -117,13 +117,16 @@ def test_2d_nifti_is_written_as_2d(tmp_path):
     np.testing.assert_allclose(seg_itk.GetSpacing(), (0.7, 0.5))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(shape=(8, 16, 16), file_ending=".png"), "files are 2D"),
-    (dict(shape=(16, 16), file_ending=".png", intensity="ct"), "8-bit natural images"),
-    (dict(shape=(8, 16, 16), spacing=(1.0, 1.0)), "one value per axis"),
-    (dict(regions=True, num_foreground_classes=1), "regions need at least 2"),
-    (dict(num_cases=0), "must be at least 1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(shape=(8, 16, 16), file_ending=".png"), "files are 2D"),
+        (dict(shape=(16, 16), file_ending=".png", intensity="ct"), "8-bit natural images"),
+        (dict(shape=(8, 16, 16), spacing=(1.0, 1.0)), "one value per axis"),
+        (dict(regions=True, num_foreground_classes=1), "regions need at least 2"),
+        (dict(num_cases=0), "must be at least 1"),
+    ],
+)
 def test_bad_arguments(tmp_path, kwargs, message):
     with pytest.raises(DatasetError, match=message):
         generate_synthetic_dataset(tmp_path / "Dataset001_X", **kwargs)
@@ -148,6 +151,7 @@ def test_existing_folder_is_refused_and_failure_leaves_nothing(tmp_path, monkeyp
         if len(calls) == 2:
             raise OSError("disk full")
         return real_write(*args, **kwargs)
+
     real_write = synthetic.write_image
     monkeypatch.setattr(synthetic, "write_image", failing_write)
     with pytest.raises(OSError, match="disk full"):
@@ -177,8 +181,24 @@ def test_cli_writes_refuses_and_overwrites(nnunet_env, monkeypatch, capsys):
     assert err.startswith("error: dataset id 005 is already used by") and "--overwrite" in err
     assert "\n" not in err and not (raw / "Dataset005_Second").exists()
 
-    assert _run_cli(monkeypatch, "-d", "5", "-n", "Second", "--num_cases", "1", "--dim", "2",
-                    "--file_ending", ".png", "--ignore", "--overwrite") == 0
+    assert (
+        _run_cli(
+            monkeypatch,
+            "-d",
+            "5",
+            "-n",
+            "Second",
+            "--num_cases",
+            "1",
+            "--dim",
+            "2",
+            "--file_ending",
+            ".png",
+            "--ignore",
+            "--overwrite",
+        )
+        == 0
+    )
     assert sorted(p.name for p in raw.iterdir()) == ["Dataset005_Second"]
     dataset_json = DatasetJson.load(raw / "Dataset005_Second" / "dataset.json")
     assert dataset_json.file_ending == ".png" and dataset_json.labels["ignore"] == 3

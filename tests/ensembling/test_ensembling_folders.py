@@ -9,18 +9,30 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from nnunetv2.ensembling.ensemble import (average_probabilities, ensemble_crossvalidations, ensemble_folders,
-                                          load_case_properties)
+from nnunetv2.ensembling.ensemble import (
+    average_probabilities,
+    ensemble_crossvalidations,
+    ensemble_folders,
+    load_case_properties,
+)
 from nnunetv2.exceptions import NnUNetError
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 
 BIN = Path(sys.executable).parent
 SHAPE = (2, 3, 4)
-PLANS = {"dataset_name": "Dataset992_Ens", "plans_name": "nnUNetPlans",
-         "original_median_spacing_after_transp": [1, 1, 1], "original_median_shape_after_transp": list(SHAPE),
-         "image_reader_writer": "SimpleITKIO", "transpose_forward": [0, 1, 2], "transpose_backward": [0, 1, 2],
-         "configurations": {}, "experiment_planner_used": "ExperimentPlanner", "label_manager": "LabelManager",
-         "foreground_intensity_properties_per_channel": {}}
+PLANS = {
+    "dataset_name": "Dataset992_Ens",
+    "plans_name": "nnUNetPlans",
+    "original_median_spacing_after_transp": [1, 1, 1],
+    "original_median_shape_after_transp": list(SHAPE),
+    "image_reader_writer": "SimpleITKIO",
+    "transpose_forward": [0, 1, 2],
+    "transpose_backward": [0, 1, 2],
+    "configurations": {},
+    "experiment_planner_used": "ExperimentPlanner",
+    "label_manager": "LabelManager",
+    "foreground_intensity_properties_per_channel": {},
+}
 LABELS = {"background": 0, "a": 1, "b": 2}
 
 
@@ -33,8 +45,13 @@ def _properties(tmp_path: Path) -> dict:
     return SimpleITKIO().read_seg(tmp_path / "geometry.nii.gz")[1]
 
 
-def _prediction_folder(folder: Path, probabilities: dict[str, np.ndarray], properties: dict,
-                       labels: dict = LABELS, regions_class_order=None) -> Path:
+def _prediction_folder(
+    folder: Path,
+    probabilities: dict[str, np.ndarray],
+    properties: dict,
+    labels: dict = LABELS,
+    regions_class_order=None,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for case, p in probabilities.items():
         np.savez_compressed(folder / f"{case}.npz", probabilities=p.astype(np.float16))
@@ -63,7 +80,7 @@ def test_ensemble_is_the_argmax_of_the_mean_probabilities(tmp_path):
     # neither member chose, at (0, 0, 1); every other voxel is background
     p1 = np.zeros((3, *SHAPE), dtype=np.float32)
     p2 = np.zeros((3, *SHAPE), dtype=np.float32)
-    p1[:, 0, 0, 0], p2[:, 0, 0, 0] = [0.0, 0.6, 0.4], [0.0, 0.1, 0.9]    # members: 1 and 2; mean: 2
+    p1[:, 0, 0, 0], p2[:, 0, 0, 0] = [0.0, 0.6, 0.4], [0.0, 0.1, 0.9]  # members: 1 and 2; mean: 2
     p1[:, 0, 0, 1], p2[:, 0, 0, 1] = [0.45, 0.55, 0.0], [0.45, 0.0, 0.55]  # members: 1 and 2; mean: 0
     p1[0, 0, 0, 2:], p2[0, 0, 0, 2:] = 1, 1
     p1[0, :, 1:], p2[0, :, 1:] = 1, 1
@@ -92,9 +109,9 @@ def test_regions_are_painted_in_regions_class_order(tmp_path):
     labels = {"background": 0, "whole": [1, 2], "core": 2}
     p1 = np.zeros((2, *SHAPE), dtype=np.float32)
     p2 = np.zeros((2, *SHAPE), dtype=np.float32)
-    p1[0, 0], p2[0, 0] = 0.9, 0.3          # whole: mean 0.6 in slice 0
-    p1[1, 0, 0], p2[1, 0, 0] = 0.2, 0.9    # core: mean 0.55 in the first row
-    p1[1, 0, 1], p2[1, 0, 1] = 0.2, 0.7    # mean 0.45: not core
+    p1[0, 0], p2[0, 0] = 0.9, 0.3  # whole: mean 0.6 in slice 0
+    p1[1, 0, 0], p2[1, 0, 0] = 0.2, 0.9  # core: mean 0.55 in the first row
+    p1[1, 0, 1], p2[1, 0, 1] = 0.2, 0.7  # mean 0.45: not core
     properties = _properties(tmp_path)
     first = _prediction_folder(tmp_path / "m1", {"c": p1}, properties, labels, [1, 2])
     second = _prediction_folder(tmp_path / "m2", {"c": p2}, properties, labels, [1, 2])
@@ -127,8 +144,11 @@ def test_cases_missing_from_a_folder_are_an_error(tmp_path):
     rng = np.random.default_rng(1)
     first = _prediction_folder(tmp_path / "m1", {"x": _softmax_like(rng), "y": _softmax_like(rng)}, properties)
     second = _prediction_folder(tmp_path / "m2", {"x": _softmax_like(rng)}, properties)
-    with pytest.raises(NnUNetError, match=r"m2: case 'y' has no probabilities here but does in .*m1 "
-                                          r"\(1 case\(s\) missing\)"):
+    with pytest.raises(
+        NnUNetError,
+        match=r"m2: case 'y' has no probabilities here but does in .*m1 "
+        r"\(1 case\(s\) missing\)",
+    ):
         ensemble_folders([first, second], tmp_path / "out")
     assert not (tmp_path / "out").exists()
     (tmp_path / "plain").mkdir()
@@ -174,8 +194,12 @@ def test_properties_pickle_with_code_is_refused(tmp_path):
 
 
 def test_numpy_properties_from_nnunet_v2_are_accepted(tmp_path):
-    properties = {"spacing": np.array([2.0, 1.0, 0.5]), "shape_before_cropping": (2, 3, 4), "n": np.int64(3),
-                  "flags": {np.bool_(True), 1.5}}
+    properties = {
+        "spacing": np.array([2.0, 1.0, 0.5]),
+        "shape_before_cropping": (2, 3, 4),
+        "n": np.int64(3),
+        "flags": {np.bool_(True), 1.5},
+    }
     for protocol in (2, 4, 5):
         with open(tmp_path / "p.pkl", "wb") as f:
             pickle.dump(properties, f, protocol=protocol)
@@ -199,10 +223,16 @@ def test_crossvalidation_ensemble_collects_cases_across_folds(tmp_path):
     rng = np.random.default_rng(4)
     probabilities = {c: (_softmax_like(rng), _softmax_like(rng)) for c in "abc"}
     # the two models used different splits: each case is found in whichever fold validated it
-    first = _crossval_model(tmp_path / "A", {0: {"a": probabilities["a"][0], "b": probabilities["b"][0]},
-                                             1: {"c": probabilities["c"][0]}}, properties)
-    second = _crossval_model(tmp_path / "B", {0: {"a": probabilities["a"][1]},
-                                              1: {"b": probabilities["b"][1], "c": probabilities["c"][1]}}, properties)
+    first = _crossval_model(
+        tmp_path / "A",
+        {0: {"a": probabilities["a"][0], "b": probabilities["b"][0]}, 1: {"c": probabilities["c"][0]}},
+        properties,
+    )
+    second = _crossval_model(
+        tmp_path / "B",
+        {0: {"a": probabilities["a"][1]}, 1: {"b": probabilities["b"][1], "c": probabilities["c"][1]}},
+        properties,
+    )
     out = tmp_path / "ens"
     written = ensemble_crossvalidations([first, second], out, folds=[0, 1], num_processes=2)
     assert [p.name for p in written] == ["a.nii.gz", "b.nii.gz", "c.nii.gz"]
@@ -222,13 +252,17 @@ def test_ensemble_command(tmp_path):
     rng = np.random.default_rng(5)
     first = _prediction_folder(tmp_path / "m1", {"x": _softmax_like(rng)}, properties)
     second = _prediction_folder(tmp_path / "m2", {"x": _softmax_like(rng)}, properties)
-    run = subprocess.run([BIN / "nnUNetv2_ensemble", "-i", first, second, "-o", tmp_path / "out", "-np", "1",
-                          "--save_npz"], capture_output=True, text=True)
+    run = subprocess.run(
+        [BIN / "nnUNetv2_ensemble", "-i", first, second, "-o", tmp_path / "out", "-np", "1", "--save_npz"],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "out" / "x.nii.gz").is_file() and (tmp_path / "out" / "x.npz").is_file()
     (second / "x.npz").unlink()
-    run = subprocess.run([BIN / "nnUNetv2_ensemble", "-i", first, second, "-o", tmp_path / "out2"],
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [BIN / "nnUNetv2_ensemble", "-i", first, second, "-o", tmp_path / "out2"], capture_output=True, text=True
+    )
     assert run.returncode == 1 and run.stderr.count("\n") == 1
     assert run.stderr.startswith(f"error: {second}: no .npz probability files")
 
@@ -237,31 +271,55 @@ def test_ensemble_of_predictions_written_by_the_exporter(tmp_path):
     """The .npz/.pkl pair written by inference.export is what ensembling reads back."""
     import torch
 
-    from nnunetv2.dataset.dataset_json import DatasetJson
-    from nnunetv2.experiment_planning.plans import Plans
+    from nnunetv2.formats.dataset_json import DatasetJson
+    from nnunetv2.formats.plans import Plans
     from nnunetv2.inference.export import export_prediction_from_logits
+
     properties = _properties(tmp_path)
-    properties.update({"shape_before_cropping": list(SHAPE), "bbox_used_for_cropping": [[0, s] for s in SHAPE],
-                       "shape_after_cropping_and_before_resampling": list(SHAPE)})
+    properties.update(
+        {
+            "shape_before_cropping": list(SHAPE),
+            "bbox_used_for_cropping": [[0, s] for s in SHAPE],
+            "shape_after_cropping_and_before_resampling": list(SHAPE),
+        }
+    )
     configuration = {
-        "data_identifier": "x", "preprocessor_name": "DefaultPreprocessor", "batch_size": 2, "patch_size": list(SHAPE),
-        "median_image_size_in_voxels": list(SHAPE), "spacing": [2.0, 1.0, 0.5],
-        "normalization_schemes": ["ZScoreNormalization"], "use_mask_for_norm": [False],
-        "resampling_fn_data": "resample_data_or_seg_to_shape", "resampling_fn_seg": "resample_data_or_seg_to_shape",
-        "resampling_fn_probabilities": "resample_data_or_seg_to_shape", "resampling_fn_data_kwargs": {},
-        "resampling_fn_seg_kwargs": {}, "resampling_fn_probabilities_kwargs": {}, "batch_dice": False,
-        "architecture": {"network_class_name": "x.Y", "arch_kwargs": {}, "_kw_requires_import": []}}
+        "data_identifier": "x",
+        "preprocessor_name": "DefaultPreprocessor",
+        "batch_size": 2,
+        "patch_size": list(SHAPE),
+        "median_image_size_in_voxels": list(SHAPE),
+        "spacing": [2.0, 1.0, 0.5],
+        "normalization_schemes": ["ZScoreNormalization"],
+        "use_mask_for_norm": [False],
+        "resampling_fn_data": "resample_data_or_seg_to_shape",
+        "resampling_fn_seg": "resample_data_or_seg_to_shape",
+        "resampling_fn_probabilities": "resample_data_or_seg_to_shape",
+        "resampling_fn_data_kwargs": {},
+        "resampling_fn_seg_kwargs": {},
+        "resampling_fn_probabilities_kwargs": {},
+        "batch_dice": False,
+        "architecture": {"network_class_name": "x.Y", "arch_kwargs": {}, "_kw_requires_import": []},
+    }
     plans = Plans.from_dict({**PLANS, "configurations": {"3d_fullres": configuration}})
-    dataset_json = DatasetJson.from_dict({"channel_names": {"0": "CT"}, "labels": LABELS, "numTraining": 1,
-                                          "file_ending": ".nii.gz"})
+    dataset_json = DatasetJson.from_dict(
+        {"channel_names": {"0": "CT"}, "labels": LABELS, "numTraining": 1, "file_ending": ".nii.gz"}
+    )
     rng = np.random.default_rng(6)
     logits = [torch.from_numpy(rng.normal(size=(3, *SHAPE)).astype(np.float32)) for _ in range(2)]
     folders = []
     for index, member_logits in enumerate(logits):
         folder = tmp_path / f"member{index}"
         folder.mkdir()
-        export_prediction_from_logits(member_logits, properties, plans.configuration("3d_fullres"), plans,
-                                      dataset_json, folder / "case", save_probabilities=True)
+        export_prediction_from_logits(
+            member_logits,
+            properties,
+            plans.configuration("3d_fullres"),
+            plans,
+            dataset_json,
+            folder / "case",
+            save_probabilities=True,
+        )
         plans.save(folder / "plans.json")
         dataset_json.save(folder / "dataset.json")
         folders.append(folder)

@@ -1,19 +1,25 @@
 import json
 import math
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from nnunetv2.evaluation.evaluate_predictions import (compute_metrics_on_folder, compute_metrics_on_folder_simple,
-                                                      compute_metrics_on_folder_with_plans, key_to_label_or_region,
-                                                      label_or_region_to_key, load_summary_json)
+from nnunetv2.evaluation.evaluate_predictions import (
+    compute_metrics_on_folder,
+    compute_metrics_on_folder_simple,
+    compute_metrics_on_folder_with_plans,
+    key_to_label_or_region,
+    label_or_region_to_key,
+    load_summary_json,
+)
 from nnunetv2.exceptions import EvaluationError
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 
-BIN = Path("/work/venv/bin")
+BIN = Path(sys.executable).parent
 
 
 def _write(seg: np.ndarray, path: Path) -> None:
@@ -25,13 +31,13 @@ def _cases(tmp_path: Path, num_cases: int = 2) -> tuple[Path, Path]:
     """Case a: labels 1 and 2 with known overlaps; case b: label 2 absent from both (Dice NaN)."""
     ref, pred = tmp_path / "gt", tmp_path / "pred"
     a_ref = np.zeros((2, 3, 4), dtype=np.uint8)
-    a_ref[0, :, :2] = 1          # 6 voxels of label 1
-    a_ref[1, 0, :] = 2           # 4 voxels of label 2
-    a_ref[1, 2, 3] = 3           # ignore
+    a_ref[0, :, :2] = 1  # 6 voxels of label 1
+    a_ref[1, 0, :] = 2  # 4 voxels of label 2
+    a_ref[1, 2, 3] = 3  # ignore
     a_pred = np.zeros_like(a_ref)
-    a_pred[0, :, :1] = 1         # 3 of the 6
-    a_pred[1, 0, :2] = 2         # 2 of the 4
-    a_pred[1, 2, 3] = 1          # under the ignore label: not counted
+    a_pred[0, :, :1] = 1  # 3 of the 6
+    a_pred[1, 0, :2] = 2  # 2 of the 4
+    a_pred[1, 2, 3] = 1  # under the ignore label: not counted
     _write(a_ref, ref / "a.nii.gz")
     _write(a_pred, pred / "a.nii.gz")
     b_ref = np.zeros((2, 3, 4), dtype=np.uint8)
@@ -45,11 +51,19 @@ def _cases(tmp_path: Path, num_cases: int = 2) -> tuple[Path, Path]:
 
 
 def _plans_and_dataset_json(tmp_path: Path, labels: dict, regions_class_order=None) -> tuple[Path, Path]:
-    plans = {"dataset_name": "Dataset001_X", "plans_name": "nnUNetPlans",
-             "original_median_spacing_after_transp": [1, 1, 1], "original_median_shape_after_transp": [2, 3, 4],
-             "image_reader_writer": "SimpleITKIO", "transpose_forward": [0, 1, 2], "transpose_backward": [0, 1, 2],
-             "configurations": {}, "experiment_planner_used": "ExperimentPlanner", "label_manager": "LabelManager",
-             "foreground_intensity_properties_per_channel": {}}
+    plans = {
+        "dataset_name": "Dataset001_X",
+        "plans_name": "nnUNetPlans",
+        "original_median_spacing_after_transp": [1, 1, 1],
+        "original_median_shape_after_transp": [2, 3, 4],
+        "image_reader_writer": "SimpleITKIO",
+        "transpose_forward": [0, 1, 2],
+        "transpose_backward": [0, 1, 2],
+        "configurations": {},
+        "experiment_planner_used": "ExperimentPlanner",
+        "label_manager": "LabelManager",
+        "foreground_intensity_properties_per_channel": {},
+    }
     dataset = {"channel_names": {"0": "MR"}, "labels": labels, "numTraining": 2, "file_ending": ".nii.gz"}
     if regions_class_order:
         dataset["regions_class_order"] = regions_class_order
@@ -64,8 +78,10 @@ def test_summary_json_structure_and_nan_rule(tmp_path):
     results = compute_metrics_on_folder(ref, pred, out, SimpleITKIO, ".nii.gz", [1, 2], ignore_label=3)
     summary = json.loads(out.read_text())
     assert list(summary) == ["foreground_mean", "mean", "metric_per_case"]
-    assert [c["prediction_file"] for c in summary["metric_per_case"]] == [str(pred / "a.nii.gz"),
-                                                                          str(pred / "b.nii.gz")]
+    assert [c["prediction_file"] for c in summary["metric_per_case"]] == [
+        str(pred / "a.nii.gz"),
+        str(pred / "b.nii.gz"),
+    ]
     assert summary["metric_per_case"][0]["reference_file"] == str(ref / "a.nii.gz")
     a = summary["metric_per_case"][0]["metrics"]
     assert set(a) == {"1", "2"}
@@ -86,7 +102,8 @@ def test_summary_json_structure_and_nan_rule(tmp_path):
 def test_region_keys_follow_nnunet(tmp_path):
     ref, pred = _cases(tmp_path)
     dataset_json, plans = _plans_and_dataset_json(
-        tmp_path, {"background": 0, "whole": [1, 2], "core": 2, "ignore": 3}, regions_class_order=[1, 2])
+        tmp_path, {"background": 0, "whole": [1, 2], "core": 2, "ignore": 3}, regions_class_order=[1, 2]
+    )
     compute_metrics_on_folder_with_plans(ref, pred, dataset_json, plans)
     summary = json.loads((pred / "summary.json").read_text())
     # nnU-Net v2's keys: an int label of a region dataset stays "2"; a one-element list would be "(2,)"
@@ -136,8 +153,7 @@ def _run(*args):
 
 def test_evaluate_simple_cli_exit_codes(tmp_path):
     ref, pred = _cases(tmp_path)
-    done = _run(BIN / "nnUNetv2_evaluate_simple", ref, pred, "-l", 1, 2, "-il", 3, "-o", tmp_path / "s.json",
-                "-np", 1)
+    done = _run(BIN / "nnUNetv2_evaluate_simple", ref, pred, "-l", 1, 2, "-il", 3, "-o", tmp_path / "s.json", "-np", 1)
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "s.json").read_text())["metric_per_case"][0]["metrics"]["1"]["TP"] == 3
     (pred / "b.nii.gz").unlink()

@@ -13,12 +13,36 @@ PRED = np.array([[1, 1, 0, 2], [2, 0, 0, 1]], dtype=np.uint8)
 
 def test_hand_computed_counts_with_ignore_label_and_region():
     m = metrics_from_segmentations(REF, PRED, [1, 2, (1, 2), 4], ignore_label=3)
-    assert m[1] == {"Dice": 0.5, "IoU": pytest.approx(1 / 3), "FP": 1, "TP": 1, "FN": 1, "TN": 4,
-                    "n_pred": 2, "n_ref": 2}
-    assert m[2] == {"Dice": 0.8, "IoU": pytest.approx(2 / 3), "FP": 0, "TP": 2, "FN": 1, "TN": 4,
-                    "n_pred": 2, "n_ref": 3}
-    assert m[(1, 2)] == {"Dice": pytest.approx(2 / 3), "IoU": 0.5, "FP": 1, "TP": 3, "FN": 2, "TN": 1,
-                         "n_pred": 4, "n_ref": 5}
+    assert m[1] == {
+        "Dice": 0.5,
+        "IoU": pytest.approx(1 / 3),
+        "FP": 1,
+        "TP": 1,
+        "FN": 1,
+        "TN": 4,
+        "n_pred": 2,
+        "n_ref": 2,
+    }
+    assert m[2] == {
+        "Dice": 0.8,
+        "IoU": pytest.approx(2 / 3),
+        "FP": 0,
+        "TP": 2,
+        "FN": 1,
+        "TN": 4,
+        "n_pred": 2,
+        "n_ref": 3,
+    }
+    assert m[(1, 2)] == {
+        "Dice": pytest.approx(2 / 3),
+        "IoU": 0.5,
+        "FP": 1,
+        "TP": 3,
+        "FN": 2,
+        "TN": 1,
+        "n_pred": 4,
+        "n_ref": 5,
+    }
     # label 4 is in neither map: nothing to score
     assert math.isnan(m[4]["Dice"]) and math.isnan(m[4]["IoU"])
     assert (m[4]["TP"], m[4]["FP"], m[4]["FN"], m[4]["TN"]) == (0, 0, 0, 7)
@@ -36,8 +60,9 @@ def test_boolean_mask_counts_match_hand_computation():
 
 
 # uint8: dense uint8 pairs; +90: dense uint16 pairs; negative or +300: binned; float32: converted to int
-@pytest.mark.parametrize("dtype, offset", [(np.uint8, 0), (np.int32, 90), (np.int16, -2), (np.int32, 300),
-                                           (np.float32, 0)])
+@pytest.mark.parametrize(
+    "dtype, offset", [(np.uint8, 0), (np.int32, 90), (np.int16, -2), (np.int32, 300), (np.float32, 0)]
+)
 def test_all_counting_paths_agree_with_per_label_masks(dtype, offset):
     rng = np.random.default_rng(3)
     ref = (rng.integers(0, 5, size=(6, 7, 9)) + offset).astype(dtype)

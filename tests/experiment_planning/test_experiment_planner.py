@@ -4,40 +4,76 @@ import sys
 
 import pytest
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import PlansError
 from nnunetv2.experiment_planning.default_experiment_planner import ExperimentPlanner
 from nnunetv2.experiment_planning.planner import planner_class_from_name
-from nnunetv2.experiment_planning.plans import Plans
 from nnunetv2.experiment_planning.resenc_planner import ResEncUNetPlanner, nnUNetPlannerResEncL, nnUNetPlannerResEncM
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.plans import Plans
 
 LABELS = {"background": 0, "a": 1, "b": 2}
-STATS = {"0": {"mean": 1.0, "median": 1.0, "std": 1.0, "min": 0.0, "max": 2.0,
-               "percentile_99_5": 2.0, "percentile_00_5": 0.0}}
+STATS = {
+    "0": {
+        "mean": 1.0,
+        "median": 1.0,
+        "std": 1.0,
+        "min": 0.0,
+        "max": 2.0,
+        "percentile_99_5": 2.0,
+        "percentile_00_5": 0.0,
+    }
+}
 
 
 def _fingerprint(spacings, shapes, relative_size=0.9):
-    return {"spacings": spacings, "shapes_after_crop": shapes, "foreground_intensity_properties_per_channel": STATS,
-            "median_relative_size_after_cropping": relative_size}
+    return {
+        "spacings": spacings,
+        "shapes_after_crop": shapes,
+        "foreground_intensity_properties_per_channel": STATS,
+        "median_relative_size_after_cropping": relative_size,
+    }
 
 
-def _planner(channels, num_training, spacings, shapes, planner_class=ExperimentPlanner, labels=LABELS,
-             relative_size=0.9, **options):
-    dataset_json = DatasetJson.from_dict({"channel_names": {str(i): c for i, c in enumerate(channels)},
-                                          "labels": labels, "numTraining": num_training, "file_ending": ".nii.gz"})
-    return planner_class(dataset_json, _fingerprint(spacings, shapes, relative_size), "Dataset001_X",
-                         "SimpleITKIO", **options)
+def _planner(
+    channels,
+    num_training,
+    spacings,
+    shapes,
+    planner_class=ExperimentPlanner,
+    labels=LABELS,
+    relative_size=0.9,
+    **options,
+):
+    dataset_json = DatasetJson.from_dict(
+        {
+            "channel_names": {str(i): c for i, c in enumerate(channels)},
+            "labels": labels,
+            "numTraining": num_training,
+            "file_ending": ".nii.gz",
+        }
+    )
+    return planner_class(
+        dataset_json, _fingerprint(spacings, shapes, relative_size), "Dataset001_X", "SimpleITKIO", **options
+    )
 
 
 def _ct_anisotropic(planner_class=ExperimentPlanner, **options):
-    return _planner(["CT"], 40, [[2.5, .8, .8]] * 20 + [[1.0, .7, .7]] * 20, [[120, 512, 512]] * 40,
-                    planner_class, **options)
+    return _planner(
+        ["CT"], 40, [[2.5, 0.8, 0.8]] * 20 + [[1.0, 0.7, 0.7]] * 20, [[120, 512, 512]] * 40, planner_class, **options
+    )
 
 
 def _summary(plans):
-    return {name: (c.get("patch_size"), c.get("batch_size"), c.get("spacing"), c.get("batch_dice"),
-                   c.get("architecture", {}).get("arch_kwargs", {}).get("strides"))
-            for name, c in plans.configurations.items()}
+    return {
+        name: (
+            c.get("patch_size"),
+            c.get("batch_size"),
+            c.get("spacing"),
+            c.get("batch_dice"),
+            c.get("architecture", {}).get("arch_kwargs", {}).get("strides"),
+        )
+        for name, c in plans.configurations.items()
+    }
 
 
 def test_ct_anisotropic_plans_equal_nnunet_v2():
@@ -49,24 +85,38 @@ def test_ct_anisotropic_plans_equal_nnunet_v2():
     assert plans.original_median_shape_after_transp == [120, 512, 512]
     s = _summary(plans)
     assert s["2d"] == ([512, 512], 12, [0.75, 0.75], True, [[1, 1]] + [[2, 2]] * 7)
-    assert s["3d_fullres"] == ([48, 224, 192], 2, [1.75, 0.75, 0.75], True,
-                               [[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]])
-    assert s["3d_lowres"] == ([56, 224, 192], 2, [2.351853663852214, 1.2035298293240906, 1.2035298293240906],
-                              False, [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2], [1, 2, 2]])
+    assert s["3d_fullres"] == (
+        [48, 224, 192],
+        2,
+        [1.75, 0.75, 0.75],
+        True,
+        [[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2]],
+    )
+    assert s["3d_lowres"] == (
+        [56, 224, 192],
+        2,
+        [2.351853663852214, 1.2035298293240906, 1.2035298293240906],
+        False,
+        [[1, 1, 1], [2, 2, 2], [2, 2, 2], [2, 2, 2], [1, 2, 2], [1, 2, 2]],
+    )
     fullres = plans.configurations["3d_fullres"]
     assert fullres["architecture"]["arch_kwargs"]["kernel_sizes"] == [[1, 3, 3]] + [[3, 3, 3]] * 5
     assert fullres["median_image_size_in_voxels"] == [120.0, 512.0, 512.0]
     assert plans.configurations["3d_lowres"]["median_image_size_in_voxels"] == [89, 319, 319]
     assert plans.configurations["3d_lowres"]["next_stage"] == "3d_cascade_fullres"
-    assert plans.configurations["3d_cascade_fullres"] == {"inherits_from": "3d_fullres",
-                                                          "previous_stage": "3d_lowres"}
+    assert plans.configurations["3d_cascade_fullres"] == {"inherits_from": "3d_fullres", "previous_stage": "3d_lowres"}
     assert fullres["normalization_schemes"] == ["CTNormalization"] and fullres["use_mask_for_norm"] == [False]
 
 
 def test_multichannel_anisotropic_mri_without_lowres():
     # a prostate-like dataset; the values are nnU-Net v2.8.1's
-    planner = _planner(["T2", "ADC"], 32, [[3.6, .62, .62]] * 16 + [[3.0, .6, .6]] * 16,
-                       [[20, 320, 320]] * 10 + [[24, 256, 256]] * 22, relative_size=0.5)
+    planner = _planner(
+        ["T2", "ADC"],
+        32,
+        [[3.6, 0.62, 0.62]] * 16 + [[3.0, 0.6, 0.6]] * 16,
+        [[20, 320, 320]] * 10 + [[24, 256, 256]] * 22,
+        relative_size=0.5,
+    )
     plans = planner.plan_experiment()
     assert list(plans.configurations) == ["2d", "3d_fullres"]
     s = _summary(plans)
@@ -113,15 +163,16 @@ def test_lowres_only_for_large_images():
     assert lowres["patch_size"] == [128, 128, 128] and lowres["batch_dice"] is False
     assert lowres["data_identifier"] == "nnUNetPlans_3d_lowres"
     # the lowres patch covers at least 25% of the lowres median image
-    assert 128 ** 3 / (209 * 207 * 187) >= 0.25
+    assert 128**3 / (209 * 207 * 187) >= 0.25
 
 
 def test_memory_target_scales_patch_and_batch():
     small = _ct_anisotropic(gpu_memory_target_in_gb=4).plan_experiment().configurations["3d_fullres"]
     default = _ct_anisotropic().plan_experiment().configurations["3d_fullres"]
     large = _ct_anisotropic(gpu_memory_target_in_gb=24).plan_experiment().configurations["3d_fullres"]
-    volumes = [s["patch_size"][0] * s["patch_size"][1] * s["patch_size"][2] * s["batch_size"]
-               for s in (small, default, large)]
+    volumes = [
+        s["patch_size"][0] * s["patch_size"][1] * s["patch_size"][2] * s["batch_size"] for s in (small, default, large)
+    ]
     assert volumes[0] < volumes[1] < volumes[2]
 
 
@@ -151,10 +202,19 @@ def test_plans_json_round_trips_with_nnunet_types(tmp_path):
     raw = json.loads(path.read_text())
     loaded = Plans.load(path)
     assert loaded.to_dict() == raw
-    assert list(raw) == ["dataset_name", "plans_name", "original_median_spacing_after_transp",
-                         "original_median_shape_after_transp", "image_reader_writer", "transpose_forward",
-                         "transpose_backward", "configurations", "experiment_planner_used", "label_manager",
-                         "foreground_intensity_properties_per_channel"]
+    assert list(raw) == [
+        "dataset_name",
+        "plans_name",
+        "original_median_spacing_after_transp",
+        "original_median_shape_after_transp",
+        "image_reader_writer",
+        "transpose_forward",
+        "transpose_backward",
+        "configurations",
+        "experiment_planner_used",
+        "label_manager",
+        "foreground_intensity_properties_per_channel",
+    ]
     assert raw["label_manager"] == "LabelManager" and raw["image_reader_writer"] == "SimpleITKIO"
     assert raw["foreground_intensity_properties_per_channel"] == STATS
     for name in ("2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres"):
@@ -195,7 +255,8 @@ def test_planner_lookup_by_name_and_module_path(tmp_path, monkeypatch):
     (tmp_path / "my_planners.py").write_text(
         "from nnunetv2.experiment_planning.default_experiment_planner import ExperimentPlanner\n"
         "class BigBatchPlanner(ExperimentPlanner):\n    UNet_min_batch_size = 4\n"
-        "class NotAPlanner:\n    pass\n")
+        "class NotAPlanner:\n    pass\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     custom = planner_class_from_name("my_planners:BigBatchPlanner")
     assert custom.UNet_min_batch_size == 4
@@ -221,8 +282,9 @@ def test_bad_inputs_give_one_line_errors():
         _planner(["T1"], 2, spacings, [[50, 50, 50]])
     with pytest.raises(PlansError, match="three positive numbers"):
         _planner(["T1"], 2, spacings, shapes, overwrite_target_spacing=[1.0, 1.0])
-    dataset_json = DatasetJson.from_dict({"channel_names": {"0": "T1"}, "labels": LABELS, "numTraining": 2,
-                                          "file_ending": ".nii.gz"})
+    dataset_json = DatasetJson.from_dict(
+        {"channel_names": {"0": "T1"}, "labels": LABELS, "numTraining": 2, "file_ending": ".nii.gz"}
+    )
     broken = {k: v for k, v in _fingerprint(spacings, shapes).items() if k != "shapes_after_crop"}
     with pytest.raises(PlansError, match="fp.json: required key 'shapes_after_crop' is missing"):
         ExperimentPlanner(dataset_json, broken, "Dataset001_X", "SimpleITKIO", fingerprint_source="fp.json")
@@ -231,8 +293,11 @@ def test_bad_inputs_give_one_line_errors():
 
 
 def test_images_too_small_for_a_unet(caplog):
-    with pytest.raises(PlansError, match=r"nnUNetPlans_2d: the median image size \[6.0, 7.0\] of dataset "
-                                         r"Dataset001_X is too small for a U-Net \(it needs 8 voxels"):
+    with pytest.raises(
+        PlansError,
+        match=r"nnUNetPlans_2d: the median image size \[6.0, 7.0\] of dataset "
+        r"Dataset001_X is too small for a U-Net \(it needs 8 voxels",
+    ):
         _planner(["T1"], 4, [[999.0, 1, 1]] * 4, [[1, 6, 7]] * 4).plan_experiment()
     with caplog.at_level(logging.WARNING):
         tubes = _planner(["T1"], 4, [[1, 1, 1]] * 4, [[100, 6, 6]] * 4).plan_experiment()
@@ -246,14 +311,21 @@ def test_presets_warn_about_another_memory_target(caplog):
         _ct_anisotropic(nnUNetPlannerResEncL, gpu_memory_target_in_gb=8)
         _ct_anisotropic(gpu_memory_target_in_gb=11)
     assert [r.getMessage() for r in caplog.records] == [
-        "nnUNetPlannerResEncL is tuned for 24.0 GB; planning for 8 GB as requested"]
+        "nnUNetPlannerResEncL is tuned for 24.0 GB; planning for 8 GB as requested"
+    ]
 
 
 def test_overwrite_target_spacing_and_suppress_transpose():
     planner = _planner(["T1"], 10, [[0.7, 0.7, 3.0]] * 10, [[300, 300, 40]] * 10)
     assert planner.plan_experiment().transpose_forward == [2, 0, 1]
-    kept = _planner(["T1"], 10, [[0.7, 0.7, 3.0]] * 10, [[300, 300, 40]] * 10, suppress_transpose=True,
-                    overwrite_target_spacing=[1.0, 1.0, 2.0]).plan_experiment()
+    kept = _planner(
+        ["T1"],
+        10,
+        [[0.7, 0.7, 3.0]] * 10,
+        [[300, 300, 40]] * 10,
+        suppress_transpose=True,
+        overwrite_target_spacing=[1.0, 1.0, 2.0],
+    ).plan_experiment()
     assert kept.transpose_forward == [0, 1, 2]
     assert kept.configurations["3d_fullres"]["spacing"] == [1.0, 1.0, 2.0]
     assert kept.configurations["3d_fullres"]["median_image_size_in_voxels"] == [210.0, 210.0, 60.0]

@@ -8,10 +8,13 @@ import SimpleITK as sitk
 from nnunetv2.dataset.synthetic import generate_synthetic_dataset
 from nnunetv2.exceptions import DatasetError, PlansError
 from nnunetv2.experiment_planning.fingerprint import extract_fingerprint, extract_fingerprint_for_dataset
-from nnunetv2.experiment_planning.intensity_statistics import (mixture_quantile, pooled_foreground_statistics,
-                                                               summarize_foreground_intensities)
+from nnunetv2.experiment_planning.intensity_statistics import (
+    mixture_quantile,
+    pooled_foreground_statistics,
+    summarize_foreground_intensities,
+)
 from nnunetv2.experiment_planning.planner import plan_experiment_for_dataset
-from nnunetv2.experiment_planning.plans import Plans
+from nnunetv2.formats.plans import Plans
 
 LABELS = {"background": 0, "organ": 1, "ignore": 2}
 
@@ -29,8 +32,9 @@ def _hand_made_dataset(folder, cases, ending=".nii.gz"):
     for name, (image, seg, spacing) in cases.items():
         _write(image.astype(np.float32), folder / "imagesTr" / f"{name}_0000{ending}", spacing)
         _write(seg.astype(np.uint8), folder / "labelsTr" / f"{name}{ending}", spacing)
-    (folder / "dataset.json").write_text(json.dumps({"channel_names": {"0": "CT"}, "labels": LABELS,
-                                                     "numTraining": len(cases), "file_ending": ending}))
+    (folder / "dataset.json").write_text(
+        json.dumps({"channel_names": {"0": "CT"}, "labels": LABELS, "numTraining": len(cases), "file_ending": ending})
+    )
 
 
 def _two_cases():
@@ -52,18 +56,27 @@ def test_hand_checked_fingerprint_excludes_the_ignore_label(tmp_path):
     output = tmp_path / "out" / "dataset_fingerprint.json"
     fingerprint = extract_fingerprint(tmp_path / "raw", output, show_progress=False)
     assert json.loads(output.read_text()) == fingerprint
-    assert list(fingerprint) == ["spacings", "shapes_after_crop", "foreground_intensity_properties_per_channel",
-                                 "median_relative_size_after_cropping"]
+    assert list(fingerprint) == [
+        "spacings",
+        "shapes_after_crop",
+        "foreground_intensity_properties_per_channel",
+        "median_relative_size_after_cropping",
+    ]
     assert fingerprint["spacings"] == [pytest.approx([2.0, 0.6, 0.5]), [3.0, 1.0, 1.0]]
     assert fingerprint["shapes_after_crop"] == [[2, 3, 4], [2, 4, 5]]
     assert fingerprint["median_relative_size_after_cropping"] == pytest.approx((24 / 40 + 1) / 2)
     stats = fingerprint["foreground_intensity_properties_per_channel"]["0"]
     # each case weighs the same (as nnU-Net's equal draws per case): case means 150 and 2.5
     assert stats["mean"] == pytest.approx(76.25)
-    assert stats["std"] == pytest.approx(math.sqrt((2500 + 1.25) / 2 + 73.75 ** 2))
+    assert stats["std"] == pytest.approx(math.sqrt((2500 + 1.25) / 2 + 73.75**2))
     # mixture: 1, 2, 3, 4 weigh 1/8 each, 100 and 200 weigh 1/4 each
     assert (stats["min"], stats["percentile_00_5"], stats["median"], stats["percentile_99_5"], stats["max"]) == (
-        1.0, 1.0, 4.0, 200.0, 200.0)
+        1.0,
+        1.0,
+        4.0,
+        200.0,
+        200.0,
+    )
 
 
 def test_mixture_quantiles_equal_brute_force_pooling():
@@ -72,7 +85,7 @@ def test_mixture_quantiles_equal_brute_force_pooling():
     int_cases = [rng.integers(-50, 50, 30).astype(np.float32), rng.integers(0, 500, 60).astype(np.float32)]
     float_cases = [rng.normal(0, 1, 40).astype(np.float32), rng.normal(5, 2, 20).astype(np.float32)]
     for cases in (int_cases, float_cases):
-        summaries = [summarize_foreground_intensities(c, 10 ** 6) for c in cases]
+        summaries = [summarize_foreground_intensities(c, 10**6) for c in cases]
         size = math.lcm(*(len(c) for c in cases))
         pooled = np.concatenate([np.tile(c, size // len(c)) for c in cases])
         for fraction in (0.005, 0.3, 0.5, 0.995):
@@ -101,8 +114,11 @@ def test_bad_cases_are_named(tmp_path):
 
     image_a, seg_a, spacing = cases["a"]
     _hand_made_dataset(tmp_path / "shape", {"a": (image_a, seg_a[:, :3], spacing)})
-    with pytest.raises(DatasetError, match=r"a.nii.gz: label shape \(2, 3, 5\) differs from the image shape "
-                                           r"\(2, 4, 5\) of case 'a'"):
+    with pytest.raises(
+        DatasetError,
+        match=r"a.nii.gz: label shape \(2, 3, 5\) differs from the image shape "
+        r"\(2, 4, 5\) of case 'a'",
+    ):
         extract_fingerprint(tmp_path / "shape", show_progress=False)
 
     nan_image = image_a.copy()
@@ -128,10 +144,17 @@ def test_bad_cases_are_named(tmp_path):
 def test_fingerprint_and_plans_for_a_raw_dataset(tmp_path, monkeypatch):
     for name in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         monkeypatch.setenv(name, str(tmp_path / name))
-    generate_synthetic_dataset(tmp_path / "nnUNet_raw" / "Dataset005_Syn", num_cases=3, shape=(8, 16, 16),
-                               spacing=(2.0, 0.8, 0.8), ignore_label=True)
-    with pytest.raises(PlansError, match="dataset_fingerprint.json: fingerprint missing; run "
-                                         "nnUNetv2_extract_fingerprint -d Dataset005_Syn first"):
+    generate_synthetic_dataset(
+        tmp_path / "nnUNet_raw" / "Dataset005_Syn",
+        num_cases=3,
+        shape=(8, 16, 16),
+        spacing=(2.0, 0.8, 0.8),
+        ignore_label=True,
+    )
+    with pytest.raises(
+        PlansError,
+        match="dataset_fingerprint.json: fingerprint missing; run nnUNetv2_extract_fingerprint -d Dataset005_Syn first",
+    ):
         plan_experiment_for_dataset(5)
     with pytest.raises(DatasetError, match="Dataset009_None/dataset.json: file not found"):
         extract_fingerprint_for_dataset("Dataset009_None")
@@ -149,11 +172,13 @@ def test_fingerprint_and_plans_for_a_raw_dataset(tmp_path, monkeypatch):
     assert plans_file == preprocessed / "nnUNetPlans.json"
     plans = Plans.load(plans_file)
     assert plans.image_reader_writer == "SimpleITKIO"
-    assert plans.foreground_intensity_properties_per_channel == fingerprint[
-        "foreground_intensity_properties_per_channel"]
+    assert (
+        plans.foreground_intensity_properties_per_channel == fingerprint["foreground_intensity_properties_per_channel"]
+    )
     assert set(plans.configurations) == {"2d", "3d_fullres"}
-    resenc = plan_experiment_for_dataset("Dataset005_Syn", planner_name="nnUNetPlannerResEncM",
-                                         overwrite_plans_name="Custom")
+    resenc = plan_experiment_for_dataset(
+        "Dataset005_Syn", planner_name="nnUNetPlannerResEncM", overwrite_plans_name="Custom"
+    )
     assert resenc.name == "Custom.json" and Plans.load(resenc).experiment_planner_used == "nnUNetPlannerResEncM"
 
 

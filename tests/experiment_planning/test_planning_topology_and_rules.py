@@ -2,8 +2,12 @@ import numpy as np
 import pytest
 
 from nnunetv2.experiment_planning.network_topology import compute_network_topology, pad_to_multiple
-from nnunetv2.experiment_planning.planning_rules import (fullres_target_spacing, initial_patch_size,
-                                                         normalization_schemes, transpose_for_spacing)
+from nnunetv2.experiment_planning.planning_rules import (
+    fullres_target_spacing,
+    initial_patch_size,
+    normalization_schemes,
+    transpose_for_spacing,
+)
 
 
 def test_isotropic_128_cube_gives_six_stages():
@@ -66,26 +70,34 @@ def test_transpose_moves_the_coarse_axis_first():
 
 
 def test_initial_patch_follows_inverse_spacing_and_is_clipped():
-    assert initial_patch_size([1, 1, 1], [300, 300, 300], 256 ** 3) == [256, 256, 256]
+    assert initial_patch_size([1, 1, 1], [300, 300, 300], 256**3) == [256, 256, 256]
     # aspect 1 : 2 : 2 scaled to 256^3 voxels -> (161.27, 322.54, 322.54), then clipped to the median shape
-    assert initial_patch_size([2, 1, 1], [100, 400, 300.5], 256 ** 3) == [100, 323, 300.5]
-    assert initial_patch_size([1, 1], [5000, 1000], 2048 ** 2) == [2048, 1000]
+    assert initial_patch_size([2, 1, 1], [100, 400, 300.5], 256**3) == [100, 323, 300.5]
+    assert initial_patch_size([1, 1], [5000, 1000], 2048**2) == [2048, 1000]
 
 
 def test_normalization_by_channel_name_and_mask_use():
     names = ["CT", "noNorm", "zscore", "rescale_to_0_1", "rgb_to_0_1", "T2"]
     schemes, mask = normalization_schemes(names, median_relative_size_after_cropping=0.5)
-    assert schemes == ["CTNormalization", "NoNormalization", "ZScoreNormalization", "RescaleTo01Normalization",
-                       "RGBTo01Normalization", "ZScoreNormalization"]
+    assert schemes == [
+        "CTNormalization",
+        "NoNormalization",
+        "ZScoreNormalization",
+        "RescaleTo01Normalization",
+        "RGBTo01Normalization",
+        "ZScoreNormalization",
+    ]
     assert mask == [False, False, True, False, False, True]
     assert normalization_schemes(names, 0.9)[1] == [False] * 6
     assert normalization_schemes(["ct", "MRI"], 0.9, force_mask_for_norm=True) == (
-        ["CTNormalization", "ZScoreNormalization"], [False, True])
+        ["CTNormalization", "ZScoreNormalization"],
+        [False, True],
+    )
 
 
 @pytest.mark.parametrize("spacing", [[1.0, 1.0, 1.0], [3.0, 0.7, 0.7], [0.5, 0.5, 4.0]])
 def test_topology_invariants(spacing):
-    patch = initial_patch_size(spacing, [200, 200, 200], 128 ** 3)
+    patch = initial_patch_size(spacing, [200, 200, 200], 128**3)
     topology = compute_network_topology(spacing, patch)
     assert len(topology.conv_kernel_sizes) == topology.n_stages
     assert np.prod(topology.strides, axis=0).tolist() == topology.shape_must_be_divisible_by

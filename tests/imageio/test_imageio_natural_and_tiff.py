@@ -36,8 +36,10 @@ def test_palette_image_becomes_rgb_but_palette_labels_stay_indices(tmp_path):
     np.testing.assert_array_equal(seg[0, 0], [[0, 1], [2, 1]])
 
 
-@pytest.mark.parametrize("ending, value, dtype", [(".png", 3, np.uint8), (".png", 300, np.uint16),
-                                                  (".bmp", 3, np.uint8), (".tif", 300, np.uint16)])
+@pytest.mark.parametrize(
+    "ending, value, dtype",
+    [(".png", 3, np.uint8), (".png", 300, np.uint16), (".bmp", 3, np.uint8), (".tif", 300, np.uint16)],
+)
 def test_natural_image_seg_round_trip(tmp_path, ending, value, dtype):
     Image.fromarray(_pixels((5, 4))).save(tmp_path / f"a_0000{ending}")
     io = NaturalImage2DIO()
@@ -56,8 +58,10 @@ def test_gray_labels_saved_as_rgb_are_accepted_but_coloured_ones_refused(tmp_pat
     Image.fromarray(gray).save(tmp_path / "gray.png")
     np.testing.assert_array_equal(NaturalImage2DIO().read_seg(tmp_path / "gray.png")[0][0, 0], gray[..., 0])
     Image.fromarray(_pixels((2, 2, 3))).save(tmp_path / "colour.png")
-    with pytest.raises(ImageIOError, match="colour.png: a segmentation must be a gray or palette image, this "
-                                           "one has 3 different colour channels"):
+    with pytest.raises(
+        ImageIOError,
+        match="colour.png: a segmentation must be a gray or palette image, this one has 3 different colour channels",
+    ):
         NaturalImage2DIO().read_seg(tmp_path / "colour.png")
 
 
@@ -118,8 +122,11 @@ def test_spacing_sidecar_detection(tmp_path):
 
 def test_tiff_errors(tmp_path):
     tifffile.imwrite(tmp_path / "a_0000.tif", np.zeros((3, 4, 5), np.uint8), photometric="minisblack")
-    with pytest.raises(ImageIOError, match=r"a_0000.tif: spacing sidecar .*a.json not found; Tiff3DIO needs it "
-                                           r"to hold \{\"spacing\": \[sz, sy, sx\]\}"):
+    with pytest.raises(
+        ImageIOError,
+        match=r"a_0000.tif: spacing sidecar .*a.json not found; Tiff3DIO needs it "
+        r"to hold \{\"spacing\": \[sz, sy, sx\]\}",
+    ):
         Tiff3DIO().read_images([tmp_path / "a_0000.tif"])
     for bad in ({"spacing": [1, 2]}, {"spacing": [1, 0, 1]}, {"pixel_size": [1, 1, 1]}):
         (tmp_path / "a.json").write_text(json.dumps(bad))
@@ -129,8 +136,11 @@ def test_tiff_errors(tmp_path):
     with pytest.raises(ImageIOError, match="a.json: not valid JSON"):
         Tiff3DIO().read_images([tmp_path / "a_0000.tif"])
     tifffile.imwrite(tmp_path / "flat.tif", np.zeros((4, 5), np.uint8))
-    with pytest.raises(ImageIOError, match=r"flat.tif: Tiff3DIO reads 3D stacks \(z, y, x\), this file has "
-                                           r"shape \[4, 5\]"):
+    with pytest.raises(
+        ImageIOError,
+        match=r"flat.tif: Tiff3DIO reads 3D stacks \(z, y, x\), this file has "
+        r"shape \[4, 5\]",
+    ):
         Tiff3DIO().read_seg(tmp_path / "flat.tif")
     (tmp_path / "bad.tif").write_bytes(b"II* broken")
     with pytest.raises(ImageIOError, match=r"bad.tif: tifffile cannot read this file \(") as error:

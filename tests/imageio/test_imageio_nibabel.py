@@ -18,8 +18,10 @@ def _affine(columns, origin):
 
 
 # rotated by 30 degrees about z, spacing (0.75, 1.5, 3.0) along the voxel axes i, j, k
-ROTATED = _affine(np.array([[0.8660254, -0.5, 0.0], [0.5, 0.8660254, 0.0], [0.0, 0.0, 1.0]])
-                  @ np.diag([0.75, 1.5, 3.0]), [-20.5, 10.25, 4.0])
+ROTATED = _affine(
+    np.array([[0.8660254, -0.5, 0.0], [0.5, 0.8660254, 0.0], [0.0, 0.0, 1.0]]) @ np.diag([0.75, 1.5, 3.0]),
+    [-20.5, 10.25, 4.0],
+)
 # voxel axes point L, S, P: reorienting to RAS permutes and flips
 OBLIQUE_LSP = _affine([[-0.75, 0.0, 0.0], [0.0, 0.0, -3.0], [0.0, 1.5, 0.0]], [30.0, 12.0, -8.0])
 
@@ -93,8 +95,10 @@ def test_reorient_refuses_2d_images(tmp_path):
 
 
 def test_channels_with_different_affines_are_refused(tmp_path):
-    files = [_write(tmp_path / "a_0000.nii.gz", np.zeros((5, 4, 3), np.float32), ROTATED),
-             _write(tmp_path / "a_0001.nii.gz", np.zeros((5, 4, 3), np.float32), OBLIQUE_LSP)]
+    files = [
+        _write(tmp_path / "a_0000.nii.gz", np.zeros((5, 4, 3), np.float32), ROTATED),
+        _write(tmp_path / "a_0001.nii.gz", np.zeros((5, 4, 3), np.float32), OBLIQUE_LSP),
+    ]
     # same spacing, other orientation and origin; reoriented, the shapes differ too, but the cause is named
     with pytest.raises(ImageIOError, match=r"a_0001.nii.gz: original_affine .* differs from .* of a_0000.nii.gz"):
         NibabelIO().read_images(files)

@@ -2,17 +2,30 @@ import json
 
 import pytest
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import ImageIOError
-from nnunetv2.imageio.registry import (READER_WRITERS, reader_writer_class_from_name, reader_writer_for_dataset,
-                                       reader_writer_for_ending)
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.imageio.registry import (
+    READER_WRITERS,
+    reader_writer_class_from_name,
+    reader_writer_for_dataset,
+    reader_writer_for_ending,
+)
 
 
-@pytest.mark.parametrize("ending, name", [(".nii.gz", "SimpleITKIO"), (".nii", "SimpleITKIO"),
-                                          (".nrrd", "SimpleITKIO"), (".mha", "SimpleITKIO"),
-                                          (".png", "NaturalImage2DIO"), (".PNG", "NaturalImage2DIO"),
-                                          (".bmp", "NaturalImage2DIO"), (".tif", "NaturalImage2DIO"),
-                                          (".tiff", "Tiff3DIO")])
+@pytest.mark.parametrize(
+    "ending, name",
+    [
+        (".nii.gz", "SimpleITKIO"),
+        (".nii", "SimpleITKIO"),
+        (".nrrd", "SimpleITKIO"),
+        (".mha", "SimpleITKIO"),
+        (".png", "NaturalImage2DIO"),
+        (".PNG", "NaturalImage2DIO"),
+        (".bmp", "NaturalImage2DIO"),
+        (".tif", "NaturalImage2DIO"),
+        (".tiff", "Tiff3DIO"),
+    ],
+)
 def test_reader_writer_by_ending(ending, name):
     assert reader_writer_for_ending(ending).__name__ == name
 
@@ -30,8 +43,13 @@ def test_tif_with_spacing_sidecar_is_a_3d_stack(tmp_path):
 
 
 def test_dataset_json_override_wins_over_the_ending(tmp_path):
-    content = {"channel_names": {"0": "MR"}, "labels": {"background": 0, "a": 1}, "numTraining": 1,
-               "file_ending": ".nii.gz", "overwrite_image_reader_writer": "NibabelIOWithReorient"}
+    content = {
+        "channel_names": {"0": "MR"},
+        "labels": {"background": 0, "a": 1},
+        "numTraining": 1,
+        "file_ending": ".nii.gz",
+        "overwrite_image_reader_writer": "NibabelIOWithReorient",
+    }
     (tmp_path / "dataset.json").write_text(json.dumps(content))
     assert reader_writer_for_dataset(DatasetJson.load(tmp_path / "dataset.json")).__name__ == "NibabelIOWithReorient"
     del content["overwrite_image_reader_writer"]
@@ -39,8 +57,13 @@ def test_dataset_json_override_wins_over_the_ending(tmp_path):
 
 
 def test_unknown_names_and_endings_are_errors():
-    content = {"channel_names": {"0": "MR"}, "labels": {"background": 0}, "numTraining": 1,
-               "file_ending": ".nii.gz", "overwrite_image_reader_writer": "MyIO"}
+    content = {
+        "channel_names": {"0": "MR"},
+        "labels": {"background": 0},
+        "numTraining": 1,
+        "file_ending": ".nii.gz",
+        "overwrite_image_reader_writer": "MyIO",
+    }
     with pytest.raises(ImageIOError, match=r"unknown image reader-writer 'MyIO' \(known: SimpleITKIO, NibabelIO"):
         reader_writer_for_dataset(DatasetJson.from_dict(content))
     with pytest.raises(ImageIOError, match="no image reader-writer supports files ending in '.jpg'"):

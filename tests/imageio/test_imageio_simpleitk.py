@@ -24,8 +24,10 @@ def _write(path, array, spacing, origin=None, direction=None, vector=False):
 
 # NIfTI stores a rotation as a float32 quaternion, so rotated geometry only round-trips exactly
 # in formats that store doubles (.mha); axis permutations and flips are exact everywhere
-@pytest.mark.parametrize("ending, direction", [(".mha", ROTATED), (".nii.gz", FLIPPED_PERMUTED),
-                                               (".nrrd", FLIPPED_PERMUTED), (".nii", FLIPPED_PERMUTED)])
+@pytest.mark.parametrize(
+    "ending, direction",
+    [(".mha", ROTATED), (".nii.gz", FLIPPED_PERMUTED), (".nrrd", FLIPPED_PERMUTED), (".nii", FLIPPED_PERMUTED)],
+)
 def test_3d_round_trip_keeps_data_and_geometry(tmp_path, ending, direction):
     rng = np.random.default_rng(0)
     image = rng.random((3, 4, 5)).astype(np.float32)
@@ -55,8 +57,7 @@ def test_2d_image_reads_as_one_slice_and_writes_back_2d(tmp_path):
     data, properties = io.read_images([path])
     assert data.shape == (1, 1, 3, 4)
     assert properties["spacing"] == [999.0, 2.0, 0.5]
-    assert properties["sitk_stuff"] == {"spacing": [0.5, 2.0], "origin": [1.0, -2.0],
-                                        "direction": [0.0, 1.0, 1.0, 0.0]}
+    assert properties["sitk_stuff"] == {"spacing": [0.5, 2.0], "origin": [1.0, -2.0], "direction": [0.0, 1.0, 1.0, 0.0]}
     seg = np.array([[[0, 1, 2, 3], [1, 1, 0, 0], [2, 2, 2, 2]]])
     io.write_seg(seg, tmp_path / "a.nii.gz", properties)
     assert sitk.ReadImage(str(tmp_path / "a.nii.gz")).GetDimension() == 2
@@ -84,35 +85,52 @@ def test_channels_are_stacked_from_files_vector_pixels_and_4th_axis(tmp_path):
 
 
 def test_large_labels_are_written_as_uint16(tmp_path):
-    _, properties = SimpleITKIO().read_images([_write(tmp_path / "a_0000.nrrd", np.zeros((2, 3, 4), np.float32),
-                                                      (1.0, 1.0, 1.0))])
+    _, properties = SimpleITKIO().read_images(
+        [_write(tmp_path / "a_0000.nrrd", np.zeros((2, 3, 4), np.float32), (1.0, 1.0, 1.0))]
+    )
     seg = np.full((2, 3, 4), 300)
     SimpleITKIO().write_seg(seg, tmp_path / "a.nrrd", properties)
     assert sitk.ReadImage(str(tmp_path / "a.nrrd")).GetPixelID() == sitk.sitkUInt16
     np.testing.assert_array_equal(SimpleITKIO().read_seg(tmp_path / "a.nrrd")[0][0], seg)
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(shape=(3, 4, 6)), r"shape \[3, 4, 6\] differs from \[3, 4, 5\] of a_0000.nii.gz"),
-    (dict(spacing=(1.0, 1.0, 2.5)), r"spacing .* differs"),
-    (dict(origin=(0.0, 0.0, 1.0)), r"origin \[0.0, 0.0, 1.0\] differs from \[0.0, 0.0, 0.0\]"),
-    (dict(direction=FLIPPED_PERMUTED), r"direction .* differs"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(shape=(3, 4, 6)), r"shape \[3, 4, 6\] differs from \[3, 4, 5\] of a_0000.nii.gz"),
+        (dict(spacing=(1.0, 1.0, 2.5)), r"spacing .* differs"),
+        (dict(origin=(0.0, 0.0, 1.0)), r"origin \[0.0, 0.0, 1.0\] differs from \[0.0, 0.0, 0.0\]"),
+        (dict(direction=FLIPPED_PERMUTED), r"direction .* differs"),
+    ],
+)
 def test_channels_with_different_geometry_are_refused(tmp_path, change, message):
-    geometry = dict(shape=(3, 4, 5), spacing=(1.0, 1.0, 2.0), origin=(0.0, 0.0, 0.0),
-                    direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0))
+    geometry = dict(
+        shape=(3, 4, 5),
+        spacing=(1.0, 1.0, 2.0),
+        origin=(0.0, 0.0, 0.0),
+        direction=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0),
+    )
     files = []
     for c, g in enumerate((geometry, {**geometry, **change})):
-        files.append(_write(tmp_path / f"a_{c:04d}.nii.gz", np.zeros(g["shape"], np.float32), g["spacing"],
-                            g["origin"], g["direction"]))
+        files.append(
+            _write(
+                tmp_path / f"a_{c:04d}.nii.gz",
+                np.zeros(g["shape"], np.float32),
+                g["spacing"],
+                g["origin"],
+                g["direction"],
+            )
+        )
     with pytest.raises(ImageIOError, match=f"a_0001.nii.gz: {message}") as error:
         SimpleITKIO().read_images(files)
     assert "\n" not in str(error.value)
 
 
 def test_geometry_differing_by_float32_rounding_is_accepted(tmp_path):
-    files = [_write(tmp_path / f"a_{c:04d}.mha", np.zeros((2, 3, 4), np.float32), (0.7 + c * 1e-7, 1.0, 1.0))
-             for c in range(2)]
+    files = [
+        _write(tmp_path / f"a_{c:04d}.mha", np.zeros((2, 3, 4), np.float32), (0.7 + c * 1e-7, 1.0, 1.0))
+        for c in range(2)
+    ]
     assert SimpleITKIO().read_images(files)[0].shape == (2, 2, 3, 4)
 
 
@@ -129,8 +147,9 @@ def test_seg_with_several_channels_and_bad_labels_are_refused(tmp_path):
     vector = _write(tmp_path / "v.mha", np.zeros((2, 3, 4, 2), np.uint8), (1.0, 1.0, 1.0), vector=True)
     with pytest.raises(ImageIOError, match="v.mha: a segmentation must have one channel, this file has 2"):
         SimpleITKIO().read_seg(vector)
-    _, properties = SimpleITKIO().read_images([_write(tmp_path / "a_0000.mha", np.zeros((2, 3, 4), np.float32),
-                                                      (1.0, 1.0, 1.0))])
+    _, properties = SimpleITKIO().read_images(
+        [_write(tmp_path / "a_0000.mha", np.zeros((2, 3, 4), np.float32), (1.0, 1.0, 1.0))]
+    )
     with pytest.raises(ImageIOError, match="out.mha: segmentation contains the negative value -1"):
         SimpleITKIO().write_seg(np.full((2, 3, 4), -1), tmp_path / "out.mha", properties)
     with pytest.raises(ImageIOError, match="out.mha: segmentation values must be whole numbers"):
@@ -147,6 +166,9 @@ def test_truncated_gzipped_nifti_is_refused_not_zero_filled(tmp_path):
     assert SimpleITKIO().read_images([vector])[0].shape == (3, 4, 5, 6)
     content = path.read_bytes()
     path.write_bytes(content[: len(content) // 2])
-    with pytest.raises(ImageIOError, match=r"a_0000.nii.gz: the file is truncated or damaged \(its gzip trailer "
-                                           r"records \d+ bytes, the NIfTI header needs 520\)"):
+    with pytest.raises(
+        ImageIOError,
+        match=r"a_0000.nii.gz: the file is truncated or damaged \(its gzip trailer "
+        r"records \d+ bytes, the NIfTI header needs 520\)",
+    ):
         SimpleITKIO().read_images([path])

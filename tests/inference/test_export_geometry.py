@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.exceptions import InferenceError
-from nnunetv2.experiment_planning.plans import Plans
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.plans import Plans
 from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
-from nnunetv2.inference.export import (convert_logits_to_segmentation_with_correct_shape,
-                                       export_prediction_from_logits, spacings_for_export)
+from nnunetv2.inference.export import (
+    convert_logits_to_segmentation_with_correct_shape,
+    export_prediction_from_logits,
+    spacings_for_export,
+)
 
 
 class NpyWriter(BaseReaderWriter):
@@ -38,10 +41,16 @@ class FailingWriter(NpyWriter):
 
 def _configuration(spacing, patch):
     return {
-        "data_identifier": "x", "preprocessor_name": "DefaultPreprocessor", "batch_size": 2,
-        "patch_size": patch, "median_image_size_in_voxels": patch, "spacing": spacing,
-        "normalization_schemes": ["ZScoreNormalization"], "use_mask_for_norm": [False],
-        "resampling_fn_data": "resample_data_or_seg_to_shape", "resampling_fn_seg": "resample_data_or_seg_to_shape",
+        "data_identifier": "x",
+        "preprocessor_name": "DefaultPreprocessor",
+        "batch_size": 2,
+        "patch_size": patch,
+        "median_image_size_in_voxels": patch,
+        "spacing": spacing,
+        "normalization_schemes": ["ZScoreNormalization"],
+        "use_mask_for_norm": [False],
+        "resampling_fn_data": "resample_data_or_seg_to_shape",
+        "resampling_fn_seg": "resample_data_or_seg_to_shape",
         "resampling_fn_probabilities": "resample_data_or_seg_to_shape",
         "resampling_fn_data_kwargs": {"is_seg": False, "order": 3, "order_z": 0, "force_separate_z": None},
         "resampling_fn_seg_kwargs": {"is_seg": True, "order": 1, "order_z": 0, "force_separate_z": None},
@@ -53,12 +62,21 @@ def _configuration(spacing, patch):
 
 def _plans(transpose_forward, configurations):
     backward = [transpose_forward.index(i) for i in range(len(transpose_forward))]
-    return Plans.from_dict({
-        "dataset_name": "Dataset001_X", "plans_name": "nnUNetPlans", "original_median_spacing_after_transp": [1, 1, 1],
-        "original_median_shape_after_transp": [1, 1, 1], "image_reader_writer": "NpyWriter",
-        "transpose_forward": transpose_forward, "transpose_backward": backward, "configurations": configurations,
-        "experiment_planner_used": "x", "label_manager": "LabelManager",
-        "foreground_intensity_properties_per_channel": {}})
+    return Plans.from_dict(
+        {
+            "dataset_name": "Dataset001_X",
+            "plans_name": "nnUNetPlans",
+            "original_median_spacing_after_transp": [1, 1, 1],
+            "original_median_shape_after_transp": [1, 1, 1],
+            "image_reader_writer": "NpyWriter",
+            "transpose_forward": transpose_forward,
+            "transpose_backward": backward,
+            "configurations": configurations,
+            "experiment_planner_used": "x",
+            "label_manager": "LabelManager",
+            "foreground_intensity_properties_per_channel": {},
+        }
+    )
 
 
 def _dataset_json(labels, regions_class_order=None):
@@ -75,9 +93,12 @@ def _one_hot_logits(labels: np.ndarray, num_classes: int) -> torch.Tensor:
 def _case_with_crop_transpose_and_resampling():
     """Original (10, 12, 14) at spacing (1, 2, 3); x is moved first; the crop box keeps (10, 8, 12)."""
     plans = _plans([2, 0, 1], {"3d_fullres": _configuration([3.0, 0.5, 1.0], [8, 8, 8])})
-    properties = {"spacing": [1.0, 2.0, 3.0], "shape_before_cropping": [14, 10, 12],
-                  "bbox_used_for_cropping": [[2, 12], [1, 9], [0, 12]],
-                  "shape_after_cropping_and_before_resampling": [10, 8, 12]}
+    properties = {
+        "spacing": [1.0, 2.0, 3.0],
+        "shape_before_cropping": [14, 10, 12],
+        "bbox_used_for_cropping": [[2, 12], [1, 9], [0, 12]],
+        "shape_after_cropping_and_before_resampling": [10, 8, 12],
+    }
     rng = np.random.default_rng(0)
     cropped_labels = rng.integers(0, 3, size=(10, 4, 6)).repeat(2, axis=1).repeat(2, axis=2)  # (10, 8, 12)
     # the network saw the crop at spacing (3, 0.5, 1): twice as many voxels in-plane
@@ -92,9 +113,16 @@ def test_export_restores_the_original_geometry(tmp_path):
     plans, properties, logits, expected = _case_with_crop_transpose_and_resampling()
     dataset_json = _dataset_json({"background": 0, "a": 1, "b": 2})
     assert expected.shape == (10, 12, 14)
-    path = export_prediction_from_logits(logits, properties, plans.configuration("3d_fullres"), plans,
-                                         dataset_json, str(tmp_path / "case_001"), save_probabilities=True,
-                                         reader_writer=NpyWriter())
+    path = export_prediction_from_logits(
+        logits,
+        properties,
+        plans.configuration("3d_fullres"),
+        plans,
+        dataset_json,
+        str(tmp_path / "case_001"),
+        save_probabilities=True,
+        reader_writer=NpyWriter(),
+    )
     assert path == str(tmp_path / "case_001.npy")
     np.testing.assert_array_equal(np.load(path), expected)
     probabilities = np.load(tmp_path / "case_001.npz")["probabilities"]
@@ -111,8 +139,9 @@ def test_export_restores_the_original_geometry(tmp_path):
 def test_convert_returns_segmentation_only_unless_asked():
     plans, properties, logits, expected = _case_with_crop_transpose_and_resampling()
     dataset_json = _dataset_json({"background": 0, "a": 1, "b": 2})
-    seg = convert_logits_to_segmentation_with_correct_shape(logits.numpy(), properties,
-                                                            plans.configuration("3d_fullres"), plans, dataset_json)
+    seg = convert_logits_to_segmentation_with_correct_shape(
+        logits.numpy(), properties, plans.configuration("3d_fullres"), plans, dataset_json
+    )
     assert isinstance(seg, np.ndarray) and seg.dtype == np.uint8
     np.testing.assert_array_equal(seg, expected)
 
@@ -126,23 +155,33 @@ def test_2d_configuration_keeps_the_slice_spacing():
 
 def test_2d_image_with_2d_configuration():
     plans = _plans([0, 1, 2], {"2d": _configuration([1.0, 1.0], [8, 8])})
-    properties = {"spacing": [999.0, 0.5, 0.5], "shape_before_cropping": [1, 20, 24],
-                  "bbox_used_for_cropping": [[0, 1], [0, 20], [0, 24]],
-                  "shape_after_cropping_and_before_resampling": [1, 20, 24]}
+    properties = {
+        "spacing": [999.0, 0.5, 0.5],
+        "shape_before_cropping": [1, 20, 24],
+        "bbox_used_for_cropping": [[0, 1], [0, 20], [0, 24]],
+        "shape_after_cropping_and_before_resampling": [1, 20, 24],
+    }
     labels = np.zeros((1, 10, 12), dtype=np.int64)
     labels[0, 2:6, 3:9] = 1
     seg = convert_logits_to_segmentation_with_correct_shape(
-        _one_hot_logits(labels, 2), properties, plans.configuration("2d"), plans,
-        _dataset_json({"background": 0, "fg": 1}))
+        _one_hot_logits(labels, 2),
+        properties,
+        plans.configuration("2d"),
+        plans,
+        _dataset_json({"background": 0, "fg": 1}),
+    )
     assert seg.shape == (1, 20, 24)
     np.testing.assert_array_equal(seg, labels.repeat(2, axis=1).repeat(2, axis=2))
 
 
 def test_regions_are_painted_in_order_and_zero_outside_the_crop(tmp_path):
     plans = _plans([0, 1, 2], {"3d_fullres": _configuration([1.0, 1.0, 1.0], [4, 4, 4])})
-    properties = {"spacing": [1.0, 1.0, 1.0], "shape_before_cropping": [3, 6, 6],
-                  "bbox_used_for_cropping": [[0, 3], [1, 5], [1, 5]],
-                  "shape_after_cropping_and_before_resampling": [3, 4, 4]}
+    properties = {
+        "spacing": [1.0, 1.0, 1.0],
+        "shape_before_cropping": [3, 6, 6],
+        "bbox_used_for_cropping": [[0, 3], [1, 5], [1, 5]],
+        "shape_after_cropping_and_before_resampling": [3, 4, 4],
+    }
     whole = np.zeros((3, 4, 4), dtype=bool)
     whole[:, :3, :3] = True
     core = np.zeros((3, 4, 4), dtype=bool)
@@ -150,7 +189,8 @@ def test_regions_are_painted_in_order_and_zero_outside_the_crop(tmp_path):
     logits = torch.from_numpy(np.stack([np.where(whole, 5.0, -5.0), np.where(core, 5.0, -5.0)]).astype(np.float32))
     dataset_json = _dataset_json({"background": 0, "whole": [1, 2], "core": 2}, regions_class_order=[1, 2])
     seg, probabilities = convert_logits_to_segmentation_with_correct_shape(
-        logits, properties, plans.configuration("3d_fullres"), plans, dataset_json, return_probabilities=True)
+        logits, properties, plans.configuration("3d_fullres"), plans, dataset_json, return_probabilities=True
+    )
     expected = np.zeros((3, 6, 6), dtype=np.uint8)
     expected[:, 1:4, 1:4] = 1
     expected[:, 2, 2] = 2
@@ -161,14 +201,21 @@ def test_regions_are_painted_in_order_and_zero_outside_the_crop(tmp_path):
 def test_failed_write_leaves_no_segmentation_file(tmp_path):
     plans, properties, logits, _ = _case_with_crop_transpose_and_resampling()
     with pytest.raises(OSError, match="disk full"):
-        export_prediction_from_logits(logits, properties, plans.configuration("3d_fullres"), plans,
-                                      _dataset_json({"background": 0, "a": 1, "b": 2}), str(tmp_path / "c"),
-                                      reader_writer=FailingWriter())
+        export_prediction_from_logits(
+            logits,
+            properties,
+            plans.configuration("3d_fullres"),
+            plans,
+            _dataset_json({"background": 0, "a": 1, "b": 2}),
+            str(tmp_path / "c"),
+            reader_writer=FailingWriter(),
+        )
     assert list(tmp_path.iterdir()) == []
 
 
 def test_channel_count_mismatch_is_reported():
     plans, properties, logits, _ = _case_with_crop_transpose_and_resampling()
     with pytest.raises(InferenceError, match="the prediction has 3 channels but the dataset's labels need 2"):
-        convert_logits_to_segmentation_with_correct_shape(logits, properties, plans.configuration("3d_fullres"),
-                                                          plans, _dataset_json({"background": 0, "a": 1}))
+        convert_logits_to_segmentation_with_correct_shape(
+            logits, properties, plans.configuration("3d_fullres"), plans, _dataset_json({"background": 0, "a": 1})
+        )

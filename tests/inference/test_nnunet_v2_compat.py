@@ -7,6 +7,7 @@ another spacing than the plans' (so prediction resamples both ways and slides ov
 nnU-Net v2's segmentation and probabilities (stored as float16) of that case with test-time
 mirroring. nnU-Net v2 itself is not needed here.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,8 @@ import pytest
 import SimpleITK as sitk
 import torch
 
+from nnunetv2.formats.checkpoint_io import load_checkpoint
 from nnunetv2.inference.predictor import nnUNetPredictor
-from nnunetv2.utilities.checkpoint_io import load_checkpoint
 
 torch.set_num_threads(1)
 FIXTURE = Path(__file__).parent / "data_nnunet_v2_compat"
@@ -38,8 +39,13 @@ def our_prediction(tmp_path_factory) -> Path:
     output = tmp_path_factory.mktemp("prediction")
     predictor = nnUNetPredictor(device="cpu", allow_tqdm=False)
     predictor.initialize_from_trained_model_folder(FIXTURE / "model", use_folds=(0,))
-    predictor.predict_from_files(str(FIXTURE / "input"), str(output), save_probabilities=True,
-                                 num_processes_preprocessing=0, num_processes_segmentation_export=0)
+    predictor.predict_from_files(
+        str(FIXTURE / "input"),
+        str(output),
+        save_probabilities=True,
+        num_processes_preprocessing=0,
+        num_processes_segmentation_export=0,
+    )
     return output
 
 
@@ -89,6 +95,7 @@ def test_logits_stay_off_the_device_when_asked(monkeypatch):
 
 def test_verbose_preprocessing_logs_the_preprocessing(caplog, tmp_path):
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+
     image, properties = SimpleITKIO().read_images(sorted(str(f) for f in (FIXTURE / "input").iterdir()))
     predictor = nnUNetPredictor(device="cpu", use_mirroring=False, verbose_preprocessing=True, allow_tqdm=False)
     predictor.initialize_from_trained_model_folder(FIXTURE / "model", use_folds=(0,))

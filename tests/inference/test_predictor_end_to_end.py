@@ -1,6 +1,7 @@
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from tests.helpers.tiny_models import make_model_folder as _make_model_folder
 from tests.helpers.tiny_models import write_case as _write_case
 
 torch.set_num_threads(1)
-BIN = Path("/work/venv/bin")
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +40,9 @@ def _predictor(model_folder, folds=(0,)):
 
 def test_predictions_keep_the_input_geometry_and_workers_change_nothing(model_folder, input_folder, tmp_path):
     predictor = _predictor(model_folder)
-    written = predictor.predict_from_files(input_folder, tmp_path / "serial", num_processes_preprocessing=1,
-                                           num_processes_segmentation_export=1)
+    written = predictor.predict_from_files(
+        input_folder, tmp_path / "serial", num_processes_preprocessing=1, num_processes_segmentation_export=1
+    )
     assert [Path(w).name for w in written] == ["a.nii.gz", "b.nii.gz"]
     assert (tmp_path / "serial" / "plans.json").is_file() and (tmp_path / "serial" / "dataset.json").is_file()
     record = json.loads((tmp_path / "serial" / "predict_from_raw_data_args.json").read_text())
@@ -56,14 +58,21 @@ def test_predictions_keep_the_input_geometry_and_workers_change_nothing(model_fo
     assert set(np.unique(seg)) <= {0, 1, 2} and np.all(seg[0] == 0)  # the zero margin is background
 
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+
     image, properties = SimpleITKIO().read_images([input_folder / "a_0000.nii.gz", input_folder / "a_0001.nii.gz"])
     np.testing.assert_array_equal(predictor.predict_single_npy_array(image, properties), seg)
 
-    parallel = predictor.predict_from_files(input_folder, tmp_path / "parallel", save_probabilities=True,
-                                            num_processes_preprocessing=2, num_processes_segmentation_export=2)
+    parallel = predictor.predict_from_files(
+        input_folder,
+        tmp_path / "parallel",
+        save_probabilities=True,
+        num_processes_preprocessing=2,
+        num_processes_segmentation_export=2,
+    )
     for serial_file, parallel_file in zip(written, parallel):
-        np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(parallel_file)),
-                                      sitk.GetArrayFromImage(sitk.ReadImage(serial_file)))
+        np.testing.assert_array_equal(
+            sitk.GetArrayFromImage(sitk.ReadImage(parallel_file)), sitk.GetArrayFromImage(sitk.ReadImage(serial_file))
+        )
     assert (tmp_path / "parallel" / "b.npz").is_file() and (tmp_path / "parallel" / "b.pkl").is_file()
 
 
@@ -84,8 +93,9 @@ def test_bf16_prediction_stays_close_to_float32(model_folder, input_folder, tmp_
     assert approximate.dtype == torch.float32 and not torch.equal(approximate, exact)  # bfloat16 did run
     assert (approximate - exact).abs().max() < 0.05 * exact.abs().max()
     assert (approximate.argmax(0) == exact.argmax(0)).float().mean() > 0.95
-    predictor.predict_from_files(input_folder, tmp_path / "bf16", num_processes_preprocessing=1,
-                                 num_processes_segmentation_export=1)
+    predictor.predict_from_files(
+        input_folder, tmp_path / "bf16", num_processes_preprocessing=1, num_processes_segmentation_export=1
+    )
     assert json.loads((tmp_path / "bf16" / "predict_from_raw_data_args.json").read_text())["cpu_bf16"] is True
 
 
@@ -94,21 +104,32 @@ def test_continue_prediction_skips_finished_cases(model_folder, input_folder, tm
     out = tmp_path / "out"
     out.mkdir()
     (out / "a.nii.gz").write_bytes(b"finished earlier")
-    written = predictor.predict_from_files(input_folder, out, overwrite=False, num_processes_preprocessing=1,
-                                           num_processes_segmentation_export=1)
+    written = predictor.predict_from_files(
+        input_folder, out, overwrite=False, num_processes_preprocessing=1, num_processes_segmentation_export=1
+    )
     assert [Path(w).name for w in written] == ["b.nii.gz"]
     assert (out / "a.nii.gz").read_bytes() == b"finished earlier"
-    part = predictor.predict_from_files(input_folder, tmp_path / "part", num_parts=2, part_id=1,
-                                        num_processes_preprocessing=1, num_processes_segmentation_export=1)
+    part = predictor.predict_from_files(
+        input_folder,
+        tmp_path / "part",
+        num_parts=2,
+        part_id=1,
+        num_processes_preprocessing=1,
+        num_processes_segmentation_export=1,
+    )
     assert [Path(w).name for w in part] == ["b.nii.gz"]
 
 
 def test_model_folder_errors(model_folder, tmp_path):
-    with pytest.raises(InferenceError, match="fold_3/checkpoint_final.pth: checkpoint of fold 3 not found "
-                                             "\\(folds with checkpoint_final.pth: 0, 1\\)"):
+    with pytest.raises(
+        InferenceError,
+        match="fold_3/checkpoint_final.pth: checkpoint of fold 3 not found \\(folds with checkpoint_final.pth: 0, 1\\)",
+    ):
         _predictor(model_folder, (0, 3))
-    with pytest.raises(InferenceError, match="checkpoint_best.pth: checkpoint of fold 0 not found "
-                                             "\\(no fold has checkpoint_best.pth\\)"):
+    with pytest.raises(
+        InferenceError,
+        match="checkpoint_best.pth: checkpoint of fold 0 not found \\(no fold has checkpoint_best.pth\\)",
+    ):
         nnUNetPredictor(device="cpu").initialize_from_trained_model_folder(model_folder, (0,), "checkpoint_best.pth")
     with pytest.raises(InferenceError, match="nowhere: model folder not found"):
         _predictor(tmp_path / "nowhere")
@@ -146,24 +167,35 @@ def test_bad_inputs_give_one_clear_error_and_keep_finished_cases(model_folder, t
     _write_case(mismatch, "b", 1, spacing_of_channel_1=(1.0, 1.0, 3.0))
     with pytest.raises(ImageIOError, match="case 'b': .*b_0001.nii.gz: spacing .* differs"):
         predictor.predict_from_files(mismatch, tmp_path / "o5", **run)
-    assert sorted(p.name for p in (tmp_path / "o5").iterdir()) == ["a.nii.gz", "dataset.json", "plans.json",
-                                                                   "predict_from_raw_data_args.json"]
+    assert sorted(p.name for p in (tmp_path / "o5").iterdir()) == [
+        "a.nii.gz",
+        "dataset.json",
+        "plans.json",
+        "predict_from_raw_data_args.json",
+    ]
     assert sitk.ReadImage(str(tmp_path / "o5" / "a.nii.gz")).GetSize() == (22, 20, 10)
 
 
 def test_cascade_uses_previous_stage_predictions(tmp_path, model_folder, input_folder):
     previous = tmp_path / "lowres"
-    _predictor(model_folder).predict_from_files(input_folder, previous, num_processes_preprocessing=1,
-                                                num_processes_segmentation_export=1)
+    _predictor(model_folder).predict_from_files(
+        input_folder, previous, num_processes_preprocessing=1, num_processes_segmentation_export=1
+    )
     cascade = _predictor(_make_model_folder(tmp_path / "cascade", num_folds=1, previous_stage="3d_lowres"))
     assert cascade.model.num_input_channels == 4
     with pytest.raises(InferenceError, match="'3d_fullres' is a cascade stage: give the predictions of '3d_lowres'"):
         cascade.predict_from_files(input_folder, tmp_path / "o")
-    written = cascade.predict_from_files(input_folder, tmp_path / "o", folder_with_segs_from_prev_stage=previous,
-                                         num_processes_preprocessing=1, num_processes_segmentation_export=1)
+    written = cascade.predict_from_files(
+        input_folder,
+        tmp_path / "o",
+        folder_with_segs_from_prev_stage=previous,
+        num_processes_preprocessing=1,
+        num_processes_segmentation_export=1,
+    )
     assert len(written) == 2
     # the previous stage's labels are input channels: other labels there change the prediction's logits
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
+
     image, properties = SimpleITKIO().read_images([input_folder / "a_0000.nii.gz", input_folder / "a_0001.nii.gz"])
     ones = np.ones((1, *image.shape[1:]), dtype=np.uint8)
     _, p_zero = cascade.predict_single_npy_array(image, properties, 0 * ones, None, True)
@@ -180,14 +212,46 @@ def test_predict_clis(model_folder, input_folder, tmp_path):
     os.symlink(model_folder, results / "Dataset990_Tiny" / "nnUNetTrainer__nnUNetPlans__3d_fullres")
     env = dict(os.environ, nnUNet_results=str(results), nnUNet_raw=str(tmp_path), nnUNet_preprocessed=str(tmp_path))
     common = ["-npp", "1", "-nps", "1", "-device", "cpu", "--disable_progress_bar", "--disable_tta"]
-    done = subprocess.run([BIN / "nnUNetv2_predict", "-i", input_folder, "-o", tmp_path / "out", "-d", "990",
-                           "-c", "3d_fullres", "-f", "0", *common], capture_output=True, text=True, env=env,
-                          timeout=300)
+    done = subprocess.run(
+        [
+            BIN / "nnUNetv2_predict",
+            "-i",
+            input_folder,
+            "-o",
+            tmp_path / "out",
+            "-d",
+            "990",
+            "-c",
+            "3d_fullres",
+            "-f",
+            "0",
+            *common,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "a.nii.gz").is_file() and (tmp_path / "out" / "b.nii.gz").is_file()
-    failed = subprocess.run([BIN / "nnUNetv2_predict_from_modelfolder", "-i", input_folder, "-o", tmp_path / "o2",
-                             "-m", model_folder, "-f", "0", "7", *common], capture_output=True, text=True,
-                            timeout=300)
+    failed = subprocess.run(
+        [
+            BIN / "nnUNetv2_predict_from_modelfolder",
+            "-i",
+            input_folder,
+            "-o",
+            tmp_path / "o2",
+            "-m",
+            model_folder,
+            "-f",
+            "0",
+            "7",
+            *common,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert failed.returncode == 1
     assert failed.stderr.startswith("error: ") and "checkpoint of fold 7 not found" in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1

@@ -6,8 +6,12 @@ import torch
 from torch import nn
 
 from nnunetv2.exceptions import InferenceError
-from nnunetv2.inference.sliding_window import (_accumulate_with_cpu_fallback, compute_steps_for_sliding_window,
-                                               gaussian_importance_map, sliding_window_predict)
+from nnunetv2.inference.sliding_window import (
+    _accumulate_with_cpu_fallback,
+    compute_steps_for_sliding_window,
+    gaussian_importance_map,
+    sliding_window_predict,
+)
 
 torch.set_num_threads(1)
 
@@ -23,8 +27,11 @@ class LinearPlusPatchField(nn.Module):
         with torch.no_grad():
             self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=generator))
             self.conv.bias.copy_(torch.randn(out_channels, generator=generator))
-        field = torch.randn((out_channels, *patch_size), generator=generator) if with_field else \
-            torch.zeros((out_channels, *patch_size))
+        field = (
+            torch.randn((out_channels, *patch_size), generator=generator)
+            if with_field
+            else torch.zeros((out_channels, *patch_size))
+        )
         self.register_buffer("field", field)
         self.deep_supervision = deep_supervision
 
@@ -35,7 +42,8 @@ class LinearPlusPatchField(nn.Module):
     def linear_part(self, image: np.ndarray) -> np.ndarray:
         w = self.conv.weight.detach().numpy().reshape(self.conv.out_channels, -1)
         return np.einsum("oc,c...->o...", w, image) + self.conv.bias.detach().numpy().reshape(
-            (-1,) + (1,) * (image.ndim - 1))
+            (-1,) + (1,) * (image.ndim - 1)
+        )
 
 
 def _random_image(shape, seed=1):
@@ -94,8 +102,8 @@ def test_overlapping_tiles_are_gaussian_weighted():
     numerator = np.zeros((13, 8))
     denominator = np.zeros((13, 8))
     for s in starts:
-        numerator[s:s + 8] += field * weights
-        denominator[s:s + 8] += weights
+        numerator[s : s + 8] += field * weights
+        denominator[s : s + 8] += weights
     logits = sliding_window_predict(network, image, patch, 1, step_size=0.5)
     expected = network.linear_part(image[:, 0])[0] + numerator / denominator
     np.testing.assert_allclose(logits.numpy()[0, 0], expected, atol=1e-5)
@@ -104,8 +112,8 @@ def test_overlapping_tiles_are_gaussian_weighted():
     counts = np.zeros((13, 8))
     sums = np.zeros((13, 8))
     for s in starts:
-        sums[s:s + 8] += field
-        counts[s:s + 8] += 1
+        sums[s : s + 8] += field
+        counts[s : s + 8] += 1
     np.testing.assert_allclose(plain.numpy()[0, 0], network.linear_part(image[:, 0])[0] + sums / counts, atol=1e-5)
 
 
@@ -117,8 +125,7 @@ def test_2d_patch_on_3d_data_predicts_each_slice():
     field = network.field.numpy()
     expected_field = (field + np.flip(field, 2)) / 2
     for z in range(5):
-        np.testing.assert_allclose(logits.numpy()[:, z], network.linear_part(image[:, z]) + expected_field,
-                                   atol=1e-5)
+        np.testing.assert_allclose(logits.numpy()[:, z], network.linear_part(image[:, z]) + expected_field, atol=1e-5)
     one_by_one = sliding_window_predict(network, image, patch, 3, mirror_axes=(1,), tile_batch_size=1)
     np.testing.assert_allclose(one_by_one.numpy(), logits.numpy(), atol=1e-6)
 

@@ -1,16 +1,22 @@
 """Each normalization scheme against a hand computation, and the lookups by name."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from nnunetv2.exceptions import DatasetError, PlansError
-from nnunetv2.preprocessing.normalization import (CTNormalization, NoNormalization, RescaleTo01Normalization,
-                                                  RGBTo01Normalization, ZScoreNormalization,
-                                                  normalization_class_from_name)
+from nnunetv2.preprocessing.normalization import (
+    CTNormalization,
+    NoNormalization,
+    RescaleTo01Normalization,
+    RGBTo01Normalization,
+    ZScoreNormalization,
+    normalization_class_from_name,
+)
 
-IMAGE = np.array([[[0.0, 0.0, 10.0], [20.0, 30.0, 0.0]]], dtype=np.float32)   # (1, 2, 3)
-SEG = np.array([[[-1, -1, 0], [1, 0, -1]]], dtype=np.int16)                    # inside: 10, 20, 30
+IMAGE = np.array([[[0.0, 0.0, 10.0], [20.0, 30.0, 0.0]]], dtype=np.float32)  # (1, 2, 3)
+SEG = np.array([[[-1, -1, 0], [1, 0, -1]]], dtype=np.int16)  # inside: 10, 20, 30
 
 
 def test_zscore_over_the_whole_image():

@@ -1,4 +1,5 @@
 """preprocess_dataset end to end on a tiny NIfTI dataset: files, shapes, locations, gt copies, reruns, errors."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ CONFIG_FOLDERS = ("nnUNetPlans_2d", "nnUNetPlans_3d_fullres", "nnUNetPlans_3d_lo
 
 def _write_nifti(array: np.ndarray, path: Path) -> None:
     import SimpleITK as sitk
+
     image = sitk.GetImageFromArray(array)
-    image.SetSpacing((1.0, 1.0, 3.0))        # (x, y, z): array spacing [3, 1, 1]
+    image.SetSpacing((1.0, 1.0, 3.0))  # (x, y, z): array spacing [3, 1, 1]
     sitk.WriteImage(image, str(path))
 
 
@@ -32,15 +34,22 @@ def _write_raw_dataset(raw_root: Path, num_cases: int) -> Path:
     rng = np.random.default_rng(0)
     for i in range(num_cases):
         image = np.zeros((8, 10, 12), dtype=np.float32)
-        image[1:7, 2:9, 1:11 - i % 3] = rng.uniform(1, 9, size=(6, 7, 10 - i % 3))
+        image[1:7, 2:9, 1 : 11 - i % 3] = rng.uniform(1, 9, size=(6, 7, 10 - i % 3))
         seg = np.zeros((8, 10, 12), dtype=np.uint8)
         seg[2:5, 3:6, 2:6] = 1
         seg[4:6, 6:8, 6:9] = 2
         _write_nifti(image, folder / "imagesTr" / f"case{i:02d}_0000.nii.gz")
         _write_nifti(seg, folder / "labelsTr" / f"case{i:02d}.nii.gz")
-    (folder / "dataset.json").write_text(json.dumps({
-        "channel_names": {"0": "MR"}, "labels": {"background": 0, "a": 1, "b": 2},
-        "numTraining": num_cases, "file_ending": ".nii.gz"}))
+    (folder / "dataset.json").write_text(
+        json.dumps(
+            {
+                "channel_names": {"0": "MR"},
+                "labels": {"background": 0, "a": 1, "b": 2},
+                "numTraining": num_cases,
+                "file_ending": ".nii.gz",
+            }
+        )
+    )
     return folder
 
 
@@ -54,8 +63,11 @@ def tiny_dataset(nnunet_env, make_plans):
 
 
 def _outputs(preprocessed: Path) -> dict:
-    return {(folder, case): load_preprocessed_case(preprocessed / folder, case)
-            for folder in CONFIG_FOLDERS for case in list_preprocessed_cases(preprocessed / folder)}
+    return {
+        (folder, case): load_preprocessed_case(preprocessed / folder, case)
+        for folder in CONFIG_FOLDERS
+        for case in list_preprocessed_cases(preprocessed / folder)
+    }
 
 
 def test_writes_every_configuration_and_the_reference_labels(tiny_dataset):
@@ -75,9 +87,9 @@ def test_writes_every_configuration_and_the_reference_labels(tiny_dataset):
     for label, coords in props["class_locations"].items():
         assert len(coords) == (seg == label).sum() and (seg[tuple(coords.T)] == label).all()
     low, low_seg, _ = load_preprocessed_case(preprocessed / "nnUNetPlans_3d_lowres", "case01")
-    assert low.shape == low_seg.shape == (1, 6, 4, 4)          # in-plane 2x coarser: round(7/2), round(9/2)
+    assert low.shape == low_seg.shape == (1, 6, 4, 4)  # in-plane 2x coarser: round(7/2), round(9/2)
     flat, _, _ = load_preprocessed_case(preprocessed / "nnUNetPlans_2d", "case01")
-    assert np.array_equal(flat, data)                          # 2d keeps the 3 mm slices: same arrays
+    assert np.array_equal(flat, data)  # 2d keeps the 3 mm slices: same arrays
     for case in cases:
         gt = preprocessed / "gt_segmentations" / f"{case}.nii.gz"
         assert gt.read_bytes() == (raw / "labelsTr" / f"{case}.nii.gz").read_bytes()
@@ -92,10 +104,10 @@ def test_worker_pool_gives_the_same_result_and_reruns_drop_removed_cases(tiny_da
         path.unlink()
     (raw / "labelsTr" / "case06.nii.gz").write_bytes((raw / "labelsTr" / "case04.nii.gz").read_bytes())
     shutil.copy(raw / "imagesTr" / "case04_0000.nii.gz", raw / "imagesTr" / "case06_0000.nii.gz")
-    preprocess_dataset(DATASET, num_processes=2, show_progress=False)   # 6 cases: uses worker processes
+    preprocess_dataset(DATASET, num_processes=2, show_progress=False)  # 6 cases: uses worker processes
     pooled = _outputs(preprocessed)
     assert set(pooled) == {k for k in serial if k[1] != "case05"} | {(f, "case06") for f in CONFIG_FOLDERS}
-    for key, (data, seg, props) in pooled.items():
+    for key, (data, seg, _props) in pooled.items():
         reference = serial[(key[0], "case04")] if key[1] == "case06" else serial[key]
         assert np.array_equal(data, reference[0]) and np.array_equal(seg, reference[1])
     assert not (preprocessed / "gt_segmentations" / "case05.nii.gz").exists()
@@ -109,8 +121,9 @@ def test_configuration_choice(tiny_dataset, make_plans, caplog):
     del plans.configurations["3d_lowres"], plans.configurations["3d_cascade_fullres"]
     plans.save(preprocessed / "nnUNetPlans.json")
     with caplog.at_level(logging.INFO, logger="nnunetv2.preprocessing.preprocessor"):
-        preprocess_dataset(DATASET, configurations=["2d", "3d_fullres", "3d_lowres"], num_processes=1,
-                           show_progress=False)
+        preprocess_dataset(
+            DATASET, configurations=["2d", "3d_fullres", "3d_lowres"], num_processes=1, show_progress=False
+        )
     assert "configuration 3d_lowres is not in plans nnUNetPlans; skipped" in caplog.text
     assert not (preprocessed / "nnUNetPlans_3d_lowres").exists()
     with pytest.raises(PlansError, match="configuration '3d_lowres' is not in plans 'nnUNetPlans'"):
@@ -120,11 +133,14 @@ def test_configuration_choice(tiny_dataset, make_plans, caplog):
 def test_cascade_sharing_the_fullres_data_is_preprocessed_once(tiny_dataset, caplog):
     _, preprocessed = tiny_dataset
     with caplog.at_level(logging.INFO, logger="nnunetv2.preprocessing.preprocessor"):
-        preprocess_dataset(DATASET, configurations=["3d_fullres", "3d_cascade_fullres"], num_processes=[1, 1],
-                           show_progress=False)
+        preprocess_dataset(
+            DATASET, configurations=["3d_fullres", "3d_cascade_fullres"], num_processes=[1, 1], show_progress=False
+        )
     assert "configuration 3d_cascade_fullres shares its data with 3d_fullres; preprocessed once" in caplog.text
     assert sorted(p.name for p in preprocessed.iterdir() if p.is_dir()) == [
-        "gt_segmentations", "nnUNetPlans_3d_fullres"]
+        "gt_segmentations",
+        "nnUNetPlans_3d_fullres",
+    ]
 
 
 def test_user_errors_are_one_line(tiny_dataset):
@@ -137,6 +153,9 @@ def test_user_errors_are_one_line(tiny_dataset):
     with pytest.raises(DatasetError, match="case02.nii.gz: label file of case 'case02' is missing"):
         preprocess_dataset(DATASET, show_progress=False)
     _write_nifti(np.zeros((8, 10, 11), dtype=np.uint8), raw / "labelsTr" / "case02.nii.gz")
-    with pytest.raises(DatasetError, match=r"case 'case02': .*case02.nii.gz: segmentation shape \(8, 10, 11\) "
-                                           r"differs from the image shape \(8, 10, 12\)"):
+    with pytest.raises(
+        DatasetError,
+        match=r"case 'case02': .*case02.nii.gz: segmentation shape \(8, 10, 11\) "
+        r"differs from the image shape \(8, 10, 12\)",
+    ):
         preprocess_dataset(DATASET, num_processes=1, show_progress=False)

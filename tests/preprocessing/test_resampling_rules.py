@@ -1,4 +1,5 @@
 """Resampling: shapes, identity, nnU-Net v2's geometry, the separate-z rule and exact label values."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,8 +7,12 @@ import pytest
 from skimage.transform import resize
 
 from nnunetv2.exceptions import PlansError
-from nnunetv2.preprocessing.resampling import (compute_new_shape, resample_data_or_seg_to_shape,
-                                               resample_data_or_seg_to_spacing, resampling_function_by_name)
+from nnunetv2.preprocessing.resampling import (
+    compute_new_shape,
+    resample_data_or_seg_to_shape,
+    resample_data_or_seg_to_spacing,
+    resampling_function_by_name,
+)
 
 
 @pytest.fixture
@@ -20,7 +25,7 @@ def _label_map(shape=(12, 16, 14)) -> np.ndarray:
     seg = np.zeros((1, *shape), dtype=np.int16)
     seg[0, :, :3] = -1
     seg[0, 2:9, 4:12, 2:7] = 1
-    seg[0, 2:9, 4:12, 7:12] = 2   # touches label 1: interpolating raw values would make 1.5s
+    seg[0, 2:9, 4:12, 7:12] = 2  # touches label 1: interpolating raw values would make 1.5s
     seg[0, 5:12, 10:16, 9:14] = 3
     return seg
 
@@ -52,8 +57,9 @@ def test_anisotropic_data_resamples_the_coarse_axis_separately(image):
     # spacing 4 x 1 x 1 -> 2 x 1 x 1: output slices are copies of input slices (nearest along z),
     # whereas joint cubic interpolation would blend neighbouring slices
     out = resample_data_or_seg_to_shape(image, (24, 16, 14), [4, 1, 1], [2, 1, 1])
-    assert all(np.array_equal(out[:, 2 * k], image[:, k]) and np.array_equal(out[:, 2 * k + 1], image[:, k])
-               for k in range(12))
+    assert all(
+        np.array_equal(out[:, 2 * k], image[:, k]) and np.array_equal(out[:, 2 * k + 1], image[:, k]) for k in range(12)
+    )
     joint = resample_data_or_seg_to_shape(image, (24, 16, 14), [4, 1, 1], [2, 1, 1], force_separate_z=False)
     assert not np.array_equal(joint[:, 0], image[:, 0])
 
@@ -67,8 +73,9 @@ def test_separate_axis_follows_the_target_spacing_and_the_threshold(image):
     mild = resample_data_or_seg_to_shape(image, (12, 16, 7), [1, 1, 1], [1, 1, 2.5])
     assert not np.array_equal(mild, image[..., picked])
     # the same 2.5 with the threshold lowered to 2 is separate again
-    low_threshold = resample_data_or_seg_to_shape(image, (12, 16, 7), [1, 1, 1], [1, 1, 2.5],
-                                                  separate_z_anisotropy_threshold=2)
+    low_threshold = resample_data_or_seg_to_shape(
+        image, (12, 16, 7), [1, 1, 1], [1, 1, 2.5], separate_z_anisotropy_threshold=2
+    )
     assert np.array_equal(low_threshold, image[..., picked])
 
 
@@ -78,8 +85,10 @@ def test_order_z_interpolates_linearly_along_the_coarse_axis():
     np.testing.assert_allclose(out[0, :, 1, 1], [0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3], atol=1e-6)
 
 
-@pytest.mark.parametrize("new_shape,spacing", [((25, 33, 29), [1, 1, 1]), ((5, 7, 6), [1, 1, 1]),
-                                               ((30, 9, 20), [4, 1, 1]), ((12, 31, 5), [1, 1, 1])])
+@pytest.mark.parametrize(
+    "new_shape,spacing",
+    [((25, 33, 29), [1, 1, 1]), ((5, 7, 6), [1, 1, 1]), ((30, 9, 20), [4, 1, 1]), ((12, 31, 5), [1, 1, 1])],
+)
 def test_label_values_stay_exact(new_shape, spacing):
     seg = _label_map()
     out = resample_data_or_seg_to_shape(seg, new_shape, spacing, [1, 1, 1], is_seg=True, order=1)
@@ -93,6 +102,7 @@ def test_ignore_label_neither_grows_nor_shrinks_beyond_a_voxel():
     ignore_in = np.kron(seg[0] == 3, np.ones((2, 2, 2), dtype=bool))  # exact 2x upscaled block
     ignore_out = out[0] == 3
     from scipy.ndimage import binary_dilation, binary_erosion
+
     assert ignore_out[binary_erosion(ignore_in)].all()
     assert not ignore_out[~binary_dilation(ignore_in)].any()
     # two touching labels never produce the value between them
@@ -113,6 +123,7 @@ def test_probabilities_stay_a_distribution():
 
 def test_torch_tensor_input_comes_back_as_numpy():
     import torch
+
     tensor = torch.rand(2, 4, 5, 6)
     out = resample_data_or_seg_to_shape(tensor, (8, 5, 6), [2, 1, 1], [1, 1, 1], order=1)
     assert isinstance(out, np.ndarray) and out.shape == (2, 8, 5, 6)
@@ -129,9 +140,10 @@ def test_labels_match_per_label_linear_interpolation_with_argmax():
     seg = _label_map()
     new_shape = (17, 23, 9)
     out = resample_data_or_seg_to_shape(seg, new_shape, [1, 1, 1], [1, 1, 1], is_seg=True, order=1)
-    labels = np.unique(seg)[::-1]                # reversed, so argmax prefers the higher label on ties
-    scores = np.stack([resize((seg[0] == v).astype(float), new_shape, 1, mode="edge", anti_aliasing=False)
-                       for v in labels])
+    labels = np.unique(seg)[::-1]  # reversed, so argmax prefers the higher label on ties
+    scores = np.stack(
+        [resize((seg[0] == v).astype(float), new_shape, 1, mode="edge", anti_aliasing=False) for v in labels]
+    )
     reference = labels[scores.argmax(0)]
     assert (out[0] != reference).mean() < 1e-3  # only float rounding at exact ties may differ
 

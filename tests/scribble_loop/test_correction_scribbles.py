@@ -1,4 +1,5 @@
 """Simulated correction scribbles: only on wrong voxels, reference class, budget, seed, largest regions first."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,10 +17,10 @@ def _case_2d() -> tuple[np.ndarray, np.ndarray]:
     reference[5:40, 5:40] = 1
     reference[45:55, 10:50] = 2
     prediction = reference.copy()
-    prediction[10:30, 10:30] = 0        # 400 wrong voxels of class 1
-    prediction[47:53, 15:25] = 0        # 60 wrong voxels of class 2
-    prediction[5:15, 45:55] = 1         # 100 wrong voxels of class 0
-    prediction[58, 58] = 1              # a single wrong voxel: too small for a stroke
+    prediction[10:30, 10:30] = 0  # 400 wrong voxels of class 1
+    prediction[47:53, 15:25] = 0  # 60 wrong voxels of class 2
+    prediction[5:15, 45:55] = 1  # 100 wrong voxels of class 0
+    prediction[58, 58] = 1  # a single wrong voxel: too small for a stroke
     return reference, prediction
 
 
@@ -45,6 +46,7 @@ def test_voxel_budget_is_respected_and_spent_on_the_largest_region_first():
     assert drawn[10:30, 10:30].sum() == 12
     # the kept part is one contiguous piece of the stroke
     from scipy import ndimage
+
     assert ndimage.label(drawn, structure=np.ones((3, 3)))[1] == 1
 
 
@@ -71,8 +73,7 @@ def test_more_strokes_and_thicker_strokes_cover_more():
     reference, prediction = _case_2d()
     thin = simulate_correction_scribbles(reference, prediction, UNANNOTATED, thickness=1, seed=1)
     thick = simulate_correction_scribbles(reference, prediction, UNANNOTATED, thickness=5, seed=1)
-    many = simulate_correction_scribbles(reference, prediction, UNANNOTATED, thickness=1, strokes_per_region=4,
-                                         seed=1)
+    many = simulate_correction_scribbles(reference, prediction, UNANNOTATED, thickness=1, strokes_per_region=4, seed=1)
     assert (thin != UNANNOTATED).sum() < (thick != UNANNOTATED).sum()
     assert (thin != UNANNOTATED).sum() < (many != UNANNOTATED).sum()
 

@@ -1,4 +1,5 @@
 """Raster-scan geodesic distance against exact Dijkstra, the Euclidean distance transform, and bad inputs."""
+
 import math
 
 import numpy as np
@@ -94,10 +95,8 @@ def test_multichannel_uses_the_norm_over_channels():
     twice = geodesic_distance(np.stack([image, image]), seeds, spacing, 0.5, tolerance=0.0)
     scaled = geodesic_distance(image * math.sqrt(2), seeds, spacing, 0.5, tolerance=0.0)
     np.testing.assert_allclose(twice, scaled, rtol=1e-5)
-    constant_first = geodesic_distance(np.stack([np.full_like(image, 3.0), image]), seeds, spacing, 0.5,
-                                       tolerance=0.0)
-    np.testing.assert_allclose(constant_first, geodesic_distance(image, seeds, spacing, 0.5, tolerance=0.0),
-                               rtol=1e-5)
+    constant_first = geodesic_distance(np.stack([np.full_like(image, 3.0), image]), seeds, spacing, 0.5, tolerance=0.0)
+    np.testing.assert_allclose(constant_first, geodesic_distance(image, seeds, spacing, 0.5, tolerance=0.0), rtol=1e-5)
     three, seeds3 = random_case(CASES["3d"][0], channels=3)
     exact = exact_geodesic_distance(three, seeds3, CASES["3d"][1], 0.7)
     approx = geodesic_distance(three, seeds3, CASES["3d"][1], 0.7)
@@ -185,25 +184,28 @@ def _bad_call(**overrides):
     return geodesic_distance(**kwargs)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(image=np.zeros((8, 10), np.float32)), r"image shape \(8, 10\) does not match seeds shape \(8, 9\)"),
-    (dict(image=np.zeros((2, 3, 8, 9), np.float32)), "does not match seeds shape"),
-    (dict(seeds=np.zeros((8, 9), bool)), "seed mask is empty"),
-    (dict(seeds=np.zeros(9, bool)), "seeds must be a 2D or 3D mask"),
-    (dict(seeds=np.full((8, 9), 2)), "seeds must be a boolean mask"),
-    (dict(step_cost=np.zeros((8, 8), np.float32)), r"step_cost shape \(8, 8\) does not match"),
-    (dict(step_cost=np.full((8, 9), -1.0, np.float32)), "step_cost must be >= 0"),
-    (dict(step_cost=np.full((8, 9), np.nan, np.float32)), "step_cost must be >= 0"),
-    (dict(image=np.full((8, 9), np.nan, np.float32)), "NaN or infinite"),
-    (dict(lamb=1.5), "lamb must be between 0 and 1"),
-    (dict(lamb="a"), "lamb must be a number"),
-    (dict(spacing=(1.0,)), "spacing must be 2 positive numbers"),
-    (dict(spacing=(1.0, -2.0)), "spacing must be 2 positive numbers"),
-    (dict(max_distance=0.0), "max_distance must be > 0"),
-    (dict(iterations=0), "iterations must be a positive integer"),
-    (dict(tolerance=-1.0), "tolerance must be >= 0"),
-    (dict(image=[[1.0]]), "image must be a numpy array or torch tensor"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(image=np.zeros((8, 10), np.float32)), r"image shape \(8, 10\) does not match seeds shape \(8, 9\)"),
+        (dict(image=np.zeros((2, 3, 8, 9), np.float32)), "does not match seeds shape"),
+        (dict(seeds=np.zeros((8, 9), bool)), "seed mask is empty"),
+        (dict(seeds=np.zeros(9, bool)), "seeds must be a 2D or 3D mask"),
+        (dict(seeds=np.full((8, 9), 2)), "seeds must be a boolean mask"),
+        (dict(step_cost=np.zeros((8, 8), np.float32)), r"step_cost shape \(8, 8\) does not match"),
+        (dict(step_cost=np.full((8, 9), -1.0, np.float32)), "step_cost must be >= 0"),
+        (dict(step_cost=np.full((8, 9), np.nan, np.float32)), "step_cost must be >= 0"),
+        (dict(image=np.full((8, 9), np.nan, np.float32)), "NaN or infinite"),
+        (dict(lamb=1.5), "lamb must be between 0 and 1"),
+        (dict(lamb="a"), "lamb must be a number"),
+        (dict(spacing=(1.0,)), "spacing must be 2 positive numbers"),
+        (dict(spacing=(1.0, -2.0)), "spacing must be 2 positive numbers"),
+        (dict(max_distance=0.0), "max_distance must be > 0"),
+        (dict(iterations=0), "iterations must be a positive integer"),
+        (dict(tolerance=-1.0), "tolerance must be >= 0"),
+        (dict(image=[[1.0]]), "image must be a numpy array or torch tensor"),
+    ],
+)
 def test_bad_inputs_raise_one_line_errors(overrides, message):
     with pytest.raises(NnUNetError, match=message) as error:
         _bad_call(**overrides)

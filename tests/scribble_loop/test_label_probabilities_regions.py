@@ -1,4 +1,5 @@
 """label_probabilities: a region model's sigmoid outputs as one probability per label value (painting order)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,9 +16,13 @@ def test_hand_computed_values_of_two_nested_regions():
     p_whole = np.array([0.6, 0.9, 0.2, 0.0, 1.0], np.float32)
     p_core = np.array([0.45, 0.8, 0.1, 0.0, 1.0], np.float32)
     result = label_probabilities(np.stack([p_whole, p_core]), NESTED)
-    expected = np.array([[0.4 * 0.55, 0.1 * 0.2, 0.8 * 0.9, 1.0, 0.0],     # (1 - p_whole)(1 - p_core)
-                         [0.6 * 0.55, 0.9 * 0.2, 0.2 * 0.9, 0.0, 0.0],     # p_whole (1 - p_core)
-                         [0.45, 0.8, 0.1, 0.0, 1.0]])                      # p_core: painted last
+    expected = np.array(
+        [
+            [0.4 * 0.55, 0.1 * 0.2, 0.8 * 0.9, 1.0, 0.0],  # (1 - p_whole)(1 - p_core)
+            [0.6 * 0.55, 0.9 * 0.2, 0.2 * 0.9, 0.0, 0.0],  # p_whole (1 - p_core)
+            [0.45, 0.8, 0.1, 0.0, 1.0],
+        ]
+    )  # p_core: painted last
     assert result.dtype == np.float32 and result.shape == (3, 5)
     np.testing.assert_allclose(result, expected, atol=1e-6)
     np.testing.assert_allclose(result.sum(0), 1.0, atol=1e-6)
@@ -41,7 +46,10 @@ def test_argmax_equals_painting_where_the_network_is_sure():
     core = np.zeros_like(whole)
     core[4:8, 4:8] = True
     core[0, 0] = True  # the network may claim core outside whole; painting and argmax still agree
-    sure = lambda mask: np.where(mask, rng.uniform(0.9, 1.0, mask.shape), rng.uniform(0.0, 0.1, mask.shape))
+
+    def sure(mask):
+        return np.where(mask, rng.uniform(0.9, 1.0, mask.shape), rng.uniform(0.0, 0.1, mask.shape))
+
     p = np.stack([sure(whole), sure(core)]).astype(np.float32)
     result = label_probabilities(p, NESTED)
     np.testing.assert_allclose(result.sum(0), 1.0, atol=1e-6)

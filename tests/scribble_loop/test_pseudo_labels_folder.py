@@ -1,4 +1,5 @@
 """nnUNetv2_scribble_pseudolabels / make_pseudo_labels_for_folder: files, geometry, summary and bad inputs."""
+
 from __future__ import annotations
 
 import shutil
@@ -25,8 +26,7 @@ def _wrong_probabilities(reference: np.ndarray, num_classes: int) -> np.ndarray:
     shifted = np.roll(labels == 1, 3, axis=-1)
     wrong = np.where(labels == 1, 0, labels)
     wrong[shifted] = 1
-    logits = np.stack([4.0 * ndimage.gaussian_filter((wrong == c).astype(np.float32), 1.0)
-                       for c in range(num_classes)])
+    logits = np.stack([4.0 * ndimage.gaussian_filter((wrong == c).astype(np.float32), 1.0) for c in range(num_classes)])
     probabilities = np.exp(logits)
     return (probabilities / probabilities.sum(0)).astype(np.float32)
 
@@ -45,8 +45,13 @@ def _make_inputs(root: Path, shape, file_ending: str) -> dict[str, Path]:
         np.savez_compressed(probabilities_folder / f"{case}.npz", probabilities=probabilities)
         scribbles = simulate_correction_scribbles(reference[0], probabilities.argmax(0), 3, seed=0)
         reader_writer.write_seg(scribbles, scribbles_folder / f"{case}{file_ending}", properties)
-    return {"dataset": dataset, "images": dataset / "imagesTr", "labels": dataset / "labelsTr",
-            "probabilities": probabilities_folder, "scribbles": scribbles_folder}
+    return {
+        "dataset": dataset,
+        "images": dataset / "imagesTr",
+        "labels": dataset / "labelsTr",
+        "probabilities": probabilities_folder,
+        "scribbles": scribbles_folder,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +79,15 @@ def _run_cli(monkeypatch, *args) -> int:
 
 def test_3d_folder_run_writes_labels_and_confidence_in_the_image_geometry(inputs_3d, tmp_path):
     out = tmp_path / "out"
-    summary = make_pseudo_labels_for_folder(inputs_3d["images"], inputs_3d["probabilities"], inputs_3d["scribbles"],
-                                            out, dataset=inputs_3d["dataset"], device="cpu", progress=False)
+    summary = make_pseudo_labels_for_folder(
+        inputs_3d["images"],
+        inputs_3d["probabilities"],
+        inputs_3d["scribbles"],
+        out,
+        dataset=inputs_3d["dataset"],
+        device="cpu",
+        progress=False,
+    )
     assert sorted(summary["cases"]) == ["case_000", "case_001"]
     assert summary["parameters"]["threshold"] == 10.0
     assert load_json(out / "summary.json") == summary
@@ -110,9 +122,29 @@ def test_2d_png_run_without_dataset_and_a_case_without_scribbles(tmp_path, monke
     inputs = _make_inputs(tmp_path, (32, 32), ".png")
     (inputs["scribbles"] / "case_001.png").unlink()
     out = tmp_path / "out"
-    assert _run_cli(monkeypatch, "-i", inputs["images"], "-p", inputs["probabilities"], "-s", inputs["scribbles"],
-                    "-o", out, "-device", "cpu", "--quiet", "--threshold", "8", "--rule", "published",
-                    "--resolved_stroke_agreement", "0.7") == 0
+    assert (
+        _run_cli(
+            monkeypatch,
+            "-i",
+            inputs["images"],
+            "-p",
+            inputs["probabilities"],
+            "-s",
+            inputs["scribbles"],
+            "-o",
+            out,
+            "-device",
+            "cpu",
+            "--quiet",
+            "--threshold",
+            "8",
+            "--rule",
+            "published",
+            "--resolved_stroke_agreement",
+            "0.7",
+        )
+        == 0
+    )
     assert "wrote 2 pseudo labels" in capsys.readouterr().out
     summary = load_json(out / "summary.json")
     assert summary["parameters"]["threshold"] == 8.0
@@ -120,6 +152,7 @@ def test_2d_png_run_without_dataset_and_a_case_without_scribbles(tmp_path, monke
     assert summary["cases"]["case_001"]["scribbled_voxels"] == 0
     probabilities = np.load(inputs["probabilities"] / "case_001.npz")["probabilities"]
     from PIL import Image
+
     unscribbled = np.asarray(Image.open(out / "case_001.png"))
     assert np.array_equal(unscribbled, probabilities.argmax(0)[0])
     confidence = sitk.ReadImage(str(out / "confidence" / "case_000_confidence.nii.gz"))
@@ -135,8 +168,9 @@ def test_confidence_map_of_a_nibabel_read_image_matches_the_image_file(inputs_3d
     write_confidence_map((image[0] - low) / (high - low), tmp_path / "c_confidence.nii.gz", properties)
     read_back, read_properties = reader_writer().read_images([tmp_path / "c_confidence.nii.gz"])
     np.testing.assert_allclose(read_back[0], (image[0] - low) / (high - low), atol=1e-6)
-    np.testing.assert_allclose(read_properties["nibabel_stuff"]["original_affine"],
-                               properties["nibabel_stuff"]["original_affine"], atol=1e-4)
+    np.testing.assert_allclose(
+        read_properties["nibabel_stuff"]["original_affine"], properties["nibabel_stuff"]["original_affine"], atol=1e-4
+    )
     # voxel by voxel aligned with the image file, also for a reader that does not reorient
     plain_image, _ = NibabelIO().read_images([image_file])
     plain_confidence, _ = NibabelIO().read_images([tmp_path / "c_confidence.nii.gz"])
@@ -144,8 +178,23 @@ def test_confidence_map_of_a_nibabel_read_image_matches_the_image_file(inputs_3d
 
 
 def _fails_with(monkeypatch, capsys, inputs, message, *extra) -> None:
-    code = _run_cli(monkeypatch, "-i", inputs["images"], "-p", inputs["probabilities"], "-s", inputs["scribbles"],
-                    "-o", inputs["images"].parent / "out", "-d", inputs["dataset"], "-device", "cpu", "--quiet", *extra)
+    code = _run_cli(
+        monkeypatch,
+        "-i",
+        inputs["images"],
+        "-p",
+        inputs["probabilities"],
+        "-s",
+        inputs["scribbles"],
+        "-o",
+        inputs["images"].parent / "out",
+        "-d",
+        inputs["dataset"],
+        "-device",
+        "cpu",
+        "--quiet",
+        *extra,
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
@@ -162,8 +211,9 @@ def test_missing_probabilities_are_a_clear_error(inputs_3d, tmp_path, monkeypatc
 def test_probabilities_of_the_wrong_shape_or_class_count_are_clear_errors(inputs_3d, tmp_path, monkeypatch, capsys):
     inputs = _copy(inputs_3d, tmp_path)
     np.savez(inputs["probabilities"] / "case_000.npz", probabilities=np.full((3, 8, 24, 20), 1 / 3, np.float32))
-    _fails_with(monkeypatch, capsys, inputs, "probabilities of shape [3, 8, 24, 20] do not match the image shape "
-                                             "[8, 24, 24]")
+    _fails_with(
+        monkeypatch, capsys, inputs, "probabilities of shape [3, 8, 24, 20] do not match the image shape [8, 24, 24]"
+    )
     np.savez(inputs["probabilities"] / "case_000.npz", probabilities=np.full((2, 8, 24, 24), 0.5, np.float32))
     _fails_with(monkeypatch, capsys, inputs, "2 probability channels, but the dataset has 3 labels")
     np.savez(inputs["probabilities"] / "case_000.npz", logits=np.zeros((3, 8, 24, 24), np.float32))
@@ -179,8 +229,13 @@ def test_bad_scribble_files_are_clear_errors(inputs_3d, tmp_path, monkeypatch, c
     bad = sitk.GetImageFromArray(values)
     bad.CopyInformation(original)
     sitk.WriteImage(bad, str(scribble_file))
-    _fails_with(monkeypatch, capsys, inputs, "case 'case_000': pseudo labels: scribbles contain value(s) [5] that "
-                                             "are neither a class (0..2) nor the unannotated value 3")
+    _fails_with(
+        monkeypatch,
+        capsys,
+        inputs,
+        "case 'case_000': pseudo labels: scribbles contain value(s) [5] that "
+        "are neither a class (0..2) nor the unannotated value 3",
+    )
     sitk.WriteImage(sitk.GetImageFromArray(values[:, :20]), str(scribble_file))
     _fails_with(monkeypatch, capsys, inputs, "scribbles of shape [8, 20, 24] do not match the image shape [8, 24, 24]")
     shutil.copy(inputs["scribbles"] / "case_001.nii.gz", inputs["scribbles"] / "case_009.nii.gz")
@@ -191,12 +246,25 @@ def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
     inputs = _copy(inputs_3d, tmp_path)
     _fails_with(monkeypatch, capsys, inputs, "threshold must be > 0, got -1.0", "--threshold", "-1")
     _fails_with(monkeypatch, capsys, inputs, "unannotated value 2 is also class 2", "--unannotated", "2")
-    _fails_with(monkeypatch, capsys, inputs, "rule must be one of published, network_aware, got 'paper'",
-                "--rule", "paper")
-    _fails_with(monkeypatch, capsys, inputs, "resolved_stroke_agreement must be in (0, 1], got 0.0",
-                "--resolved_stroke_agreement", "0")
-    _fails_with(monkeypatch, capsys, inputs, "resolved_stroke_agreement must be in (0, 1], got 2.0",
-                "--resolved_stroke_agreement", "2")
+    _fails_with(
+        monkeypatch, capsys, inputs, "rule must be one of published, network_aware, got 'paper'", "--rule", "paper"
+    )
+    _fails_with(
+        monkeypatch,
+        capsys,
+        inputs,
+        "resolved_stroke_agreement must be in (0, 1], got 0.0",
+        "--resolved_stroke_agreement",
+        "0",
+    )
+    _fails_with(
+        monkeypatch,
+        capsys,
+        inputs,
+        "resolved_stroke_agreement must be in (0, 1], got 2.0",
+        "--resolved_stroke_agreement",
+        "2",
+    )
 
 
 def test_dataset_argument_accepts_id_name_file_or_folder(inputs_3d, nnunet_env, tmp_path):
@@ -218,8 +286,15 @@ def test_dataset_argument_accepts_id_name_file_or_folder(inputs_3d, nnunet_env, 
 
 def test_previous_pseudo_labels_are_kept_where_the_new_network_is_unsure(inputs_3d, tmp_path, monkeypatch, capsys):
     first, second = tmp_path / "first", tmp_path / "second"
-    make_pseudo_labels_for_folder(inputs_3d["images"], inputs_3d["probabilities"], inputs_3d["scribbles"], first,
-                                  dataset=inputs_3d["dataset"], device="cpu", progress=False)
+    make_pseudo_labels_for_folder(
+        inputs_3d["images"],
+        inputs_3d["probabilities"],
+        inputs_3d["scribbles"],
+        first,
+        dataset=inputs_3d["dataset"],
+        device="cpu",
+        progress=False,
+    )
     # a new network that prefers another class than the old one everywhere, but only with 0.4 (others 0.3)
     unsure = tmp_path / "unsure"
     unsure.mkdir()
@@ -227,35 +302,86 @@ def test_previous_pseudo_labels_are_kept_where_the_new_network_is_unsure(inputs_
         old = np.load(inputs_3d["probabilities"] / f"{case}.npz")["probabilities"]
         other = np.roll(np.eye(3, dtype=np.float32)[old.argmax(0)].transpose(3, 0, 1, 2), 1, axis=0)
         np.savez_compressed(unsure / f"{case}.npz", probabilities=(0.3 + 0.1 * other).astype(np.float32))
-    code = _run_cli(monkeypatch, "-i", inputs_3d["images"], "-p", unsure, "-s", inputs_3d["scribbles"], "-o", second,
-                    "-d", inputs_3d["dataset"], "-device", "cpu", "--quiet", "--previous", first,
-                    "--update_min_probability", "0.5")
+    code = _run_cli(
+        monkeypatch,
+        "-i",
+        inputs_3d["images"],
+        "-p",
+        unsure,
+        "-s",
+        inputs_3d["scribbles"],
+        "-o",
+        second,
+        "-d",
+        inputs_3d["dataset"],
+        "-device",
+        "cpu",
+        "--quiet",
+        "--previous",
+        first,
+        "--update_min_probability",
+        "0.5",
+    )
     assert code == 0, capsys.readouterr().err
     summary = load_json(second / "summary.json")
     assert summary["parameters"]["update_min_probability"] == 0.5
     for case in ("case_000", "case_001"):
         before = sitk.GetArrayFromImage(sitk.ReadImage(str(first / f"{case}.nii.gz")))
         after = sitk.GetArrayFromImage(sitk.ReadImage(str(second / f"{case}.nii.gz")))
-        assert np.array_equal(before, after)          # no new class reaches 0.5: no voxel changes
+        assert np.array_equal(before, after)  # no new class reaches 0.5: no voxel changes
         kept = summary["cases"][case]["kept_previous_voxels"]
         assert kept > before.size // 2
-        confidence = {folder: sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "confidence" /
-                                                                        f"{case}_confidence.nii.gz")))
-                      for folder in (first, second)}
+        confidence = {
+            folder: sitk.GetArrayFromImage(sitk.ReadImage(str(folder / "confidence" / f"{case}_confidence.nii.gz")))
+            for folder in (first, second)
+        }
         assert np.isclose(confidence[first], confidence[second]).sum() >= kept  # kept voxels keep their confidence
 
 
 def test_bad_previous_pseudo_label_options_are_clear_errors(inputs_3d, tmp_path, monkeypatch, capsys):
     inputs = _copy(inputs_3d, tmp_path)
-    _fails_with(monkeypatch, capsys, inputs, "update_min_probability needs the previous pseudo labels (--previous)",
-                "--update_min_probability", "0.5")
-    _fails_with(monkeypatch, capsys, inputs, "nowhere: previous pseudo-label folder not found",
-                "--previous", tmp_path / "nowhere")
+    _fails_with(
+        monkeypatch,
+        capsys,
+        inputs,
+        "update_min_probability needs the previous pseudo labels (--previous)",
+        "--update_min_probability",
+        "0.5",
+    )
+    _fails_with(
+        monkeypatch,
+        capsys,
+        inputs,
+        "nowhere: previous pseudo-label folder not found",
+        "--previous",
+        tmp_path / "nowhere",
+    )
     previous = tmp_path / "previous"
-    make_pseudo_labels_for_folder(inputs["images"], inputs["probabilities"], inputs["scribbles"], previous,
-                                  dataset=inputs["dataset"], device="cpu", progress=False)
-    _fails_with(monkeypatch, capsys, inputs, "update_min_probability must be in [0, 1], got 1.5",
-                "--previous", previous, "--update_min_probability", "1.5")
+    make_pseudo_labels_for_folder(
+        inputs["images"],
+        inputs["probabilities"],
+        inputs["scribbles"],
+        previous,
+        dataset=inputs["dataset"],
+        device="cpu",
+        progress=False,
+    )
+    _fails_with(
+        monkeypatch,
+        capsys,
+        inputs,
+        "update_min_probability must be in [0, 1], got 1.5",
+        "--previous",
+        previous,
+        "--update_min_probability",
+        "1.5",
+    )
     (previous / "confidence" / "case_001_confidence.nii.gz").unlink()
-    _fails_with(monkeypatch, capsys, inputs, "case_001_confidence.nii.gz: previous pseudo label or confidence of case "
-                                             "'case_001' not found", "--previous", previous)
+    _fails_with(
+        monkeypatch,
+        capsys,
+        inputs,
+        "case_001_confidence.nii.gz: previous pseudo label or confidence of case 'case_001' not found",
+        "--previous",
+        previous,
+    )

@@ -1,4 +1,5 @@
 """make_pseudo_labels_for_folder on a region-based dataset: region probabilities in, plain label maps out."""
+
 from __future__ import annotations
 
 import json
@@ -40,25 +41,38 @@ def region_inputs(tmp_path_factory) -> dict[str, Path]:
         regions = np.stack([ndimage.gaussian_filter(m.astype(np.float32), 1.0) for m in (whole, core)])
         np.savez_compressed(root / "probabilities" / f"{case}.npz", probabilities=regions.astype(np.float32))
         painted = manager.probabilities_to_segmentation(regions)
-        scribbles = simulate_correction_scribbles(reference[0].astype(np.int64), painted.astype(np.int64), IGNORE,
-                                                  seed=0)
+        scribbles = simulate_correction_scribbles(
+            reference[0].astype(np.int64), painted.astype(np.int64), IGNORE, seed=0
+        )
         assert (scribbles != IGNORE).any()
         io.write_seg(scribbles, root / "scribbles" / f"{case}.nii.gz", properties)
-    return {"dataset": dataset, "images": dataset / "imagesTr", "labels": dataset / "labelsTr",
-            "probabilities": root / "probabilities", "scribbles": root / "scribbles"}
+    return {
+        "dataset": dataset,
+        "images": dataset / "imagesTr",
+        "labels": dataset / "labelsTr",
+        "probabilities": root / "probabilities",
+        "scribbles": root / "scribbles",
+    }
 
 
 def _dataset_json(dataset: Path):
-    from nnunetv2.dataset.dataset_json import DatasetJson
+    from nnunetv2.formats.dataset_json import DatasetJson
+
     return DatasetJson.load(dataset / "dataset.json")
 
 
 def test_region_probabilities_become_plain_pseudo_labels_that_fix_errors(region_inputs, tmp_path):
     manager = LabelManager.from_dataset_json(_dataset_json(region_inputs["dataset"]))
     out = tmp_path / "out"
-    summary = make_pseudo_labels_for_folder(region_inputs["images"], region_inputs["probabilities"],
-                                            region_inputs["scribbles"], out, dataset=region_inputs["dataset"],
-                                            device="cpu", progress=False)
+    summary = make_pseudo_labels_for_folder(
+        region_inputs["images"],
+        region_inputs["probabilities"],
+        region_inputs["scribbles"],
+        out,
+        dataset=region_inputs["dataset"],
+        device="cpu",
+        progress=False,
+    )
     io = SimpleITKIO()
     for case in CASES:
         pseudo = io.read_seg(out / f"{case}.nii.gz")[0][0]
@@ -85,8 +99,15 @@ def test_a_case_without_scribbles_gets_the_argmax_of_the_label_probabilities(reg
     scribbles.mkdir()
     shutil.copy(region_inputs["scribbles"] / "case_000.nii.gz", scribbles)
     out = tmp_path / "out"
-    make_pseudo_labels_for_folder(region_inputs["images"], region_inputs["probabilities"], scribbles, out,
-                                  dataset=region_inputs["dataset"], device="cpu", progress=False)
+    make_pseudo_labels_for_folder(
+        region_inputs["images"],
+        region_inputs["probabilities"],
+        scribbles,
+        out,
+        dataset=region_inputs["dataset"],
+        device="cpu",
+        progress=False,
+    )
     manager = LabelManager.from_dataset_json(_dataset_json(region_inputs["dataset"]))
     regions = np.load(region_inputs["probabilities"] / "case_001.npz")["probabilities"]
     pseudo = SimpleITKIO().read_seg(out / "case_001.nii.gz")[0][0]
@@ -104,8 +125,11 @@ def test_region_inputs_that_do_not_fit_are_clear_errors(region_inputs, tmp_path)
     skipping["labels"] = {"background": 0, "whole": [2, 3], "core": [3], "ignore": 4}
     skipping["regions_class_order"] = [2, 3]
     (tmp_path / "dataset.json").write_text(json.dumps(skipping))
-    with pytest.raises(NnUNetError, match=r"case_000.nii.gz: scribble value 1 is not a label value of dataset.json "
-                                          r"\(\[0, 2, 3\]\)"):
+    with pytest.raises(
+        NnUNetError,
+        match=r"case_000.nii.gz: scribble value 1 is not a label value of dataset.json "
+        r"\(\[0, 2, 3\]\)",
+    ):
         make_pseudo_labels_for_folder(*args, dataset=tmp_path / "dataset.json", device="cpu", progress=False)
     # one channel too many for the dataset's two regions
     np.savez(tmp_path / "probabilities" / "case_000.npz", probabilities=np.full((3, 8, 24, 24), 0.5, np.float32))

@@ -1,4 +1,5 @@
 """The geodesic pseudo-label rule on hand-made cases, against an exact re-computation, and its confidence."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,8 @@ from nnunetv2.exceptions import NnUNetError
 from nnunetv2.scribble_loop.pseudo_labels import geodesic_pseudo_label, pseudo_label_parameters
 
 UNANNOTATED = 2
-ERROR_A = (slice(12, 22), slice(10, 20))   # inside the left object, scribbled
-ERROR_B = (slice(12, 22), slice(40, 50))   # inside the right object, not scribbled
+ERROR_A = (slice(12, 22), slice(10, 20))  # inside the left object, scribbled
+ERROR_B = (slice(12, 22), slice(40, 50))  # inside the right object, not scribbled
 
 
 def _two_objects_case():
@@ -34,8 +35,8 @@ def test_a_scribble_fixes_its_error_region_and_nothing_far_away():
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")
     prediction = probabilities.argmax(0)
     assert label.shape == truth.shape and label.dtype == np.uint8
-    assert np.all(label[ERROR_A] == 1)                       # fixed
-    assert np.all(label[ERROR_B] == 0)                       # same error, no scribble near: unchanged
+    assert np.all(label[ERROR_A] == 1)  # fixed
+    assert np.all(label[ERROR_B] == 0)  # same error, no scribble near: unchanged
     outside_a = np.ones(truth.shape, dtype=bool)
     outside_a[ERROR_A] = False
     assert np.array_equal(label[outside_a], prediction[outside_a])
@@ -45,8 +46,9 @@ def test_a_scribble_fixes_its_error_region_and_nothing_far_away():
 def test_a_2d_case_given_as_a_single_slice_volume_gives_the_same_result():
     image, probabilities, scribbles, _ = _two_objects_case()
     flat = geodesic_pseudo_label(image, probabilities, scribbles, spacing=[1.0, 1.0], device="cpu")
-    volume = geodesic_pseudo_label(image[:, None], probabilities[:, None], scribbles[None],
-                                   spacing=[999.0, 1.0, 1.0], device="cpu")
+    volume = geodesic_pseudo_label(
+        image[:, None], probabilities[:, None], scribbles[None], spacing=[999.0, 1.0, 1.0], device="cpu"
+    )
     assert np.array_equal(flat[0], volume[0][0])
     np.testing.assert_allclose(flat[1], volume[1][0], atol=1e-6)
 
@@ -54,14 +56,15 @@ def test_a_2d_case_given_as_a_single_slice_volume_gives_the_same_result():
 def test_without_scribbles_the_label_is_the_network_argmax_and_confidence_its_scaled_probability():
     image, probabilities, _, _ = _two_objects_case()
     none = np.full(image.shape[1:], UNANNOTATED, dtype=np.uint8)
-    label, confidence = geodesic_pseudo_label(image, probabilities, none, probability_confidence_scale=0.8,
-                                              boundary_factor=0.5, device="cpu")
+    label, confidence = geodesic_pseudo_label(
+        image, probabilities, none, probability_confidence_scale=0.8, boundary_factor=0.5, device="cpu"
+    )
     assert np.array_equal(label, probabilities.argmax(0))
     chosen = probabilities.max(0)
     # away from label boundaries 0.8 x P, on and next to them half of that
     np.testing.assert_allclose(confidence[1, 1], 0.8 * chosen[1, 1], rtol=1e-6)
-    np.testing.assert_allclose(confidence[20, 5], 0.4 * chosen[20, 5], rtol=1e-6)   # left edge of an object
-    np.testing.assert_allclose(confidence[20, 4], 0.4 * chosen[20, 4], rtol=1e-6)   # just outside it
+    np.testing.assert_allclose(confidence[20, 5], 0.4 * chosen[20, 5], rtol=1e-6)  # left edge of an object
+    np.testing.assert_allclose(confidence[20, 4], 0.4 * chosen[20, 4], rtol=1e-6)  # just outside it
     assert confidence[20, 5] < confidence[20, 7]
 
 
@@ -86,7 +89,7 @@ def test_scribbled_voxels_keep_their_class_even_against_the_network():
     image, probabilities, _, _ = _two_objects_case()
     scribbles = np.full(image.shape[1:], UNANNOTATED, dtype=np.uint8)
     scribbles[2, 2:30] = 0
-    scribbles[3, 2:30] = 1       # right next to class-0 scribbles, where the network says 0 with 0.95
+    scribbles[3, 2:30] = 1  # right next to class-0 scribbles, where the network says 0 with 0.95
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")
     assert np.all(label[3, 2:30] == 1) and np.all(label[2, 2:30] == 0)
     assert np.all(confidence[2:4, 2:30] == 1.0)
@@ -105,9 +108,18 @@ def test_confidence_is_within_bounds_one_at_scribbles_and_lower_at_boundaries():
     probs = rng.dirichlet([0.3] * 4, size=(6, 16, 16)).transpose(3, 0, 1, 2).astype(np.float32)
     drawn = rng.integers(0, 12, size=(6, 16, 16)).astype(np.uint8)
     drawn[drawn >= 4] = 9
-    _, conf = geodesic_pseudo_label(rng.normal(size=(2, 6, 16, 16)), probs, drawn, spacing=[3.0, 0.7, 0.7],
-                                    unannotated_value=9, threshold=0.5, probability_confidence_scale=1.0,
-                                    boundary_factor=1.0, min_geodesic_confidence=0.0, device="cpu")
+    _, conf = geodesic_pseudo_label(
+        rng.normal(size=(2, 6, 16, 16)),
+        probs,
+        drawn,
+        spacing=[3.0, 0.7, 0.7],
+        unannotated_value=9,
+        threshold=0.5,
+        probability_confidence_scale=1.0,
+        boundary_factor=1.0,
+        min_geodesic_confidence=0.0,
+        device="cpu",
+    )
     assert conf.min() >= 0.0 and conf.max() <= 1.0
 
 
@@ -128,21 +140,27 @@ def test_rule_matches_an_exact_recomputation_with_dijkstra():
     from nnunetv2.scribble_loop.geodesic_reference import exact_geodesic_distance
 
     image, probabilities, scribbles, spacing = _anisotropic_case(seed=3)
-    parameters = pseudo_label_parameters(rule="published", threshold=4.0, lamb=0.9, intensity_weight=2.0,
-                                         probability_weight=0.5)
+    parameters = pseudo_label_parameters(
+        rule="published", threshold=4.0, lamb=0.9, intensity_weight=2.0, probability_weight=0.5
+    )
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
 
     z_scored = (image - image.mean()) / image.std() * parameters["intensity_weight"]
     relative_spacing = [s / 1.0 for s in spacing]
     geodesic = np.zeros(probabilities.shape)
     for c in (0, 2):
-        distance = exact_geodesic_distance(z_scored, scribbles == c, relative_spacing, parameters["lamb"],
-                                           step_cost=parameters["probability_weight"] * (1 - probabilities[c]))
+        distance = exact_geodesic_distance(
+            z_scored,
+            scribbles == c,
+            relative_spacing,
+            parameters["lamb"],
+            step_cost=parameters["probability_weight"] * (1 - probabilities[c]),
+        )
         distance = np.minimum(distance, parameters["threshold"])
         geodesic[c] = np.exp(-(np.exp(distance) - 1) / parameters["threshold"])
     score = probabilities + geodesic - (geodesic.sum(0) - geodesic)
     expected = np.where(scribbles != 3, scribbles, score.argmax(0))
-    clear = np.sort(score, 0)[-1] - np.sort(score, 0)[-2] > 1e-3   # ignore near-ties
+    clear = np.sort(score, 0)[-1] - np.sort(score, 0)[-2] > 1e-3  # ignore near-ties
     assert np.array_equal(label[clear], expected[clear])
 
     near = geodesic.max(0) > parameters["min_geodesic_confidence"]
@@ -152,8 +170,10 @@ def test_rule_matches_an_exact_recomputation_with_dijkstra():
     np.testing.assert_allclose(confidence[near], geodesic.max(0)[near], atol=2e-3)
     chosen = np.take_along_axis(probabilities, label[None].astype(np.int64), 0)[0]
     far = parameters["probability_confidence_scale"] * chosen
-    assert np.all(np.isclose(confidence[~near], far[~near], atol=1e-6)
-                  | np.isclose(confidence[~near], parameters["boundary_factor"] * far[~near], atol=1e-6))
+    assert np.all(
+        np.isclose(confidence[~near], far[~near], atol=1e-6)
+        | np.isclose(confidence[~near], parameters["boundary_factor"] * far[~near], atol=1e-6)
+    )
 
 
 def test_bad_inputs_raise_one_line_errors():
@@ -179,16 +199,16 @@ def test_bad_inputs_raise_one_line_errors():
 
 
 def _learned_stroke_case():
-    """The network has learned the stroke's class on the stroke itself, but calls the voxels just beside it background."""
+    """The network has learned the stroke's class on the stroke itself, but calls the voxels beside it background."""
     image, probabilities, scribbles, truth = _two_objects_case()
     p1 = probabilities[1].copy()
-    p1[ERROR_A] = 0.4          # next to the stroke: background (0.6) by the network
-    p1[17, 12:18] = 0.9        # on the stroke: the stroke's class
+    p1[ERROR_A] = 0.4  # next to the stroke: background (0.6) by the network
+    p1[17, 12:18] = 0.9  # on the stroke: the stroke's class
     return image, np.stack([1 - p1, p1]).astype(np.float32), scribbles, truth
 
 
 def test_network_aware_equals_the_published_labels_while_the_network_disagrees_with_every_stroke():
-    image, probabilities, scribbles, _ = _two_objects_case()   # the network says 0 on the whole class-1 stroke
+    image, probabilities, scribbles, _ = _two_objects_case()  # the network says 0 on the whole class-1 stroke
     published = geodesic_pseudo_label(image, probabilities, scribbles, rule="published", device="cpu")[0]
     aware = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware", device="cpu")[0]
     assert np.array_equal(published, aware)
@@ -200,23 +220,25 @@ def test_network_aware_does_not_grow_a_stroke_the_network_has_learned():
     published = geodesic_pseudo_label(image, probabilities, scribbles, rule="published", device="cpu")[0]
     aware = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware", device="cpu")[0]
     beside = (slice(15, 17), slice(12, 18))
-    assert np.all(published[beside] == 1)                  # the published rule grows the stroke over them
+    assert np.all(published[beside] == 1)  # the published rule grows the stroke over them
     drawn = scribbles != UNANNOTATED
     expected = np.where(drawn, scribbles, probabilities.argmax(0))
-    assert np.array_equal(aware, expected)                 # network_aware: the network's labels, the stroke's voxels
+    assert np.array_equal(aware, expected)  # network_aware: the network's labels, the stroke's voxels
 
 
 def test_resolved_stroke_agreement_is_a_fraction_of_the_stroke_voxels():
     image, probabilities, scribbles, _ = _learned_stroke_case()
     probabilities = probabilities.copy()
-    probabilities[:, 17, 12:15] = [[0.6], [0.4]]           # the network now agrees on 3 of the 6 stroke voxels
+    probabilities[:, 17, 12:15] = [[0.6], [0.4]]  # the network now agrees on 3 of the 6 stroke voxels
     beside = (slice(15, 17), slice(12, 18))
-    at_half = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware",
-                                    resolved_stroke_agreement=0.5, device="cpu")[0]
-    above_half = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware",
-                                       resolved_stroke_agreement=0.6, device="cpu")[0]
-    assert np.all(at_half[beside] == 0)       # 3/6 >= 0.5: resolved, not grown
-    assert np.all(above_half[beside] == 1)    # 3/6 < 0.6: grown as in the published rule
+    at_half = geodesic_pseudo_label(
+        image, probabilities, scribbles, rule="network_aware", resolved_stroke_agreement=0.5, device="cpu"
+    )[0]
+    above_half = geodesic_pseudo_label(
+        image, probabilities, scribbles, rule="network_aware", resolved_stroke_agreement=0.6, device="cpu"
+    )[0]
+    assert np.all(at_half[beside] == 0)  # 3/6 >= 0.5: resolved, not grown
+    assert np.all(above_half[beside] == 1)  # 3/6 < 0.6: grown as in the published rule
 
 
 def test_network_aware_confidence_has_no_dip_inside_objects_and_drops_where_strokes_compete():
@@ -226,6 +248,7 @@ def test_network_aware_confidence_has_no_dip_inside_objects_and_drops_where_stro
     chosen = np.take_along_axis(probabilities, label[None].astype(np.int64), 0)[0]
     # voxels the network labels right with 0.95 that a stroke reaches weakly: the published confidence is G (< 0.3)
     from scipy import ndimage
+
     interior = ndimage.minimum_filter(label, size=3) == ndimage.maximum_filter(label, size=3)
     dip = (published > 0.1) & (published < 0.3) & (label == probabilities.argmax(0)) & (chosen > 0.9) & interior
     assert dip.sum() > 5
@@ -235,8 +258,9 @@ def test_network_aware_confidence_has_no_dip_inside_objects_and_drops_where_stro
     contested_scribbles[19, 12:18] = 0
     contested_probabilities = probabilities.copy()
     contested_probabilities[:, 19, 12:18] = [[0.1], [0.9]]
-    label, contested = geodesic_pseudo_label(image, contested_probabilities, contested_scribbles,
-                                             rule="network_aware", device="cpu")
+    label, contested = geodesic_pseudo_label(
+        image, contested_probabilities, contested_scribbles, rule="network_aware", device="cpu"
+    )
     assert contested[18, 14] < 0.5 < aware[18, 14]
     assert np.all(contested[contested_scribbles != UNANNOTATED] == 1.0)
 
@@ -251,16 +275,22 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
     probabilities[:, 2, 3, 2:6] = np.array([0.8, 0.1, 0.1], dtype=np.float32)[:, None]
     probabilities[:, 1, 9, 6:11] = np.array([0.1, 0.8, 0.1], dtype=np.float32)[:, None]
     probabilities[:, 3, 6, 6:9] = np.array([0.7, 0.2, 0.1], dtype=np.float32)[:, None]
-    parameters = pseudo_label_parameters(rule="network_aware", threshold=4.0, lamb=0.9, intensity_weight=2.0,
-                                         probability_weight=0.5)
+    parameters = pseudo_label_parameters(
+        rule="network_aware", threshold=4.0, lamb=0.9, intensity_weight=2.0, probability_weight=0.5
+    )
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
 
     z_scored = (image - image.mean()) / image.std() * parameters["intensity_weight"]
     growing = np.zeros(shape, dtype=bool)
-    growing[1, 9, 6:11] = growing[3, 6, 6:9] = True   # the class-0 stroke is resolved (the network says 0 on it)
+    growing[1, 9, 6:11] = growing[3, 6, 6:9] = True  # the class-0 stroke is resolved (the network says 0 on it)
     geodesic = np.zeros(probabilities.shape)
-    distance = exact_geodesic_distance(z_scored, growing, spacing, parameters["lamb"],
-                                       step_cost=parameters["probability_weight"] * (1 - probabilities[2]))
+    distance = exact_geodesic_distance(
+        z_scored,
+        growing,
+        spacing,
+        parameters["lamb"],
+        step_cost=parameters["probability_weight"] * (1 - probabilities[2]),
+    )
     geodesic[2] = np.exp(-(np.exp(np.minimum(distance, 4.0)) - 1) / 4.0)
     score = probabilities + geodesic - (geodesic.sum(0) - geodesic)
     drawn = scribbles != 3
@@ -272,7 +302,7 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
     chosen_geodesic = np.take_along_axis(geodesic, label[None].astype(np.int64), 0)[0]
     competing = np.where(np.arange(3)[:, None, None, None] == label[None], 0.0, geodesic).max(0)
     matches = np.zeros(shape, dtype=bool)
-    for factor in (1.0, parameters["boundary_factor"]):    # the network part is lowered at label boundaries
+    for factor in (1.0, parameters["boundary_factor"]):  # the network part is lowered at label boundaries
         candidate = np.maximum(chosen_geodesic, 0.8 * factor * chosen) * (1 - competing)
         candidate[drawn] = 1.0
         matches |= np.isclose(confidence, candidate, atol=2e-3)
@@ -297,11 +327,17 @@ def test_keep_previous_where_unsure_changes_a_voxel_only_to_a_well_supported_cla
     previous_confidence = np.full((1, 5), 0.3, dtype=np.float32)
     label = np.array([[0, 1, 0, 2, 2]], dtype=np.uint8)
     confidence = np.full((1, 5), 0.9, dtype=np.float32)
-    probabilities = np.array([[[0.5, 0.1, 0.85, 0.1, 0.1]],      # class 0
-                              [[0.3, 0.6, 0.1, 0.1, 0.1]],       # class 1
-                              [[0.2, 0.3, 0.05, 0.8, 0.8]]], dtype=np.float32)
-    new_label, new_confidence, kept = keep_previous_where_unsure(label, confidence, probabilities, previous_label,
-                                                                 previous_confidence, 0.8)
+    probabilities = np.array(
+        [
+            [[0.5, 0.1, 0.85, 0.1, 0.1]],  # class 0
+            [[0.3, 0.6, 0.1, 0.1, 0.1]],  # class 1
+            [[0.2, 0.3, 0.05, 0.8, 0.8]],
+        ],
+        dtype=np.float32,
+    )
+    new_label, new_confidence, kept = keep_previous_where_unsure(
+        label, confidence, probabilities, previous_label, previous_confidence, 0.8
+    )
     # voxel 0, 4: unchanged labels take the new confidence; 1: 1 has only 0.6 -> kept; 2: 0 has 0.85, 3: 2 has
     # 0.8 (the bound itself) -> renewed
     assert new_label.tolist() == [[0, 0, 0, 2, 2]]

@@ -1,5 +1,6 @@
 """nnUNetv2_scribble_loop end to end on a tiny generated 3D dataset: two rounds, interrupted twice and resumed,
 the command line on the finished folder, and the one-line errors of bad requests."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,9 @@ import numpy as np
 import pytest
 
 from nnunetv2.exceptions import DatasetError, NnUNetError, TrainingError
+from nnunetv2.formats.model_folder import model_folder
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 from nnunetv2.scribble_loop.loop import ScribbleLoopRequest, run_scribble_loop
-from nnunetv2.utilities.model_folder import model_folder
 from tests.scribble_loop.loop_setup import prepared_scribble_loop
 
 DATASET = "Dataset993_LoopTest"
@@ -31,12 +32,25 @@ def prepared(tmp_path_factory):
 
 
 def _request(root: Path, output: str, **overrides) -> ScribbleLoopRequest:
-    settings = dict(dataset_name_or_id=993, configuration="3d_fullres", fold="all",
-                    pool_images=str(root / "pool" / "images"), scribbles=str(root / "scribbles"),
-                    output_folder=str(root / output), num_rounds=2, epochs_per_round=2, iterations_per_epoch=2,
-                    val_iterations_per_epoch=1, save_every=1, seed=0, num_data_workers=0,
-                    pool_reference=str(root / "pool" / "labels"), test_images=str(root / "test" / "images"),
-                    test_reference=str(root / "test" / "labels"), show_progress=False)
+    settings = dict(
+        dataset_name_or_id=993,
+        configuration="3d_fullres",
+        fold="all",
+        pool_images=str(root / "pool" / "images"),
+        scribbles=str(root / "scribbles"),
+        output_folder=str(root / output),
+        num_rounds=2,
+        epochs_per_round=2,
+        iterations_per_epoch=2,
+        val_iterations_per_epoch=1,
+        save_every=1,
+        seed=0,
+        num_data_workers=0,
+        pool_reference=str(root / "pool" / "labels"),
+        test_images=str(root / "test" / "images"),
+        test_reference=str(root / "test" / "labels"),
+        show_progress=False,
+    )
     return ScribbleLoopRequest(**{**settings, **overrides})
 
 
@@ -50,6 +64,7 @@ def _interrupt_on_call(monkeypatch, owner, name: str, call: int) -> None:
         if len(calls) == call:
             raise KeyboardInterrupt
         return original(*args, **kwargs)
+
     monkeypatch.setattr(owner, name, interrupted)
 
 
@@ -140,12 +155,40 @@ def test_two_rounds_resume_after_interruptions(prepared, monkeypatch, caplog, ca
         assert set(metrics[r]["test"]["dice"]["per_label"]) == {"1", "2"}
 
     # 4. the command on the finished folder only reports; other settings are refused in one line
-    monkeypatch.setattr(sys, "argv", ["nnUNetv2_scribble_loop", "-d", "993", "-c", "3d_fullres", "-f", "all",
-                                      "-i", request.pool_images, "-s", request.scribbles, "-o", str(loop),
-                                      "-num_epochs", "2", "-num_iterations_per_epoch", "2",
-                                      "-num_val_iterations_per_epoch", "1", "-save_every", "1", "-seed", "0",
-                                      "--pool_reference", request.pool_reference, "--quiet"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "nnUNetv2_scribble_loop",
+            "-d",
+            "993",
+            "-c",
+            "3d_fullres",
+            "-f",
+            "all",
+            "-i",
+            request.pool_images,
+            "-s",
+            request.scribbles,
+            "-o",
+            str(loop),
+            "-num_epochs",
+            "2",
+            "-num_iterations_per_epoch",
+            "2",
+            "-num_val_iterations_per_epoch",
+            "1",
+            "-save_every",
+            "1",
+            "-seed",
+            "0",
+            "--pool_reference",
+            request.pool_reference,
+            "--quiet",
+        ],
+    )
     from nnunetv2.cli.scribble_loop import scribble_loop_entry
+
     scribble_loop_entry()
     out = capsys.readouterr().out
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
@@ -172,8 +215,11 @@ def test_bad_requests_fail_with_one_line(prepared, monkeypatch, tmp_path):
         (dict(pseudo_label_parameters={"treshold": 3.0}), NnUNetError, "unknown pseudo-label parameter"),
         (dict(pseudo_label_parameters={"rule": "paper"}), NnUNetError, "rule must be one of published, network_aware"),
         (dict(update_min_probability=-0.5), NnUNetError, r"update_min_probability must be in \[0, 1\], got -0.5"),
-        (dict(pseudo_label_parameters={"resolved_stroke_agreement": 0.0}), NnUNetError,
-         r"resolved_stroke_agreement must be in \(0, 1\]"),
+        (
+            dict(pseudo_label_parameters={"resolved_stroke_agreement": 0.0}),
+            NnUNetError,
+            r"resolved_stroke_agreement must be in \(0, 1\]",
+        ),
     ]
     for overrides, error, message in checks:
         with pytest.raises(error, match=message):
@@ -193,19 +239,41 @@ def test_bad_requests_fail_with_one_line(prepared, monkeypatch, tmp_path):
     assert not (root / "bad_loop").exists()
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--rule", "paper"], "rule must be one of published, network_aware, got 'paper'"),
-    (["--resolved_stroke_agreement", "1.5"], "resolved_stroke_agreement must be in (0, 1], got 1.5"),
-    (["--update_min_probability", "2"], "update_min_probability must be in [0, 1], got 2.0"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--rule", "paper"], "rule must be one of published, network_aware, got 'paper'"),
+        (["--resolved_stroke_agreement", "1.5"], "resolved_stroke_agreement must be in (0, 1], got 1.5"),
+        (["--update_min_probability", "2"], "update_min_probability must be in [0, 1], got 2.0"),
+    ],
+)
 def test_bad_rule_flags_of_the_loop_command_fail_with_one_line(prepared, monkeypatch, capsys, tmp_path, flags, message):
     root, _ = prepared
     for var in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         monkeypatch.setenv(var, str(root / var))
-    monkeypatch.setattr(sys, "argv", ["nnUNetv2_scribble_loop", "-d", "993", "-c", "3d_fullres", "-f", "all",
-                                      "-i", str(root / "pool" / "images"), "-s", str(root / "scribbles"),
-                                      "-o", str(tmp_path / "loop"), "--quiet", *flags])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "nnUNetv2_scribble_loop",
+            "-d",
+            "993",
+            "-c",
+            "3d_fullres",
+            "-f",
+            "all",
+            "-i",
+            str(root / "pool" / "images"),
+            "-s",
+            str(root / "scribbles"),
+            "-o",
+            str(tmp_path / "loop"),
+            "--quiet",
+            *flags,
+        ],
+    )
     from nnunetv2.cli.scribble_loop import scribble_loop_entry
+
     with pytest.raises(SystemExit) as exit_info:
         scribble_loop_entry()
     error = capsys.readouterr().err

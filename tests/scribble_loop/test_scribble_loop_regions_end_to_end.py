@@ -1,6 +1,7 @@
 """nnUNetv2_scribble_loop end to end on a tiny generated region-based 3D dataset (whole = [1, 2], core = [2]):
 a region model's probabilities become label probabilities, the pseudo labels stay label maps, and the rounds
 fine-tune with the confidence-weighted Dice + BCE."""
+
 from __future__ import annotations
 
 import json
@@ -8,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.label_manager import LabelManager
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.model_folder import model_folder
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 from nnunetv2.scribble_loop.label_probabilities import label_probabilities
 from nnunetv2.scribble_loop.loop import ScribbleLoopRequest, run_scribble_loop
-from nnunetv2.utilities.model_folder import model_folder
 from tests.scribble_loop.loop_setup import prepared_scribble_loop, use_nnunet_folders
 
 DATASET = "Dataset994_LoopRegions"
@@ -36,11 +37,27 @@ def test_two_rounds_on_a_region_dataset(prepared_regions, monkeypatch):
     manager = LabelManager.from_dataset_json(dataset_json)
     assert manager.has_regions and manager.regions_class_order == [1, 2]
 
-    metrics = run_scribble_loop(ScribbleLoopRequest(
-        994, "3d_fullres", "all", str(root / "pool" / "images"), str(root / "scribbles"), str(root / "loop"),
-        num_rounds=2, epochs_per_round=1, iterations_per_epoch=2, val_iterations_per_epoch=1, seed=0,
-        num_data_workers=0, pool_reference=str(root / "pool" / "labels"), test_images=str(root / "test" / "images"),
-        test_reference=str(root / "test" / "labels"), device="cpu", show_progress=False))
+    metrics = run_scribble_loop(
+        ScribbleLoopRequest(
+            994,
+            "3d_fullres",
+            "all",
+            str(root / "pool" / "images"),
+            str(root / "scribbles"),
+            str(root / "loop"),
+            num_rounds=2,
+            epochs_per_round=1,
+            iterations_per_epoch=2,
+            val_iterations_per_epoch=1,
+            seed=0,
+            num_data_workers=0,
+            pool_reference=str(root / "pool" / "labels"),
+            test_images=str(root / "test" / "images"),
+            test_reference=str(root / "test" / "labels"),
+            device="cpu",
+            show_progress=False,
+        )
+    )
 
     io = SimpleITKIO()
     pool = cases[:3]
@@ -66,8 +83,7 @@ def test_two_rounds_on_a_region_dataset(prepared_regions, monkeypatch):
                 assert np.array_equal(pseudo, label_probabilities(regions, manager).argmax(0))
             if r > 0:  # a label changes only to a value the new network's label probabilities give >= 0.8
                 before = io.read_seg(root / "loop" / f"round_{r - 1}" / "pseudo_labels" / f"{case}.nii.gz")[0][0]
-                support = np.take_along_axis(label_probabilities(regions, manager),
-                                             pseudo[None].astype(np.int64), 0)[0]
+                support = np.take_along_axis(label_probabilities(regions, manager), pseudo[None].astype(np.int64), 0)[0]
                 assert np.all(support[pseudo != before] >= 0.8 - 1e-6)
     for r in (1, 2):
         training = metrics[r]["training"]

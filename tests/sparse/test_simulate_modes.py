@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from nnunetv2.sparse.simulate import (annotated_fraction_per_class, scribbles_in_slice, simulate_patches,
-                                      simulate_scribbles, simulate_slices)
+from nnunetv2.sparse.simulate import (
+    annotated_fraction_per_class,
+    scribbles_in_slice,
+    simulate_patches,
+    simulate_scribbles,
+    simulate_slices,
+)
 
 IGNORE = 3
 
@@ -11,8 +16,8 @@ IGNORE = 3
 def dense():
     z, y, x = np.mgrid[:12, :64, :64]
     labels = np.zeros((12, 64, 64), dtype=np.int16)
-    labels[((y - 32) ** 2 + (x - 32) ** 2) < 20 ** 2] = 1
-    labels[((y - 28) ** 2 + (x - 40) ** 2) < 5 ** 2] = 2
+    labels[((y - 32) ** 2 + (x - 32) ** 2) < 20**2] = 1
+    labels[((y - 28) ** 2 + (x - 40) ** 2) < 5**2] = 2
     return labels
 
 

@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.integrity import verify_dataset_integrity
 from nnunetv2.exceptions import DatasetError
+from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.imageio.registry import reader_writer_class_from_name
 from nnunetv2.sparse.sparse_dataset import simulate_sparse_dataset, simulate_sparse_dataset_by_id
 
@@ -47,8 +47,10 @@ def test_sparse_dataset_refuses_bad_requests(synthetic_dataset_3d, tmp_path, nnu
 
 def test_cli_prints_fractions(synthetic_dataset_3d, nnunet_env):
     shutil.copytree(synthetic_dataset_3d, nnunet_env["nnUNet_raw"] / "Dataset901_Synthetic3D")
-    code = ("import sys; sys.argv = ['x', '-d', '901', '-o', '907', '--mode', 'slices', '--fraction', '0.25'];"
-            "from nnunetv2.cli.sparse import simulate_sparse_annotation_entry as e; e()")
+    code = (
+        "import sys; sys.argv = ['x', '-d', '901', '-o', '907', '--mode', 'slices', '--fraction', '0.25'];"
+        "from nnunetv2.cli.sparse import simulate_sparse_annotation_entry as e; e()"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "annotated background:" in done.stdout and "annotated all voxels:" in done.stdout

@@ -5,6 +5,7 @@ scribbles (its validation and the accumulated cross-validation count annotated v
 the dense test images -> evaluate against the dense test labels. And region-based training with an
 ignore label, from generation to the exported label maps.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,11 +17,11 @@ import pytest
 import torch
 
 from nnunetv2.dataset.synthetic import generate_synthetic_dataset_in_raw
-from nnunetv2.evaluation.accumulate_cv_results import accumulate_crossval_results_for_model
 from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder_with_plans
 from nnunetv2.experiment_planning.pipeline import plan_and_preprocess
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 from nnunetv2.inference.predictor import predict_from_dataset_id
+from nnunetv2.model_selection.accumulate_cv_results import accumulate_crossval_results_for_model
 from nnunetv2.sparse.sparse_dataset import simulate_sparse_dataset_by_id
 from nnunetv2.training.run_training import TrainingRequest, run_training
 
@@ -36,7 +37,7 @@ def shrink_network(plans_file: Path, base_features: int) -> None:
     for configuration in plans["configurations"].values():
         kwargs = configuration.get("architecture", {}).get("arch_kwargs")
         if kwargs:
-            kwargs["features_per_stage"] = [base_features * 2 ** i for i in range(kwargs["n_stages"])]
+            kwargs["features_per_stage"] = [base_features * 2**i for i in range(kwargs["n_stages"])]
     plans_file.write_text(json.dumps(plans, indent=2))
 
 
@@ -50,18 +51,31 @@ def _point_nnunet_folders_at(root: Path, mp: pytest.MonkeyPatch) -> None:
 
 def _plan_preprocess_and_train(dataset_id: int, root: Path, **training: int) -> tuple[Path, Path]:
     """Plan and preprocess 2d, narrow the network, train fold 0; return (preprocessed folder, fold folder)."""
-    plan_and_preprocess([dataset_id], configurations=["2d"], num_processes=1, num_processes_fingerprint=1,
-                        show_progress=False)
+    plan_and_preprocess(
+        [dataset_id], configurations=["2d"], num_processes=1, num_processes_fingerprint=1, show_progress=False
+    )
     preprocessed = next((root / "nnUNet_preprocessed").glob(f"Dataset{dataset_id}_*"))
     shrink_network(preprocessed / "nnUNetPlans.json", TINY_FEATURES)
-    fold = run_training(TrainingRequest(dataset_id, "2d", 0, num_val_iterations_per_epoch=2, num_data_workers=0,
-                                        seed=0, device="cpu", **training))
+    fold = run_training(
+        TrainingRequest(
+            dataset_id, "2d", 0, num_val_iterations_per_epoch=2, num_data_workers=0, seed=0, device="cpu", **training
+        )
+    )
     return preprocessed, fold
 
 
 def _predict_test_images(dataset_id: int, raw: Path, output: Path) -> None:
-    predict_from_dataset_id(raw / "imagesTs", output, dataset_id, "2d", folds=[0], device="cpu",
-                            num_processes_preprocessing=1, num_processes_segmentation_export=1, show_progress=False)
+    predict_from_dataset_id(
+        raw / "imagesTs",
+        output,
+        dataset_id,
+        "2d",
+        folds=[0],
+        device="cpu",
+        num_processes_preprocessing=1,
+        num_processes_segmentation_export=1,
+        show_progress=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -70,15 +84,23 @@ def scribble_run(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("sparse_e2e")
     with pytest.MonkeyPatch.context() as mp:
         _point_nnunet_folders_at(root, mp)
-        dense = generate_synthetic_dataset_in_raw(DENSE_ID, "Blobs", num_cases=6, shape=(48, 48),
-                                                  num_test_cases=2, seed=0)
+        dense = generate_synthetic_dataset_in_raw(
+            DENSE_ID, "Blobs", num_cases=6, shape=(48, 48), num_test_cases=2, seed=0
+        )
         sparse, fractions = simulate_sparse_dataset_by_id(DENSE_ID, SPARSE_ID, "scribble", seed=0)
         preprocessed, fold = _plan_preprocess_and_train(SPARSE_ID, root, num_epochs=4, num_iterations_per_epoch=25)
         predictions = root / "test_predictions"
         _predict_test_images(SPARSE_ID, sparse, predictions)
         crossval = accumulate_crossval_results_for_model(SPARSE_ID, "2d", folds=[0])
-    return {"dense": dense, "sparse": sparse, "preprocessed": preprocessed, "fold": fold,
-            "predictions": predictions, "crossval": crossval, "fractions": fractions}
+    return {
+        "dense": dense,
+        "sparse": sparse,
+        "preprocessed": preprocessed,
+        "fold": fold,
+        "predictions": predictions,
+        "crossval": crossval,
+        "fractions": fractions,
+    }
 
 
 def test_scribbles_annotate_a_small_fraction(scribble_run):
@@ -95,8 +117,9 @@ def test_dense_test_predictions_reach_a_useful_dice(scribble_run):
         predicted, _ = SimpleITKIO().read_seg(predictions / name)
         assert set(np.unique(predicted)) <= {0, 1, 2}  # dense: never the ignore value
     # the sparse dataset's dataset.json evaluates the dense labels (they hold no ignore voxel)
-    summary = compute_metrics_on_folder_with_plans(sparse / "labelsTs", predictions, sparse / "dataset.json",
-                                                   scribble_run["preprocessed"] / "nnUNetPlans.json")
+    summary = compute_metrics_on_folder_with_plans(
+        sparse / "labelsTs", predictions, sparse / "dataset.json", scribble_run["preprocessed"] / "nnUNetPlans.json"
+    )
     assert summary["mean"][1]["Dice"] > 0.7, summary["mean"]
     for case in summary["metric_per_case"]:
         counts = case["metrics"][1]
@@ -131,20 +154,37 @@ def region_run(tmp_path_factory, request) -> dict:
     root = tmp_path_factory.mktemp("sparse_regions_e2e")
     with pytest.MonkeyPatch.context() as mp:
         _point_nnunet_folders_at(root, mp)
-        raw = generate_synthetic_dataset_in_raw(REGIONS_ID, "Regions", num_cases=6, shape=(48, 48), regions=True,
-                                                ignore_label=with_ignore, num_test_cases=2, seed=1)
+        raw = generate_synthetic_dataset_in_raw(
+            REGIONS_ID,
+            "Regions",
+            num_cases=6,
+            shape=(48, 48),
+            regions=True,
+            ignore_label=with_ignore,
+            num_test_cases=2,
+            seed=1,
+        )
         preprocessed, fold = _plan_preprocess_and_train(REGIONS_ID, root, num_epochs=2, num_iterations_per_epoch=20)
         predictions = root / "test_predictions"
         _predict_test_images(REGIONS_ID, raw, predictions)
-    return {"raw": raw, "preprocessed": preprocessed, "fold": fold, "predictions": predictions,
-            "with_ignore": with_ignore}
+    return {
+        "raw": raw,
+        "preprocessed": preprocessed,
+        "fold": fold,
+        "predictions": predictions,
+        "with_ignore": with_ignore,
+    }
 
 
 def test_region_training_exports_plain_label_maps(region_run):
     raw, predictions, with_ignore = region_run["raw"], region_run["predictions"], region_run["with_ignore"]
     dataset_json = json.loads((raw / "dataset.json").read_text())
-    assert dataset_json["labels"] == {"background": 0, "whole": [1, 2], "core": [2],
-                                      **({"ignore": IGNORE} if with_ignore else {})}
+    assert dataset_json["labels"] == {
+        "background": 0,
+        "whole": [1, 2],
+        "core": [2],
+        **({"ignore": IGNORE} if with_ignore else {}),
+    }
     assert dataset_json["regions_class_order"] == [1, 2]
     written = sorted(predictions.glob("*.nii.gz"))
     assert len(written) == 2
@@ -153,8 +193,9 @@ def test_region_training_exports_plain_label_maps(region_run):
         assert set(np.unique(predicted)) <= {0, 1, 2}  # painted in regions_class_order, never 'ignore'
         reference, _ = SimpleITKIO().read_seg(raw / "labelsTs" / file.name)
         assert predicted.shape == reference.shape and (reference == IGNORE).any() == with_ignore
-    summary = compute_metrics_on_folder_with_plans(raw / "labelsTs", predictions, raw / "dataset.json",
-                                                   region_run["preprocessed"] / "nnUNetPlans.json")
+    summary = compute_metrics_on_folder_with_plans(
+        raw / "labelsTs", predictions, raw / "dataset.json", region_run["preprocessed"] / "nnUNetPlans.json"
+    )
     assert set(summary["mean"]) == {(1, 2), (2,)}
     for case in summary["metric_per_case"]:
         counts = case["metrics"][(1, 2)]

@@ -1,4 +1,5 @@
 """Regions beside an ignore label: output channels, targets, export back to a label map, pseudo Dice."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -54,11 +55,17 @@ def test_pseudo_dice_of_regions_skips_ignored_voxels_whatever_is_predicted_there
     assert [c.tolist() for c in hard_tp_fp_fn(flipped, target, labels)] == [[2, 1], [1, 0], [0, 0]]
 
 
-@pytest.mark.parametrize("labels, message", [
-    ({**REGIONS, "ignore": [2, 3]}, "the 'ignore' label must be a single integer, not a region"),
-    ({"background": 0, "whole": [1, 2, 3], "core": 2, "ignore": 3}, "label value 3 is used by 'whole' and by 'ignore'"),
-    ({"background": 0, "whole": [1, 2], "ignore": 1}, "must carry the highest label value"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        ({**REGIONS, "ignore": [2, 3]}, "the 'ignore' label must be a single integer, not a region"),
+        (
+            {"background": 0, "whole": [1, 2, 3], "core": 2, "ignore": 3},
+            "label value 3 is used by 'whole' and by 'ignore'",
+        ),
+        ({"background": 0, "whole": [1, 2], "ignore": 1}, "must carry the highest label value"),
+    ],
+)
 def test_an_ignore_label_inside_a_region_is_refused_in_one_line(labels, message):
     with pytest.raises(DatasetError) as error:
         LabelManager(labels, regions_class_order=[1, 2])

@@ -1,12 +1,13 @@
 """Each simulation mode on a 2D (PNG) dataset, and the axis rules that protect 2D data."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.integrity import verify_dataset_integrity
 from nnunetv2.exceptions import DatasetError
+from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.imageio.registry import reader_writer_for_ending
 from nnunetv2.sparse.sparse_dataset import simulate_sparse_dataset
 
@@ -21,11 +22,14 @@ def _label_pairs(dense_folder, sparse_folder):
         yield dense[0, 0], sparse[0, 0]  # (1, 1, y, x) -> (y, x)
 
 
-@pytest.mark.parametrize("mode, options", [
-    ("scribble", {}),
-    ("slices", {"fraction": 0.25, "axes": [1]}),
-    ("patches", {"num_patches": 2, "patch_size": 8}),
-])
+@pytest.mark.parametrize(
+    "mode, options",
+    [
+        ("scribble", {}),
+        ("slices", {"fraction": 0.25, "axes": [1]}),
+        ("patches", {"num_patches": 2, "patch_size": 8}),
+    ],
+)
 def test_every_mode_writes_a_valid_truthful_sparse_2d_dataset(synthetic_dataset_2d, tmp_path, mode, options):
     target = tmp_path / "Dataset931_Sparse2D"
     fractions = simulate_sparse_dataset(synthetic_dataset_2d, target, mode, seed=0, **options)
@@ -42,13 +46,17 @@ def test_every_mode_writes_a_valid_truthful_sparse_2d_dataset(synthetic_dataset_
     assert 0 < fractions["all voxels"] < 0.5
 
 
-@pytest.mark.parametrize("mode, options, message", [
-    ("slices", {"axes": [0]}, "a 2D image is a single slice along axis 0, so --mode slices would keep it whole"),
-    ("scribble", {"axis": 2}, "a 2D image is scribbled as one slice; use --axis 0"),
-    ("slices", {"axes": [1, 3]}, "axis 3 does not exist in a label map of shape (1, 48, 48)"),
-])
-def test_axes_that_do_not_fit_2d_images_are_refused_and_nothing_is_written(synthetic_dataset_2d, tmp_path, mode,
-                                                                           options, message):
+@pytest.mark.parametrize(
+    "mode, options, message",
+    [
+        ("slices", {"axes": [0]}, "a 2D image is a single slice along axis 0, so --mode slices would keep it whole"),
+        ("scribble", {"axis": 2}, "a 2D image is scribbled as one slice; use --axis 0"),
+        ("slices", {"axes": [1, 3]}, "axis 3 does not exist in a label map of shape (1, 48, 48)"),
+    ],
+)
+def test_axes_that_do_not_fit_2d_images_are_refused_and_nothing_is_written(
+    synthetic_dataset_2d, tmp_path, mode, options, message
+):
     target = tmp_path / "Dataset932_Bad"
     with pytest.raises(DatasetError) as error:
         simulate_sparse_dataset(synthetic_dataset_2d, target, mode, **options)

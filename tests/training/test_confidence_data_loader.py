@@ -1,4 +1,5 @@
 """ConfidenceDataLoader: the stored confidence travels with the label through sampling and augmentation."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,12 @@ import torch
 
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.dataset.preprocessed_case import sample_class_locations, save_preprocessed_case
-from nnunetv2.dataset.preprocessed_confidence import (load_scribble_locations, open_case_confidence,
-                                                      save_case_confidence, save_scribble_locations)
+from nnunetv2.dataset.preprocessed_confidence import (
+    load_scribble_locations,
+    open_case_confidence,
+    save_case_confidence,
+    save_scribble_locations,
+)
 from nnunetv2.exceptions import PreprocessingError, TrainingError
 from nnunetv2.training.augmentation import pipelines
 from nnunetv2.training.dataloading.confidence_data_loader import ConfidenceDataLoader
@@ -73,8 +78,7 @@ def test_augmentation_moves_confidence_with_the_label(data_folder, dim):
     patch = [8, 16, 16] if dim == 3 else [16, 16]
     rotation, dummy_2d, initial, mirror = pipelines.configure_rotation_dummy_da_mirroring_and_initial_patch_size(patch)
     scales = [[1.0] * dim, [0.5] * dim]
-    transforms = pipelines.get_training_transforms(patch, rotation, scales, mirror, dummy_2d,
-                                                   foreground_labels=[1, 2])
+    transforms = pipelines.get_training_transforms(patch, rotation, scales, mirror, dummy_2d, foreground_labels=[1, 2])
     loader = ConfidenceDataLoader(data_folder, ["pseudo"], 2, initial, patch, LABELS, 0.5, transforms, seed=3)
     for _ in range(4):
         targets = next(loader)["target"]
@@ -89,8 +93,9 @@ def test_augmentation_moves_confidence_with_the_label(data_folder, dim):
 
 
 def test_scribble_sampling_centres_random_patches_on_scribbles(data_folder):
-    loader = ConfidenceDataLoader(data_folder, ["pseudo"], 4, (4, 6, 6), (4, 6, 6), LABELS, 0.0,
-                                  scribble_sample_probability=1.0, seed=4)
+    loader = ConfidenceDataLoader(
+        data_folder, ["pseudo"], 4, (4, 6, 6), (4, 6, 6), LABELS, 0.0, scribble_sample_probability=1.0, seed=4
+    )
     centres = set()
     for _ in range(10):
         for _ in range(4):
@@ -103,9 +108,19 @@ def test_scribble_sampling_centres_random_patches_on_scribbles(data_folder):
 
 def test_without_scribble_sampling_the_patches_match_the_base_loader(data_folder):
     from nnunetv2.training.dataloading.data_loader import NnUNetDataLoader
+
     base = NnUNetDataLoader(data_folder, ["pseudo", "labeled"], 3, (8, 16, 16), (8, 16, 16), LABELS, 0.33, seed=5)
-    ours = ConfidenceDataLoader(data_folder, ["pseudo", "labeled"], 3, (8, 16, 16), (8, 16, 16), LABELS, 0.33,
-                                seed=5, scribble_sample_probability=0.0)
+    ours = ConfidenceDataLoader(
+        data_folder,
+        ["pseudo", "labeled"],
+        3,
+        (8, 16, 16),
+        (8, 16, 16),
+        LABELS,
+        0.33,
+        seed=5,
+        scribble_sample_probability=0.0,
+    )
     for _ in range(3):
         expected, got = next(base), next(ours)
         assert expected["keys"] == got["keys"]
@@ -115,8 +130,9 @@ def test_without_scribble_sampling_the_patches_match_the_base_loader(data_folder
 
 def test_bad_probability_and_mismatched_confidence_are_reported(data_folder):
     with pytest.raises(TrainingError, match="scribble_sample_probability must lie in"):
-        ConfidenceDataLoader(data_folder, ["pseudo"], 2, (8, 16, 16), (8, 16, 16), LABELS,
-                             scribble_sample_probability=1.5)
+        ConfidenceDataLoader(
+            data_folder, ["pseudo"], 2, (8, 16, 16), (8, 16, 16), LABELS, scribble_sample_probability=1.5
+        )
     save_case_confidence(data_folder, "labeled", np.ones((1, 4, 4, 4), dtype=np.float32))
     loader = ConfidenceDataLoader(data_folder, ["labeled"], 1, (8, 16, 16), (8, 16, 16), LABELS, seed=6)
     with pytest.raises(PreprocessingError, match="labeled: confidence map of shape .* does not match the case shape"):

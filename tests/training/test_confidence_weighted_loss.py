@@ -1,4 +1,5 @@
 """Confidence-weighted Dice + CE: hand computation, confidence 0 = ignored voxel, confidence 1 = plain loss."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,11 @@ import torch
 
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.training.loss.compound import DiceCELoss
-from nnunetv2.training.loss.confidence_weighted import (ConfidenceWeightedDiceCELoss, build_confidence_weighted_loss,
-                                                        confidence_weighted_soft_dice_loss)
+from nnunetv2.training.loss.confidence_weighted import (
+    ConfidenceWeightedDiceCELoss,
+    build_confidence_weighted_loss,
+    confidence_weighted_soft_dice_loss,
+)
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionLoss
 
 
@@ -66,8 +70,9 @@ def test_confidence_zero_or_one_equals_the_ignore_label_loss(batch_dice):
 def test_confidence_one_everywhere_is_the_plain_loss(batch_dice):
     logits, labels, _ = _random_case(1)
     expected = DiceCELoss(batch_dice)(logits, labels)
-    with_channel = ConfidenceWeightedDiceCELoss(batch_dice)(logits, torch.cat([labels.float(), torch.ones_like(labels,
-                                                                                      dtype=torch.float32)], 1))
+    with_channel = ConfidenceWeightedDiceCELoss(batch_dice)(
+        logits, torch.cat([labels.float(), torch.ones_like(labels, dtype=torch.float32)], 1)
+    )
     without_channel = ConfidenceWeightedDiceCELoss(batch_dice)(logits, labels)
     assert float(with_channel) == pytest.approx(float(expected), rel=1e-6)
     assert float(without_channel) == pytest.approx(float(expected), rel=1e-6)
@@ -91,7 +96,8 @@ def test_ignore_label_voxels_are_ignored_whatever_their_confidence():
     zeroed = torch.where(labels == 3, 0.0, confidence)
     relabelled = torch.where(labels == 3, 1, labels).float()  # any class: weight 0 makes it irrelevant
     assert float(loss(logits, torch.cat([labels.float(), confidence], 1))) == pytest.approx(
-        float(ConfidenceWeightedDiceCELoss(False)(logits, torch.cat([relabelled, zeroed], 1))), rel=1e-6)
+        float(ConfidenceWeightedDiceCELoss(False)(logits, torch.cat([relabelled, zeroed], 1))), rel=1e-6
+    )
 
 
 def test_no_weight_at_all_gives_a_finite_loss_without_cross_entropy():

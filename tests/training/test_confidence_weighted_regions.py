@@ -1,4 +1,5 @@
 """Confidence-weighted Dice + BCE for region-based datasets: the loss, the batch pipeline and the trainer."""
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,9 @@ from tests.helpers.tiny_models import DATASET_JSON, tiny_plans
 
 REGIONS = [(1, 2), (2,)]
 IGNORE = 3
-REGION_DATASET_JSON = dict(DATASET_JSON, labels={"background": 0, "whole": [1, 2], "core": [2], "ignore": IGNORE},
-                           regions_class_order=[1, 2])
+REGION_DATASET_JSON = dict(
+    DATASET_JSON, labels={"background": 0, "whole": [1, 2], "core": [2], "ignore": IGNORE}, regions_class_order=[1, 2]
+)
 
 
 def _region_target(label: torch.Tensor, with_ignore: bool) -> torch.Tensor:
@@ -30,13 +32,17 @@ def _region_target(label: torch.Tensor, with_ignore: bool) -> torch.Tensor:
 
 
 def test_hand_computed_loss_of_four_voxels():
-    logits = torch.tensor([[[0.0, 2.0, -1.0, 1.0], [-2.0, 1.0, 0.5, 0.0]]])        # (b=1, R=2, 4 voxels)
+    logits = torch.tensor([[[0.0, 2.0, -1.0, 1.0], [-2.0, 1.0, 0.5, 0.0]]])  # (b=1, R=2, 4 voxels)
     regions = torch.tensor([[[1.0, 1.0, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0]]])
     confidence = torch.tensor([[[1.0, 0.5, 0.25, 0.0]]])
     loss = ConfidenceWeightedDiceBCELoss(batch_dice=False)(logits, torch.cat([regions, confidence], 1))
 
-    sigmoid = lambda x: 1 / (1 + math.exp(-x))
-    bce = lambda x, y: -(y * math.log(sigmoid(x)) + (1 - y) * math.log(1 - sigmoid(x)))
+    def sigmoid(x):
+        return 1 / (1 + math.exp(-x))
+
+    def bce(x, y):
+        return -(y * math.log(sigmoid(x)) + (1 - y) * math.log(1 - sigmoid(x)))
+
     w = [1.0, 0.5, 0.25, 0.0]
     x, y = logits[0].tolist(), regions[0].tolist()
     bce_term = sum(w[v] * (bce(x[0][v], y[0][v]) + bce(x[1][v], y[1][v])) for v in range(4)) / (sum(w) * 2)
@@ -91,8 +97,9 @@ def test_a_voxel_of_confidence_zero_changes_nothing_whatever_its_logits(batch_di
     full, zero = confidence.clone(), confidence.clone()
     full[0, 0, 1, 2, 2], zero[0, 0, 1, 2, 2] = 1.0, 0.0
     region_target = _region_target(ignored, True)
-    assert float(with_ignore(logits, torch.cat([region_target, full], 1))) == \
-        pytest.approx(float(with_ignore(logits, torch.cat([region_target, zero], 1))), rel=1e-6)
+    assert float(with_ignore(logits, torch.cat([region_target, full], 1))) == pytest.approx(
+        float(with_ignore(logits, torch.cat([region_target, zero], 1))), rel=1e-6
+    )
 
 
 def test_the_confidence_channel_survives_region_conversion_and_deep_supervision():
@@ -110,7 +117,8 @@ def test_the_confidence_channel_survives_region_conversion_and_deep_supervision(
     torch.testing.assert_close(targets[1], expected[:, 1::2, 1::2, 1::2])
     # a label map alone gives the bool regions as before
     alone = get_validation_transforms(None, regions=REGIONS, ignore_label=IGNORE)(
-        image=torch.zeros(1, 8, 8, 8), segmentation=label.to(torch.int16))["segmentation"]
+        image=torch.zeros(1, 8, 8, 8), segmentation=label.to(torch.int16)
+    )["segmentation"]
     assert alone.dtype == torch.bool and torch.equal(alone.float(), expected[:3])
 
 
@@ -126,7 +134,8 @@ def test_trainer_trains_regions_with_the_weighted_loss_and_validates_them_unweig
     label = torch.randint(0, 4, (2, 1, 8, 16, 16))
     target = _region_target(label, True)
     loss_value, tp, fp, fn = trainer.validation_step(
-        {"data": data, "target": torch.cat([target, torch.full_like(target[:, :1], 0.5)], 1)})
+        {"data": data, "target": torch.cat([target, torch.full_like(target[:, :1], 0.5)], 1)}
+    )
     trainer.network.eval()
     with torch.no_grad():
         output = trainer.network(data)

@@ -1,5 +1,6 @@
 """nnUNetTrainerConfidenceWeighted: found by -tr, its parts, its folders, and what it refuses (regions:
 test_confidence_weighted_regions.py)."""
+
 from __future__ import annotations
 
 import pytest

@@ -3,7 +3,8 @@ import json
 import pytest
 
 from nnunetv2.exceptions import TrainingError
-from nnunetv2.training.splits import generate_crossval_split, load_or_create_splits, parse_fold, train_val_cases
+from nnunetv2.formats.folds import parse_fold
+from nnunetv2.training.splits import generate_crossval_split, load_or_create_splits, train_val_cases
 
 CASES = [f"case_{i:02d}" for i in range(7)]
 
@@ -11,8 +12,13 @@ CASES = [f"case_{i:02d}" for i in range(7)]
 def test_split_is_nnunet_v2_kfold():
     splits = generate_crossval_split(list(reversed(CASES)))
     # sklearn KFold(5, shuffle=True, random_state=12345) permutes 7 indices to [6, 3, 4, 0, 1, 5, 2]
-    assert [s["val"] for s in splits] == [["case_03", "case_06"], ["case_00", "case_04"], ["case_01"],
-                                          ["case_05"], ["case_02"]]
+    assert [s["val"] for s in splits] == [
+        ["case_03", "case_06"],
+        ["case_00", "case_04"],
+        ["case_01"],
+        ["case_05"],
+        ["case_02"],
+    ]
     for s in splits:
         assert s["train"] == sorted(set(CASES) - set(s["val"]))
     assert generate_crossval_split(CASES) == splits

@@ -17,7 +17,7 @@ def test_restarts(cycles):
     restarts = np.flatnonzero(np.isclose(lrs, 1e-2))
     assert restarts.tolist() == [i * length for i in range(cycles)]
     for start in restarts:  # strictly decreasing inside a cycle
-        assert (np.diff(lrs[start:start + length]) < 0).all()
+        assert (np.diff(lrs[start : start + length]) < 0).all()
     assert np.isclose(lrs[length - 1], 1e-2 * (1 / length) ** 0.9)
 
 

@@ -1,4 +1,5 @@
 """Partial (ignore-masked) losses against hand computation, for labels and regions, with deep supervision."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -126,7 +127,7 @@ def test_deep_supervision_targets_keep_the_ignore_mask_at_every_scale(regions):
     for target, step in zip(targets, (1, 2, 4)):
         ignored_here = (target[-1].numpy() if regions else target[0].numpy() == IGNORE).astype(bool)
         # nearest-exact keeps the centre voxel of each block: start at step // 2
-        assert np.array_equal(ignored_here, full_ignore[step // 2::step, step // 2::step])
+        assert np.array_equal(ignored_here, full_ignore[step // 2 :: step, step // 2 :: step])
 
     if regions:
         labels = LabelManager({"background": 0, "whole": [1, 2], "core": 2, "ignore": IGNORE}, [1, 2])

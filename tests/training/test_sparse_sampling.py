@@ -1,4 +1,5 @@
 """Ignore-aware patch sampling on cases stored as the preprocessor stores them (class locations included)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,9 @@ def _store(folder: Path, case_id: str, seg: np.ndarray, label_manager: LabelMana
     """Save ``seg`` (1, z, y, x) with random data and the class locations the preprocessor would keep."""
     data = np.random.default_rng(0).normal(size=seg.shape).astype(np.float32)
     keys = DefaultPreprocessor.class_location_keys(label_manager)
-    save_preprocessed_case(folder, case_id, data, seg.astype(np.int16), {"spacing": [1.0] * 3},
-                           sample_class_locations(seg, keys))
+    save_preprocessed_case(
+        folder, case_id, data, seg.astype(np.int16), {"spacing": [1.0] * 3}, sample_class_locations(seg, keys)
+    )
     return folder
 
 

@@ -18,7 +18,8 @@ def test_builtin_trainers_by_name():
 
 
 def test_user_module_class(tmp_path, monkeypatch):
-    (tmp_path / "my_lab_trainers.py").write_text(textwrap.dedent("""
+    (tmp_path / "my_lab_trainers.py").write_text(
+        textwrap.dedent("""
         from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
 
         class LabTrainer(nnUNetTrainer):
@@ -26,7 +27,8 @@ def test_user_module_class(tmp_path, monkeypatch):
 
         class NotATrainer:
             pass
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert find_trainer_class("my_lab_trainers:LabTrainer").num_epochs == 3
     with pytest.raises(TrainingError, match="'my_lab_trainers:NotATrainer' is not a subclass of nnUNetTrainer"):
@@ -38,6 +40,7 @@ def test_user_module_class(tmp_path, monkeypatch):
 
 
 def test_unknown_trainer():
-    with pytest.raises(TrainingError, match="trainer 'nnUNetTrainerDoesNotExist' not found in "
-                                            "nnunetv2.training.trainers"):
+    with pytest.raises(
+        TrainingError, match="trainer 'nnUNetTrainerDoesNotExist' not found in nnunetv2.training.trainers"
+    ):
         find_trainer_class("nnUNetTrainerDoesNotExist")

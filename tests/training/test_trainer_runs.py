@@ -1,4 +1,5 @@
 """End-to-end trainer runs on tiny hand-made preprocessed datasets (2D and 3D), through the library and the CLI."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ import pytest
 import torch
 
 from nnunetv2.cli.train import train_entry
+from nnunetv2.formats.checkpoint_io import load_checkpoint
 from nnunetv2.training.checkpointing import CHECKPOINT_KEYS
 from nnunetv2.training.run_training import TrainingRequest, build_trainer, run_training
-from nnunetv2.utilities.checkpoint_io import load_checkpoint
 from tests.helpers.tiny_preprocessed import NAME_2D, NAME_3D, make_preprocessed_dataset
 
 ENV_VARS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
@@ -54,8 +55,15 @@ def test_fold_folder_files_and_checkpoint_format(trained_3d):
     fold = _fold_folder(trained_3d, NAME_3D, "3d_fullres")
     for name in ("dataset.json", "plans.json", "dataset_fingerprint.json"):
         assert (fold.parent / name).is_file()
-    for name in ("checkpoint_final.pth", "checkpoint_best.pth", "checkpoint_latest.pth", "progress.png",
-                 "debug.json", "validation/summary.json", "validation/case_0.nii.gz"):
+    for name in (
+        "checkpoint_final.pth",
+        "checkpoint_best.pth",
+        "checkpoint_latest.pth",
+        "progress.png",
+        "debug.json",
+        "validation/summary.json",
+        "validation/case_0.nii.gz",
+    ):
         assert (fold / name).is_file(), name
     assert len(list(fold.glob("training_log_*.txt"))) == 1
     splits = json.loads((trained_3d / "nnUNet_preprocessed" / NAME_3D / "splits_final.json").read_text())
@@ -173,8 +181,23 @@ def dataset_2d(tmp_path, monkeypatch) -> Path:
 
 def test_2d_sparse_training_fold_all_through_the_cli(dataset_2d, capsys):
     _fixed_batch_loss_drops(build_trainer(TrainingRequest(NAME_2D, "2d", "all", device="cpu", seed=0, **FAST)))
-    train_entry([NAME_2D, "2d", "all", "-tr", "nnUNetTrainer_1epoch", "-num_iterations_per_epoch", "3",
-                 "-num_val_iterations_per_epoch", "2", "-device", "cpu", "-seed", "1"])
+    train_entry(
+        [
+            NAME_2D,
+            "2d",
+            "all",
+            "-tr",
+            "nnUNetTrainer_1epoch",
+            "-num_iterations_per_epoch",
+            "3",
+            "-num_val_iterations_per_epoch",
+            "2",
+            "-device",
+            "cpu",
+            "-seed",
+            "1",
+        ]
+    )
     fold = _fold_folder(dataset_2d, NAME_2D, "2d", "all", trainer="nnUNetTrainer_1epoch")
     assert f"done: {fold}" in capsys.readouterr().out
     final = load_checkpoint(fold / "checkpoint_final.pth")
@@ -197,8 +220,9 @@ def test_region_training_with_ignore_label(tmp_path, monkeypatch):
 
 
 def _train_2d_losses(seed: int) -> tuple[list[float], dict]:
-    trainer = build_trainer(TrainingRequest(NAME_2D, "2d", 0, device="cpu", seed=seed, num_epochs=1,
-                                            disable_checkpointing=True, **FAST))
+    trainer = build_trainer(
+        TrainingRequest(NAME_2D, "2d", 0, device="cpu", seed=seed, num_epochs=1, disable_checkpointing=True, **FAST)
+    )
     trainer.run_training()
     return trainer.curves.values["train_losses"], trainer.network.state_dict()
 
@@ -213,11 +237,23 @@ def test_seeded_cpu_runs_repeat(dataset_2d):
 
 def test_pretrained_weights_and_no_deep_supervision(dataset_2d, caplog):
     caplog.set_level("INFO")
-    run_training(TrainingRequest(NAME_2D, "2d", "all", trainer_name="nnUNetTrainerNoDeepSupervision", num_epochs=1,
-                                 device="cpu", **FAST))
+    run_training(
+        TrainingRequest(
+            NAME_2D, "2d", "all", trainer_name="nnUNetTrainerNoDeepSupervision", num_epochs=1, device="cpu", **FAST
+        )
+    )
     source = _fold_folder(dataset_2d, NAME_2D, "2d", "all", trainer="nnUNetTrainerNoDeepSupervision")
-    run_training(TrainingRequest(NAME_2D, "2d", "all", num_epochs=1, device="cpu",
-                                 pretrained_weights=str(source / "checkpoint_final.pth"), **FAST))
+    run_training(
+        TrainingRequest(
+            NAME_2D,
+            "2d",
+            "all",
+            num_epochs=1,
+            device="cpu",
+            pretrained_weights=str(source / "checkpoint_final.pth"),
+            **FAST,
+        )
+    )
     assert "loaded" in caplog.text and "skipped 0" in caplog.text
 
 
@@ -229,14 +265,17 @@ def test_ddp_two_gloo_processes_end_with_identical_weights(dataset_2d):
     assert (fold / "validation" / "summary.json").is_file()
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([NAME_2D, "3d_fullres", "0"], "configuration '3d_fullres' is not in plans 'nnUNetPlans' (available: 2d)"),
-    ([NAME_2D, "2d", "0", "-tr", "nnUNetTrainerNope"], "trainer 'nnUNetTrainerNope' not found"),
-    (["Dataset999_Missing", "2d", "0"], "Dataset999_Missing: preprocessed dataset not found"),
-    ([NAME_2D, "2d", "7"], "fold 7 is out of range"),
-    ([NAME_2D, "2d", "0", "--c", "-pretrained_weights", "x.pth"], "-pretrained_weights only applies to a new"),
-    ([NAME_2D, "2d", "0", "-num_epochs", "0"], "-num_epochs must be at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([NAME_2D, "3d_fullres", "0"], "configuration '3d_fullres' is not in plans 'nnUNetPlans' (available: 2d)"),
+        ([NAME_2D, "2d", "0", "-tr", "nnUNetTrainerNope"], "trainer 'nnUNetTrainerNope' not found"),
+        (["Dataset999_Missing", "2d", "0"], "Dataset999_Missing: preprocessed dataset not found"),
+        ([NAME_2D, "2d", "7"], "fold 7 is out of range"),
+        ([NAME_2D, "2d", "0", "--c", "-pretrained_weights", "x.pth"], "-pretrained_weights only applies to a new"),
+        ([NAME_2D, "2d", "0", "-num_epochs", "0"], "-num_epochs must be at least 1, got 0"),
+    ],
+)
 def test_user_errors_are_one_line(dataset_2d, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:
         train_entry(argv + ["-device", "cpu"])
@@ -255,8 +294,10 @@ def test_too_few_cases_for_five_folds(tmp_path, monkeypatch, capsys):
 
 def test_unseeded_cpu_runs_try_more_threads_and_log_the_choice(dataset_2d, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS")
-    monkeypatch.setattr("nnunetv2.training.trainers.nnunet_trainer.cpu_threads_beside_workers",
-                        lambda workers, world_size, consider_load: (1, "2 core(s)"))
+    monkeypatch.setattr(
+        "nnunetv2.training.trainers.nnunet_trainer.cpu_threads_beside_workers",
+        lambda workers, world_size, consider_load: (1, "2 core(s)"),
+    )
     monkeypatch.setattr("nnunetv2.training.trainers.nnunet_trainer.cpu_threads_without_workers", lambda world_size: 2)
     options = dict(FAST, num_iterations_per_epoch=8)
     unseeded = run_training(TrainingRequest(NAME_2D, "2d", 0, num_epochs=1, device="cpu", **options))

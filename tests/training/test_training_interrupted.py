@@ -1,4 +1,5 @@
 """A training run killed with SIGKILL (mid-epoch or mid-checkpoint-write) resumes with --c from an intact checkpoint."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from nnunetv2.formats.checkpoint_io import load_checkpoint
 from nnunetv2.training.run_training import TrainingRequest, run_training
-from nnunetv2.utilities.checkpoint_io import load_checkpoint
 from tests.helpers.tiny_preprocessed import NAME_2D, make_preprocessed_dataset
 
 FAST = ["-num_iterations_per_epoch", "3", "-num_val_iterations_per_epoch", "2", "-device", "cpu"]
@@ -63,16 +64,27 @@ def _every_checkpoint_loads(fold: Path) -> dict[str, dict]:
 def _resume(num_epochs: int, caplog) -> dict:
     caplog.clear()
     caplog.set_level("INFO")
-    fold = run_training(TrainingRequest(NAME_2D, "2d", 0, num_epochs=num_epochs, continue_training=True,
-                                        num_iterations_per_epoch=3, num_val_iterations_per_epoch=2, device="cpu"))
+    fold = run_training(
+        TrainingRequest(
+            NAME_2D,
+            "2d",
+            0,
+            num_epochs=num_epochs,
+            continue_training=True,
+            num_iterations_per_epoch=3,
+            num_val_iterations_per_epoch=2,
+            device="cpu",
+        )
+    )
     assert not list(fold.glob(".*.tmp"))  # the killed run's half-written files are cleaned up
     return load_checkpoint(fold / "checkpoint_final.pth")
 
 
 def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(dataset_2d, caplog):
     argv = [NAME_2D, "2d", "0", "-num_epochs", "3", "-save_every", "1", *FAST]
-    result = subprocess.run([sys.executable, "-c", KILLED_WHILE_WRITING, *argv], env=dataset_2d, timeout=600,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", KILLED_WHILE_WRITING, *argv], env=dataset_2d, timeout=600, capture_output=True, text=True
+    )
     assert result.returncode == -signal.SIGKILL, result.stderr[-2000:]
     fold = _fold(dataset_2d)
     assert len(list(fold.glob(".checkpoint_latest.pth.*.tmp"))) == 1  # the write that was cut short
@@ -87,8 +99,9 @@ def test_kill_while_writing_a_checkpoint_keeps_the_previous_one(dataset_2d, capl
 
 def test_kill_at_an_arbitrary_moment_loses_only_the_epochs_since_the_last_checkpoint(dataset_2d, caplog):
     argv = [NAME_2D, "2d", "0", "-num_epochs", "40", "-save_every", "2", *FAST]
-    process = subprocess.Popen([sys.executable, "-c", TRAIN, *argv], env=dataset_2d, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-c", TRAIN, *argv], env=dataset_2d, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     fold = _fold(dataset_2d)
     try:
         deadline = time.monotonic() + 600

@@ -4,7 +4,8 @@ import torch
 
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import TrainingError
-from nnunetv2.training.checkpointing import load_pretrained_weights, unwrap_state_dict
+from nnunetv2.formats.checkpoint_io import unwrap_state_dict
+from nnunetv2.training.checkpointing import load_pretrained_weights
 from nnunetv2.training.ddp import split_batch
 from nnunetv2.training.logger import TrainingCurves
 from nnunetv2.training.lr_schedule.poly import PolyLRSchedule
@@ -15,17 +16,20 @@ from nnunetv2.training.run_environment import CpuThreadTrial, cpu_threads_beside
 def test_poly_schedule_values():
     schedule = PolyLRSchedule(1e-2, 1000)
     assert schedule(0) == 1e-2
-    assert schedule(500) == pytest.approx(1e-2 * 0.5 ** 0.9)
-    assert schedule(999) == pytest.approx(1e-2 * 0.001 ** 0.9)
+    assert schedule(500) == pytest.approx(1e-2 * 0.5**0.9)
+    assert schedule(999) == pytest.approx(1e-2 * 0.001**0.9)
     assert schedule(1000) == 0.0 and schedule(1200) == 0.0
     assert PolyLRSchedule(0.1, 10, exponent=1.0)(5) == pytest.approx(0.05)
 
 
-@pytest.mark.parametrize("batch, world, expected", [
-    (2, 1, [(2, 0.5)]),            # round(2 * 0.67) = 1 sample uniform, 1 oversampled
-    (2, 2, [(1, 0.0), (1, 1.0)]),
-    (5, 2, [(3, 0.0), (2, 1.0)]),  # samples 3 and 4 of 5 are oversampled
-])
+@pytest.mark.parametrize(
+    "batch, world, expected",
+    [
+        (2, 1, [(2, 0.5)]),  # round(2 * 0.67) = 1 sample uniform, 1 oversampled
+        (2, 2, [(1, 0.0), (1, 1.0)]),
+        (5, 2, [(3, 0.0), (2, 1.0)]),  # samples 3 and 4 of 5 are oversampled
+    ],
+)
 def test_batch_split_keeps_global_oversampling(batch, world, expected):
     assert [split_batch(batch, 0.33, r, world) for r in range(world)] == expected
 
@@ -37,7 +41,7 @@ def test_batch_smaller_than_world_is_an_error():
 
 def test_pseudo_dice_counts_skip_ignored_voxels():
     labels = LabelManager({"background": 0, "a": 1, "b": 2, "ignore": 3})
-    target = torch.tensor([[[[0, 1, 1, 2, 3, 3]]]])           # (b, 1, 1, 6)
+    target = torch.tensor([[[[0, 1, 1, 2, 3, 3]]]])  # (b, 1, 1, 6)
     predicted = torch.tensor([[[[0, 1, 2, 2, 1, 2]]]])
     logits = torch.nn.functional.one_hot(predicted[:, 0], 3).permute(0, 3, 1, 2).float()
     tp, fp, fn = hard_tp_fp_fn(logits, target, labels)
@@ -51,7 +55,7 @@ def test_pseudo_dice_counts_skip_ignored_voxels():
 def test_pseudo_dice_for_regions_with_ignore_channel():
     regions = LabelManager({"background": 0, "whole": [1, 2], "core": 2, "ignore": 3}, regions_class_order=[1, 2])
     target = torch.tensor([[[[1, 1, 0, 1]], [[0, 1, 0, 0]], [[0, 0, 0, 1]]]]).bool()  # 2 regions + ignore
-    logits = torch.tensor([[[[5., -5, 5, 5]], [[-5, 5, 5, 5]]]])
+    logits = torch.tensor([[[[5.0, -5, 5, 5]], [[-5, 5, 5, 5]]]])
     tp, fp, fn = hard_tp_fp_fn(logits, target, regions)
     assert tp.tolist() == [1, 1] and fp.tolist() == [1, 1] and fn.tolist() == [1, 0]
 
@@ -59,9 +63,15 @@ def test_pseudo_dice_for_regions_with_ignore_channel():
 def test_curves_ema_and_summary():
     curves = TrainingCurves()
     for epoch, dice in enumerate([0.5, 1.0]):
-        for key, value in (("epoch_start_timestamps", 10.0 * epoch), ("lrs", 0.01), ("train_losses", -0.1),
-                           ("val_losses", -0.2), ("dice_per_class_or_region", [dice, float("nan")]),
-                           ("mean_fg_dice", dice), ("epoch_end_timestamps", 10.0 * epoch + 2.5)):
+        for key, value in (
+            ("epoch_start_timestamps", 10.0 * epoch),
+            ("lrs", 0.01),
+            ("train_losses", -0.1),
+            ("val_losses", -0.2),
+            ("dice_per_class_or_region", [dice, float("nan")]),
+            ("mean_fg_dice", dice),
+            ("epoch_end_timestamps", 10.0 * epoch + 2.5),
+        ):
             curves.log(key, value, epoch)
     assert curves.values["ema_fg_dice"] == pytest.approx([0.5, 0.55])
     line = curves.epoch_summary(1, 10)
@@ -89,7 +99,7 @@ def test_pretrained_weights_load_compatible_layers(tmp_path):
     assert list(unwrap_state_dict({"module._orig_mod.a": 1})) == ["a"]
 
 
-DDP_DICE_SCRIPT = '''
+DDP_DICE_SCRIPT = """
 import sys, torch, torch.distributed as dist, torch.multiprocessing as mp
 from nnunetv2.training.loss.dice import soft_dice_loss
 
@@ -110,7 +120,7 @@ def worker(rank, world, rendezvous_file):
 
 if __name__ == "__main__":
     mp.spawn(worker, args=(2, sys.argv[1]), nprocs=2)
-'''
+"""
 
 
 def test_batch_dice_over_ddp_ranks_equals_the_global_batch(tmp_path):
@@ -119,8 +129,9 @@ def test_batch_dice_over_ddp_ranks_equals_the_global_batch(tmp_path):
 
     script = tmp_path / "ddp_dice.py"
     script.write_text(DDP_DICE_SCRIPT)
-    result = subprocess.run([sys.executable, str(script), str(tmp_path / "rendezvous")], capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "rendezvous")], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     assert "rank 0 ok True" in result.stdout and "rank 1 ok True" in result.stdout, result.stdout + result.stderr
 

@@ -1,4 +1,5 @@
 """nnUNetv2_predict_checkpoints with a tiny hand-made model: layout, reuse of the predictor, temperature, errors."""
+
 import json
 import os
 from pathlib import Path
@@ -10,9 +11,9 @@ import torch
 
 from nnunetv2.cli.uncertainty import predict_checkpoints_entry, uncertainty_entry
 from nnunetv2.exceptions import InferenceError
+from nnunetv2.formats.checkpoint_index import save_checkpoint_index
 from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 from nnunetv2.inference.predictor import nnUNetPredictor
-from nnunetv2.uncertainty.checkpoint_index import save_checkpoint_index
 from nnunetv2.uncertainty.checkpoint_prediction import predict_checkpoint_ensemble
 from tests.helpers.tiny_models import DIRECTION, IMAGE_SHAPE, ORIGIN, SPACING_XYZ, make_model_folder, write_case
 
@@ -23,8 +24,11 @@ FAST = dict(device="cpu", num_processes_preprocessing=1, show_progress=False)
 
 @pytest.fixture(scope="module")
 def model_folder(tmp_path_factory) -> Path:
-    folder = make_model_folder(tmp_path_factory.mktemp("results") / "nnUNetTrainerCyclicLR__nnUNetPlans__3d_fullres",
-                               num_folds=2, checkpoint_names=CHECKPOINTS)
+    folder = make_model_folder(
+        tmp_path_factory.mktemp("results") / "nnUNetTrainerCyclicLR__nnUNetPlans__3d_fullres",
+        num_folds=2,
+        checkpoint_names=CHECKPOINTS,
+    )
     for fold in (0, 1):
         save_checkpoint_index(folder / f"fold_{fold}", {"checkpoints": [{"file": name} for name in CHECKPOINTS]})
     return folder
@@ -58,8 +62,14 @@ def test_every_checkpoint_predicts_every_case(predicted, model_folder, input_fol
     for member in run["members"]:
         folder = predicted / member["folder"]
         assert folder == predicted / "checkpoints" / f"fold_{member['fold']}" / member["checkpoint"][:-4]
-        assert sorted(p.name for p in folder.iterdir()) == ["a.npz", "a.pkl", "b.npz", "b.pkl", "dataset.json",
-                                                             "plans.json"]
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "a.npz",
+            "a.pkl",
+            "b.npz",
+            "b.pkl",
+            "dataset.json",
+            "plans.json",
+        ]
         probabilities = _probabilities(folder / "a.npz")
         assert probabilities.dtype == np.float16 and probabilities.shape == (3, *IMAGE_SHAPE)
         np.testing.assert_allclose(probabilities.astype(np.float32).sum(0), 1, atol=3e-3)
@@ -77,8 +87,9 @@ def test_every_checkpoint_predicts_every_case(predicted, model_folder, input_fol
 
 
 def test_temperature_softens_probabilities_but_keeps_labels(model_folder, input_folder, predicted, tmp_path):
-    predict_checkpoint_ensemble(input_folder, tmp_path, model_folder, folds=[0], checkpoint_names=[CHECKPOINTS[0]],
-                                temperature=4.0, **FAST)
+    predict_checkpoint_ensemble(
+        input_folder, tmp_path, model_folder, folds=[0], checkpoint_names=[CHECKPOINTS[0]], temperature=4.0, **FAST
+    )
     warm = _probabilities(tmp_path / "checkpoints" / "fold_0" / "checkpoint_cycle1_epoch2" / "a.npz")
     cold = _probabilities(predicted / "checkpoints" / "fold_0" / "checkpoint_cycle1_epoch2" / "a.npz")
     top_two = np.sort(cold.astype(np.float32), axis=0)[-2:]
@@ -102,12 +113,16 @@ def test_continue_prediction_fills_only_the_gaps(model_folder, input_folder, tmp
 def test_prediction_errors(model_folder, input_folder, tmp_path):
     def fails(message, **kwargs):
         with pytest.raises(InferenceError, match=message):
-            predict_checkpoint_ensemble(input_folder, tmp_path / "out", kwargs.pop("model", model_folder), **kwargs,
-                                        **FAST)
+            predict_checkpoint_ensemble(
+                input_folder, tmp_path / "out", kwargs.pop("model", model_folder), **kwargs, **FAST
+            )
 
     fails("nowhere: model folder not found", model=tmp_path / "nowhere")
-    fails("fold_1/checkpoint_best.pth: checkpoint of fold 1 not found", checkpoint_names=["checkpoint_best.pth"],
-          folds=[1])
+    fails(
+        "fold_1/checkpoint_best.pth: checkpoint of fold 1 not found",
+        checkpoint_names=["checkpoint_best.pth"],
+        folds=[1],
+    )
     fails(r"fold_3/checkpoint_ensemble.json: not found; train the fold with -tr nnUNetTrainerCyclicLR", folds=[3])
     plain = make_model_folder(tmp_path / "plain", num_folds=1)
     fails("no fold_N folder holds a checkpoint_ensemble.json", model=plain)
@@ -126,18 +141,20 @@ def test_commands_from_images_to_uncertainty_maps(model_folder, input_folder, tm
     os.symlink(model_folder, results / "Dataset990_Tiny" / model_folder.name)
     monkeypatch.setenv("nnUNet_results", str(results))
     common = ["-device", "cpu", "-npp", "1", "--disable_progress_bar", "--disable_tta"]
-    predict_checkpoints_entry(["-i", str(input_folder), "-o", str(tmp_path / "p"), "-d", "990", "-c", "3d_fullres",
-                               "-f", "1", *common])
+    predict_checkpoints_entry(
+        ["-i", str(input_folder), "-o", str(tmp_path / "p"), "-d", "990", "-c", "3d_fullres", "-f", "1", *common]
+    )
     assert "checkpoint_predictions.json" in capsys.readouterr().out
     labels = tmp_path / "labels"
     labels.mkdir()
     for case_id in ("a", "b"):
-        reference = (sitk.GetArrayFromImage(sitk.ReadImage(str(input_folder / f"{case_id}_0000.nii.gz"))) > 100)
+        reference = sitk.GetArrayFromImage(sitk.ReadImage(str(input_folder / f"{case_id}_0000.nii.gz"))) > 100
         image = sitk.GetImageFromArray(reference.astype(np.uint8))
         image.CopyInformation(sitk.ReadImage(str(input_folder / f"{case_id}_0000.nii.gz")))
         sitk.WriteImage(image, str(labels / f"{case_id}.nii.gz"))
-    uncertainty_entry(["-i", str(tmp_path / "p"), "-o", str(tmp_path / "u"), "--labels", str(labels),
-                       "--disable_progress_bar"])
+    uncertainty_entry(
+        ["-i", str(tmp_path / "p"), "-o", str(tmp_path / "u"), "--labels", str(labels), "--disable_progress_bar"]
+    )
     out = capsys.readouterr().out
     assert "2 case(s)" in out and "Spearman rho (Dice vs score) = nan over 2 case(s)" in out
     for path in (tmp_path / "u" / "a.nii.gz", tmp_path / "u" / "uncertainty_maps" / "a.nii.gz"):
@@ -148,8 +165,21 @@ def test_commands_from_images_to_uncertainty_maps(model_folder, input_folder, tm
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "u" / "uncertainty_maps" / "b.nii.gz"))).max() <= 1000
 
     with pytest.raises(SystemExit) as exit_info:
-        predict_checkpoints_entry(["-i", str(input_folder), "-o", str(tmp_path / "x"), "-d", "990", "-c",
-                                   "3d_fullres", "-tr", "nnUNetTrainer", *common])
+        predict_checkpoints_entry(
+            [
+                "-i",
+                str(input_folder),
+                "-o",
+                str(tmp_path / "x"),
+                "-d",
+                "990",
+                "-c",
+                "3d_fullres",
+                "-tr",
+                "nnUNetTrainer",
+                *common,
+            ]
+        )
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and len(err.splitlines()) == 1

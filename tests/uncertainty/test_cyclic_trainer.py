@@ -1,5 +1,6 @@
 """nnUNetTrainerCyclicLR on a tiny generated 2D dataset: schedule, ensemble checkpoints, index, resume, and the chain
 train -> nnUNetv2_predict_checkpoints -> nnUNetv2_uncertainty."""
+
 import shutil
 from pathlib import Path
 
@@ -10,16 +11,32 @@ import torch
 from nnunetv2.cli.train import train_entry
 from nnunetv2.dataset.synthetic import generate_synthetic_dataset_in_raw
 from nnunetv2.experiment_planning.pipeline import plan_and_preprocess
+from nnunetv2.formats.checkpoint_index import load_checkpoint_index
+from nnunetv2.formats.checkpoint_io import load_checkpoint
 from nnunetv2.training.run_training import TrainingRequest, build_trainer
-from nnunetv2.uncertainty.checkpoint_index import load_checkpoint_index
 from nnunetv2.uncertainty.checkpoint_prediction import predict_checkpoint_ensemble_from_dataset_id
 from nnunetv2.uncertainty.ensemble_uncertainty import compute_uncertainty
-from nnunetv2.utilities.checkpoint_io import load_checkpoint
 
 DATASET = "Dataset971_CyclicTiny"
 ENV_VARS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
-TRAIN_FLAGS = ["-tr", "nnUNetTrainerCyclicLR", "-num_epochs", "6", "-num_of_cycles", "2", "-checkpoints", "late",
-               "-num_iterations_per_epoch", "2", "-num_val_iterations_per_epoch", "1", "-seed", "0", "-device", "cpu"]
+TRAIN_FLAGS = [
+    "-tr",
+    "nnUNetTrainerCyclicLR",
+    "-num_epochs",
+    "6",
+    "-num_of_cycles",
+    "2",
+    "-checkpoints",
+    "late",
+    "-num_iterations_per_epoch",
+    "2",
+    "-num_val_iterations_per_epoch",
+    "1",
+    "-seed",
+    "0",
+    "-device",
+    "cpu",
+]
 
 
 def _use(root: Path, mp: pytest.MonkeyPatch) -> None:
@@ -37,8 +54,9 @@ def trained(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("cyclic")
     with pytest.MonkeyPatch.context() as mp:
         _use(root, mp)
-        generate_synthetic_dataset_in_raw(971, "CyclicTiny", num_cases=5, shape=(32, 32), file_ending=".png",
-                                          num_test_cases=2)
+        generate_synthetic_dataset_in_raw(
+            971, "CyclicTiny", num_cases=5, shape=(32, 32), file_ending=".png", num_test_cases=2
+        )
         plan_and_preprocess([971], ["2d"], num_processes=1, num_processes_fingerprint=1, show_progress=False)
         train_entry([DATASET, "2d", "0", *TRAIN_FLAGS])
     return root
@@ -60,8 +78,11 @@ def _expected_lrs(lengths: list[int]) -> list[float]:
 
 @pytest.mark.parametrize("cycles, lengths", [(1, [12]), (2, [6, 6]), (3, [4, 4, 4])])
 def test_learning_rate_per_epoch(env, cycles, lengths):
-    trainer = build_trainer(TrainingRequest(DATASET, "2d", 0, trainer_name="nnUNetTrainerCyclicLR", num_epochs=12,
-                                            num_of_cycles=cycles, device="cpu"))
+    trainer = build_trainer(
+        TrainingRequest(
+            DATASET, "2d", 0, trainer_name="nnUNetTrainerCyclicLR", num_epochs=12, num_of_cycles=cycles, device="cpu"
+        )
+    )
     schedule = trainer.configure_lr_schedule()
     np.testing.assert_allclose([schedule(e) for e in range(12)], _expected_lrs(lengths))
     if cycles == 1:  # one cycle is nnUNetTrainer's schedule
@@ -71,12 +92,40 @@ def test_learning_rate_per_epoch(env, cycles, lengths):
 
 def test_checkpoint_epochs_of_both_rules(env):
     def epochs(rule, num_epochs, cycles):
-        return build_trainer(TrainingRequest(DATASET, "2d", 0, trainer_name="nnUNetTrainerCyclicLR", device="cpu",
-                                             num_epochs=num_epochs, num_of_cycles=cycles,
-                                             checkpoint_rule=rule)).ensemble_epochs()
+        return build_trainer(
+            TrainingRequest(
+                DATASET,
+                "2d",
+                0,
+                trainer_name="nnUNetTrainerCyclicLR",
+                device="cpu",
+                num_epochs=num_epochs,
+                num_of_cycles=cycles,
+                checkpoint_rule=rule,
+            )
+        ).ensemble_epochs()
+
     assert epochs("sparse", 1000, 1) == [699, 759, 819, 879, 939, 999]
-    assert epochs("sparse", 300, 3) == [69, 75, 81, 87, 93, 99, 169, 175, 181, 187, 193, 199,
-                                        269, 275, 281, 287, 293, 299]
+    assert epochs("sparse", 300, 3) == [
+        69,
+        75,
+        81,
+        87,
+        93,
+        99,
+        169,
+        175,
+        181,
+        187,
+        193,
+        199,
+        269,
+        275,
+        281,
+        287,
+        293,
+        299,
+    ]
     assert epochs("late", 40, 2) == list(range(10, 20)) + list(range(30, 40))
 
 
@@ -91,8 +140,10 @@ def test_training_saves_and_lists_the_ensemble(trained):
         assert checkpoint["current_epoch"] == entry["epoch"] and checkpoint["trainer_name"] == "nnUNetTrainerCyclicLR"
     lrs = load_checkpoint(fold / "checkpoint_final.pth")["logging"]["lrs"]
     np.testing.assert_allclose(lrs, _expected_lrs([3, 3]))
-    assert "cyclic learning rate: 2 cycle(s) of ~3 epochs, 6 ensemble checkpoint(s) ('late')" in \
-        next(fold.glob("training_log_*.txt")).read_text()
+    assert (
+        "cyclic learning rate: 2 cycle(s) of ~3 epochs, 6 ensemble checkpoint(s) ('late')"
+        in next(fold.glob("training_log_*.txt")).read_text()
+    )
 
 
 def test_resume_keeps_the_earlier_checkpoints(trained, tmp_path, monkeypatch):
@@ -113,23 +164,32 @@ def test_resume_keeps_the_earlier_checkpoints(trained, tmp_path, monkeypatch):
 
 def test_trained_ensemble_predicts_and_scores_the_test_cases(env, tmp_path):
     raw = env / "nnUNet_raw" / DATASET
-    predict_checkpoint_ensemble_from_dataset_id(raw / "imagesTs", tmp_path / "p", 971, "2d", device="cpu",
-                                                num_processes_preprocessing=1, show_progress=False)
-    report = compute_uncertainty(tmp_path / "p", tmp_path / "u", reference_folder=raw / "labelsTs",
-                                 show_progress=False)
+    predict_checkpoint_ensemble_from_dataset_id(
+        raw / "imagesTs", tmp_path / "p", 971, "2d", device="cpu", num_processes_preprocessing=1, show_progress=False
+    )
+    report = compute_uncertainty(tmp_path / "p", tmp_path / "u", reference_folder=raw / "labelsTs", show_progress=False)
     assert [r["case"] for r in report["cases"]] == ["case_005", "case_006"]
     assert all(r["num_checkpoints"] == 6 and 0 <= r["score"] <= 1 and 0 <= r["dice"] <= 1 for r in report["cases"])
     from PIL import Image
+
     for name in ("case_005.png", "uncertainty_maps/case_005.png"):
         assert Image.open(tmp_path / "u" / name).size == Image.open(raw / "imagesTs" / "case_005_0000.png").size
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["-num_of_cycles", "2"], "-num_of_cycles needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
-                              "subclass); 'nnUNetTrainer' has none"),
-    (["-tr", "nnUNetTrainerCyclicLR", "-num_epochs", "3", "-num_of_cycles", "4"],
-     "-num_of_cycles must be between 1 and the number of epochs (3), got 4"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (
+            ["-num_of_cycles", "2"],
+            "-num_of_cycles needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
+            "subclass); 'nnUNetTrainer' has none",
+        ),
+        (
+            ["-tr", "nnUNetTrainerCyclicLR", "-num_epochs", "3", "-num_of_cycles", "4"],
+            "-num_of_cycles must be between 1 and the number of epochs (3), got 4",
+        ),
+    ],
+)
 def test_bad_cyclic_flags(env, capsys, flags, message):
     with pytest.raises(SystemExit) as exit_info:
         train_entry([DATASET, "2d", "1", "-device", "cpu", *flags])

@@ -1,4 +1,5 @@
 """nnUNetv2_uncertainty on hand-made checkpoint probabilities: fold selection, outputs, table, errors."""
+
 import csv
 import json
 import pickle
@@ -60,8 +61,9 @@ def _write_run(folder: Path, cases: dict[str, dict[int, list[np.ndarray]]], data
 @pytest.fixture
 def run(tmp_path) -> Path:
     # case x: fold 0 agrees, fold 1 does not; case y the other way round
-    return _write_run(tmp_path / "run", {"x": {0: _members(True), 1: _members(False)},
-                                         "y": {0: _members(False), 1: _members(True)}})
+    return _write_run(
+        tmp_path / "run", {"x": {0: _members(True), 1: _members(False)}, "y": {0: _members(False), 1: _members(True)}}
+    )
 
 
 def _read(path: Path) -> sitk.Image:
@@ -73,8 +75,11 @@ def test_fold_selection_keeps_the_least_uncertain_fold(run, tmp_path):
     rows = {r["case"]: r for r in report["cases"]}
     assert rows["x"]["fold"] == 0 and rows["y"]["fold"] == 1
     for row in rows.values():
-        assert row["score"] == min(row["score_fold_0"], row["score_fold_1"]) < max(row["score_fold_0"],
-                                                                                  row["score_fold_1"])
+        assert (
+            row["score"]
+            == min(row["score_fold_0"], row["score_fold_1"])
+            < max(row["score_fold_0"], row["score_fold_1"])
+        )
         assert row["num_checkpoints"] == 3 and row["score"] == row["score_class_entropy"]
     for case_id in ("x", "y"):
         segmentation = _read(tmp_path / "out" / f"{case_id}.nii.gz")
@@ -99,8 +104,9 @@ def test_one_ensemble_of_all_folds_with_references(run, tmp_path):
     references.mkdir()
     write_image(_labels(1), references / "x.nii.gz")
     write_image(_labels(2), references / "y.nii.gz")
-    report = compute_uncertainty(run, tmp_path / "out", measure="t_test", reference_folder=references,
-                                 show_progress=False)
+    report = compute_uncertainty(
+        run, tmp_path / "out", measure="t_test", reference_folder=references, show_progress=False
+    )
     rows = {r["case"]: r for r in report["cases"]}
     assert {r["fold"] for r in rows.values()} == {"all_folds"} and rows["x"]["num_checkpoints"] == 6
     assert "score_fold_0" not in rows["x"]
@@ -112,8 +118,13 @@ def test_one_ensemble_of_all_folds_with_references(run, tmp_path):
 
 def test_t_test_flags_the_undecided_object(tmp_path):
     tied = [_one_hot(_labels(1 + k % 2)) for k in range(4)]  # two say 1, two say 2
-    report = compute_uncertainty(_write_run(tmp_path / "run", {"z": {0: tied}}), tmp_path / "out", measure="t_test",
-                                 border_width=0, show_progress=False)
+    report = compute_uncertainty(
+        _write_run(tmp_path / "run", {"z": {0: tied}}),
+        tmp_path / "out",
+        measure="t_test",
+        border_width=0,
+        show_progress=False,
+    )
     assert report["cases"][0]["score"] == 1.0
     flagged = sitk.GetArrayFromImage(_read(tmp_path / "out" / "uncertainty_maps" / "z.nii.gz"))
     assert (flagged[OBJECT] == 1000).all() and flagged.sum() == 1000 * _labels(1).astype(bool).sum()
@@ -132,13 +143,16 @@ def test_cli_and_errors(run, tmp_path, capsys):
         assert err.startswith("error: ") and len(err.splitlines()) == 1
         return err
 
-    assert "checkpoint_predictions.json: not found; predict with nnUNetv2_predict_checkpoints first" in \
-        error_of(["-i", str(tmp_path), "-o", str(tmp_path / "o")])
+    assert "checkpoint_predictions.json: not found; predict with nnUNetv2_predict_checkpoints first" in error_of(
+        ["-i", str(tmp_path), "-o", str(tmp_path / "o")]
+    )
     assert "the output folder must differ" in error_of(["-i", str(run), "-o", str(run)])
-    assert "reference segmentation of case 'x' not found" in \
-        error_of(["-i", str(run), "-o", str(tmp_path / "o"), "--labels", str(tmp_path)])
-    assert "the border width must be 0 or more" in \
-        error_of(["-i", str(run), "-o", str(tmp_path / "o"), "-border", "-1"])
+    assert "reference segmentation of case 'x' not found" in error_of(
+        ["-i", str(run), "-o", str(tmp_path / "o"), "--labels", str(tmp_path)]
+    )
+    assert "the border width must be 0 or more" in error_of(
+        ["-i", str(run), "-o", str(tmp_path / "o"), "-border", "-1"]
+    )
     (run / "checkpoints" / "fold_1" / "checkpoint_cycle1_epoch2" / "y.npz").unlink()
     assert "y.npz: probabilities of case 'y' not found" in error_of(["-i", str(run), "-o", str(tmp_path / "o")])
 

@@ -1,8 +1,13 @@
 import numpy as np
 import pytest
 
-from nnunetv2.uncertainty.measures import (case_uncertainty_score, class_entropy, t_test_p_values,
-                                           total_entropy, uncertainty_map)
+from nnunetv2.uncertainty.measures import (
+    case_uncertainty_score,
+    class_entropy,
+    t_test_p_values,
+    total_entropy,
+    uncertainty_map,
+)
 
 
 def _certain(t=5, c=3, n=4):
@@ -19,7 +24,7 @@ def _split(t=6, n=4):
     """Confident checkpoints that disagree: half say class 0, half class 1."""
     p = np.zeros((t, 2, n))
     p[: t // 2, 0] = 1
-    p[t // 2:, 1] = 1
+    p[t // 2 :, 1] = 1
     return p
 
 

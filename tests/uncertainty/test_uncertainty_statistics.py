@@ -5,8 +5,13 @@ import pytest
 
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import InferenceError
-from nnunetv2.uncertainty.measures import (EnsembleStatistics, class_entropy, t_test_p_values, t_test_uncertain,
-                                           total_entropy)
+from nnunetv2.uncertainty.measures import (
+    EnsembleStatistics,
+    class_entropy,
+    t_test_p_values,
+    t_test_uncertain,
+    total_entropy,
+)
 from nnunetv2.uncertainty.score_report import error_detection_auroc, mean_foreground_dice, spearman_correlation
 
 
@@ -27,6 +32,7 @@ def test_streamed_statistics_match_the_whole_array():
     whole = EnsembleStatistics.of(p)
     # the t-test from running moments equals scipy's t-test on the samples themselves
     from scipy import stats
+
     order = np.argsort(p.mean(0), axis=0)
     first = np.take_along_axis(p, order[None, -1:], axis=1)[:, 0]
     second = np.take_along_axis(p, order[None, -2:-1], axis=1)[:, 0]

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from nnunetv2.exceptions import NnUNetError
-from nnunetv2.utilities.checkpoint_io import load_checkpoint
+from nnunetv2.formats.checkpoint_io import load_checkpoint
 from nnunetv2.utilities.device import resolve_device
 from nnunetv2.utilities.file_io import atomic_path, load_json, save_json, save_npz_compressed
 
@@ -14,9 +14,13 @@ class _Executes:
 
 
 def test_checkpoint_with_nnunet_v2_types_loads(tmp_path):
-    checkpoint = {"network_weights": {"w": torch.ones(2)}, "logging": {"loss": [np.float64(0.5)]},
-                  "init_args": {"device": torch.device("cpu")}, "inference_allowed_mirroring_axes": (0, 1),
-                  "array": np.arange(3)}
+    checkpoint = {
+        "network_weights": {"w": torch.ones(2)},
+        "logging": {"loss": [np.float64(0.5)]},
+        "init_args": {"device": torch.device("cpu")},
+        "inference_allowed_mirroring_axes": (0, 1),
+        "array": np.arange(3),
+    }
     torch.save(checkpoint, tmp_path / "c.pth")
     loaded = load_checkpoint(tmp_path / "c.pth")
     assert loaded["logging"]["loss"][0] == 0.5 and loaded["inference_allowed_mirroring_axes"] == (0, 1)
@@ -65,6 +69,7 @@ def test_device_choice():
 
 def test_atomic_writes_follow_the_umask(tmp_path):
     import os
+
     old = os.umask(0o022)
     try:
         save_json({"a": 1}, tmp_path / "x.json")
@@ -91,6 +96,7 @@ def test_fast_npz_reads_like_numpys_and_is_compressed(tmp_path):
 
 def test_npz_of_incompressible_noise_is_stored_and_still_loads(tmp_path):
     import zipfile
+
     noise = np.random.default_rng(1).normal(size=(2, 64, 64, 32)).astype(np.float32).transpose(0, 3, 2, 1)
     save_npz_compressed(tmp_path / "noise.npz", probabilities=noise)
     with zipfile.ZipFile(tmp_path / "noise.npz") as archive:

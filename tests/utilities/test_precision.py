@@ -1,4 +1,5 @@
 """network_autocast: float32 by default on the CPU, bfloat16 when asked (with a warning if emulated)."""
+
 import logging
 
 import torch
@@ -24,8 +25,8 @@ def test_emulated_bf16_is_warned_about_once(monkeypatch, caplog):
         precision.network_autocast(torch.device("cpu"), cpu_bf16=True)
         precision.network_autocast(torch.device("cpu"), cpu_bf16=True)
     assert [r.getMessage() for r in caplog.records].count(
-        "bfloat16 was requested but this CPU has no native bfloat16 arithmetic: expect it to be slower than "
-        "float32") == 1
+        "bfloat16 was requested but this CPU has no native bfloat16 arithmetic: expect it to be slower than float32"
+    ) == 1
     monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
     precision._warn_emulated_bf16.cache_clear()
     caplog.clear()

@@ -1,4 +1,5 @@
 """Overlay rendering (size, colours where the label is, layers) and nnUNetv2_plot_overlay_pngs on folders/datasets."""
+
 from __future__ import annotations
 
 import shutil
@@ -60,8 +61,7 @@ def test_scribbles_are_opaque_and_boxes_are_outlined():
     scribbles = np.full(image.shape, 9, dtype=np.uint8)
     scribbles[6, 4:8] = 2
     scribbles[18, 1:5] = 0
-    picture = render_slice(image, (0, 1), labels, scribbles=scribbles, unannotated=9,
-                           boxes=[(10, 17, 16, 28)])
+    picture = render_slice(image, (0, 1), labels, scribbles=scribbles, unannotated=9, boxes=[(10, 17, 16, 28)])
     assert np.array_equal(picture[6, 4:8], np.tile(to_uint8(label_palette(2)[2]), (4, 1)))
     assert np.array_equal(picture[18, 1:5], np.full((4, 3), 255))  # background scribbles are white
     cyan = np.all(picture == BOX_COLOUR, axis=2)
@@ -71,9 +71,9 @@ def test_scribbles_are_opaque_and_boxes_are_outlined():
 
 def test_slice_choice_weighs_every_label_equally():
     seg = np.zeros((6, 10, 10), dtype=np.uint8)
-    seg[1, :, :] = 1           # 100 voxels of label 1 in slice 1
-    seg[2, :5, :] = 1          # 50 more in slice 2
-    seg[2, 5:6, 0:2] = 2       # all of label 2 lies in slice 2
+    seg[1, :, :] = 1  # 100 voxels of label 1 in slice 1
+    seg[2, :5, :] = 1  # 50 more in slice 2
+    seg[2, 5:6, 0:2] = 2  # all of label 2 lies in slice 2
     assert select_slices(seg, count=1) == [2]  # (50/150 + 1) / 2 beats (100/150 + 0) / 2
     assert select_slices(seg, count=3) == [2, 1]  # empty slices are not chosen
     assert select_slices(seg, axis=2, count=1) == [0]
@@ -95,13 +95,35 @@ def _predictions(dataset: Path, folder: Path) -> Path:
 
 def test_folder_mode_writes_one_png_per_case_and_worklist_slices(tmp_path: Path, synthetic_dataset_3d: Path, capsys):
     segs = _predictions(synthetic_dataset_3d, tmp_path / "pred")
-    entry = WorklistEntry(rank=1, case="case_001", case_rank=1, axis=0, slice=2, slice_rank=1,
-                          bbox=((2, 3), (4, 9), (5, 12)), score=1.0, uncertainty_mass=1.0, size=9,
-                          mean_uncertainty=1.0)
+    entry = WorklistEntry(
+        rank=1,
+        case="case_001",
+        case_rank=1,
+        axis=0,
+        slice=2,
+        slice_rank=1,
+        bbox=((2, 3), (4, 9), (5, 12)),
+        score=1.0,
+        uncertainty_mass=1.0,
+        size=9,
+        mean_uncertainty=1.0,
+    )
     from nnunetv2.annotation.worklist import save_worklist
+
     save_worklist([entry], tmp_path / "wl", {}, {})
-    plot_overlay_pngs_entry(["-i", str(synthetic_dataset_3d / "imagesTr"), "-s", str(segs), "-o",
-                             str(tmp_path / "out"), "-w", str(tmp_path / "wl"), "--quiet"])
+    plot_overlay_pngs_entry(
+        [
+            "-i",
+            str(synthetic_dataset_3d / "imagesTr"),
+            "-s",
+            str(segs),
+            "-o",
+            str(tmp_path / "out"),
+            "-w",
+            str(tmp_path / "wl"),
+            "--quiet",
+        ]
+    )
     assert "wrote 3 PNGs of 2 cases" in capsys.readouterr().out
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["case_000.png", "case_001.png", "case_001_z0002.png"]
@@ -112,22 +134,24 @@ def test_folder_mode_writes_one_png_per_case_and_worklist_slices(tmp_path: Path,
 
 def test_raw_dataset_mode_and_one_line_errors(tmp_path: Path, synthetic_dataset_3d: Path, nnunet_env, capsys):
     shutil.copytree(synthetic_dataset_3d, nnunet_env["nnUNet_raw"] / "Dataset901_Synthetic3D")
-    plot_overlay_pngs_entry(["-d", "901", "--use_raw", "-o", str(tmp_path / "raw"), "--num_slices", "2",
-                             "--scale", "2", "--quiet"])
+    plot_overlay_pngs_entry(
+        ["-d", "901", "--use_raw", "-o", str(tmp_path / "raw"), "--num_slices", "2", "--scale", "2", "--quiet"]
+    )
     pngs = sorted((tmp_path / "raw").iterdir())
     assert len(pngs) == 12 and Image.open(pngs[0]).size == (64, 64)
 
     with pytest.raises(SystemExit) as exit_info:
         plot_overlay_pngs_entry(["-d", "901", "-o", str(tmp_path / "pre"), "--quiet"])
     assert exit_info.value.code == 1
-    assert "nnUNetPlans.json: plans not found (run nnUNetv2_plan_and_preprocess, or pass --use_raw)" in \
-           capsys.readouterr().err
+    assert (
+        "nnUNetPlans.json: plans not found (run nnUNetv2_plan_and_preprocess, or pass --use_raw)"
+        in capsys.readouterr().err
+    )
     with pytest.raises(SystemExit) as exit_info:
         plot_overlay_pngs_entry(["-d", "901", "-i", "x", "-o", str(tmp_path / "o")])
     assert exit_info.value.code == 2 and "give either a dataset (-d) or an images folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        plot_overlay_pngs_entry(["-d", "901", "--use_raw", "-o", str(tmp_path / "o"), "-channel_idx", "2",
-                                 "--quiet"])
+        plot_overlay_pngs_entry(["-d", "901", "--use_raw", "-o", str(tmp_path / "o"), "-channel_idx", "2", "--quiet"])
     assert "channel 2 requested, but the image has 1 channel(s)" in capsys.readouterr().err
 
 
@@ -138,8 +162,9 @@ def test_a_segmentation_of_another_shape_is_named(tmp_path: Path, synthetic_data
     _, properties = SimpleITKIO().read_seg(segs / "case_000.nii.gz")
     SimpleITKIO().write_seg(np.zeros((16, 32, 30), dtype=np.uint8), segs / "case_000.nii.gz", properties)
     with pytest.raises(SystemExit):
-        plot_overlay_pngs_entry(["-i", str(synthetic_dataset_3d / "imagesTr"), "-s", str(segs), "-o",
-                                 str(tmp_path / "out"), "--quiet"])
+        plot_overlay_pngs_entry(
+            ["-i", str(synthetic_dataset_3d / "imagesTr"), "-s", str(segs), "-o", str(tmp_path / "out"), "--quiet"]
+        )
     assert "case_000.nii.gz: shape [16, 32, 30] differs from the image's [16, 32, 32]" in capsys.readouterr().err
 
 
@@ -147,8 +172,11 @@ def test_a_2d_png_dataset(tmp_path: Path, synthetic_dataset_2d: Path):
     from nnunetv2.visualization.case_layers import folder_inputs
     from nnunetv2.visualization.overlay_pngs import OverlayOptions, plot_overlays
 
-    inputs = folder_inputs(synthetic_dataset_2d / "imagesTr", synthetic_dataset_2d / "labelsTr",
-                           dataset=synthetic_dataset_2d / "dataset.json")
+    inputs = folder_inputs(
+        synthetic_dataset_2d / "imagesTr",
+        synthetic_dataset_2d / "labelsTr",
+        dataset=synthetic_dataset_2d / "dataset.json",
+    )
     written = plot_overlays(inputs, tmp_path / "out", OverlayOptions(scale=2), progress=False)
     assert len(written) == 6
     assert Image.open(written["case_000"][0].file).size == (96, 96)
@@ -158,10 +186,12 @@ def test_preprocessed_mode_draws_every_planned_case(tmp_path: Path, synthetic_da
     from nnunetv2.experiment_planning.pipeline import plan_and_preprocess
 
     shutil.copytree(synthetic_dataset_3d, nnunet_env["nnUNet_raw"] / "Dataset901_Synthetic3D")
-    plan_and_preprocess([901], configurations=["3d_fullres"], num_processes=1, num_processes_fingerprint=1,
-                        show_progress=False)
-    plot_overlay_pngs_entry(["-d", "Dataset901_Synthetic3D", "-o", str(tmp_path / "pre"), "-c", "3d_fullres",
-                             "--quiet"])
+    plan_and_preprocess(
+        [901], configurations=["3d_fullres"], num_processes=1, num_processes_fingerprint=1, show_progress=False
+    )
+    plot_overlay_pngs_entry(
+        ["-d", "Dataset901_Synthetic3D", "-o", str(tmp_path / "pre"), "-c", "3d_fullres", "--quiet"]
+    )
     pngs = sorted(p.name for p in (tmp_path / "pre").iterdir())
     assert pngs == [f"case_{i:03d}.png" for i in range(6)]
     picture = np.asarray(Image.open(tmp_path / "pre" / "case_000.png").convert("RGB")).astype(int)

@@ -1,5 +1,6 @@
 """The HTML report: every case listed, relative picture paths, Dice/score/rank columns, escaping, and a real
 rendering in headless Chromium (skipped when /usr/bin/chromium is absent)."""
+
 from __future__ import annotations
 
 import json
@@ -88,11 +89,17 @@ def _make(tmp_path: Path, dataset: Path, **kwargs) -> Path:
     from nnunetv2.annotation.suggest import suggest_annotations
 
     folders = _report_inputs(dataset, tmp_path)
-    suggest_annotations(folders["uncertainty"], tmp_path / "worklist", folders["predictions"], budget=4,
-                        progress=False)
-    return make_report(folders["images"], folders["predictions"], tmp_path / "report",
-                       reference_folder=folders["labels"], uncertainty_folder=folders["uncertainty"],
-                       worklist=tmp_path / "worklist", progress=False, **kwargs)
+    suggest_annotations(folders["uncertainty"], tmp_path / "worklist", folders["predictions"], budget=4, progress=False)
+    return make_report(
+        folders["images"],
+        folders["predictions"],
+        tmp_path / "report",
+        reference_folder=folders["labels"],
+        uncertainty_folder=folders["uncertainty"],
+        worklist=tmp_path / "worklist",
+        progress=False,
+        **kwargs,
+    )
 
 
 def test_the_report_lists_every_case_with_its_pictures_and_figures(tmp_path: Path, synthetic_dataset_3d: Path):
@@ -118,15 +125,27 @@ def test_the_report_lists_every_case_with_its_pictures_and_figures(tmp_path: Pat
 def test_report_command_and_missing_reference(tmp_path: Path, synthetic_dataset_3d: Path, capsys):
     folders = _report_inputs(synthetic_dataset_3d, tmp_path)
     (folders["labels"] / "case_000.nii.gz").unlink()  # no reference: the Dice cells stay empty
-    make_report_entry(["-i", str(folders["images"]), "-s", str(folders["predictions"]), "-o",
-                       str(tmp_path / "report"), "-ref", str(folders["labels"]), "--quiet"])
+    make_report_entry(
+        [
+            "-i",
+            str(folders["images"]),
+            "-s",
+            str(folders["predictions"]),
+            "-o",
+            str(tmp_path / "report"),
+            "-ref",
+            str(folders["labels"]),
+            "--quiet",
+        ]
+    )
     assert "index.html (open file://" in capsys.readouterr().out
     table = _Table()
     table.feed((tmp_path / "report" / "index.html").read_text())
     assert table.rows["case-case_000"][1:4] == ["", "", ""] and table.rows["case-case_001"][1] != ""
     with pytest.raises(SystemExit) as exit_info:
-        make_report_entry(["-i", str(folders["images"]), "-s", str(tmp_path / "nowhere"), "-o",
-                           str(tmp_path / "r2"), "--quiet"])
+        make_report_entry(
+            ["-i", str(folders["images"]), "-s", str(tmp_path / "nowhere"), "-o", str(tmp_path / "r2"), "--quiet"]
+        )
     assert exit_info.value.code == 1 and "nowhere: segmentations folder not found" in capsys.readouterr().err
 
 
@@ -137,13 +156,30 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path, synthetic_datas
     index = _make(tmp_path, synthetic_dataset_3d)
     screenshot = tmp_path / "screenshot.png"
     with tempfile.TemporaryDirectory() as profile:
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={profile}"]
-        subprocess.run([str(CHROMIUM), *flags, f"--screenshot={screenshot}", "--window-size=1300,1000",
-                        index.resolve().as_uri()], capture_output=True, timeout=180, check=True)
-        dom = subprocess.run([str(CHROMIUM), *flags, "--dump-dom", index.resolve().as_uri()], capture_output=True,
-                             timeout=180, check=True, text=True).stdout
+        flags = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
+        ]
+        subprocess.run(
+            [str(CHROMIUM), *flags, f"--screenshot={screenshot}", "--window-size=1300,1000", index.resolve().as_uri()],
+            capture_output=True,
+            timeout=180,
+            check=True,
+        )
+        dom = subprocess.run(
+            [str(CHROMIUM), *flags, "--dump-dom", index.resolve().as_uri()],
+            capture_output=True,
+            timeout=180,
+            check=True,
+            text=True,
+        ).stdout
     for case in CASES.values():
         assert f'id="case-{case.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}"' in dom
     pixels = np.asarray(Image.open(screenshot).convert("RGB")).astype(int)

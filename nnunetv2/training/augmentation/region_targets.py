@@ -1,4 +1,5 @@
 """Label map -> region targets, with any further segmentation channels kept after the regions."""
+
 from __future__ import annotations
 
 import torch

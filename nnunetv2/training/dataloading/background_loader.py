@@ -4,6 +4,7 @@ Each worker gets its own copy of the loader, reseeded from one seed sequence, an
 batches are taken from the workers in turn, so a seeded run gives the same batch sequence every time.
 Worker 0 uses the same seed as the in-process mode, so one worker reproduces zero workers exactly.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,7 @@ def default_num_workers() -> int:
         except ValueError:
             chosen = -1
         if chosen < 0:
-            raise TrainingError(f"environment variable nnUNet_n_proc_DA must be a non-negative integer, "
-                                f"got '{value}'")
+            raise TrainingError(f"environment variable nnUNet_n_proc_DA must be a non-negative integer, got '{value}'")
         logger.info("augmentation workers: %d (from nnUNet_n_proc_DA)", chosen)
         return chosen
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -57,21 +57,27 @@ def worker_seeds(seed: int | None, num_workers: int) -> list[int]:
 
 def _pin(batch: dict[str, Any]) -> dict[str, Any]:
     import torch
+
     if not torch.cuda.is_available():  # pinning needs a CUDA runtime and only helps host-to-GPU copies
         return batch
     target = batch["target"]
-    return dict(batch, data=batch["data"].pin_memory(),
-                target=[t.pin_memory() for t in target] if isinstance(target, list) else target.pin_memory())
+    return dict(
+        batch,
+        data=batch["data"].pin_memory(),
+        target=[t.pin_memory() for t in target] if isinstance(target, list) else target.pin_memory(),
+    )
 
 
 def _describe_exception(e: BaseException) -> str:
-    return f"{type(e).__module__}.{type(e).__qualname__}: {e}\n\nworker traceback:\n" + \
-        "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    return f"{type(e).__module__}.{type(e).__qualname__}: {e}\n\nworker traceback:\n" + "".join(
+        traceback.format_exception(type(e), e, e.__traceback__)
+    )
 
 
 def _worker_main(loader, seed: int, batches, stop_event, parent_pid: int) -> None:
     """Produce batches into ``batches`` until ``stop_event`` is set; report an exception instead of dying silently."""
     import torch
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C is the main process' business; it stops us
     torch.set_num_threads(1)  # each worker is one core's worth of augmentation
 
@@ -117,7 +123,7 @@ class InProcessLoader:
         if seed is not None:
             loader.set_seed(worker_seeds(seed, 1)[0])
 
-    def __iter__(self) -> "InProcessLoader":
+    def __iter__(self) -> InProcessLoader:
         return self
 
     def __next__(self) -> dict[str, Any]:
@@ -127,7 +133,7 @@ class InProcessLoader:
     def close(self) -> None:
         """Nothing to release; present so both loaders are used the same way."""
 
-    def __enter__(self) -> "InProcessLoader":
+    def __enter__(self) -> InProcessLoader:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -137,9 +143,16 @@ class InProcessLoader:
 class MultiProcessLoader:
     """Batches computed by ``num_workers`` worker processes, returned in round-robin order."""
 
-    def __init__(self, loader, num_workers: int, seed: int | None = None, pin_memory: bool = False,
-                 start_method: str | None = None):
+    def __init__(
+        self,
+        loader,
+        num_workers: int,
+        seed: int | None = None,
+        pin_memory: bool = False,
+        start_method: str | None = None,
+    ):
         import torch.multiprocessing as mp  # registers torch's shared-memory pickling of tensors
+
         context = mp.get_context(start_method)
         self.pin_memory = pin_memory
         self._closed = False
@@ -148,12 +161,16 @@ class MultiProcessLoader:
         self._queues = [context.Queue(maxsize=QUEUE_SIZE_PER_WORKER) for _ in range(num_workers)]
         self._workers = []
         for index, (worker_seed, batches) in enumerate(zip(worker_seeds(seed, num_workers), self._queues)):
-            process = context.Process(target=_worker_main, args=(loader, worker_seed, batches, self._stop, os.getpid()),
-                                      name=f"nnunet-data-worker-{index}", daemon=True)
+            process = context.Process(
+                target=_worker_main,
+                args=(loader, worker_seed, batches, self._stop, os.getpid()),
+                name=f"nnunet-data-worker-{index}",
+                daemon=True,
+            )
             process.start()
             self._workers.append(process)
 
-    def __iter__(self) -> "MultiProcessLoader":
+    def __iter__(self) -> MultiProcessLoader:
         return self
 
     def __next__(self) -> dict[str, Any]:
@@ -211,7 +228,7 @@ class MultiProcessLoader:
             batches.close()
             batches.join_thread()
 
-    def __enter__(self) -> "MultiProcessLoader":
+    def __enter__(self) -> MultiProcessLoader:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -222,8 +239,9 @@ class MultiProcessLoader:
             self.close()
 
 
-def make_background_loader(loader, num_workers: int, seed: int | None = None, pin_memory: bool = False,
-                           start_method: str | None = None) -> InProcessLoader | MultiProcessLoader:
+def make_background_loader(
+    loader, num_workers: int, seed: int | None = None, pin_memory: bool = False, start_method: str | None = None
+) -> InProcessLoader | MultiProcessLoader:
     """Return an iterator over ``loader``'s batches computed by ``num_workers`` processes (0: in-process).
 
     A ``seed`` reseeds the loader (one derived seed per worker; worker 0's equals the in-process one).

@@ -13,6 +13,7 @@ stored scribble locations (``{case}_scribbles.npz``), is centred on a random scr
 probability ``scribble_sample_probability``; the corrected regions are where the preliminary network
 was wrong, so they are worth seeing often.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -51,9 +52,12 @@ class ConfidenceDataLoader(NnUNetDataLoader):
     def sample_patch(self, case_id: str, force_foreground: bool) -> tuple[np.ndarray, np.ndarray]:
         """Return one ``(data, seg)`` patch; ``seg`` is float32 ``(label, confidence)``."""
         # the random draw only happens when it can matter, so probability 0 samples exactly like the base class
-        self._centre_on_scribble = (not force_foreground and self.scribble_sample_probability > 0
-                                    and len(self.scribble_locations(case_id)) > 0
-                                    and self.rng.random() < self.scribble_sample_probability)
+        self._centre_on_scribble = (
+            not force_foreground
+            and self.scribble_sample_probability > 0
+            and len(self.scribble_locations(case_id)) > 0
+            and self.rng.random() < self.scribble_sample_probability
+        )
         data_patch, seg_patch = super().sample_patch(case_id, force_foreground)
         confidence = self._confidence_patch(case_id)
         seg_patch = np.concatenate([seg_patch.astype(np.float32), confidence])
@@ -83,8 +87,10 @@ class ConfidenceDataLoader(NnUNetDataLoader):
             patch[(slice(None), *inside)] = 1.0
         else:
             if tuple(confidence.shape) != (1, *map(int, shape)):
-                raise PreprocessingError(f"{self.data_folder / case_id}: confidence map of shape "
-                                         f"{tuple(confidence.shape)} does not match the case shape {tuple(shape)}")
+                raise PreprocessingError(
+                    f"{self.data_folder / case_id}: confidence map of shape "
+                    f"{tuple(confidence.shape)} does not match the case shape {tuple(shape)}"
+                )
             bbox = [[int(s), int(s + p)] for s, p in zip(start, self.patch_size)]
             patch = crop_and_pad_nd(confidence, bbox, 0).astype(np.float32, copy=False)
         return patch[:, 0] if self.is_2d else patch

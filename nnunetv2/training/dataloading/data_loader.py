@@ -7,27 +7,32 @@ larger sampling patch beyond the image so the final (centre) patch also covers i
 is 0 for data and -1 for the segmentation.
 
 For a cascade stage, ``previous_stage_folder`` holds the previous stage's segmentation of every
-case (see ``nnunetv2.training.previous_stage``); the same box of it becomes a second segmentation
+case (see ``nnunetv2.dataset.previous_stage``); the same box of it becomes a second segmentation
 channel, which the cascade transforms turn into one-hot input channels.
 
 With an ignore label, oversampling also draws background (label 0 is stored as a class), and no
 sample is left without an annotated voxel in its final patch if the case has one.
 """
+
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.dataset.preprocessed_case import ClassKey, load_case_properties, open_preprocessed_case
+from nnunetv2.dataset.previous_stage import (
+    missing_cases_message,
+    missing_previous_stage_cases,
+    open_previous_stage_segmentation,
+)
 from nnunetv2.exceptions import PreprocessingError, TrainingError
-from nnunetv2.training.previous_stage import (missing_cases_message, missing_previous_stage_cases,
-                                             open_previous_stage_segmentation)
 
 logger = logging.getLogger(__name__)
 
@@ -68,10 +73,20 @@ class NnUNetDataLoader:
     ``previous_stage_folder`` (a cascade stage) the segmentation gets the previous stage's as channel 1.
     """
 
-    def __init__(self, data_folder: str | Path, case_ids: list[str], batch_size: int, patch_size: Sequence[int],
-                 final_patch_size: Sequence[int], label_manager: LabelManager,
-                 oversample_foreground_percent: float = 0.33, transforms=None, seed: int | None = None,
-                 pad_mode: str = "constant", previous_stage_folder: str | Path | None = None):
+    def __init__(
+        self,
+        data_folder: str | Path,
+        case_ids: list[str],
+        batch_size: int,
+        patch_size: Sequence[int],
+        final_patch_size: Sequence[int],
+        label_manager: LabelManager,
+        oversample_foreground_percent: float = 0.33,
+        transforms=None,
+        seed: int | None = None,
+        pad_mode: str = "constant",
+        previous_stage_folder: str | Path | None = None,
+    ):
         self.data_folder = Path(data_folder)
         self.previous_stage_folder = Path(previous_stage_folder) if previous_stage_folder is not None else None
         self.case_ids = list(case_ids)
@@ -97,18 +112,26 @@ class NnUNetDataLoader:
         if self.batch_size < 1:
             raise TrainingError(f"batch size must be at least 1, got {self.batch_size}")
         if not 0 <= self.oversample_foreground_percent <= 1:
-            raise TrainingError(f"oversample_foreground_percent must lie in [0, 1], "
-                                f"got {self.oversample_foreground_percent}")
+            raise TrainingError(
+                f"oversample_foreground_percent must lie in [0, 1], got {self.oversample_foreground_percent}"
+            )
         if self.pad_mode not in PAD_MODES:
             raise TrainingError(f"unknown pad mode '{self.pad_mode}' (known: {', '.join(PAD_MODES)})")
-        if len(patch_size) not in (2, 3) or len(final_patch_size) != len(patch_size) or \
-                any(int(f) > int(p) or int(f) < 1 for p, f in zip(patch_size, final_patch_size)):
-            raise TrainingError(f"patch size {list(patch_size)} must have 2 or 3 axes and contain the final "
-                                f"patch size {list(final_patch_size)}")
+        if (
+            len(patch_size) not in (2, 3)
+            or len(final_patch_size) != len(patch_size)
+            or any(int(f) > int(p) or int(f) < 1 for p, f in zip(patch_size, final_patch_size))
+        ):
+            raise TrainingError(
+                f"patch size {list(patch_size)} must have 2 or 3 axes and contain the final "
+                f"patch size {list(final_patch_size)}"
+            )
         missing = [c for c in self.case_ids if not (self.data_folder / f"{c}.b2nd").is_file()]
         if missing:
-            raise PreprocessingError(f"{self.data_folder}: preprocessed case '{missing[0]}' not found "
-                                     f"({len(missing)} missing; run nnUNetv2_preprocess)")
+            raise PreprocessingError(
+                f"{self.data_folder}: preprocessed case '{missing[0]}' not found "
+                f"({len(missing)} missing; run nnUNetv2_preprocess)"
+            )
         if self.previous_stage_folder is not None:
             missing = missing_previous_stage_cases(self.previous_stage_folder, self.case_ids)
             if missing:
@@ -124,14 +147,14 @@ class NnUNetDataLoader:
         state["_locations"] = {}
         return state
 
-    def __iter__(self) -> "NnUNetDataLoader":
+    def __iter__(self) -> NnUNetDataLoader:
         return self
 
     def __next__(self) -> dict[str, Any]:
         keys = [self.case_ids[i] for i in self.rng.integers(len(self.case_ids), size=self.batch_size)]
         first_forced = round(self.batch_size * (1 - self.oversample_foreground_percent))
         patches = [self.sample_patch(case_id, force_foreground=j >= first_forced) for j, case_id in enumerate(keys)]
-        transform_seed = int(self.rng.integers(2 ** 32))
+        transform_seed = int(self.rng.integers(2**32))
         if self.transforms is None:
             samples = [self._centre_crop(data, seg) for data, seg in patches]
         else:
@@ -161,8 +184,10 @@ class NnUNetDataLoader:
 
         data, seg = open_preprocessed_case(self.data_folder, case_id)
         if len(data.shape) != 4 or tuple(seg.shape[1:]) != tuple(data.shape[1:]):
-            raise PreprocessingError(f"{self.data_folder / case_id}: preprocessed data must be (c, z, y, x) with a "
-                                     f"matching (1, z, y, x) segmentation, got {data.shape} and {seg.shape}")
+            raise PreprocessingError(
+                f"{self.data_folder / case_id}: preprocessed data must be (c, z, y, x) with a "
+                f"matching (1, z, y, x) segmentation, got {data.shape} and {seg.shape}"
+            )
         start = self._choose_start(case_id, np.array(data.shape[1:]), force_foreground)
         bbox = [[int(s), int(s + p)] for s, p in zip(start, self.patch_size)]
         data_patch = crop_and_pad_nd(data, bbox, 0, pad_mode=self.pad_mode).astype(np.float32, copy=False)
@@ -179,9 +204,11 @@ class NnUNetDataLoader:
 
         previous = open_previous_stage_segmentation(self.previous_stage_folder, case_id)
         if tuple(previous.shape) != tuple(shape):
-            raise TrainingError(f"{self.previous_stage_folder / case_id}: previous-stage segmentation has shape "
-                                f"{tuple(previous.shape)}, the preprocessed case {tuple(shape)}; run the previous "
-                                f"stage's final validation again (--val) after preprocessing")
+            raise TrainingError(
+                f"{self.previous_stage_folder / case_id}: previous-stage segmentation has shape "
+                f"{tuple(previous.shape)}, the preprocessed case {tuple(shape)}; run the previous "
+                f"stage's final validation again (--val) after preprocessing"
+            )
         # stored as uint8: cast before padding, or -1 would wrap around to 255
         return crop_and_pad_nd(previous, bbox, -1, cast_cropped_to=np.int16)[None]
 
@@ -190,8 +217,10 @@ class NnUNetDataLoader:
             try:
                 stored = load_case_properties(self.data_folder, case_id)["class_locations"]
             except FileNotFoundError as e:
-                raise PreprocessingError(f"{self.data_folder / case_id}: properties or class locations missing "
-                                         f"({Path(e.filename).name}); run nnUNetv2_preprocess again") from None
+                raise PreprocessingError(
+                    f"{self.data_folder / case_id}: properties or class locations missing "
+                    f"({Path(e.filename).name}); run nnUNetv2_preprocess again"
+                ) from None
             self._locations[case_id] = {k: _compact_locations(v) for k, v in stored.items()}
         return self._locations[case_id]
 
@@ -212,8 +241,9 @@ class NnUNetDataLoader:
     def _random_start(self, lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
         return self.rng.integers(lower, upper + 1)
 
-    def _class_centred_start(self, case_id: str, locations: dict[ClassKey, np.ndarray],
-                             lower: np.ndarray) -> np.ndarray | None:
+    def _class_centred_start(
+        self, case_id: str, locations: dict[ClassKey, np.ndarray], lower: np.ndarray
+    ) -> np.ndarray | None:
         # each present class equally likely; with an ignore label annotated background (0) counts as a class
         eligible = [k for k, v in locations.items() if len(v) and (self.has_ignore_label or k != 0)]
         if not eligible:
@@ -223,8 +253,9 @@ class NnUNetDataLoader:
         voxel = voxels[self.rng.integers(len(voxels))].astype(np.int64)
         return np.maximum(lower, voxel - self.patch_size // 2)
 
-    def _annotated_random_start(self, case_id: str, locations: dict[ClassKey, np.ndarray],
-                                lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    def _annotated_random_start(
+        self, case_id: str, locations: dict[ClassKey, np.ndarray], lower: np.ndarray, upper: np.ndarray
+    ) -> np.ndarray:
         """Random placement whose final patch holds a stored annotated voxel; class-centred after a few misses."""
         for _ in range(ANNOTATION_ATTEMPTS):
             start = self._random_start(lower, upper)

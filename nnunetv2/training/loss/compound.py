@@ -3,6 +3,7 @@
 Voxels under the ignore label take part in neither term; cross-entropy is the mean over annotated
 voxels (and over region channels for BCE), so with nothing ignored it equals the plain mean.
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,15 @@ from nnunetv2.training.loss.dice import soft_dice_loss
 class DiceCELoss(nn.Module):
     """Soft Dice without background + cross-entropy for label maps (b, 1, ...) and softmax outputs."""
 
-    def __init__(self, batch_dice: bool, ignore_label: int | None = None, smooth: float = 1e-5,
-                 weight_dice: float = 1.0, weight_ce: float = 1.0, dice_across_ranks: bool = False):
+    def __init__(
+        self,
+        batch_dice: bool,
+        ignore_label: int | None = None,
+        smooth: float = 1e-5,
+        weight_dice: float = 1.0,
+        weight_ce: float = 1.0,
+        dice_across_ranks: bool = False,
+    ):
         super().__init__()
         self.batch_dice, self.ignore_label, self.smooth = batch_dice, ignore_label, smooth
         self.dice_across_ranks = dice_across_ranks
@@ -32,8 +40,9 @@ class DiceCELoss(nn.Module):
         with torch.no_grad():
             onehot = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, target, True)
         probabilities = torch.softmax(logits.float(), 1)
-        dice = soft_dice_loss(probabilities[:, 1:], onehot[:, 1:], mask, self.batch_dice, self.smooth,
-                              self.dice_across_ranks)
+        dice = soft_dice_loss(
+            probabilities[:, 1:], onehot[:, 1:], mask, self.batch_dice, self.smooth, self.dice_across_ranks
+        )
         ce_target = target[:, 0]
         if mask is not None:
             if not mask.any():  # nothing annotated in this batch: cross-entropy has no voxel to average
@@ -50,8 +59,15 @@ class DiceBCELoss(nn.Module):
     (the region conversion appends the ignore label as a last region).
     """
 
-    def __init__(self, batch_dice: bool, use_ignore_label: bool = False, smooth: float = 1e-5,
-                 weight_dice: float = 1.0, weight_ce: float = 1.0, dice_across_ranks: bool = False):
+    def __init__(
+        self,
+        batch_dice: bool,
+        use_ignore_label: bool = False,
+        smooth: float = 1e-5,
+        weight_dice: float = 1.0,
+        weight_ce: float = 1.0,
+        dice_across_ranks: bool = False,
+    ):
         super().__init__()
         self.batch_dice, self.use_ignore_label, self.smooth = batch_dice, use_ignore_label, smooth
         self.dice_across_ranks = dice_across_ranks

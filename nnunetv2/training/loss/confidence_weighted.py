@@ -15,9 +15,10 @@ so a voxel of confidence 0 takes no part (exactly like the ignore label), and co
 is the plain nnU-Net loss (DiceCELoss, DiceBCELoss). Voxels under the ignore label get weight 0
 whatever their confidence.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,9 +29,14 @@ from nnunetv2.training.loss.compound import DiceBCELoss, DiceCELoss
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionLoss
 
 
-def confidence_weighted_soft_dice_loss(probabilities: torch.Tensor, target_onehot: torch.Tensor,
-                                       weight: torch.Tensor, batch_dice: bool = False, smooth: float = 1e-5,
-                                       across_ranks: bool = False) -> torch.Tensor:
+def confidence_weighted_soft_dice_loss(
+    probabilities: torch.Tensor,
+    target_onehot: torch.Tensor,
+    weight: torch.Tensor,
+    batch_dice: bool = False,
+    smooth: float = 1e-5,
+    across_ranks: bool = False,
+) -> torch.Tensor:
     """Return minus the mean soft Dice over channels of confidence-weighted TP, FP and FN.
 
     ``probabilities`` and ``target_onehot`` are (b, c, ...); ``weight`` is (b, 1, ...) in [0, 1]. A weight
@@ -49,6 +55,7 @@ def confidence_weighted_soft_dice_loss(probabilities: torch.Tensor, target_oneho
         tp, sum_pred, sum_gt = tp.sum(0), sum_pred.sum(0), sum_gt.sum(0)
         if across_ranks:
             from nnunetv2.training.ddp import all_gather_with_grad
+
             tp, sum_pred, sum_gt = (all_gather_with_grad(t).sum(0) for t in (tp, sum_pred, sum_gt))
     dice = (2 * tp + smooth) / torch.clamp(sum_gt + sum_pred + smooth, min=1e-8)
     return -dice.mean()
@@ -75,8 +82,9 @@ class ConfidenceWeightedDiceCELoss(DiceCELoss):
         with torch.no_grad():
             onehot = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, label, True)
         probabilities = torch.softmax(logits.float(), 1)
-        dice = confidence_weighted_soft_dice_loss(probabilities[:, 1:], onehot[:, 1:], weight, self.batch_dice,
-                                                  self.smooth, self.dice_across_ranks)
+        dice = confidence_weighted_soft_dice_loss(
+            probabilities[:, 1:], onehot[:, 1:], weight, self.batch_dice, self.smooth, self.dice_across_ranks
+        )
         ce = F.cross_entropy(logits.float(), label[:, 0], reduction="none")
         # no weight at all (a batch of padding only): the numerator is 0 too, so the term is 0
         ce = (ce * weight[:, 0]).sum() / torch.clamp(weight.sum(), min=1e-8)
@@ -91,8 +99,9 @@ class ConfidenceWeightedDiceBCELoss(DiceBCELoss):
         """Return the weighted sum of both terms for logits (b, R, ...) and targets (b, R [+ 1] [+ 1], ...)."""
         num_regions = logits.shape[1]
         without_confidence = num_regions + int(self.use_ignore_label)
-        assert target.shape[1] in (without_confidence, without_confidence + 1), \
+        assert target.shape[1] in (without_confidence, without_confidence + 1), (
             f"{target.shape[1]} target channels for {num_regions} regions"
+        )
         if target.shape[1] > without_confidence:
             weight, target = target[:, -1:].float(), target[:, :-1]
         else:
@@ -102,25 +111,31 @@ class ConfidenceWeightedDiceBCELoss(DiceBCELoss):
             target = target[:, :-1]
         target = target.float()
         logits = logits.float()
-        dice = confidence_weighted_soft_dice_loss(torch.sigmoid(logits), target, weight, self.batch_dice,
-                                                  self.smooth, self.dice_across_ranks)
+        dice = confidence_weighted_soft_dice_loss(
+            torch.sigmoid(logits), target, weight, self.batch_dice, self.smooth, self.dice_across_ranks
+        )
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
         # where(): a voxel of weight 0 adds nothing even if its bce is inf (infinite logits)
         bce = torch.where(weight > 0, bce * weight, 0.0).sum() / torch.clamp(weight.sum() * num_regions, min=1e-8)
         return self.weight_dice * dice + self.weight_ce * bce
 
 
-def build_confidence_weighted_loss(label_manager: LabelManager, batch_dice: bool,
-                                   deep_supervision_weights: Sequence[float] | None = None,
-                                   distributed: bool = False) -> nn.Module:
+def build_confidence_weighted_loss(
+    label_manager: LabelManager,
+    batch_dice: bool,
+    deep_supervision_weights: Sequence[float] | None = None,
+    distributed: bool = False,
+) -> nn.Module:
     """Return the confidence-weighted Dice + CE (Dice + BCE for regions), wrapped for deep supervision when weights
     are given."""
     if label_manager.has_regions:
-        loss: nn.Module = ConfidenceWeightedDiceBCELoss(batch_dice, use_ignore_label=label_manager.has_ignore_label,
-                                                        dice_across_ranks=distributed)
+        loss: nn.Module = ConfidenceWeightedDiceBCELoss(
+            batch_dice, use_ignore_label=label_manager.has_ignore_label, dice_across_ranks=distributed
+        )
     else:
-        loss = ConfidenceWeightedDiceCELoss(batch_dice, ignore_label=label_manager.ignore_label,
-                                            dice_across_ranks=distributed)
+        loss = ConfidenceWeightedDiceCELoss(
+            batch_dice, ignore_label=label_manager.ignore_label, dice_across_ranks=distributed
+        )
     if deep_supervision_weights is not None:
         loss = DeepSupervisionLoss(loss, deep_supervision_weights)
     return loss

@@ -1,11 +1,18 @@
 """Soft Dice as nnU-Net v2 computes it (negative Dice, smooth 1e-5), with a mask of annotated voxels."""
+
 from __future__ import annotations
 
 import torch
 
 
-def soft_dice_loss(probabilities: torch.Tensor, target_onehot: torch.Tensor, mask: torch.Tensor | None = None,
-                   batch_dice: bool = False, smooth: float = 1e-5, across_ranks: bool = False) -> torch.Tensor:
+def soft_dice_loss(
+    probabilities: torch.Tensor,
+    target_onehot: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    batch_dice: bool = False,
+    smooth: float = 1e-5,
+    across_ranks: bool = False,
+) -> torch.Tensor:
     """Return minus the mean soft Dice over channels (and over samples unless ``batch_dice``).
 
     ``probabilities`` and ``target_onehot`` are (b, c, ...); ``mask`` is (b, 1, ...) and True where a
@@ -25,6 +32,7 @@ def soft_dice_loss(probabilities: torch.Tensor, target_onehot: torch.Tensor, mas
         intersection, sum_pred, sum_gt = intersection.sum(0), sum_pred.sum(0), sum_gt.sum(0)
         if across_ranks:
             from nnunetv2.training.ddp import all_gather_with_grad
+
             intersection, sum_pred, sum_gt = (all_gather_with_grad(t).sum(0) for t in (intersection, sum_pred, sum_gt))
     dice = (2 * intersection + smooth) / torch.clamp(sum_gt + sum_pred + smooth, min=1e-8)
     return -dice.mean()

@@ -4,6 +4,7 @@ Within each cycle of L = num_epochs / num_cycles epochs the rate follows nnU-Net
 lr = initial_lr * (1 - e / L) ** 0.9 with e the epoch inside the cycle; with one cycle this is
 exactly nnU-Net's schedule. Each cycle ends near a minimum whose checkpoints form the ensemble.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,9 @@ CHECKPOINT_RULES = ("sparse", "late")
 
 def _cycle_bounds(num_epochs: int, num_cycles: int) -> list[tuple[int, int]]:
     if num_cycles < 1 or num_cycles > num_epochs:
-        raise TrainingError(f"-num_of_cycles must be between 1 and the number of epochs ({num_epochs}), "
-                            f"got {num_cycles}")
+        raise TrainingError(
+            f"-num_of_cycles must be between 1 and the number of epochs ({num_epochs}), got {num_cycles}"
+        )
     edges = np.round(np.linspace(0, num_epochs, num_cycles + 1)).astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 

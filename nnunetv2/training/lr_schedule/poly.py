@@ -1,4 +1,5 @@
 """nnU-Net v2's polynomial learning-rate decay, set once per epoch."""
+
 from __future__ import annotations
 
 
@@ -11,4 +12,4 @@ class PolyLRSchedule:
     def __call__(self, epoch: int) -> float:
         """Return the learning rate of ``epoch`` (0-based)."""
         remaining = max(0.0, 1 - epoch / self.num_epochs)
-        return self.initial_lr * remaining ** self.exponent
+        return self.initial_lr * remaining**self.exponent

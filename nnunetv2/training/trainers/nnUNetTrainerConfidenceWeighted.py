@@ -14,6 +14,7 @@ training scores the pseudo labels (their regions) unweighted.
 the previous model's weights; with ``nnUNetv2_train -tr nnUNetTrainerConfidenceWeighted
 -pretrained_weights ...`` it trains on any preprocessed dataset that holds confidence maps.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,6 +27,7 @@ from torch import nn
 
 from nnunetv2.dataset.preprocessed_confidence import CONFIDENCE_SUFFIX, SCRIBBLES_SUFFIX
 from nnunetv2.exceptions import TrainingError
+from nnunetv2.formats.model_folder import fold_folder
 from nnunetv2.training.data_pipeline import BatchStreams, build_batch_streams, derive_seed
 from nnunetv2.training.dataloading.confidence_data_loader import ConfidenceDataLoader
 from nnunetv2.training.ddp import split_batch
@@ -33,7 +35,6 @@ from nnunetv2.training.logger import TrainingLogFile
 from nnunetv2.training.loss.confidence_weighted import build_confidence_weighted_loss
 from nnunetv2.training.loss.deep_supervision import deep_supervision_weights
 from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
-from nnunetv2.utilities.model_folder import fold_folder
 
 
 class nnUNetTrainerConfidenceWeighted(nnUNetTrainer):
@@ -45,11 +46,14 @@ class nnUNetTrainerConfidenceWeighted(nnUNetTrainer):
     def __init__(self, plans: dict, configuration: str, fold: int | str, dataset_json: dict, device=None):
         super().__init__(plans, configuration, fold, dataset_json, device)
         if self.is_cascaded:
-            raise TrainingError(f"{type(self).__name__}: configuration '{configuration}' is a cascade stage, which "
-                                f"this trainer does not support")
+            raise TrainingError(
+                f"{type(self).__name__}: configuration '{configuration}' is a cascade stage, which "
+                f"this trainer does not support"
+            )
 
-    def use_folders(self, preprocessed_dataset_folder: str | os.PathLike,
-                    output_folder_base: str | os.PathLike) -> None:
+    def use_folders(
+        self, preprocessed_dataset_folder: str | os.PathLike, output_folder_base: str | os.PathLike
+    ) -> None:
         """Read the preprocessed dataset from ``preprocessed_dataset_folder`` (holding the configuration's
         data_identifier folder) and write the model folder to ``output_folder_base`` instead of nnU-Net's folders."""
         self.preprocessed_dataset_folder = Path(preprocessed_dataset_folder)
@@ -62,20 +66,32 @@ class nnUNetTrainerConfidenceWeighted(nnUNetTrainer):
         """Return the confidence-weighted Dice + CE (Dice + BCE for regions), wrapped for deep supervision."""
         scales = self.deep_supervision_scales()
         weights = None if scales is None else deep_supervision_weights(len(scales), self.dist.is_distributed)
-        return build_confidence_weighted_loss(self.label_manager, self.configuration.batch_dice, weights,
-                                              distributed=self.dist.is_distributed)
+        return build_confidence_weighted_loss(
+            self.label_manager, self.configuration.batch_dice, weights, distributed=self.dist.is_distributed
+        )
 
     def build_batch_streams(self, train_cases: list[str], val_cases: list[str]) -> BatchStreams:
         """Return batch streams whose targets are (label, confidence) pairs."""
-        batch_size, oversample = split_batch(self.configuration.batch_size, self.oversample_foreground_percent,
-                                             self.dist.rank, self.dist.world_size)
-        make_loader = functools.partial(ConfidenceDataLoader,
-                                        scribble_sample_probability=self.scribble_sample_probability)
+        batch_size, oversample = split_batch(
+            self.configuration.batch_size, self.oversample_foreground_percent, self.dist.rank, self.dist.world_size
+        )
+        make_loader = functools.partial(
+            ConfidenceDataLoader, scribble_sample_probability=self.scribble_sample_probability
+        )
         return build_batch_streams(
-            self.preprocessed_data_folder, train_cases, val_cases, self.configuration, self.label_manager,
-            batch_size, oversample, self.deep_supervision_scales(), self.num_data_workers,
+            self.preprocessed_data_folder,
+            train_cases,
+            val_cases,
+            self.configuration,
+            self.label_manager,
+            batch_size,
+            oversample,
+            self.deep_supervision_scales(),
+            self.num_data_workers,
             seed=derive_seed(self.seed, self.dist.rank, self.current_epoch),
-            pin_memory=self.device.type == "cuda", make_loader=make_loader)
+            pin_memory=self.device.type == "cuda",
+            make_loader=make_loader,
+        )
 
     def on_train_start(self) -> None:
         """Prepare the run as nnUNetTrainer does and log how many cases carry confidence maps and scribbles."""
@@ -83,9 +99,11 @@ class nnUNetTrainerConfidenceWeighted(nnUNetTrainer):
         names = os.listdir(self.preprocessed_data_folder)
         with_confidence = sum(n.endswith(CONFIDENCE_SUFFIX) for n in names)
         with_scribbles = sum(n.endswith(SCRIBBLES_SUFFIX) for n in names)
-        self.log_file.write(f"confidence-weighted loss: {with_confidence} case(s) with a confidence map (the others "
-                            f"count as fully labeled), {with_scribbles} with scribbles, sampled near them with "
-                            f"probability {self.scribble_sample_probability}")
+        self.log_file.write(
+            f"confidence-weighted loss: {with_confidence} case(s) with a confidence map (the others "
+            f"count as fully labeled), {with_scribbles} with scribbles, sampled near them with "
+            f"probability {self.scribble_sample_probability}"
+        )
 
     def validation_step(self, batch: dict[str, Any]) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
         """Return (loss, tp, fp, fn) against the pseudo labels (or their regions) without weights (confidence channel

@@ -9,15 +9,16 @@ uncertainty. They are named ``checkpoint_cycle{c}_epoch{e}.pth`` (e = epochs com
 listed in ``fold_k/checkpoint_ensemble.json``. nnUNetv2_train sets both with ``-num_of_cycles``
 and ``-checkpoints``.
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from nnunetv2.formats.checkpoint_index import CHECKPOINT_INDEX_FILE, ensemble_checkpoint_name, save_checkpoint_index
 from nnunetv2.training.lr_schedule.cyclic import cycle_of_epoch, cyclic_poly_lr, ensemble_checkpoint_epochs
 from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
-from nnunetv2.uncertainty.checkpoint_index import (CHECKPOINT_INDEX_FILE, ensemble_checkpoint_name,
-                                                   save_checkpoint_index)
 
 LR_SCHEDULE_DESCRIPTION = "poly decay (exponent 0.9) restarted at the start of every cycle"
 
@@ -40,18 +41,28 @@ class nnUNetTrainerCyclicLR(nnUNetTrainer):
     def configure_lr_schedule(self) -> Callable[[int], float]:
         """Return epoch -> learning rate: poly decay restarted ``num_of_cycles`` times."""
         self.ensemble_epochs()  # bad settings fail here, before the first epoch
-        return functools.partial(cyclic_poly_lr, num_epochs=self.num_epochs, num_cycles=self.num_of_cycles,
-                                 initial_lr=self.initial_lr, exponent=self.poly_lr_exponent)
+        return functools.partial(
+            cyclic_poly_lr,
+            num_epochs=self.num_epochs,
+            num_cycles=self.num_of_cycles,
+            initial_lr=self.initial_lr,
+            exponent=self.poly_lr_exponent,
+        )
 
     def _index_settings(self) -> dict[str, Any]:
-        return {"trainer_name": type(self).__name__, "num_epochs": self.num_epochs,
-                "num_of_cycles": self.num_of_cycles, "checkpoint_rule": self.checkpoint_rule,
-                "lr_schedule": LR_SCHEDULE_DESCRIPTION}
+        return {
+            "trainer_name": type(self).__name__,
+            "num_epochs": self.num_epochs,
+            "num_of_cycles": self.num_of_cycles,
+            "checkpoint_rule": self.checkpoint_rule,
+            "lr_schedule": LR_SCHEDULE_DESCRIPTION,
+        }
 
     def _resumed_index(self) -> dict[str, Any]:
         """The index to continue: the existing one when resuming with the same settings, else a new one."""
         from nnunetv2.exceptions import NnUNetError
         from nnunetv2.utilities.file_io import load_json
+
         settings = self._index_settings()
         path = self.output_folder / CHECKPOINT_INDEX_FILE
         if self.current_epoch == 0 or not path.is_file():
@@ -63,8 +74,11 @@ class nnUNetTrainerCyclicLR(nnUNetTrainer):
         if not isinstance(existing, dict) or any(existing.get(k) != v for k, v in settings.items()):
             self.log_file.write(f"{path.name}: written with other settings; starting a new checkpoint ensemble")
             return {**settings, "checkpoints": []}
-        kept = [entry for entry in existing.get("checkpoints", [])
-                if entry.get("epoch", 0) <= self.current_epoch and (self.output_folder / entry["file"]).is_file()]
+        kept = [
+            entry
+            for entry in existing.get("checkpoints", [])
+            if entry.get("epoch", 0) <= self.current_epoch and (self.output_folder / entry["file"]).is_file()
+        ]
         return {**settings, "checkpoints": kept}
 
     def on_train_start(self) -> None:
@@ -73,8 +87,10 @@ class nnUNetTrainerCyclicLR(nnUNetTrainer):
         self._ensemble_epochs = set(self.ensemble_epochs())
         self._checkpoint_index = self._resumed_index()
         cycle_length = self.num_epochs / self.num_of_cycles
-        self.log_file.write(f"cyclic learning rate: {self.num_of_cycles} cycle(s) of ~{cycle_length:g} epochs, "
-                            f"{len(self._ensemble_epochs)} ensemble checkpoint(s) ('{self.checkpoint_rule}')")
+        self.log_file.write(
+            f"cyclic learning rate: {self.num_of_cycles} cycle(s) of ~{cycle_length:g} epochs, "
+            f"{len(self._ensemble_epochs)} ensemble checkpoint(s) ('{self.checkpoint_rule}')"
+        )
 
     def on_epoch_end(self) -> None:
         """Finish the epoch as nnUNetTrainer does; save an ensemble checkpoint when the epoch is one."""

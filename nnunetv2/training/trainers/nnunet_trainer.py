@@ -3,6 +3,7 @@
 Variants are subclasses that change class attributes or override one ``build_*`` / ``configure_*``
 method; ``-tr NAME`` finds them by class name.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -11,36 +12,45 @@ import math
 import os
 import random
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from nnunetv2 import paths
-from nnunetv2.dataset.dataset_json import DatasetJson
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.dataset.preprocessed_case import list_preprocessed_cases
+from nnunetv2.dataset.previous_stage import next_stage_folder
 from nnunetv2.exceptions import PlansError, TrainingError
-from nnunetv2.experiment_planning.plans import Plans
-from nnunetv2.training.checkpointing import read_training_checkpoint, save_checkpoint_file, unwrap_state_dict
+from nnunetv2.formats.checkpoint_io import unwrap_state_dict
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.folds import parse_fold
+from nnunetv2.formats.model_folder import fold_folder, model_folder, remove_unfinished_writes, write_model_folder_files
+from nnunetv2.formats.plans import Plans
+from nnunetv2.training.checkpointing import read_training_checkpoint, save_checkpoint_file
 from nnunetv2.training.data_pipeline import BatchStreams, build_batch_streams, derive_seed
 from nnunetv2.training.ddp import DistributedContext, split_batch
-from nnunetv2.training.final_validation import (VALIDATION_FOLDER_NAME, evaluate_validation_folder,
-                                                predict_validation_cases)
+from nnunetv2.training.final_validation import (
+    VALIDATION_FOLDER_NAME,
+    evaluate_validation_folder,
+    predict_validation_cases,
+)
 from nnunetv2.training.logger import TrainingCurves, TrainingLogFile
 from nnunetv2.training.loss.deep_supervision import deep_supervision_weights
 from nnunetv2.training.loss.factory import build_segmentation_loss
 from nnunetv2.training.lr_schedule.poly import PolyLRSchedule
-from nnunetv2.training.previous_stage import next_stage_folder
 from nnunetv2.training.progress_plot import plot_progress
 from nnunetv2.training.pseudo_dice import dice_from_counts, hard_tp_fp_fn, mean_foreground_dice
-from nnunetv2.training.run_environment import (CpuThreadTrial, collect_debug_information, cpu_threads_beside_workers,
-                                               cpu_threads_without_workers)
-from nnunetv2.training.splits import parse_fold, train_val_cases
+from nnunetv2.training.run_environment import (
+    CpuThreadTrial,
+    collect_debug_information,
+    cpu_threads_beside_workers,
+    cpu_threads_without_workers,
+)
+from nnunetv2.training.splits import train_val_cases
 from nnunetv2.utilities.file_io import save_json
-from nnunetv2.utilities.model_folder import (fold_folder, model_folder, remove_unfinished_writes,
-                                             write_model_folder_files)
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +88,25 @@ class nnUNetTrainer:
     # bfloat16 network on the CPU (--bf16): ~2x faster steps where the CPU has native bfloat16
     cpu_bf16 = False
 
-    def __init__(self, plans: dict, configuration: str, fold: int | str, dataset_json: dict,
-                 device: torch.device | str | None = None):
+    def __init__(
+        self,
+        plans: dict,
+        configuration: str,
+        fold: int | str,
+        dataset_json: dict,
+        device: torch.device | str | None = None,
+    ):
         from nnunetv2.utilities.device import resolve_device
+
         device = torch.device(device) if isinstance(device, torch.device) else resolve_device(device)
         # stored in checkpoints as nnU-Net v2 does, so a checkpoint can rebuild its trainer
-        self.init_args = {"plans": plans, "configuration": configuration, "fold": fold,
-                          "dataset_json": dataset_json, "device": device}
+        self.init_args = {
+            "plans": plans,
+            "configuration": configuration,
+            "fold": fold,
+            "dataset_json": dataset_json,
+            "device": device,
+        }
         self.plans = Plans.from_dict(plans)
         self.configuration_name = configuration
         self.configuration = self.plans.configuration(configuration)
@@ -99,13 +121,24 @@ class nnUNetTrainer:
 
         self.preprocessed_dataset_folder = paths.preprocessed_folder() / self.plans.dataset_name
         self.preprocessed_data_folder = self.preprocessed_dataset_folder / self.configuration.data_identifier
-        self.output_folder_base = model_folder(self.plans.dataset_name, type(self).__name__,
-                                               self.plans.plans_name, configuration)
+        self.output_folder_base = model_folder(
+            self.plans.dataset_name, type(self).__name__, self.plans.plans_name, configuration
+        )
         self.output_folder = fold_folder(self.output_folder_base, self.fold)
         # nnU-Net v2: the previous stage trained with the same trainer and plans left the cascade's input
-        self.folder_with_segs_from_previous_stage = next_stage_folder(
-            model_folder(self.plans.dataset_name, type(self).__name__, self.plans.plans_name,
-                         self.configuration.previous_stage), configuration) if self.is_cascaded else None
+        self.folder_with_segs_from_previous_stage = (
+            next_stage_folder(
+                model_folder(
+                    self.plans.dataset_name,
+                    type(self).__name__,
+                    self.plans.plans_name,
+                    self.configuration.previous_stage,
+                ),
+                configuration,
+            )
+            if self.is_cascaded
+            else None
+        )
 
         self.current_epoch = 0  # epochs completed, i.e. the next epoch to run
         self._best_ema: float | None = None
@@ -127,18 +160,29 @@ class nnUNetTrainer:
     def build_network_architecture(self) -> nn.Module:
         """Return the plans' network, He-initialised when the architecture provides that."""
         from nnunetv2.architectures.network_builder import build_network
-        num_inputs = self.dataset_json.num_channels + (len(self.label_manager.foreground_labels)
-                                                       if self.is_cascaded else 0)
-        network = build_network(self.configuration.architecture, num_inputs,
-                                self.label_manager.num_segmentation_heads, self.enable_deep_supervision)
+
+        num_inputs = self.dataset_json.num_channels + (
+            len(self.label_manager.foreground_labels) if self.is_cascaded else 0
+        )
+        network = build_network(
+            self.configuration.architecture,
+            num_inputs,
+            self.label_manager.num_segmentation_heads,
+            self.enable_deep_supervision,
+        )
         if hasattr(network, "initialize"):
             network.apply(network.initialize)
         return network
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Return SGD with nnU-Net v2's momentum, Nesterov and weight decay."""
-        return torch.optim.SGD(self.network.parameters(), self.initial_lr, momentum=self.momentum,
-                               nesterov=self.nesterov, weight_decay=self.weight_decay)
+        return torch.optim.SGD(
+            self.network.parameters(),
+            self.initial_lr,
+            momentum=self.momentum,
+            nesterov=self.nesterov,
+            weight_decay=self.weight_decay,
+        )
 
     def configure_lr_schedule(self) -> Callable[[int], float]:
         """Return the epoch -> learning rate schedule (poly decay)."""
@@ -159,18 +203,29 @@ class nnUNetTrainer:
         """Return Dice + (B)CE, wrapped for deep supervision."""
         scales = self.deep_supervision_scales()
         weights = None if scales is None else deep_supervision_weights(len(scales), self.dist.is_distributed)
-        return build_segmentation_loss(self.label_manager, self.configuration.batch_dice, weights,
-                                       distributed=self.dist.is_distributed)
+        return build_segmentation_loss(
+            self.label_manager, self.configuration.batch_dice, weights, distributed=self.dist.is_distributed
+        )
 
     def build_batch_streams(self, train_cases: list[str], val_cases: list[str]) -> BatchStreams:
         """Return the training and validation batch streams of this rank."""
-        batch_size, oversample = split_batch(self.configuration.batch_size, self.oversample_foreground_percent,
-                                             self.dist.rank, self.dist.world_size)
+        batch_size, oversample = split_batch(
+            self.configuration.batch_size, self.oversample_foreground_percent, self.dist.rank, self.dist.world_size
+        )
         return build_batch_streams(
-            self.preprocessed_data_folder, train_cases, val_cases, self.configuration, self.label_manager,
-            batch_size, oversample, self.deep_supervision_scales(), self.num_data_workers,
+            self.preprocessed_data_folder,
+            train_cases,
+            val_cases,
+            self.configuration,
+            self.label_manager,
+            batch_size,
+            oversample,
+            self.deep_supervision_scales(),
+            self.num_data_workers,
             seed=derive_seed(self.seed, self.dist.rank, self.current_epoch),
-            pin_memory=self.device.type == "cuda", previous_stage_folder=self.folder_with_segs_from_previous_stage)
+            pin_memory=self.device.type == "cuda",
+            previous_stage_folder=self.folder_with_segs_from_previous_stage,
+        )
 
     # ----- set-up -----
 
@@ -180,14 +235,16 @@ class nnUNetTrainer:
             return
         if self.seed is not None:
             random.seed(self.seed)
-            np.random.seed(self.seed % 2 ** 32)
+            np.random.seed(self.seed % 2**32)
             torch.manual_seed(self.seed)
         self.network = self.build_network_architecture().to(self.device)
         self.optimizer = self.configure_optimizers()
         if self.dist.is_distributed:
             from torch.nn.parallel import DistributedDataParallel
+
             self.network = DistributedDataParallel(
-                self.network, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None)
+                self.network, device_ids=[self.dist.local_rank] if self.device.type == "cuda" else None
+            )
         self.lr_schedule = self.configure_lr_schedule()
         # mixed precision only where it pays off and is well supported
         self.grad_scaler = torch.amp.GradScaler("cuda") if self.device.type == "cuda" else None
@@ -207,8 +264,10 @@ class nnUNetTrainer:
     def split_cases(self) -> tuple[list[str], list[str]]:
         """Return (training, validation) case ids of this fold; rank 0 creates splits_final.json if needed."""
         if not self.preprocessed_data_folder.is_dir():
-            raise TrainingError(f"{self.preprocessed_data_folder}: preprocessed data of configuration "
-                                f"'{self.configuration_name}' not found (run nnUNetv2_preprocess)")
+            raise TrainingError(
+                f"{self.preprocessed_data_folder}: preprocessed data of configuration "
+                f"'{self.configuration_name}' not found (run nnUNetv2_preprocess)"
+            )
         cases = list_preprocessed_cases(self.preprocessed_data_folder)
         if not self.dist.is_main:
             self.dist.barrier()
@@ -219,22 +278,29 @@ class nnUNetTrainer:
 
     def _autocast(self) -> contextlib.AbstractContextManager:
         from nnunetv2.utilities.precision import network_autocast
+
         return network_autocast(self.device, self.cpu_bf16)
 
     def on_train_start(self) -> None:
         """Prepare everything an epoch needs and record the run's settings."""
         if self.num_data_workers is None:
             from nnunetv2.training.dataloading.background_loader import default_num_workers
+
             self.num_data_workers = default_num_workers()
         threads_reason = ""
         if self.device.type == "cpu":
-            threads, threads_reason = cpu_threads_beside_workers(self.num_data_workers, self.dist.world_size,
-                                                                 consider_load=self.seed is None)
+            threads, threads_reason = cpu_threads_beside_workers(
+                self.num_data_workers, self.dist.world_size, consider_load=self.seed is None
+            )
             torch.set_num_threads(threads)
             # unseeded single-process runs time both choices (seeded ones keep one rule, to stay repeatable)
             more = cpu_threads_without_workers(self.dist.world_size)
-            if self.seed is None and not self.dist.is_distributed and not os.environ.get("OMP_NUM_THREADS") \
-                    and more > threads:
+            if (
+                self.seed is None
+                and not self.dist.is_distributed
+                and not os.environ.get("OMP_NUM_THREADS")
+                and more > threads
+            ):
                 self._thread_trial = CpuThreadTrial([threads, more])
                 threads_reason += f"; {more} will be tried on the first iterations"
         elif self.device.type == "cuda":
@@ -246,21 +312,27 @@ class nnUNetTrainer:
         if self.dist.is_main:
             self.output_folder.mkdir(parents=True, exist_ok=True)
             remove_unfinished_writes(self.output_folder)
-            write_model_folder_files(self.output_folder_base, self.plans, self.dataset_json,
-                                     self.preprocessed_dataset_folder)
+            write_model_folder_files(
+                self.output_folder_base, self.plans, self.dataset_json, self.preprocessed_dataset_folder
+            )
             save_json(collect_debug_information(self), self.output_folder / "debug.json", sort_keys=True)
         self.log_file.write(
             f"{type(self).__name__}: {self.plans.dataset_name} {self.configuration_name} fold {self.fold}, "
             f"{len(train_cases)} training / {len(val_cases)} validation cases, device {self.device}"
             f"{f' x {self.dist.world_size} processes' if self.dist.is_distributed else ''}, batch size "
             f"{self.configuration.batch_size}, patch {self.configuration.patch_size}, epochs "
-            f"{self.current_epoch}->{self.num_epochs}")
+            f"{self.current_epoch}->{self.num_epochs}"
+        )
         if self.is_cascaded:
-            self.log_file.write(f"cascade stage: the segmentations of '{self.configuration.previous_stage}' in "
-                                f"{self.folder_with_segs_from_previous_stage} are extra input channels")
+            self.log_file.write(
+                f"cascade stage: the segmentations of '{self.configuration.previous_stage}' in "
+                f"{self.folder_with_segs_from_previous_stage} are extra input channels"
+            )
         if self.device.type == "cpu":
-            self.log_file.write(f"CPU training: {torch.get_num_threads()} torch thread(s) beside "
-                                f"{self.num_data_workers} augmentation worker(s) ({threads_reason})")
+            self.log_file.write(
+                f"CPU training: {torch.get_num_threads()} torch thread(s) beside "
+                f"{self.num_data_workers} augmentation worker(s) ({threads_reason})"
+            )
         else:
             self.log_file.write(f"{self.num_data_workers} augmentation worker(s) per process")
 
@@ -349,7 +421,8 @@ class nnUNetTrainer:
         message = self.curves.epoch_summary(epoch, self.num_epochs)
         ema = self.curves.values["ema_fg_dice"][epoch]
         new_best = self._best_ema is None or (
-            not math.isnan(ema) and (math.isnan(self._best_ema) or ema > self._best_ema))
+            not math.isnan(ema) and (math.isnan(self._best_ema) or ema > self._best_ema)
+        )
         if new_best:
             self._best_ema = ema
             message += f"; new best EMA pseudo Dice {ema:.4f}"
@@ -382,8 +455,9 @@ class nnUNetTrainer:
             checksums = self.dist.gather_objects(checksum)
             if len(set(checksums)) != 1:
                 raise TrainingError(f"DDP ranks ended with different network weights (checksums {checksums})")
-            self.log_file.write(f"network weights identical on all {self.dist.world_size} ranks "
-                                f"(checksum {checksum:.6f})")
+            self.log_file.write(
+                f"network weights identical on all {self.dist.world_size} ranks (checksum {checksum:.6f})"
+            )
         self.log_file.write(f"training done after {self.current_epoch} epochs")
 
     def close_batch_streams(self) -> None:
@@ -399,17 +473,20 @@ class nnUNetTrainer:
         """Write a checkpoint with nnU-Net v2's keys into the fold folder (rank 0 only)."""
         if self.disable_checkpointing or not self.dist.is_main:
             return
-        save_checkpoint_file({
-            "network_weights": self.unwrapped_network().state_dict(),
-            "optimizer_state": self.optimizer.state_dict(),
-            "grad_scaler_state": self.grad_scaler.state_dict() if self.grad_scaler is not None else None,
-            "logging": self.curves.get_checkpoint(),
-            "_best_ema": self._best_ema,
-            "current_epoch": epochs_done,
-            "init_args": self.init_args,
-            "trainer_name": type(self).__name__,
-            "inference_allowed_mirroring_axes": self.inference_allowed_mirroring_axes,
-        }, self.output_folder / filename)
+        save_checkpoint_file(
+            {
+                "network_weights": self.unwrapped_network().state_dict(),
+                "optimizer_state": self.optimizer.state_dict(),
+                "grad_scaler_state": self.grad_scaler.state_dict() if self.grad_scaler is not None else None,
+                "logging": self.curves.get_checkpoint(),
+                "_best_ema": self._best_ema,
+                "current_epoch": epochs_done,
+                "init_args": self.init_args,
+                "trainer_name": type(self).__name__,
+                "inference_allowed_mirroring_axes": self.inference_allowed_mirroring_axes,
+            },
+            self.output_folder / filename,
+        )
 
     def load_checkpoint(self, checkpoint: str | os.PathLike | dict[str, Any]) -> None:
         """Restore network, optimiser, scaler, curves and epoch from a checkpoint file or dict."""
@@ -420,8 +497,9 @@ class nnUNetTrainer:
         try:
             self.unwrapped_network().load_state_dict(unwrap_state_dict(checkpoint["network_weights"]))
         except RuntimeError:
-            raise TrainingError(f"{source}: its network does not fit configuration '{self.configuration_name}' "
-                                f"of these plans") from None
+            raise TrainingError(
+                f"{source}: its network does not fit configuration '{self.configuration_name}' of these plans"
+            ) from None
         self.optimizer.load_state_dict(checkpoint["optimizer_state"])
         if self.grad_scaler is not None and checkpoint["grad_scaler_state"] is not None:
             self.grad_scaler.load_state_dict(checkpoint["grad_scaler_state"])
@@ -440,18 +518,29 @@ class nnUNetTrainer:
         validation_folder = self.output_folder / VALIDATION_FOLDER_NAME
         self.set_deep_supervision_enabled(False)
         try:
-            predict_validation_cases(self.unwrapped_network(), val_cases, self.preprocessed_data_folder,
-                                     validation_folder, self.plans, self.configuration, self.dataset_json,
-                                     self.inference_allowed_mirroring_axes, self.device, save_probabilities,
-                                     self.dist, model_folder_path=self.output_folder_base,
-                                     previous_stage_folder=self.folder_with_segs_from_previous_stage)
+            predict_validation_cases(
+                self.unwrapped_network(),
+                val_cases,
+                self.preprocessed_data_folder,
+                validation_folder,
+                self.plans,
+                self.configuration,
+                self.dataset_json,
+                self.inference_allowed_mirroring_axes,
+                self.device,
+                save_probabilities,
+                self.dist,
+                model_folder_path=self.output_folder_base,
+                previous_stage_folder=self.folder_with_segs_from_previous_stage,
+            )
         finally:
             self.set_deep_supervision_enabled(self.enable_deep_supervision)
         if not self.dist.is_main:
             return None
-        summary = evaluate_validation_folder(validation_folder, self.preprocessed_dataset_folder / "gt_segmentations",
-                                             self.plans, self.dataset_json)
+        summary = evaluate_validation_folder(
+            validation_folder, self.preprocessed_dataset_folder / "gt_segmentations", self.plans, self.dataset_json
+        )
         self.log_file.write(
-            f"final validation of {len(val_cases)} cases: mean foreground Dice "
-            f"{summary['foreground_mean']['Dice']:.4f}")
+            f"final validation of {len(val_cases)} cases: mean foreground Dice {summary['foreground_mean']['Dice']:.4f}"
+        )
         return summary

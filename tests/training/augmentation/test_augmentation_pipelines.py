@@ -1,4 +1,5 @@
 """Augmentation settings (nnU-Net v2's rules) and label handling of the training/validation pipelines."""
+
 from __future__ import annotations
 
 import math
@@ -8,22 +9,29 @@ import pytest
 import torch
 from batchgeneratorsv2.transforms.spatial.spatial import SpatialTransform
 
-from nnunetv2.training.augmentation.pipelines import (compute_initial_patch_size,
-                                                      configure_rotation_dummy_da_mirroring_and_initial_patch_size,
-                                                      get_training_transforms, get_validation_transforms)
+from nnunetv2.training.augmentation.pipelines import (
+    compute_initial_patch_size,
+    configure_rotation_dummy_da_mirroring_and_initial_patch_size,
+    get_training_transforms,
+    get_validation_transforms,
+)
 
 IGNORE = 3
 
 
-@pytest.mark.parametrize("patch, degrees, dummy_2d, initial, mirror", [
-    ((512, 512), 180, False, (602, 602), (0, 1)),         # square 2D: full rotation
-    ((512, 256), 15, False, (659, 301), (0, 1)),          # aspect 2 > 1.5: +-15 degrees
-    ((128, 128, 128), 30, False, (205, 205, 205), (0, 1, 2)),
-    ((20, 192, 160), 180, True, (20, 225, 225), (0, 1, 2)),  # 192 / 20 > 3: in-plane only, slices kept
-])
+@pytest.mark.parametrize(
+    "patch, degrees, dummy_2d, initial, mirror",
+    [
+        ((512, 512), 180, False, (602, 602), (0, 1)),  # square 2D: full rotation
+        ((512, 256), 15, False, (659, 301), (0, 1)),  # aspect 2 > 1.5: +-15 degrees
+        ((128, 128, 128), 30, False, (205, 205, 205), (0, 1, 2)),
+        ((20, 192, 160), 180, True, (20, 225, 225), (0, 1, 2)),  # 192 / 20 > 3: in-plane only, slices kept
+    ],
+)
 def test_rotation_dummy_2d_and_initial_patch_follow_nnunet_v2(patch, degrees, dummy_2d, initial, mirror):
     rotation, do_dummy_2d, initial_patch, mirror_axes = configure_rotation_dummy_da_mirroring_and_initial_patch_size(
-        patch)
+        patch
+    )
     assert rotation == pytest.approx((-math.radians(degrees), math.radians(degrees)))
     assert do_dummy_2d is dummy_2d and initial_patch == initial and mirror_axes == mirror
 
@@ -52,8 +60,9 @@ def test_training_transforms_keep_the_ignore_value_exact_under_rotation_and_scal
     seg[0, :, :3] = -1
     patch = (8, 24, 24)
     rotation, dummy_2d, initial, mirror = configure_rotation_dummy_da_mirroring_and_initial_patch_size(patch)
-    transforms = get_training_transforms(patch, rotation, [[1, 1, 1], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]], mirror,
-                                         dummy_2d, ignore_label=IGNORE)
+    transforms = get_training_transforms(
+        patch, rotation, [[1, 1, 1], [0.5, 0.5, 0.5], [0.25, 0.25, 0.25]], mirror, dummy_2d, ignore_label=IGNORE
+    )
     _always_rotate_and_scale(transforms)
     torch.manual_seed(0)
     np.random.seed(0)
@@ -80,7 +89,8 @@ def test_minus_one_becomes_background_and_masked_channels_are_zeroed():
     seg = np.ones((1, 6, 16, 16), dtype=np.int16)
     seg[0, :, :4] = -1
     out = get_training_transforms((6, 16, 16), (0.0, 0.0), None, None, False, use_mask_for_norm=[True, False])(
-        **_sample(seg, channels=2))
+        **_sample(seg, channels=2)
+    )
     target = out["segmentation"]
     assert target.min() >= 0 and (target[0, :, :4] == 0).all() and (target[0, :, 4:] == 1).all()
     assert (out["image"][0, :, :4] == 0).all() and (out["image"][1, :, :4] != 0).any()

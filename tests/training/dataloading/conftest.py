@@ -1,8 +1,9 @@
 """Tiny preprocessed cases written the way the preprocessor stores them (blosc2 + class locations)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -18,8 +19,9 @@ def write_case(tmp_path: Path) -> Callable[..., Path]:
     def write(case_id: str, seg: np.ndarray, keys: Sequence, channels: int = 1, data: np.ndarray | None = None) -> Path:
         if data is None:
             data = np.random.default_rng(len(case_id)).normal(size=(channels, *seg.shape[1:])).astype(np.float32)
-        save_preprocessed_case(folder, case_id, data, seg.astype(np.int16), {"spacing": [1.0] * 3},
-                               sample_class_locations(seg, list(keys)))
+        save_preprocessed_case(
+            folder, case_id, data, seg.astype(np.int16), {"spacing": [1.0] * 3}, sample_class_locations(seg, list(keys))
+        )
         return folder
 
     return write

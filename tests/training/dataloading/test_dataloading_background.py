@@ -1,4 +1,5 @@
 """Background loading: in-process and worker processes, seeds, error reporting, shutdown, worker count."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,11 @@ import torch
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import PreprocessingError, TrainingError
 from nnunetv2.training.augmentation import pipelines
-from nnunetv2.training.dataloading.background_loader import (DataLoaderWorkerError, default_num_workers,
-                                                             make_background_loader)
+from nnunetv2.training.dataloading.background_loader import (
+    DataLoaderWorkerError,
+    default_num_workers,
+    make_background_loader,
+)
 from nnunetv2.training.dataloading.data_loader import NnUNetDataLoader
 
 LABELS = LabelManager({"background": 0, "organ": 1})
@@ -32,9 +36,9 @@ def folder(write_case):
 def _loader(folder, transforms="training"):
     if transforms == "training":
         rotation, dummy_2d, initial, mirror = pipelines.configure_rotation_dummy_da_mirroring_and_initial_patch_size(
-            PATCH)
-        transforms = pipelines.get_training_transforms(PATCH, rotation, [[1, 1, 1], [0.5, 0.5, 0.5]], mirror,
-                                                       dummy_2d)
+            PATCH
+        )
+        transforms = pipelines.get_training_transforms(PATCH, rotation, [[1, 1, 1], [0.5, 0.5, 0.5]], mirror, dummy_2d)
         return NnUNetDataLoader(folder, ["a", "b"], 2, initial, PATCH, LABELS, transforms=transforms)
     return NnUNetDataLoader(folder, ["a", "b"], 2, PATCH, PATCH, LABELS, transforms=transforms)
 

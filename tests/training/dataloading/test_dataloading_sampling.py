@@ -1,4 +1,5 @@
 """Patch sampling: shapes, foreground oversampling, padding, ignore-label placement, reproducibility."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,9 @@ def test_2d_training_batch_with_deep_supervision_targets(write_case):
     folder = write_case("a", _seg_with_blob((3, 40, 40), np.s_[1, 10:20, 10:20]), [1])
     patch = (16, 16)
     rotation, dummy_2d, initial, mirror = pipelines.configure_rotation_dummy_da_mirroring_and_initial_patch_size(patch)
-    transforms = pipelines.get_training_transforms(patch, rotation, [[1, 1], [0.5, 0.5], [0.25, 0.25]], mirror,
-                                                   dummy_2d)
+    transforms = pipelines.get_training_transforms(
+        patch, rotation, [[1, 1], [0.5, 0.5], [0.25, 0.25]], mirror, dummy_2d
+    )
     batch = next(NnUNetDataLoader(folder, ["a"], 2, initial, patch, TWO_CLASSES, transforms=transforms, seed=0))
     assert batch["data"].shape == (2, 1, 16, 16)
     assert [tuple(t.shape) for t in batch["target"]] == [(2, 1, 16, 16), (2, 1, 8, 8), (2, 1, 4, 4)]

@@ -1,4 +1,5 @@
 """Typed, lossless view of nnU-Net v2's plans file (``nnUNetPlans.json``)."""
+
 from __future__ import annotations
 
 import copy
@@ -9,10 +10,19 @@ from typing import Any
 from nnunetv2.exceptions import PlansError
 from nnunetv2.utilities.file_io import load_json, save_json
 
-_PLANS_KEYS = ("dataset_name", "plans_name", "original_median_spacing_after_transp",
-               "original_median_shape_after_transp", "image_reader_writer", "transpose_forward",
-               "transpose_backward", "configurations", "experiment_planner_used", "label_manager",
-               "foreground_intensity_properties_per_channel")
+_PLANS_KEYS = (
+    "dataset_name",
+    "plans_name",
+    "original_median_spacing_after_transp",
+    "original_median_shape_after_transp",
+    "image_reader_writer",
+    "transpose_forward",
+    "transpose_backward",
+    "configurations",
+    "experiment_planner_used",
+    "label_manager",
+    "foreground_intensity_properties_per_channel",
+)
 
 
 @dataclass
@@ -24,14 +34,17 @@ class ArchitectureSpec:
     kw_requires_import: list[str]
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ArchitectureSpec":
+    def from_dict(cls, d: dict[str, Any]) -> ArchitectureSpec:
         """Build from the JSON block."""
         return cls(d["network_class_name"], dict(d["arch_kwargs"]), list(d.get("_kw_requires_import", [])))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON block."""
-        return {"network_class_name": self.network_class_name, "arch_kwargs": self.arch_kwargs,
-                "_kw_requires_import": self.kw_requires_import}
+        return {
+            "network_class_name": self.network_class_name,
+            "arch_kwargs": self.arch_kwargs,
+            "_kw_requires_import": self.kw_requires_import,
+        }
 
 
 @dataclass
@@ -60,24 +73,29 @@ class ConfigurationPlans:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, name: str, d: dict[str, Any]) -> "ConfigurationPlans":
+    def from_dict(cls, name: str, d: dict[str, Any]) -> ConfigurationPlans:
         """Build from a resolved configuration dict."""
         try:
             known = dict(
-                data_identifier=d["data_identifier"], preprocessor_name=d["preprocessor_name"],
-                batch_size=int(d["batch_size"]), patch_size=[int(p) for p in d["patch_size"]],
+                data_identifier=d["data_identifier"],
+                preprocessor_name=d["preprocessor_name"],
+                batch_size=int(d["batch_size"]),
+                patch_size=[int(p) for p in d["patch_size"]],
                 median_image_size_in_voxels=list(d["median_image_size_in_voxels"]),
                 spacing=[float(s) for s in d["spacing"]],
                 normalization_schemes=list(d["normalization_schemes"]),
                 use_mask_for_norm=list(d["use_mask_for_norm"]),
-                resampling_fn_data=d["resampling_fn_data"], resampling_fn_seg=d["resampling_fn_seg"],
+                resampling_fn_data=d["resampling_fn_data"],
+                resampling_fn_seg=d["resampling_fn_seg"],
                 resampling_fn_probabilities=d["resampling_fn_probabilities"],
                 resampling_fn_data_kwargs=dict(d["resampling_fn_data_kwargs"]),
                 resampling_fn_seg_kwargs=dict(d["resampling_fn_seg_kwargs"]),
                 resampling_fn_probabilities_kwargs=dict(d["resampling_fn_probabilities_kwargs"]),
                 batch_dice=bool(d["batch_dice"]),
                 architecture=ArchitectureSpec.from_dict(d["architecture"]),
-                next_stage=d.get("next_stage"), previous_stage=d.get("previous_stage"))
+                next_stage=d.get("next_stage"),
+                previous_stage=d.get("previous_stage"),
+            )
         except KeyError as e:
             raise PlansError(f"configuration '{name}' lacks the key {e}") from None
         taken = set(known) | {"architecture"}
@@ -85,12 +103,25 @@ class ConfigurationPlans:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON dict of this configuration (fully resolved, no ``inherits_from``)."""
-        d = {k: getattr(self, k) for k in (
-            "data_identifier", "preprocessor_name", "batch_size", "patch_size",
-            "median_image_size_in_voxels", "spacing", "normalization_schemes", "use_mask_for_norm",
-            "resampling_fn_data", "resampling_fn_seg", "resampling_fn_data_kwargs",
-            "resampling_fn_seg_kwargs", "resampling_fn_probabilities",
-            "resampling_fn_probabilities_kwargs")}
+        d = {
+            k: getattr(self, k)
+            for k in (
+                "data_identifier",
+                "preprocessor_name",
+                "batch_size",
+                "patch_size",
+                "median_image_size_in_voxels",
+                "spacing",
+                "normalization_schemes",
+                "use_mask_for_norm",
+                "resampling_fn_data",
+                "resampling_fn_seg",
+                "resampling_fn_data_kwargs",
+                "resampling_fn_seg_kwargs",
+                "resampling_fn_probabilities",
+                "resampling_fn_probabilities_kwargs",
+            )
+        }
         d["architecture"] = self.architecture.to_dict()
         d["batch_dice"] = self.batch_dice
         if self.next_stage is not None:
@@ -124,16 +155,15 @@ class Plans:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "plans") -> "Plans":
+    def from_dict(cls, d: dict[str, Any], source: str = "plans") -> Plans:
         """Build from the parsed JSON, raising PlansError when a required key is missing."""
         missing = [k for k in _PLANS_KEYS if k not in d]
         if missing:
             raise PlansError(f"{source}: required key '{missing[0]}' is missing")
-        return cls(**{k: d[k] for k in _PLANS_KEYS},
-                   extra={k: v for k, v in d.items() if k not in _PLANS_KEYS})
+        return cls(**{k: d[k] for k in _PLANS_KEYS}, extra={k: v for k, v in d.items() if k not in _PLANS_KEYS})
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Plans":
+    def load(cls, path: str | os.PathLike) -> Plans:
         """Read a plans JSON file."""
         return cls.from_dict(load_json(path), source=str(path))
 
@@ -158,8 +188,10 @@ class Plans:
 
     def _resolved_dict(self, name: str, seen: tuple[str, ...]) -> dict[str, Any]:
         if name not in self.configurations:
-            raise PlansError(f"configuration '{name}' is not in plans '{self.plans_name}' "
-                             f"(available: {', '.join(self.configurations)})")
+            raise PlansError(
+                f"configuration '{name}' is not in plans '{self.plans_name}' "
+                f"(available: {', '.join(self.configurations)})"
+            )
         if name in seen:
             raise PlansError(f"plans '{self.plans_name}': 'inherits_from' loops through '{name}'")
         own = self.configurations[name]

@@ -8,11 +8,12 @@ dataset and each cascade fold trains on predictions of models that never saw tho
 nnU-Net v2 versions wrote ``<case>.npz`` (key ``seg``); it is read too. The network sees the
 segmentation as one one-hot channel per foreground label after the image channels.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -30,6 +31,7 @@ def next_stage_folder(previous_model_folder: str | os.PathLike, next_stage: str)
 def save_next_stage_segmentation(segmentation: np.ndarray, folder: str | os.PathLike, case_id: str) -> None:
     """Write one case's ``(z, y, x)`` segmentation as ``<folder>/<case>.b2nd`` (atomically)."""
     from nnunetv2.dataset.preprocessed_case import save_blosc2_array
+
     save_blosc2_array(segmentation, Path(folder) / f"{case_id}.b2nd")
 
 
@@ -49,9 +51,11 @@ def missing_previous_stage_cases(folder: str | os.PathLike, case_ids: Sequence[s
 
 def missing_cases_message(folder: str | os.PathLike, missing: Sequence[str], total: int) -> str:
     """Return the one-line error for cases lacking the previous stage's segmentation."""
-    return (f"{Path(folder) / (missing[0] + '.b2nd')}: previous-stage segmentation of case '{missing[0]}' not found "
-            f"({len(missing)} of {total} case(s) missing); train every fold of the previous stage with the same "
-            f"trainer and plans first: its final validation writes them")
+    return (
+        f"{Path(folder) / (missing[0] + '.b2nd')}: previous-stage segmentation of case '{missing[0]}' not found "
+        f"({len(missing)} of {total} case(s) missing); train every fold of the previous stage with the same "
+        f"trainer and plans first: its final validation writes them"
+    )
 
 
 def open_previous_stage_segmentation(folder: str | os.PathLike, case_id: str):
@@ -63,11 +67,13 @@ def open_previous_stage_segmentation(folder: str | os.PathLike, case_id: str):
         with np.load(path) as z:
             return z["seg"]
     import blosc2
+
     return blosc2.open(str(path), mode="r", mmap_mode="r")
 
 
-def append_previous_stage_channels(data: np.ndarray, segmentation: np.ndarray | None,
-                                   foreground_labels: Sequence[int]) -> np.ndarray:
+def append_previous_stage_channels(
+    data: np.ndarray, segmentation: np.ndarray | None, foreground_labels: Sequence[int]
+) -> np.ndarray:
     """Return ``data`` (c, ...) followed by one one-hot channel per foreground label of ``segmentation``.
 
     ``segmentation`` has the data's spatial shape (a leading axis of 1 is allowed); None returns

@@ -1,4 +1,5 @@
 """Typed, lossless view of a raw dataset's ``dataset.json``."""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,16 @@ from typing import Any
 from nnunetv2.exceptions import DatasetError
 from nnunetv2.utilities.file_io import load_json, save_json
 
-_KNOWN_KEYS = ("channel_names", "modality", "labels", "numTraining", "file_ending",
-               "regions_class_order", "overwrite_image_reader_writer", "dataset")
+_KNOWN_KEYS = (
+    "channel_names",
+    "modality",
+    "labels",
+    "numTraining",
+    "file_ending",
+    "regions_class_order",
+    "overwrite_image_reader_writer",
+    "dataset",
+)
 
 
 @dataclass
@@ -27,14 +36,18 @@ class DatasetJson:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], source: str = "dataset.json") -> "DatasetJson":
+    def from_dict(cls, d: dict[str, Any], source: str = "dataset.json") -> DatasetJson:
         """Build from a parsed dataset.json, raising DatasetError on missing or malformed keys."""
         if not isinstance(d, dict):
             raise DatasetError(f"{source}: expected a JSON object")
         # nnU-Net v1 called channel_names 'modality'; v2 accepts both
         channels = d.get("channel_names", d.get("modality"))
-        for key, value in (("channel_names", channels), ("labels", d.get("labels")),
-                           ("numTraining", d.get("numTraining")), ("file_ending", d.get("file_ending"))):
+        for key, value in (
+            ("channel_names", channels),
+            ("labels", d.get("labels")),
+            ("numTraining", d.get("numTraining")),
+            ("file_ending", d.get("file_ending")),
+        ):
             if value is None:
                 raise DatasetError(f"{source}: required key '{key}' is missing")
         if not isinstance(channels, dict) or not channels:
@@ -44,7 +57,8 @@ class DatasetJson:
             raise DatasetError(f"{source}: 'labels' must map label names to integers")
         for name, value in labels.items():
             ok = isinstance(value, int) or (
-                isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value))
+                isinstance(value, (list, tuple)) and value and all(isinstance(v, int) for v in value)
+            )
             if not ok or isinstance(value, bool):
                 raise DatasetError(f"{source}: label '{name}' must be an integer or a list of integers")
         if not isinstance(d["numTraining"], int) or d["numTraining"] < 0:
@@ -64,14 +78,18 @@ class DatasetJson:
         )
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "DatasetJson":
+    def load(cls, path: str | os.PathLike) -> DatasetJson:
         """Read a dataset.json file."""
         return cls.from_dict(load_json(path), source=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON object, with nnU-Net v2's key names."""
-        d: dict[str, Any] = {"channel_names": dict(self.channel_names), "labels": dict(self.labels),
-                             "numTraining": self.num_training, "file_ending": self.file_ending}
+        d: dict[str, Any] = {
+            "channel_names": dict(self.channel_names),
+            "labels": dict(self.labels),
+            "numTraining": self.num_training,
+            "file_ending": self.file_ending,
+        }
         if self.regions_class_order is not None:
             d["regions_class_order"] = list(self.regions_class_order)
         if self.overwrite_image_reader_writer is not None:

@@ -5,19 +5,21 @@ gets every fold's ``validation/`` segmentations, the model's plans.json and data
 summary.json scored against ``nnUNet_preprocessed/DatasetXXX/gt_segmentations`` (or the raw
 ``labelsTr`` when that is missing).
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from nnunetv2 import paths
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import EvaluationError
+from nnunetv2.formats.prediction_folder import load_plans_and_dataset_json, segmentation_files
 from nnunetv2.utilities.file_io import atomic_folder
-from nnunetv2.utilities.prediction_folder import load_plans_and_dataset_json, segmentation_files
 
 logger = logging.getLogger(__name__)
 
@@ -37,13 +39,16 @@ def crossval_results_folder(model_folder: str | os.PathLike, folds: Sequence[int
 
 def reference_folder_for_dataset(dataset_name: str) -> Path:
     """Return the reference segmentations of a dataset: preprocessed gt_segmentations, else raw labelsTr."""
-    candidates = [paths.preprocessed_folder() / dataset_name / "gt_segmentations",
-                  paths.raw_folder() / dataset_name / "labelsTr"]
+    candidates = [
+        paths.preprocessed_folder() / dataset_name / "gt_segmentations",
+        paths.raw_folder() / dataset_name / "labelsTr",
+    ]
     for folder in candidates:
         if folder.is_dir():
             return folder
-    raise EvaluationError(f"no reference segmentations for {dataset_name}: neither {candidates[0]} nor "
-                          f"{candidates[1]} exists")
+    raise EvaluationError(
+        f"no reference segmentations for {dataset_name}: neither {candidates[0]} nor {candidates[1]} exists"
+    )
 
 
 def _validation_files(model_folder: Path, folds: Sequence[int], file_ending: str) -> dict[str, Path]:
@@ -52,23 +57,32 @@ def _validation_files(model_folder: Path, folds: Sequence[int], file_ending: str
     for fold in folds:
         validation = model_folder / f"fold_{fold}" / VALIDATION_FOLDER
         if not validation.is_dir():
-            raise EvaluationError(f"{validation}: not found; train fold {fold} of this model (or rerun its "
-                                  f"validation with nnUNetv2_train ... --val)")
+            raise EvaluationError(
+                f"{validation}: not found; train fold {fold} of this model (or rerun its "
+                f"validation with nnUNetv2_train ... --val)"
+            )
         files = segmentation_files(validation, file_ending)
         if not files:
             raise EvaluationError(f"{validation}: no predictions ending in {file_ending}")
         for f in files:
             if f.name in found:
-                raise EvaluationError(f"{model_folder}: case {f.name} was predicted by more than one fold "
-                                      f"({found[f.name].parent.parent.name}, fold_{fold}); the folds do not "
-                                      f"form one cross-validation")
+                raise EvaluationError(
+                    f"{model_folder}: case {f.name} was predicted by more than one fold "
+                    f"({found[f.name].parent.parent.name}, fold_{fold}); the folds do not "
+                    f"form one cross-validation"
+                )
             found[f.name] = f
     return found
 
 
-def accumulate_cv_results(model_folder: str | os.PathLike, merged_output_folder: str | os.PathLike,
-                          folds: Sequence[int] = DEFAULT_FOLDS, num_processes: int = 1, overwrite: bool = True,
-                          reference_folder: str | os.PathLike | None = None) -> dict[str, Any]:
+def accumulate_cv_results(
+    model_folder: str | os.PathLike,
+    merged_output_folder: str | os.PathLike,
+    folds: Sequence[int] = DEFAULT_FOLDS,
+    num_processes: int = 1,
+    overwrite: bool = True,
+    reference_folder: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Merge the folds' validation predictions into ``merged_output_folder``, evaluate, return the summary.
 
     Without ``overwrite`` an existing merged folder holding exactly these cases and a summary.json
@@ -76,6 +90,7 @@ def accumulate_cv_results(model_folder: str | os.PathLike, merged_output_folder:
     """
     from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder, load_summary_json
     from nnunetv2.imageio.registry import reader_writer_class_from_name
+
     model_folder, merged = Path(model_folder), Path(merged_output_folder)
     if not model_folder.is_dir():
         raise EvaluationError(f"{model_folder}: model folder not found")
@@ -83,8 +98,11 @@ def accumulate_cv_results(model_folder: str | os.PathLike, merged_output_folder:
     ending = dataset_json.file_ending
     predictions = _validation_files(model_folder, folds, ending)
     summary_file = merged / "summary.json"
-    if not overwrite and summary_file.is_file() and \
-            {f.name for f in segmentation_files(merged, ending)} == set(predictions):
+    if (
+        not overwrite
+        and summary_file.is_file()
+        and {f.name for f in segmentation_files(merged, ending)} == set(predictions)
+    ):
         logger.info("reusing %s", merged)
         return load_summary_json(summary_file)
 
@@ -100,30 +118,45 @@ def accumulate_cv_results(model_folder: str | os.PathLike, merged_output_folder:
     label_manager = LabelManager.from_dataset_json(dataset_json)
     references = segmentation_files(reference_folder, ending)
     if len(references) > len(predictions):
-        logger.info("%s: %d of %d reference cases are covered by folds %s", model_folder.name, len(predictions),
-                    len(references), folds_to_string(folds))
+        logger.info(
+            "%s: %d of %d reference cases are covered by folds %s",
+            model_folder.name,
+            len(predictions),
+            len(references),
+            folds_to_string(folds),
+        )
     # chill: the references hold every training case, the requested folds may cover only some
-    return compute_metrics_on_folder(reference_folder, merged, summary_file,
-                                     reader_writer_class_from_name(plans.image_reader_writer), ending,
-                                     label_manager.foreground_labels_or_regions, label_manager.ignore_label,
-                                     num_processes, chill=True)
+    return compute_metrics_on_folder(
+        reference_folder,
+        merged,
+        summary_file,
+        reader_writer_class_from_name(plans.image_reader_writer),
+        ending,
+        label_manager.foreground_labels_or_regions,
+        label_manager.ignore_label,
+        num_processes,
+        chill=True,
+    )
 
 
-def accumulate_crossval_results_for_model(dataset_name_or_id: str | int, configuration: str,
-                                          trainer_name: str = "nnUNetTrainer",
-                                          plans_identifier: str = "nnUNetPlans",
-                                          folds: Sequence[int] = DEFAULT_FOLDS,
-                                          output_folder: str | os.PathLike | None = None,
-                                          num_processes: int = 1) -> Path:
+def accumulate_crossval_results_for_model(
+    dataset_name_or_id: str | int,
+    configuration: str,
+    trainer_name: str = "nnUNetTrainer",
+    plans_identifier: str = "nnUNetPlans",
+    folds: Sequence[int] = DEFAULT_FOLDS,
+    output_folder: str | os.PathLike | None = None,
+    num_processes: int = 1,
+) -> Path:
     """nnUNetv2_accumulate_crossval_results: merge and evaluate one trained model's folds; returns the folder.
 
     The default output is ``crossval_results_folds_{folds}`` inside the model folder; an explicit
     ``output_folder`` must be empty or absent.
     """
+    from nnunetv2.formats.model_folder import model_folder
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
-    from nnunetv2.utilities.model_folder import model_folder
-    folder = model_folder(convert_id_to_dataset_name(dataset_name_or_id), trainer_name, plans_identifier,
-                          configuration)
+
+    folder = model_folder(convert_id_to_dataset_name(dataset_name_or_id), trainer_name, plans_identifier, configuration)
     if output_folder is None:
         output_folder = crossval_results_folder(folder, folds)
     else:

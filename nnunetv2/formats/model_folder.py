@@ -1,4 +1,5 @@
 """Where a trained model lives: nnUNet_results/DatasetXXX/{trainer}__{plans}__{configuration}/fold_{k}."""
+
 from __future__ import annotations
 
 import logging
@@ -6,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from nnunetv2 import paths
-from nnunetv2.dataset.dataset_json import DatasetJson
-from nnunetv2.experiment_planning.plans import Plans
+from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.formats.plans import Plans
 from nnunetv2.utilities.file_io import atomic_path, save_json
 
 logger = logging.getLogger(__name__)
@@ -23,8 +24,9 @@ def fold_folder(model_folder_path: str | Path, fold: int | str) -> Path:
     return Path(model_folder_path) / f"fold_{fold}"
 
 
-def write_model_folder_files(model_folder_path: str | Path, plans: Plans, dataset_json: DatasetJson,
-                             preprocessed_dataset_folder: str | Path) -> None:
+def write_model_folder_files(
+    model_folder_path: str | Path, plans: Plans, dataset_json: DatasetJson, preprocessed_dataset_folder: str | Path
+) -> None:
     """Write plans.json, dataset.json and (when present) dataset_fingerprint.json into a model folder."""
     model_folder_path = Path(model_folder_path)
     save_json(plans.to_dict(), model_folder_path / "plans.json")
@@ -41,6 +43,10 @@ def remove_unfinished_writes(folder: str | Path) -> list[Path]:
     for path in leftovers:
         path.unlink(missing_ok=True)
     if leftovers:
-        logger.info("removed %d unfinished write(s) of an interrupted run from %s: %s", len(leftovers), folder,
-                    ", ".join(p.name for p in leftovers))
+        logger.info(
+            "removed %d unfinished write(s) of an interrupted run from %s: %s",
+            len(leftovers),
+            folder,
+            ", ".join(p.name for p in leftovers),
+        )
     return leftovers

@@ -3,6 +3,7 @@
 nnU-Net v2 checkpoints contain numpy scalars and arrays (in ``logging``) and a ``torch.device``
 (in ``init_args``); nothing else beyond tensors and builtins is ever unpickled.
 """
+
 from __future__ import annotations
 
 import os
@@ -15,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from nnunetv2.exceptions import NnUNetError
+
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # added by DistributedDataParallel and torch.compile
 
 
 def _numpy_safe_globals() -> list[Any]:
@@ -31,6 +34,7 @@ def _numpy_safe_globals() -> list[Any]:
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
     """Return the checkpoint dict at ``path``; unknown pickled types are refused, not executed."""
     import torch
+
     path = Path(path)
     if not path.is_file():
         raise NnUNetError(f"{path}: checkpoint not found")
@@ -39,10 +43,22 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         offending = next((line.strip() for line in str(e).splitlines() if "GLOBAL" in line), "")
-        raise NnUNetError(f"{path}: checkpoint holds types that are not allowed, refusing to "
-                          f"unpickle them ({offending[:200]})") from None
+        raise NnUNetError(
+            f"{path}: checkpoint holds types that are not allowed, refusing to unpickle them ({offending[:200]})"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError, struct.error, zipfile.BadZipFile) as e:
         raise NnUNetError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:200]})") from None
     if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
         raise NnUNetError(f"{path}: not an nnU-Net checkpoint (no 'network_weights')")
     return checkpoint
+
+
+def unwrap_state_dict(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Return ``state_dict`` with DDP / torch.compile prefixes removed from its keys."""
+    clean = {}
+    for key, value in state_dict.items():
+        for prefix in _WRAPPER_PREFIXES:
+            if key.startswith(prefix):
+                key = key[len(prefix) :]
+        clean[key] = value
+    return clean

@@ -10,6 +10,7 @@ Layout::
 ``epoch`` counts the epochs completed when the checkpoint was saved (1-based, as in the log),
 ``cycle`` is 1-based too.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,15 +37,18 @@ def load_checkpoint_index(fold_folder: str | os.PathLike) -> dict[str, Any]:
     """Return the checkpoint index of a fold; a missing or malformed file is an InferenceError."""
     path = Path(fold_folder) / CHECKPOINT_INDEX_FILE
     if not path.is_file():
-        raise InferenceError(f"{path}: not found; train the fold with -tr nnUNetTrainerCyclicLR (which saves "
-                             f"the checkpoint ensemble) or name checkpoints explicitly (-chk)")
+        raise InferenceError(
+            f"{path}: not found; train the fold with -tr nnUNetTrainerCyclicLR (which saves "
+            f"the checkpoint ensemble) or name checkpoints explicitly (-chk)"
+        )
     try:
         index = load_json(path)
     except NnUNetError as e:
         raise InferenceError(str(e)) from None
     entries = index.get("checkpoints") if isinstance(index, dict) else None
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get("file"), str)
-                                                for e in entries):
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("file"), str) for e in entries
+    ):
         raise InferenceError(f"{path}: expected a 'checkpoints' list of {{\"file\": ...}} entries")
     return index
 
@@ -53,8 +57,10 @@ def ensemble_checkpoint_files(fold_folder: str | os.PathLike) -> list[str]:
     """Return the checkpoint file names listed in a fold's index (at least one)."""
     names = [entry["file"] for entry in load_checkpoint_index(fold_folder)["checkpoints"]]
     if not names:
-        raise InferenceError(f"{Path(fold_folder) / CHECKPOINT_INDEX_FILE}: lists no checkpoints yet; the "
-                             f"first ensemble checkpoint is saved at 70% of the first cycle")
+        raise InferenceError(
+            f"{Path(fold_folder) / CHECKPOINT_INDEX_FILE}: lists no checkpoints yet; the "
+            f"first ensemble checkpoint is saved at 70% of the first cycle"
+        )
     return names
 
 
@@ -62,7 +68,7 @@ def folds_with_checkpoint_index(model_folder: str | os.PathLike) -> list[int | s
     """Return the folds (numbers first, then ``all``) of a model folder that hold a checkpoint index."""
     folds: list[int | str] = []
     for child in Path(model_folder).glob("fold_*"):
-        suffix = child.name[len("fold_"):]
+        suffix = child.name[len("fold_") :]
         if (child / CHECKPOINT_INDEX_FILE).is_file() and (suffix.isdigit() or suffix == "all"):
             folds.append(int(suffix) if suffix.isdigit() else suffix)
     return sorted(folds, key=lambda f: (isinstance(f, str), f if isinstance(f, int) else 0))

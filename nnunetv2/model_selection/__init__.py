@@ -1,0 +1,1 @@
+"""Choosing among trained configurations: cross-validation accumulation and the best configuration."""

@@ -32,9 +32,12 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# shapes on CUDA / on the CPU (where only the plumbing is checked)
 DATASETS = {
-    "2d": dict(id=871, name="GpuCheck2D", configuration="2d", args=["--shape", "256", "256", "--file_ending", ".png"]),
-    "3d": dict(id=872, name="GpuCheck3D", configuration="3d_fullres", args=["--shape", "48", "128", "128"]),
+    "2d": dict(
+        id=871, name="GpuCheck2D", configuration="2d", shape=((256, 256), (96, 96)), args=["--file_ending", ".png"]
+    ),
+    "3d": dict(id=872, name="GpuCheck3D", configuration="3d_fullres", shape=((48, 128, 128), (24, 48, 48)), args=[]),
 }
 
 
@@ -49,16 +52,12 @@ class Report:
         print(f"[gpu_check] {step}: {status} ({seconds:.0f} s) {detail}", flush=True)
 
     def print(self) -> None:
-        widths = [max(len(str(r[i]) if i != 2 else f"{r[i]:.0f}") for r in self.rows + [self.header()]) for i in range(4)]
-        for index, row in enumerate([self.header()] + self.rows):
-            cells = [row[0], row[1], row[2] if index == 0 else f"{row[2]:.0f}", row[3]]
-            print("  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip())
+        table = [["step", "status", "s", "detail"]] + [[r[0], r[1], f"{r[2]:.0f}", r[3]] for r in self.rows]
+        widths = [max(len(row[i]) for row in table) for i in range(4)]
+        for index, row in enumerate(table):
+            print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
             if index == 0:
                 print("  ".join("-" * w for w in widths))
-
-    @staticmethod
-    def header() -> tuple[str, str, str, str]:
-        return ("step", "status", "s", "detail")
 
     @property
     def failed(self) -> bool:
@@ -93,12 +92,16 @@ def check_cuda_tests(report: Report, env: dict, work: Path, cuda: bool) -> None:
     report.add("pytest -m cuda", status, seconds, last)
 
 
-def prepare_datasets(report: Report, env: dict, work: Path, num_cases: int) -> bool:
+def prepare_datasets(report: Report, env: dict, work: Path, cuda: bool) -> bool:
     """Generate the 2D and 3D datasets (with test cases) and plan and preprocess them."""
     start = time.perf_counter()
+    shapes = []
     for spec in DATASETS.values():
+        shape = [str(s) for s in spec["shape"][0 if cuda else 1]]
+        shapes.append("x".join(shape))
         command = [str(BIN / "nnUNetv2_generate_synthetic_dataset"), "-d", str(spec["id"]), "-n", spec["name"]]
-        command += ["--num_cases", str(num_cases), "--num_test", "2", "--overwrite", *spec["args"]]
+        command += ["--num_cases", "12" if cuda else "6", "--num_test", "2", "--overwrite", "--shape", *shape]
+        command += spec["args"]
         ok, _, last = _run(command, env, work / f"generate_{spec['id']}.log")
         if ok:
             command = [str(BIN / "nnUNetv2_plan_and_preprocess"), "-d", str(spec["id"]), "-c", spec["configuration"]]
@@ -106,13 +109,15 @@ def prepare_datasets(report: Report, env: dict, work: Path, num_cases: int) -> b
         if not ok:
             report.add("generate + plan + preprocess", "FAIL", time.perf_counter() - start, last)
             return False
-    report.add("generate + plan + preprocess", "ok", time.perf_counter() - start, "2D 256x256, 3D 48x128x128")
+    report.add("generate + plan + preprocess", "ok", time.perf_counter() - start, "shapes " + ", ".join(shapes))
     return True
 
 
 def _model_folder(env: dict, spec: dict) -> Path:
-    return Path(env["nnUNet_results"]) / f"Dataset{spec['id']:03d}_{spec['name']}" / (
-        f"nnUNetTrainer__nnUNetPlans__{spec['configuration']}"
+    return (
+        Path(env["nnUNet_results"])
+        / f"Dataset{spec['id']:03d}_{spec['name']}"
+        / (f"nnUNetTrainer__nnUNetPlans__{spec['configuration']}")
     )
 
 
@@ -212,7 +217,7 @@ def main() -> None:
     start = time.perf_counter()
     try:
         check_cuda_tests(report, env, work, cuda)
-        if prepare_datasets(report, env, work, num_cases=12 if cuda else 6):
+        if prepare_datasets(report, env, work, cuda):
             for key in DATASETS:
                 check_training(report, env, work, key, "cuda" if cuda else "cpu", args)
             if devices >= 2:

@@ -42,7 +42,7 @@ class TrainingRequest:
     num_data_workers: int | None = None  # None: the augmentation default (nnUNet_n_proc_DA)
     num_of_cycles: int | None = None  # cyclic-LR trainers: learning-rate restarts (None: the trainer's)
     checkpoint_rule: str | None = None  # cyclic-LR trainers: 'sparse' or 'late' ensemble checkpoints
-    cpu_bf16: bool = False  # bfloat16 network on the CPU
+    cpu_bf16: bool | None = None  # bfloat16 network on the CPU (None: where the CPU has it natively)
 
 
 def _check_request(request: TrainingRequest) -> TrainingRequest:
@@ -98,7 +98,8 @@ def build_trainer(request: TrainingRequest, device=None):
     trainer.disable_checkpointing = trainer.disable_checkpointing or request.disable_checkpointing
     trainer.seed = request.seed
     trainer.num_data_workers = request.num_data_workers
-    trainer.cpu_bf16 = trainer.cpu_bf16 or request.cpu_bf16
+    if request.cpu_bf16 is not None:  # --bf16 / --fp32 override the trainer's (default: native bfloat16 CPUs)
+        trainer.cpu_bf16 = request.cpu_bf16
     return trainer
 
 

@@ -34,6 +34,7 @@ together.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -116,7 +117,9 @@ def _time_call(function, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _conv_seconds(calls: list[dict], dtype_name: str, backward: bool, repeats: int) -> tuple[float, int]:
+def _conv_seconds(
+    calls: list[dict], dtype_name: str, backward: bool, repeats: int, channels_last: bool = False
+) -> tuple[float, int]:
     """Summed median seconds of every convolution timed alone (distinct shapes timed once) and their FLOPs."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -138,7 +141,12 @@ def _conv_seconds(calls: list[dict], dtype_name: str, backward: bool, repeats: i
             module.padding,
             bias=module.bias is not None,
         ).to(dtype)
-        x = torch.randn(shape, dtype=dtype, requires_grad=backward and not first)
+        x = torch.randn(shape, dtype=dtype)
+        if channels_last:
+            memory_format = torch.channels_last_3d if x.ndim == 5 else torch.channels_last
+            layer = layer.to(memory_format=memory_format)
+            x = x.contiguous(memory_format=memory_format)
+        x.requires_grad_(backward and not first)
 
         def run(layer=layer, x=x):
             if backward:
@@ -157,7 +165,14 @@ def _conv_seconds(calls: list[dict], dtype_name: str, backward: bool, repeats: i
 
 
 def architecture_figures(
-    plans_file: Path, configuration: str, num_inputs: int, num_outputs: int, threads: list[int], repeats: int, skip
+    plans_file: Path,
+    configuration: str,
+    num_inputs: int,
+    num_outputs: int,
+    threads: list[int],
+    repeats: int,
+    skip: bool,
+    channels_last: bool = False,
 ) -> dict:
     """FLOPs per training step and per tile, and the attainable GFLOP/s per (purpose, dtype, threads)."""
     import torch
@@ -174,17 +189,14 @@ def architecture_figures(
         if skip:
             continue
         calls = _conv_calls(network, x)
-        for dtype_name in DTYPES:
-            for count in threads:
-                torch.set_num_threads(count)
-                seconds, conv_flops = _conv_seconds(calls, dtype_name, purpose == "training", repeats)
-                figures["attainable"][f"{purpose}/{dtype_name}/{count}"] = conv_flops / seconds / 1e9
-                figures["conv_share"][purpose] = conv_flops / figures["flops"][purpose]
-                print(
-                    f"  attainable {purpose} {dtype_name} {count} thread(s): {conv_flops / seconds / 1e9:.1f} GFLOP/s",
-                    file=sys.stderr,
-                    flush=True,
-                )
+        layouts = (False, True) if channels_last else (False,)
+        for dtype_name, count, layout in itertools.product(DTYPES, threads, layouts):
+            torch.set_num_threads(count)
+            seconds, conv_flops = _conv_seconds(calls, dtype_name, purpose == "training", repeats, layout)
+            key = f"{purpose}/{dtype_name}/{count}" + ("/channels_last" if layout else "")
+            figures["attainable"][key] = conv_flops / seconds / 1e9
+            figures["conv_share"][purpose] = conv_flops / figures["flops"][purpose]
+            print(f"  attainable {key}: {conv_flops / seconds / 1e9:.1f} GFLOP/s", file=sys.stderr, flush=True)
     return figures
 
 
@@ -331,7 +343,23 @@ def _measure(python: Path, role: str, env: dict, dataset: str, configuration: st
     return measured
 
 
-def _rows(key: str, tools: dict, work: Path, args) -> list[list]:
+def _attainable_rows(label: str, attainable: dict, threads: list[int]) -> list[list]:
+    """One row per (purpose, dtype, layout): attainable GFLOP/s for each thread count."""
+    rows = []
+    for key in attainable:
+        purpose, dtype, count, *layout = key.split("/")
+        if int(count) != threads[0]:
+            continue
+        stem = "/".join([purpose, dtype])
+        suffix = "/" + layout[0] if layout else ""
+        rows.append(
+            [label, purpose, dtype, layout[0] if layout else "contiguous"]
+            + [attainable.get(f"{stem}/{t}{suffix}", "-") for t in threads]
+        )
+    return rows
+
+
+def _rows(key: str, tools: dict, work: Path, args) -> tuple[list[list], list[list]]:
     from nnunetv2.dataset.synthetic import generate_synthetic_dataset
     from nnunetv2.formats.dataset_json import DatasetJson
 
@@ -360,9 +388,12 @@ def _rows(key: str, tools: dict, work: Path, args) -> list[list]:
             threads,
             args.repeats,
             skip=args.skip_attainable or (role == "reference" and "ours" in figures),
+            channels_last=args.channels_last,
         )
     if "reference" in figures and figures["reference"]["flops"] != figures["ours"]["flops"]:
-        print(f"{key}: WARNING the plans' networks differ: {figures['reference']['flops']} vs {figures['ours']['flops']}")
+        print(
+            f"{key}: WARNING the plans' networks differ: {figures['reference']['flops']} vs {figures['ours']['flops']}"
+        )
     attainable = figures["ours"]["attainable"]
     plans = json.loads((Path(envs["ours"]["nnUNet_preprocessed"]) / dataset / "nnUNetPlans.json").read_text())
     plan = plans["configurations"][configuration]
@@ -396,7 +427,7 @@ def _rows(key: str, tools: dict, work: Path, args) -> list[list]:
     if reference_step is not None:
         for row in rows:
             row.append(f"{row[5] / reference_step[0]:.2f} / {row[10] / reference_step[1]:.2f}")
-    return rows
+    return rows, _attainable_rows(label, attainable, threads)
 
 
 def main() -> None:
@@ -409,6 +440,7 @@ def main() -> None:
     parser.add_argument("--repeats-achieved", type=int, default=1, help="fresh processes per achieved row (median)")
     parser.add_argument("--compile", action="store_true", help="also measure ours with nnUNet_compile=1")
     parser.add_argument("--skip-attainable", action="store_true", help="count FLOPs and time the tools only")
+    parser.add_argument("--channels-last", action="store_true", help="also time the convolutions channels-last")
     parser.add_argument("--measure", choices=["ours", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--configuration", help=argparse.SUPPRESS)
@@ -434,9 +466,17 @@ def main() -> None:
     )
     work = Path(tempfile.mkdtemp(prefix="bench_roofline_"))
     try:
-        rows = [row for key in DATASETS if args.only in (None, key) for row in _rows(key, tools, work, args)]
+        results = [_rows(key, tools, work, args) for key in DATASETS if args.only in (None, key)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    rows = [row for result in results for row in result[0]]
+    if not args.skip_attainable:
+        threads = list(range(1, (os.cpu_count() or 1) + 1))
+        print_table(
+            ["config", "purpose", "dtype", "layout"] + [f"{t} thread(s) GFLOP/s" for t in threads],
+            [row for result in results for row in result[1]],
+        )
+        print()
     header = ["config", "implementation", "threads", "load wait"]
     for purpose in ("train", "tile"):
         header += [f"{purpose} GFLOP", f"{purpose} s", f"{purpose} GFLOP/s", "attainable", "fraction"]

@@ -1,4 +1,4 @@
-"""CUDA prediction (float16 autocast, optionally compiled) agrees with the CPU's float32 labels; skipped without CUDA."""
+"""CUDA prediction (float16 autocast, compiled or not) agrees with the CPU's float32 labels; skipped without CUDA."""
 
 from __future__ import annotations
 

@@ -75,8 +75,10 @@ def suggest_annotations(
     unannotated = unannotated_value_for(unannotated_value, dataset_json, scribbles_folder) if scribbles else None
 
     regions = {}
+    geometry = {}
     for case, map_file in tqdm(maps.items(), desc="uncertain regions", disable=not progress):
         uncertainty, properties = read_uncertainty_map(map_file, source, reader_name)
+        geometry[case] = properties
         prediction = _read_matching(predictions.get(case), uncertainty.shape, reader_name)
         drawn = _read_matching(scribbles.get(case), uncertainty.shape, reader_name)
         try:
@@ -94,6 +96,7 @@ def suggest_annotations(
             raise type(e)(f"{map_file}: {e}") from None
         logger.debug("%s: %d candidate regions", case, len(regions[case]))
     entries, cases = build_worklist(regions, budget, distance_scale, max_per_case, exclusion_radius)
+    entries = [with_viewer_coordinates(e, geometry[e.case]) for e in entries]
     scores = load_case_scores(uncertainty_folder)
     for case, summary in cases.items():
         summary["uncertainty_score"] = scores.get(case)
@@ -112,6 +115,20 @@ def suggest_annotations(
     }
     save_worklist(entries, output_folder, parameters, cases)
     return entries
+
+
+def with_viewer_coordinates(entry: WorklistEntry, properties: dict) -> WorklistEntry:
+    """Return ``entry`` with the ITK voxel index and the physical point of its box's centre (image ``properties``)."""
+    from dataclasses import replace
+
+    from nnunetv2.annotation.worklist import box_centre
+    from nnunetv2.imageio.geometry import itk_index, voxel_to_world
+
+    centre = box_centre(entry.bbox)
+    point = voxel_to_world(properties, centre)
+    return replace(
+        entry, voxel_xyz=tuple(int(v) for v in itk_index(centre)), point_mm=tuple(round(v, 3) for v in point)
+    )
 
 
 def _matching_files(

@@ -62,7 +62,7 @@ def suggest_annotations(
     ranking.py; dataset: id, name or dataset.json for the reader and the scribbles' unannotated value
     (default: the dataset.json of the predictions folder).
     """
-    from tqdm import tqdm
+    from nnunetv2.utilities.progress import progress_bar
 
     source = find_uncertainty_maps(uncertainty_folder)
     maps = source.maps
@@ -76,7 +76,7 @@ def suggest_annotations(
 
     regions = {}
     geometry = {}
-    for case, map_file in tqdm(maps.items(), desc="uncertain regions", disable=not progress):
+    for case, map_file in progress_bar(maps.items(), desc="uncertain regions", disable=not progress):
         uncertainty, properties = read_uncertainty_map(map_file, source, reader_name)
         geometry[case] = properties
         prediction = _read_matching(predictions.get(case), uncertainty.shape, reader_name)

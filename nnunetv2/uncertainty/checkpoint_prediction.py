@@ -123,13 +123,11 @@ def predict_checkpoint_ensemble(
 
     Without ``overwrite`` a (member, case) whose .npz exists is kept (``--continue_prediction``).
     """
-    from tqdm import tqdm
-
     from nnunetv2.inference.export import convert_logits_to_segmentation_with_correct_shape
     from nnunetv2.inference.prediction_inputs import list_prediction_cases
     from nnunetv2.inference.predictor import nnUNetPredictor
-
     from nnunetv2.uncertainty.guidance import ensemble_warnings
+    from nnunetv2.utilities.progress import progress_bar
 
     output_folder = Path(output_folder)
     members = ensemble_members(model_folder, folds, checkpoint_names)
@@ -178,7 +176,7 @@ def predict_checkpoint_ensemble(
         seconds["preprocessing"] = time.perf_counter() - start
 
         # one step is one case predicted by one checkpoint; the postfix names the checkpoint at work
-        progress = tqdm(
+        progress = progress_bar(
             total=sum(map(len, todo.values())),
             desc="checkpoint x case predictions",
             unit="prediction",

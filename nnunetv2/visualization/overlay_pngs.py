@@ -237,9 +237,8 @@ def plot_overlays(
     """Write the PNGs of every case of ``inputs`` (see case_layers.folder_inputs / raw_dataset_inputs) into
     ``output_folder``; return ``case -> slices written``. worklist: entries or a worklist file, whose
     slices are drawn too, with their regions boxed."""
-    from tqdm import tqdm
-
     from nnunetv2.annotation.worklist import load_worklist
+    from nnunetv2.utilities.progress import progress_bar
 
     check_options(options)
     entries = load_worklist(worklist) if isinstance(worklist, (str, os.PathLike)) else list(worklist or [])
@@ -247,7 +246,7 @@ def plot_overlays(
     if unknown:
         logger.info("the worklist names %d case(s) without images here (first: %s)", len(unknown), unknown[0])
     result = {}
-    for case in tqdm(inputs.cases, desc="overlays", disable=not progress):
+    for case in progress_bar(inputs.cases, desc="overlays", disable=not progress):
         layers = load_case_layers(inputs, case, options.channel_idx)
         result[case] = render_case(case, layers, output_folder, options, [e for e in entries if e.case == case])
     return result
@@ -266,12 +265,11 @@ def plot_preprocessed_overlays(
     configuration: default 3d_fullres when the plans have it, else 2d. Voxels outside the crop (-1)
     are drawn as background.
     """
-    from tqdm import tqdm
-
     from nnunetv2 import paths
     from nnunetv2.dataset.preprocessed_case import list_preprocessed_cases, load_preprocessed_case
     from nnunetv2.formats.plans import Plans
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.progress import progress_bar
 
     check_options(options)
     name = convert_id_to_dataset_name(str(dataset))
@@ -294,7 +292,7 @@ def plot_preprocessed_overlays(
     spacing = plan.spacing if len(plan.spacing) == 3 else [1.0, *plan.spacing]
     hidden = _ignore_label_of(paths.preprocessed_folder() / name / "dataset.json")
     result = {}
-    for case in tqdm(cases, desc="overlays", disable=not progress):
+    for case in progress_bar(cases, desc="overlays", disable=not progress):
         data, seg, _ = load_preprocessed_case(data_folder, case)
         layers = CaseLayers(
             image_channel(data, options.channel_idx, data_folder / f"{case}.b2nd"),

@@ -34,7 +34,9 @@ def test_short_cycles_and_early_checkpoints_are_named(tmp_path: Path, caplog):
     with caplog.at_level(logging.WARNING):
         warnings = ensemble_warnings(tmp_path, members)
     assert len(warnings) == 2 and len(caplog.records) == 2
-    assert warnings[0].startswith(f"fold 0: cycles of 6 epoch(s) (12 epochs, 2 cycles) are shorter than the recommended {MIN_EPOCHS_PER_CYCLE}")
+    assert warnings[0].startswith(
+        f"fold 0: cycles of 6 epoch(s) (12 epochs, 2 cycles) are shorter than the recommended {MIN_EPOCHS_PER_CYCLE}"
+    )
     assert warnings[1].startswith("fold 0: 3 of 5 ensemble checkpoints come from the first half of their cycle")
     assert "(epoch in cycle: 2/6, 3/6, 2/6)" in warnings[1]
 

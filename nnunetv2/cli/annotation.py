@@ -220,5 +220,8 @@ def simulate_correction_scribbles_entry(argv: Sequence[str] | None = None) -> No
             f"({summary['wrong_voxels']} wrong voxels) in {drawn} of {len(summary['cases'])} cases; wrote "
             f"{len(summary['cases'])} scribble files and {SUMMARY_FILE} to {args.o}"
         )
+        unspent = summary["budget_voxels"] - summary["scribbled_voxels"]
+        for number, reason in enumerate(summary["unspent_budget_reasons"]):
+            print(f"{unspent} budget voxels left unspent: {reason}" if number == 0 else f"  and {reason}")
 
     run_cli(main)

@@ -162,7 +162,9 @@ def render_figure(
         panels = [type(p)(p.title, label_boxes(p.picture, boxes, ranks, image.shape)) for p in panels]
     shape = layers.image.shape
     header = f"{case}  |  slice {AXIS_NAMES[axis]} = {index} (of {shape[axis]})"
-    if layers.properties:
+    if shape[0] == 1:
+        header = f"{case}  |  2D image"  # its one slice has no position worth naming
+    elif layers.properties:
         world_axis, position = slice_position(layers.properties, shape, axis, index)
         header += f"  |  world {world_axis} = {position:.1f} mm"
     spacing = " x ".join(f"{float(layers.spacing[a]):g}" for a in in_plane)

@@ -1,4 +1,4 @@
-"""What a person sees while a fold trains: a bar inside each epoch, and the class names in the epoch report.
+"""What a person sees while a fold trains: a bar inside each epoch (the epoch's report line is logger.py's).
 
 In a terminal each epoch draws a bar over its training iterations (cleared when the epoch ends,
 whose one-line report, with the estimate for the run, follows; see logger.py). Redirected to a
@@ -10,7 +10,7 @@ both the bar and the plain lines.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -34,17 +34,3 @@ def epoch_iterations(trainer: Any, epoch: int) -> Iterator[int]:
         yield from bar
     finally:
         bar.close()
-
-
-def class_names(labels: Mapping[str, Any], foreground: list) -> list[str]:
-    """Return the name (dataset.json ``labels``: name -> value) of each foreground label or region, in
-    ``foreground``'s order; the value itself when unnamed."""
-    by_value = {}
-    for name, value in labels.items():
-        key = tuple(value) if isinstance(value, (list, tuple)) else int(value)
-        by_value[key] = name
-    names = []
-    for item in foreground:
-        key = tuple(item) if isinstance(item, (list, tuple)) else int(item)
-        names.append(by_value.get(key, str(item)))
-    return names

@@ -29,7 +29,8 @@ def test_updates_postfix_and_silence(caplog):
 
 
 def test_an_epoch_shows_progress_only_until_the_run_has_an_estimate(caplog):
-    from nnunetv2.training.progress import class_names, epoch_iterations
+    from nnunetv2.dataset.label_manager import label_names
+    from nnunetv2.training.progress import epoch_iterations
 
     trainer = SimpleNamespace(
         num_iterations_per_epoch=4,
@@ -47,4 +48,4 @@ def test_an_epoch_shows_progress_only_until_the_run_has_an_estimate(caplog):
         trainer.show_progress = False
         assert list(epoch_iterations(trainer, 0)) == [0, 1, 2, 3]
         assert len(caplog.records) == count
-    assert class_names({"background": 0, "blob": 1, "both": [1, 2]}, [1, (1, 2), 5]) == ["blob", "both", "5"]
+    assert label_names({"background": 0, "blob": 1, "both": [1, 2]}, [1, (1, 2), 5]) == ["blob", "both", "5"]

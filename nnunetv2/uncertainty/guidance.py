@@ -53,7 +53,7 @@ def ensemble_warnings(
             warnings.append(
                 f"fold {fold}: cycles of {shortest} epoch(s) ({num_epochs} epochs, {num_cycles} cycles) are shorter "
                 f"than the recommended {MIN_EPOCHS_PER_CYCLE}; the checkpoints barely differ and case scores come out "
-                f"nearly equal (see 'Short runs' in documentation/uncertainty.md)"
+                f"nearly equal (see 'settings for short runs' in documentation/uncertainty.md)"
             )
         entries = {e["file"]: e for e in index["checkpoints"]}
         early = []

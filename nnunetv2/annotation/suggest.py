@@ -125,10 +125,9 @@ def with_viewer_coordinates(entry: WorklistEntry, properties: dict) -> WorklistE
     from nnunetv2.imageio.geometry import itk_index, voxel_to_world
 
     centre = box_centre(entry.bbox)
-    point = voxel_to_world(properties, centre)
-    return replace(
-        entry, voxel_xyz=tuple(int(v) for v in itk_index(centre)), point_mm=tuple(round(v, 3) for v in point)
-    )
+    x, y, z = (int(v) for v in itk_index(centre))
+    px, py, pz = (round(v, 3) for v in voxel_to_world(properties, centre))
+    return replace(entry, voxel_xyz=(x, y, z), point_mm=(px, py, pz))
 
 
 def _matching_files(

@@ -45,7 +45,11 @@ def label_names_by_key(dataset_json_file: str | os.PathLike) -> dict[str, str]:
     from nnunetv2.formats.dataset_json import DatasetJson
 
     labels = DatasetJson.load(dataset_json_file).labels
-    return {label_or_region_to_key(value): name for name, value in labels.items() if name != "background"}
+    return {
+        label_or_region_to_key(tuple(value) if isinstance(value, list) else value): name
+        for name, value in labels.items()
+        if name != "background"
+    }
 
 
 def mean_dice_lines(results: dict[str, Any], label_names: dict[str, str] | None = None) -> list[str]:

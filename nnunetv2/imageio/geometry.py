@@ -44,7 +44,8 @@ def voxel_to_world(properties: Mapping[str, Any], array_index: Sequence[float]) 
     else:
         spacing_zyx = np.asarray(properties.get("spacing", (1.0, 1.0, 1.0)), dtype=float)
         point = index_xyz * spacing_zyx[::-1]
-    return tuple(float(v) for v in point)
+    x, y, z = (float(v) for v in point)
+    return x, y, z
 
 
 def slice_position(properties: Mapping[str, Any], shape: Sequence[int], axis: int, index: int) -> tuple[str, float]:

@@ -192,12 +192,12 @@ def determine_postprocessing(
     with tempfile.TemporaryDirectory(dir=folder_predictions, prefix=".postprocessing_trials_") as scratch:
         source_files = files
         # nnU-Net v2 stores all-foreground as a list of labels and a single label or region bare
-        all_foreground = list(label_manager.foreground_labels)
+        all_foreground: Operation = list(label_manager.foreground_labels)
         candidates: list[tuple[Operation, LabelOrRegion | None, Any]] = [(all_foreground, None, all_foreground)]
         if len(entries) > 1:
             candidates += [([entry], entry, list(entry) if isinstance(entry, tuple) else entry) for entry in entries]
         for index, (operation, key, as_stored) in enumerate(candidates):
-            what = "all foreground" if key is None else f"label/region {key} ({names[entries.index(key)]})"
+            what = "all foreground" if key is None else f"label/region {key} ({names[index - 1]})"
             trial_files, changed = _postprocess_files(
                 source_files, Path(scratch) / f"trial_{index}", [operation], reader_writer_name, num_processes
             )

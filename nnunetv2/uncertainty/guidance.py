@@ -39,8 +39,8 @@ def ensemble_warnings(
     for member in members:
         per_fold.setdefault(str(member["fold"]), []).append(str(member.get("checkpoint", "")))
     warnings = []
-    for fold, checkpoints in per_fold.items() if model_folder else ():
-        fold_folder = Path(model_folder) / f"fold_{fold}"
+    for fold, checkpoints in per_fold.items() if model_folder is not None and str(model_folder) else ():
+        fold_folder = Path(str(model_folder)) / f"fold_{fold}"
         if not (fold_folder / CHECKPOINT_INDEX_FILE).is_file():
             continue  # checkpoints named with -chk, or a moved model folder: nothing to check against
         index = load_checkpoint_index(fold_folder)

@@ -27,11 +27,14 @@ def map_over_cases(
 
     jobs = list(jobs)
     workers = min(num_processes, len(jobs) // max(min_jobs_per_process, 1))
-    bar = {"total": len(jobs), "desc": progress, "unit": "case", "disable": progress is None}
+
+    def bar(results: Iterable) -> Iterable:
+        return progress_bar(results, total=len(jobs), desc=progress or "", unit="case", disable=progress is None)
+
     if workers <= 1:
-        return list(progress_bar(map(function, jobs), **bar))
+        return list(bar(map(function, jobs)))
     import multiprocessing
 
     # spawn: forked workers can deadlock on thread pools numpy or torch started in the parent
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(progress_bar(pool.map(function, jobs), **bar))
+        return list(bar(pool.map(function, jobs)))

@@ -111,7 +111,8 @@ def output_size(shape: tuple[int, int], pixel_spacing: Sequence[float] | None, s
     aspect = np.ones(2) if pixel_spacing is None else np.asarray(pixel_spacing, dtype=float) / min(pixel_spacing)
     if scale is None:
         scale = auto_scale(shape, pixel_spacing)
-    return tuple(max(1, int(round(n * scale * a))) for n, a in zip(shape, aspect))
+    height, width = (max(1, int(round(n * scale * a))) for n, a in zip(shape, aspect))
+    return height, width
 
 
 MIN_SHORT_SIDE = 256  # pixels: the default panel size, readable without zooming
@@ -196,7 +197,7 @@ def render_panels(
         pictures.append((titles["reference"], blend_labels(base, reference, overlay_intensity, hidden_labels)))
     panel = base if labels is None else blend_labels(base, labels, overlay_intensity, hidden_labels)
     title = titles["labels"] if labels is not None else "image"
-    if scribbles is not None:
+    if scribbles is not None and unannotated is not None:
         panel = paint_scribbles(panel, scribbles, unannotated)
         title += " + scribbles"
     pictures.append((title, panel))

@@ -140,7 +140,7 @@ def render_figure(
     def cut(volume: np.ndarray | None) -> np.ndarray | None:
         return None if volume is None else np.take(volume, index, axis=axis)
 
-    image = cut(layers.image)
+    image = np.take(layers.image, index, axis=axis)
     boxes = [(*e.bbox[in_plane[0]], *e.bbox[in_plane[1]]) for e in boxed]
     panels = render_panels(
         image,
@@ -198,13 +198,18 @@ def _legend(layers: CaseLayers, boxed: bool) -> list:
                 present |= {int(v) for v in np.unique(volume) if v > 0 and v not in layers.hidden_labels}
         names = {v: f"label {v}" for v in sorted(present)}
     palette = np.round(label_palette(max(names, default=0)) * 255).astype(int)
-    items = [LegendItem(f"{v}: {name}", tuple(palette[v])) for v, name in sorted(names.items())]
+    items = [LegendItem(f"{v}: {name}", _rgb(palette[v])) for v, name in sorted(names.items())]
     if layers.scribbles is not None:
-        white = tuple(int(round(c * 255)) for c in BACKGROUND_SCRIBBLE_COLOUR)
+        white = _rgb(np.round(np.asarray(BACKGROUND_SCRIBBLE_COLOUR) * 255))
         items.append(LegendItem("background scribble (others: their class colour)", white))
     if boxed:
         items.append(LegendItem("worklist region, #rank", BOX_COLOUR, outline=True))
     return items
+
+
+def _rgb(values: np.ndarray) -> tuple[int, int, int]:
+    r, g, b = (int(v) for v in values)
+    return r, g, b
 
 
 def _save_png(picture: np.ndarray, path: Path) -> None:

@@ -76,7 +76,7 @@ def suggest_annotations(
 
     regions = {}
     geometry = {}
-    for case, map_file in progress_bar(maps.items(), desc="uncertain regions", disable=not progress):
+    for case, map_file in progress_bar(maps.items(), desc="uncertain regions", unit="case", disable=not progress):
         uncertainty, properties = read_uncertainty_map(map_file, source, reader_name)
         geometry[case] = properties
         prediction = _read_matching(predictions.get(case), uncertainty.shape, reader_name)

@@ -97,7 +97,7 @@ def make_pseudo_labels_for_folder(
     device = resolve_device(None if device is None else str(device))
 
     summary_cases = {}
-    for case, image_files in progress_bar(cases.items(), desc="pseudo labels", disable=not progress):
+    for case, image_files in progress_bar(cases.items(), desc="pseudo labels", unit="case", disable=not progress):
         image, properties = reader_writer.read_images(image_files)
         probabilities = _load_probabilities(probability_files[case], image.shape[1:], label_manager)
         case_unannotated = _unannotated_value(unannotated_value, label_manager, probabilities.shape[0])

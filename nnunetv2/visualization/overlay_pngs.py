@@ -253,7 +253,7 @@ def plot_overlays(
     if unknown:
         logger.info("the worklist names %d case(s) without images here (first: %s)", len(unknown), unknown[0])
     result = {}
-    for case in progress_bar(inputs.cases, desc="overlays", disable=not progress):
+    for case in progress_bar(inputs.cases, desc="overlays", unit="case", disable=not progress):
         layers = load_case_layers(inputs, case, options.channel_idx)
         result[case] = render_case(case, layers, output_folder, options, [e for e in entries if e.case == case])
     return result
@@ -299,7 +299,7 @@ def plot_preprocessed_overlays(
     spacing = plan.spacing if len(plan.spacing) == 3 else [1.0, *plan.spacing]
     hidden = _ignore_label_of(paths.preprocessed_folder() / name / "dataset.json")
     result = {}
-    for case in progress_bar(cases, desc="overlays", disable=not progress):
+    for case in progress_bar(cases, desc="overlays", unit="case", disable=not progress):
         data, seg, _ = load_preprocessed_case(data_folder, case)
         layers = CaseLayers(
             image_channel(data, options.channel_idx, data_folder / f"{case}.b2nd"),

@@ -43,6 +43,7 @@ class TrainingRequest:
     num_of_cycles: int | None = None  # cyclic-LR trainers: learning-rate restarts (None: the trainer's)
     checkpoint_rule: str | None = None  # cyclic-LR trainers: 'sparse' or 'late' ensemble checkpoints
     cpu_bf16: bool | None = None  # bfloat16 network on the CPU (None: where the CPU has it natively)
+    show_progress: bool = True  # the in-epoch bar (plain lines when redirected); the epoch lines stay
 
 
 def _check_request(request: TrainingRequest) -> TrainingRequest:
@@ -100,6 +101,7 @@ def build_trainer(request: TrainingRequest, device=None):
     trainer.num_data_workers = request.num_data_workers
     if request.cpu_bf16 is not None:  # --bf16 / --fp32 override the trainer's (default: native bfloat16 CPUs)
         trainer.cpu_bf16 = request.cpu_bf16
+    trainer.show_progress = getattr(trainer, "show_progress", True) and request.show_progress
     return trainer
 
 

@@ -316,6 +316,8 @@ def measure_reference(dataset: str, configuration: str, precision: str, warmup: 
     )
     patch = tuple(trainer.configuration_manager.patch_size)
     image, tiles = _tile_image(patch, trainer.num_input_channels)
+    if len(patch) == 2:
+        image = image[:, None]  # its predictor takes 2D images as (c, 1, x, y)
     start = time.perf_counter()
     predictor.predict_sliding_window_return_logits(image)
     result["tile_warmup_s"] = time.perf_counter() - start

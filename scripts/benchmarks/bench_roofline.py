@@ -27,8 +27,9 @@ with ``nnUNet_compile=1`` (torch.compile on the CPU; the warm-up then includes c
 seconds are shown). With ``--reference-bin`` (the bin/ folder of a venv holding nnU-Net v2) its
 trainer and predictor are measured in the same way (float32: its CPU default), each measurement
 in a fresh process under that environment's Python, as in the other benchmarks. On a machine
-shared with other work the figures are noisy: the load average is printed; compare rows measured
-together.
+shared with other work the figures are noisy: the 1-minute load average is printed after the
+convolution timings and after each achieved row; a fraction means something only when both were
+taken at a similar load (a fraction above 1 says the load fell in between).
 """
 
 from __future__ import annotations
@@ -197,6 +198,7 @@ def architecture_figures(
             figures["attainable"][key] = conv_flops / seconds / 1e9
             figures["conv_share"][purpose] = conv_flops / figures["flops"][purpose]
             print(f"  attainable {key}: {conv_flops / seconds / 1e9:.1f} GFLOP/s", file=sys.stderr, flush=True)
+    figures["load"] = os.getloadavg()[0]  # at the end of the timings: the attainable rates depend on it
     return figures
 
 
@@ -411,7 +413,7 @@ def _rows(key: str, tools: dict, work: Path, args) -> tuple[list[list], list[lis
         count = measured[0]["threads"]
         flops = figures[role]["flops"]
         dtype = variant.partition("+")[0]
-        row = [label, name, count, f"{measured[0]['load_share'] * 100:.0f}%"]
+        row = [label, name, f"{os.getloadavg()[0]:.1f}", count, f"{measured[0]['load_share'] * 100:.0f}%"]
         for purpose, seconds in (("training", step), ("prediction", tile)):
             achieved = flops[purpose] / seconds / 1e9
             peak = attainable.get(f"{purpose}/{dtype}/{count}")
@@ -428,8 +430,8 @@ def _rows(key: str, tools: dict, work: Path, args) -> tuple[list[list], list[lis
         rows.append(row)
     if reference_step is not None:
         for row in rows:
-            row.append(f"{row[5] / reference_step[0]:.2f} / {row[10] / reference_step[1]:.2f}")
-    return rows, _attainable_rows(label, attainable, threads)
+            row.append(f"{row[6] / reference_step[0]:.2f} / {row[11] / reference_step[1]:.2f}")
+    return rows, _attainable_rows(f"{label} (load {figures['ours']['load']:.1f})", attainable, threads)
 
 
 def main() -> None:
@@ -479,7 +481,7 @@ def main() -> None:
             [row for result in results for row in result[1]],
         )
         print()
-    header = ["config", "implementation", "threads", "load wait"]
+    header = ["config", "implementation", "load avg", "threads", "load wait"]
     for purpose in ("train", "tile"):
         header += [f"{purpose} GFLOP", f"{purpose} s", f"{purpose} GFLOP/s", "attainable", "fraction"]
     header.append("warm-up s")

@@ -113,7 +113,9 @@ def compile_network(
         if hasattr(functorch_config, "force_non_lazy_backward_lowering"):
             functorch_config.force_non_lazy_backward_lowering = True
     network.compile(dynamic=False)  # fixed patch shapes: one graph per batch shape, no dynamic-shape code
-    network._compiled_call_impl = _EagerOnFailure(network, network._compiled_call_impl, log)
+    compiled = network._compiled_call_impl
+    assert compiled is not None  # set by nn.Module.compile
+    network._compiled_call_impl = _EagerOnFailure(network, compiled, log)
     log(f"torch.compile on ({reason}); the first iterations include compiling")
     return True
 

@@ -30,7 +30,7 @@ def write_image(
     """Write one image channel (2D or 3D, array axis order) with its geometry, atomically.
 
     ``spacing`` is in array axis order; ``origin``/``direction`` in SimpleITK's (x, y, z) order.
-    PNG/BMP files hold 8-bit values and no geometry.
+    The data type is kept (float64 becomes float32). PNG/BMP files hold 8-bit values and no geometry.
     """
     path = Path(path)
     if str(path).lower().endswith(_NATURAL_IMAGE_ENDINGS):
@@ -41,7 +41,7 @@ def write_image(
         return
     import SimpleITK as sitk
 
-    itk_image = sitk.GetImageFromArray(image.astype(np.float32))
+    itk_image = sitk.GetImageFromArray(image.astype(np.float32) if image.dtype == np.float64 else image)
     itk_image.SetSpacing([float(s) for s in spacing[::-1]])
     if origin is not None:
         itk_image.SetOrigin([float(o) for o in origin])

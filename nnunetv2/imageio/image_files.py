@@ -23,8 +23,8 @@ _NATURAL_IMAGE_ENDINGS = (".png", ".bmp")
 def write_image(
     image: np.ndarray,
     path: str | os.PathLike,
-    spacing: Sequence[float],
-    origin: Sequence[float] | None = None,
+    spacing: Sequence[float] | np.ndarray,
+    origin: Sequence[float] | np.ndarray | None = None,
     direction: Sequence[float] | None = None,
 ) -> None:
     """Write one image channel (2D or 3D, array axis order) with its geometry, atomically.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import MISSING, fields
+from typing import Any
 
 from nnunetv2.cli.common import run_cli
 
@@ -110,11 +112,19 @@ def _dice_cell(entry: dict | None) -> str:
     return "-" if entry is None else f"{entry['mean']:.4f}"
 
 
+def _loop_defaults() -> dict[str, Any]:
+    """ScribbleLoopRequest's field defaults: the flags take theirs from the request so the two never disagree."""
+    from nnunetv2.scribble_loop.loop_state import ScribbleLoopRequest
+
+    return {f.name: f.default for f in fields(ScribbleLoopRequest) if f.default is not MISSING}
+
+
 def scribble_loop_entry() -> None:
     """nnUNetv2_scribble_loop."""
     from nnunetv2.scribble_loop.pseudo_labels import DEFAULT_UPDATE_MIN_PROBABILITY, pseudo_label_parameters
 
     defaults = pseudo_label_parameters()
+    loop = _loop_defaults()
     parser = argparse.ArgumentParser(
         description="Improve a preliminary model and the pool's pseudo labels in turn: each round fine-tunes on the "
         "dataset's labeled cases plus the pool's pseudo labels (loss weighted by their confidence), "
@@ -126,12 +136,18 @@ def scribble_loop_entry() -> None:
     )
     parser.add_argument("-c", required=True, help="configuration of the preliminary model, e.g. 3d_fullres or 2d")
     parser.add_argument("-f", default="0", help="fold of the preliminary model (default 0; 'all' for fold_all)")
-    parser.add_argument("-tr", default="nnUNetTrainer", help="trainer of the preliminary model (default nnUNetTrainer)")
-    parser.add_argument("-p", default="nnUNetPlans", help="plans identifier (default nnUNetPlans)")
+    parser.add_argument(
+        "-tr",
+        default=loop["trainer_name"],
+        help=f"trainer of the preliminary model (default {loop['trainer_name']})",
+    )
+    parser.add_argument(
+        "-p", default=loop["plans_identifier"], help=f"plans identifier (default {loop['plans_identifier']})"
+    )
     parser.add_argument(
         "-chk",
-        default="checkpoint_final.pth",
-        help="checkpoint of the preliminary model (default checkpoint_final.pth)",
+        default=loop["checkpoint_name"],
+        help=f"checkpoint of the preliminary model (default {loop['checkpoint_name']})",
     )
     parser.add_argument("-i", required=True, help="pool images (CASE_XXXX.ending files, as imagesTr)")
     parser.add_argument(
@@ -141,40 +157,53 @@ def scribble_loop_entry() -> None:
         "unannotated value; a case without one keeps the network's labels)",
     )
     parser.add_argument("-o", required=True, help="loop folder (new or empty, or an earlier run's to resume it)")
-    parser.add_argument("-num_rounds", type=int, default=2, help="fine-tuning rounds (default 2)")
-    parser.add_argument("-num_epochs", type=int, default=50, help="epochs per round (default 50)")
     parser.add_argument(
-        "-num_iterations_per_epoch", type=int, default=250, help="training iterations per epoch (default 250)"
+        "-num_rounds", type=int, default=loop["num_rounds"], help=f"fine-tuning rounds (default {loop['num_rounds']})"
+    )
+    parser.add_argument(
+        "-num_epochs",
+        type=int,
+        default=loop["epochs_per_round"],
+        help=f"epochs per round (default {loop['epochs_per_round']})",
+    )
+    parser.add_argument(
+        "-num_iterations_per_epoch",
+        type=int,
+        default=loop["iterations_per_epoch"],
+        help=f"training iterations per epoch (default {loop['iterations_per_epoch']})",
     )
     parser.add_argument(
         "-num_val_iterations_per_epoch",
         type=int,
-        default=50,
-        help="validation iterations per epoch, against the pseudo labels (default 50)",
+        default=loop["val_iterations_per_epoch"],
+        help=f"validation iterations per epoch, against the pseudo labels (default {loop['val_iterations_per_epoch']})",
     )
     parser.add_argument(
         "-initial_lr",
         type=float,
-        default=1e-2,
-        help="learning rate at the start of every round, decayed by the poly rule (default 0.01)",
+        default=loop["initial_lr"],
+        help=f"learning rate at the start of every round, decayed by the poly rule (default {loop['initial_lr']})",
     )
     parser.add_argument(
         "-scribble_sampling",
         type=float,
-        default=0.5,
-        help="probability that a randomly placed patch of a scribbled case is centred on a scribble (default 0.5)",
+        default=loop["scribble_sample_probability"],
+        help="probability that a randomly placed patch of a scribbled case is centred on a scribble "
+        f"(default {loop['scribble_sample_probability']})",
     )
     parser.add_argument(
         "-save_every",
         type=int,
-        default=None,
-        help="checkpoint_latest every N epochs within a round, to resume a stopped round (default 50)",
+        default=loop["save_every"],
+        help="checkpoint_latest every N epochs within a round, to resume a stopped round (default: the trainer's, 50)",
     )
-    parser.add_argument("-seed", type=int, default=None, help="seed of network training (per round: seed + round)")
+    parser.add_argument(
+        "-seed", type=int, default=loop["seed"], help="seed of network training (per round: seed + round)"
+    )
     parser.add_argument(
         "--unannotated",
         type=int,
-        default=None,
+        default=loop["unannotated_value"],
         help="value of undrawn voxels in the scribble files (default: the dataset's ignore label, else "
         "the number of classes)",
     )

@@ -17,6 +17,7 @@ from nnunetv2.dataset.cases import list_training_cases
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import DatasetError, NnUNetError
 from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.utilities.file_io import list_files
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ def _check_file_endings(folder: Path, file_ending: str) -> None:
     for sub in ("imagesTr", "labelsTr"):
         if not (folder / sub).is_dir():
             continue
-        for f in sorted((folder / sub).iterdir()):
-            if f.is_file() and not f.name.startswith(".") and not f.name.endswith(file_ending):
+        for f in list_files(folder / sub):
+            if not f.name.endswith(file_ending):
                 raise DatasetError(f"{f}: does not end in the dataset's file_ending '{file_ending}'")
 
 
@@ -64,8 +65,8 @@ def _check_case_files(folder: Path, dataset_json: DatasetJson, cases: dict[str, 
     labels_folder = folder / "labelsTr"
     if dataset_json.dataset is None and labels_folder.is_dir():
         ending = dataset_json.file_ending
-        for f in sorted(labels_folder.iterdir()):
-            if f.name.endswith(ending) and not f.name.startswith(".") and f.name[: -len(ending)] not in cases:
+        for f in list_files(labels_folder, ending):
+            if f.name[: -len(ending)] not in cases:
                 raise DatasetError(f"{f}: label has no images in imagesTr")
 
 

@@ -16,8 +16,9 @@ import numpy as np
 
 from nnunetv2.exceptions import DatasetError, NnUNetError
 from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.imageio.image_files import write_image
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
-from nnunetv2.utilities.file_io import atomic_folder, load_json
+from nnunetv2.utilities.file_io import atomic_folder, list_files, load_json
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def _image_files(folder: Path) -> list[Path]:
     """NIfTI files of a folder, without macOS' hidden '._' companions."""
     if not folder.is_dir():
         return []
-    return sorted(f for f in folder.iterdir() if f.name.endswith(_MSD_ENDING) and not f.name.startswith((".", "_")))
+    return [f for f in list_files(folder, _MSD_ENDING) if not f.name.startswith("_")]
 
 
 def split_4d_nifti(
@@ -57,12 +58,10 @@ def split_4d_nifti(
         return
     array = sitk.GetArrayFromImage(image)  # (c, z, y, x)
     direction = np.asarray(image.GetDirection()).reshape(4, 4)[:3, :3].ravel()
+    spacing = image.GetSpacing()[:3][::-1]  # write_image takes the spacing in array axis order
     for c in range(num_channels):
-        channel = sitk.GetImageFromArray(array[c])
-        channel.SetSpacing(image.GetSpacing()[:3])
-        channel.SetOrigin(image.GetOrigin()[:3])
-        channel.SetDirection(direction.tolist())
-        sitk.WriteImage(channel, str(output_folder / f"{case}_{c:04d}{_MSD_ENDING}"), True)
+        path = output_folder / f"{case}_{c:04d}{_MSD_ENDING}"
+        write_image(array[c], path, spacing, image.GetOrigin()[:3], direction.tolist())
 
 
 def _split_job(arguments: tuple) -> None:

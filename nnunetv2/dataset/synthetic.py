@@ -20,6 +20,7 @@ import numpy as np
 
 from nnunetv2.exceptions import DatasetError
 from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.imageio.image_files import write_image
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
 from nnunetv2.utilities.file_io import atomic_folder
 
@@ -121,35 +122,6 @@ def _images(
             image = np.where(body, np.maximum(image * bias, 1.0), 0.0)
         images[c] = image
     return images
-
-
-def write_image(
-    image: np.ndarray,
-    path: str | os.PathLike,
-    spacing: Sequence[float] | np.ndarray,
-    origin: Sequence[float] | np.ndarray | None = None,
-    direction: Sequence[float] | None = None,
-) -> None:
-    """Write one image channel (2D or 3D, array axis order) with its geometry.
-
-    ``spacing`` is in array axis order; ``origin``/``direction`` in SimpleITK's (x, y, z) order.
-    PNG/BMP files hold 8-bit values and no geometry.
-    """
-    path = Path(path)
-    if str(path).lower().endswith(_NATURAL_IMAGE_ENDINGS):
-        from PIL import Image
-
-        Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8)).save(path)
-        return
-    import SimpleITK as sitk
-
-    itk_image = sitk.GetImageFromArray(image.astype(np.float32))
-    itk_image.SetSpacing([float(s) for s in spacing[::-1]])
-    if origin is not None:
-        itk_image.SetOrigin([float(o) for o in origin])
-    if direction is not None:
-        itk_image.SetDirection([float(d) for d in direction])
-    sitk.WriteImage(itk_image, str(path), True)
 
 
 def _labels(

@@ -20,7 +20,7 @@ import numpy as np
 
 from nnunetv2.evaluation.metrics import METRIC_NAMES, LabelOrRegion, compute_metrics
 from nnunetv2.exceptions import EvaluationError
-from nnunetv2.utilities.file_io import load_json, save_json
+from nnunetv2.utilities.file_io import list_files, load_json, save_json
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +91,7 @@ def load_summary_json(path: str | os.PathLike) -> dict[str, Any]:
 def _files_with_ending(folder: Path, file_ending: str) -> list[str]:
     if not folder.is_dir():
         raise EvaluationError(f"{folder}: folder not found")
-    # dot files are temporary files of an interrupted write
-    return sorted(
-        f.name for f in folder.iterdir() if f.name.endswith(file_ending) and not f.name.startswith(".") and f.is_file()
-    )
+    return [f.name for f in list_files(folder, file_ending)]
 
 
 def _case_pairs(folder_ref: Path, folder_pred: Path, file_ending: str, chill: bool) -> list[tuple[Path, Path]]:
@@ -227,7 +224,7 @@ def compute_metrics_on_folder_simple(
     folder_ref = Path(folder_ref)
     if not folder_ref.is_dir():
         raise EvaluationError(f"{folder_ref}: folder not found")
-    examples = sorted(f for f in folder_ref.iterdir() if f.is_file() and not f.name.startswith("."))
+    examples = list_files(folder_ref)
     if not examples:
         raise EvaluationError(f"{folder_ref}: no reference files")
     # the ending as spelled in the folder (file_ending_of lowercases it for the reader lookup)

@@ -12,6 +12,7 @@ from pathlib import Path
 from nnunetv2.exceptions import InferenceError
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.formats.plans import ConfigurationPlans
+from nnunetv2.utilities.file_io import list_files
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def _cases_from_folder(folder: Path, dataset_json: DatasetJson) -> dict[str, lis
 
     if not folder.is_dir():
         raise InferenceError(f"{folder}: input folder not found")
-    files = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")]
+    files = list_files(folder)
     if not any(f.name.endswith(dataset_json.file_ending) for f in files):
         others = sorted({"".join(f.suffixes) for f in files})
         found = f"; found files ending in {', '.join(others)}" if others else ""

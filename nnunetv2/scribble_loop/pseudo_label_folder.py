@@ -6,7 +6,8 @@ holding ``probabilities`` ``(C, *spatial)`` in the image's geometry (what ``nnUN
 --save_probabilities`` writes; a region model's sigmoid outputs become label probabilities with
 ``label_probabilities``), and optionally ``SCRIBBLES/{case}{ending}`` (a case without a scribble
 file has no correction). Outputs: ``OUT/{case}{ending}`` (pseudo label, written like a prediction),
-``OUT/confidence/{case}_confidence.nii.gz`` (float32 in [0, 1], the image's geometry) and
+``OUT/confidence/{case}_confidence.nii.gz`` (float32 in [0, 1], the image's geometry; ``read_float_map`` of
+``nnunetv2.imageio.image_files`` reads it) and
 ``OUT/summary.json``.
 """
 
@@ -60,6 +61,8 @@ def make_pseudo_labels_for_folder(
     rule_parameters: options of ``geodesic_pseudo_label`` (threshold, lamb, ...).
     """
     from nnunetv2.dataset.cases import group_images_by_case
+    from nnunetv2.imageio.image_files import write_float_map
+    from nnunetv2.imageio.registry import image_file_ending
     from nnunetv2.scribble_loop.pseudo_labels import (
         DEFAULT_UPDATE_MIN_PROBABILITY,
         check_update_min_probability,
@@ -81,7 +84,7 @@ def make_pseudo_labels_for_folder(
     images_folder, scribbles_folder = Path(images_folder), Path(scribbles_folder)
     probabilities_folder, output_folder = Path(probabilities_folder), Path(output_folder)
     dataset_json = _load_dataset_json(dataset) if dataset is not None else None
-    file_ending = dataset_json.file_ending if dataset_json is not None else _file_ending_of_images(images_folder)
+    file_ending = dataset_json.file_ending if dataset_json is not None else image_file_ending(images_folder)
     cases = group_images_by_case(
         images_folder, file_ending, dataset_json.num_channels if dataset_json is not None else None
     )
@@ -117,7 +120,7 @@ def make_pseudo_labels_for_folder(
                 label, confidence, probabilities, previous_label, previous_confidence, update_min_probability
             )
         reader_writer.write_seg(label, output_folder / f"{case}{file_ending}", properties)
-        write_confidence_map(confidence, output_folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}", properties)
+        write_float_map(confidence, output_folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}", properties)
         summary_cases[case] = _case_summary(probabilities.argmax(0), label, scribbles, case_unannotated, confidence)
         if kept is not None:
             summary_cases[case]["kept_previous_voxels"] = int(kept.sum())
@@ -138,73 +141,6 @@ def make_pseudo_labels_for_folder(
     return summary
 
 
-def write_confidence_map(confidence: np.ndarray, output_file: str | os.PathLike, properties: dict[str, Any]) -> None:
-    """Write a float32 ``(z, y, x)`` map (``(1, y, x)`` for a 2D image) as an image file with the geometry in
-    ``properties`` (as a reader-writer returned it); the format follows the file name (e.g. .nii.gz)."""
-    import SimpleITK as sitk
-
-    from nnunetv2.imageio.base_reader_writer import atomic_image_path
-
-    confidence = _in_file_orientation(np.asarray(confidence, dtype=np.float32), properties)
-    spacing, origin, direction = _itk_geometry(properties, confidence.shape)
-    image = sitk.GetImageFromArray(confidence[0] if len(spacing) == 2 else confidence)
-    image.SetSpacing(spacing)
-    image.SetOrigin(origin)
-    image.SetDirection(direction)
-    with atomic_image_path(output_file) as tmp:
-        sitk.WriteImage(image, str(tmp), True)
-
-
-def read_confidence_map(path: str | os.PathLike, image_reader_writer: str | None = None) -> np.ndarray:
-    """Return a map written by ``write_confidence_map`` as float32 ``(1, z, y, x)`` (2D: ``(1, 1, y, x)``),
-    aligned with the arrays ``image_reader_writer`` (the dataset's reader-writer name) reads from the images."""
-    from nnunetv2.imageio.registry import reader_writer_class_from_name
-
-    reader_class = reader_writer_class_from_name(image_reader_writer or "SimpleITKIO")
-    # a reorienting NIfTI reader must reorient the map as it did the image; PNG/TIFF readers cannot read NIfTI
-    if ".nii.gz" not in reader_class.supported_file_endings:
-        reader_class = reader_writer_class_from_name("SimpleITKIO")
-    confidence, _ = reader_class().read_images([path])
-    return confidence.astype(np.float32, copy=False)
-
-
-def _in_file_orientation(array: np.ndarray, properties: dict[str, Any]) -> np.ndarray:
-    """Undo a reader's reorientation (NibabelIOWithReorient) so the map matches the image file voxel by voxel."""
-    stuff = properties.get("nibabel_stuff", {})
-    if "reoriented_affine" not in stuff:
-        return array
-    from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
-
-    back = ornt_transform(
-        io_orientation(np.asarray(stuff["reoriented_affine"], dtype=float)),
-        io_orientation(np.asarray(stuff["original_affine"], dtype=float)),
-    )
-    # nibabel orders axes (x, y, z), our arrays (z, y, x)
-    return np.ascontiguousarray(apply_orientation(array.transpose(2, 1, 0), back).transpose(2, 1, 0))
-
-
-def _itk_geometry(properties: dict[str, Any], shape: tuple[int, ...]) -> tuple[list, list, list]:
-    """Return SimpleITK's (spacing, origin, direction) for an array read with ``properties``."""
-    from nnunetv2.imageio.base_reader_writer import SPACING_OF_MISSING_AXIS
-
-    if "sitk_stuff" in properties:
-        geometry = properties["sitk_stuff"]
-        return list(geometry["spacing"]), list(geometry["origin"]), list(geometry["direction"])
-    if "nibabel_stuff" in properties:
-        stuff = properties["nibabel_stuff"]
-        affine = np.asarray(stuff["original_affine"], dtype=float)
-        dimension = int(stuff.get("spatial_dimensions", 3))
-        # nibabel's affine maps voxel indices to RAS coordinates, ITK's geometry maps them to LPS
-        lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3]
-        matrix = lps[:dimension, :dimension]
-        spacing = np.linalg.norm(matrix, axis=0)
-        return spacing.tolist(), lps[:dimension, 3].tolist(), (matrix / spacing).ravel().tolist()
-    spacing = [float(s) for s in properties["spacing"]]
-    if shape[0] == 1 and spacing[0] == SPACING_OF_MISSING_AXIS:
-        spacing = spacing[1:]
-    return spacing[::-1], [0.0] * len(spacing), np.eye(len(spacing)).ravel().tolist()
-
-
 def _load_dataset_json(dataset: str | os.PathLike) -> DatasetJson:
     """dataset.json from a file, a folder holding one, or a dataset id/name (raw, then preprocessed folder)."""
     from nnunetv2 import paths
@@ -221,23 +157,6 @@ def _load_dataset_json(dataset: str | os.PathLike) -> DatasetJson:
         if (root / name / "dataset.json").is_file():
             return DatasetJson.load(root / name / "dataset.json")
     raise DatasetNotFoundError(f"{name}: no dataset.json in {' or '.join(str(r / name) for r in roots)}")
-
-
-def _file_ending_of_images(folder: Path) -> str:
-    """The one file ending of the images in ``folder`` (as spelled there)."""
-    from nnunetv2.imageio.registry import file_ending_of
-
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: folder not found")
-    endings = {
-        f.name[len(f.name) - len(file_ending_of(f.name)) :]
-        for f in folder.iterdir()
-        if f.is_file() and not f.name.startswith(".") and not f.name.endswith(".json")
-    }
-    if len(endings) != 1:
-        found = f"files ending in {', '.join(sorted(endings))}" if endings else "no image files"
-        raise DatasetError(f"{folder}: expected images of one file ending, found {found}; pass -d to name the dataset")
-    return endings.pop()
 
 
 def _reader_writer(dataset_json: DatasetJson | None, file_ending: str, example_file: str):
@@ -273,13 +192,11 @@ def _probability_files(folder: Path, cases: dict[str, list[Path]]) -> dict[str, 
 
 def _scribble_files(folder: Path, file_ending: str, cases: dict[str, list[Path]]) -> dict[str, Path]:
     """``case -> SCRIBBLES/{case}{ending}`` for the cases that have one; a file of no known case is an error."""
+    from nnunetv2.utilities.file_io import list_files
+
     if not folder.is_dir():
         raise NnUNetError(f"{folder}: scribbles folder not found")
-    found = {
-        f.name[: -len(file_ending)]: f
-        for f in folder.iterdir()
-        if f.is_file() and f.name.endswith(file_ending) and not f.name.startswith(".")
-    }
+    found = {f.name[: -len(file_ending)]: f for f in list_files(folder, file_ending)}
     unknown = sorted(set(found) - set(cases))
     if unknown:
         raise NnUNetError(
@@ -312,7 +229,9 @@ def _load_previous(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A case's previous pseudo label and confidence as ``(*spatial)`` arrays, checked against the image shape."""
     label, _ = reader_writer.read_seg(files[0])
-    confidence = read_confidence_map(files[1], type(reader_writer).__name__)
+    from nnunetv2.imageio.image_files import read_float_map
+
+    confidence = read_float_map(files[1], type(reader_writer).__name__)
     for path, array in zip(files, (label, confidence)):
         if array.shape[1:] != tuple(spatial_shape):
             raise ImageIOError(

@@ -126,6 +126,7 @@ class _CaseJob:
 def _run_case(job: _CaseJob) -> dict[str, Any]:
     """Compute and write one case; return its table row."""
     from nnunetv2.ensembling.ensemble import load_case_properties
+    from nnunetv2.imageio.image_files import write_scaled_map
     from nnunetv2.imageio.registry import reader_writer_class_from_name
     from nnunetv2.uncertainty.score_report import mean_foreground_dice
 
@@ -146,7 +147,7 @@ def _run_case(job: _CaseJob) -> dict[str, Any]:
     segmentation_file = job.output_folder / f"{job.case_id}{job.file_ending}"
     map_file = job.output_folder / MAPS_FOLDER / f"{job.case_id}{job.file_ending}"
     map_file.parent.mkdir(exist_ok=True)
-    writer.write_seg(np.round(result.uncertainty * MAP_SCALE).astype(np.uint16), map_file, properties)
+    write_scaled_map(result.uncertainty, map_file, properties, writer, MAP_SCALE)
     writer.write_seg(result.segmentation, segmentation_file, properties)
     row.update(segmentation_file=segmentation_file.name, uncertainty_map_file=f"{MAPS_FOLDER}/{map_file.name}")
     return row

@@ -13,10 +13,11 @@ from scipy import ndimage
 
 from nnunetv2.cli.scribble_loop import scribble_pseudolabels_entry
 from nnunetv2.dataset.synthetic import generate_synthetic_dataset
+from nnunetv2.imageio.image_files import write_float_map
 from nnunetv2.imageio.nibabel_reader_writer import NibabelIO, NibabelIOWithReorient
 from nnunetv2.imageio.registry import reader_writer_for_ending
 from nnunetv2.scribble_loop.correction_scribbles import simulate_correction_scribbles
-from nnunetv2.scribble_loop.pseudo_label_folder import make_pseudo_labels_for_folder, write_confidence_map
+from nnunetv2.scribble_loop.pseudo_label_folder import make_pseudo_labels_for_folder
 from nnunetv2.utilities.file_io import load_json
 
 
@@ -165,7 +166,7 @@ def test_confidence_map_of_a_nibabel_read_image_matches_the_image_file(inputs_3d
     image_file = inputs_3d["images"] / "case_000_0000.nii.gz"
     image, properties = reader_writer().read_images([image_file])
     low, high = image.min(), image.max()
-    write_confidence_map((image[0] - low) / (high - low), tmp_path / "c_confidence.nii.gz", properties)
+    write_float_map((image[0] - low) / (high - low), tmp_path / "c_confidence.nii.gz", properties)
     read_back, read_properties = reader_writer().read_images([tmp_path / "c_confidence.nii.gz"])
     np.testing.assert_allclose(read_back[0], (image[0] - low) / (high - low), atol=1e-6)
     np.testing.assert_allclose(

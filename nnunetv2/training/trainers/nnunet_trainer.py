@@ -19,6 +19,7 @@ import math
 import os
 import random
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -442,7 +443,10 @@ class nnUNetTrainer(metaclass=TrainerMeta):
     def on_train_epoch_start(self) -> None:
         """Switch to training mode and set (and log) this epoch's learning rate."""
         self.network.train()
-        self.lr_scheduler.step(self.current_epoch)
+        with warnings.catch_warnings():
+            # torch's own schedulers (e.g. CosineAnnealingLR) warn about the epoch argument nnU-Net v2's contract uses
+            warnings.filterwarnings("ignore", message=r".*(epoch parameter|lr_scheduler.step\(\)` before).*")
+            self.lr_scheduler.step(self.current_epoch)
         self.logger.log("lrs", self.optimizer.param_groups[0]["lr"], self.current_epoch)
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:

@@ -47,7 +47,7 @@ from nnunetv2.training.final_validation import (
     predict_validation_cases,
 )
 from nnunetv2.training.logger import TrainingCurves, TrainingLogFile
-from nnunetv2.training.loss.deep_supervision import deep_supervision_weights
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper, deep_supervision_weights
 from nnunetv2.training.loss.factory import build_segmentation_loss
 from nnunetv2.training.lr_schedule.poly import PolyLRScheduler
 from nnunetv2.training.pseudo_dice import dice_from_counts, hard_tp_fp_fn, mean_foreground_dice
@@ -276,6 +276,13 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         return build_segmentation_loss(
             self.label_manager, self.configuration_manager.batch_dice, weights, distributed=self.is_ddp
         )
+
+    def _wrap_for_deep_supervision(self, loss: nn.Module) -> nn.Module:
+        """Return ``loss`` weighted over the decoder outputs as nnU-Net v2 does (unchanged without deep supervision)."""
+        scales = self._get_deep_supervision_scales()
+        if scales is None:
+            return loss
+        return DeepSupervisionWrapper(loss, deep_supervision_weights(len(scales), self.is_ddp))
 
     def configure_rotation_dummyDA_mirroring_and_inital_patch_size(
         self,

@@ -277,3 +277,24 @@ def test_upstream_schedulers_and_initial_patch_size():
     assert isinstance(size, np.ndarray) and size.tolist() == [102, 102, 102]
     # rotations are capped at 90 degrees: (32, 64) reaches (64, 64), divided by the smallest scale 0.85
     assert get_patch_size([32, 64], (-np.pi, np.pi), 0, 0, (0.85, 1.25)).tolist() == [75, 75]
+
+
+class OldSignatureTrainer(nnUNetTrainer):
+    """nnU-Net v2's older build_network_architecture signature (class name and kwargs instead of managers)."""
+
+    @staticmethod
+    def build_network_architecture(
+        architecture_class_name, arch_init_kwargs, arch_init_kwargs_req_import, num_input_channels,
+        num_output_channels, enable_deep_supervision=True,
+    ):  # fmt: skip
+        assert architecture_class_name.endswith("PlainConvUNet") and "conv_op" in arch_init_kwargs_req_import
+        return torch.nn.Conv2d(num_input_channels, num_output_channels, 1)
+
+
+def test_old_network_signature_and_upstream_launcher_plans_key(dataset_2d):
+    reference = build_trainer(TrainingRequest(NAME_2D, "2d", 0, **FAST))
+    plans = dict(reference.init_args["plans"], continue_training=False)  # nnU-Net v2's launcher adds this key
+    trainer = OldSignatureTrainer(plans, "2d", 0, reference.dataset_json, "cpu")
+    assert "continue_training" not in trainer.init_args["plans"]
+    trainer.initialize()
+    assert isinstance(trainer.network, torch.nn.Conv2d) and trainer.network.out_channels == 2

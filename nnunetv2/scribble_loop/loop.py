@@ -211,7 +211,8 @@ def _fine_tune(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
         output_folder_base=str(fold.parent),
         settings={"scribble_sample_probability": request.scribble_sample_probability},
     )
-    trainer = nnUNetTrainerConfidenceWeighted(
+    # ``options`` is taken by the trainers' metaclass (TrainerMeta), which mypy does not see
+    trainer = nnUNetTrainerConfidenceWeighted(  # type: ignore[call-arg]
         loop.plans_dict, request.configuration, "all", loop.dataset_json.to_dict(), resolve_device(request.device),
         options=options,
     )  # fmt: skip

@@ -39,6 +39,7 @@ def _import_file(folder: Path, file: Path):
         sys.path.insert(0, str(folder))
     try:
         spec = importlib.util.spec_from_file_location(module_name, file)
+        assert spec is not None and spec.loader is not None, file  # a .py file always has a source loader
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         try:

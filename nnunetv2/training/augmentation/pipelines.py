@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -39,15 +40,15 @@ def _rotation_matrix(dim: int, axis: int, angle: float) -> np.ndarray:
     ][axis]
 
 
-def _largest_angle(rotation: RotationRange | float) -> float:
+def _largest_angle(rotation: Any) -> float:
     angle = max(abs(a) for a in rotation) if isinstance(rotation, (tuple, list)) else abs(rotation)
     return min(angle, math.pi / 2)
 
 
 def compute_initial_patch_size(
     patch_size: Sequence[int],
-    rotation_for_da: RotationRange | Sequence[RotationRange | float],
-    scale_range: tuple[float, float] = INITIAL_PATCH_SCALE_RANGE,
+    rotation_for_da: Any,
+    scale_range: Sequence[float] = INITIAL_PATCH_SCALE_RANGE,
 ) -> tuple[int, ...]:
     """Return nnU-Net v2's larger patch to sample so rotation and scaling leave (almost) no empty corners.
 

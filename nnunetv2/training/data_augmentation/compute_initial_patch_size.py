@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ def get_patch_size(
 ) -> np.ndarray:
     """Return the sampling patch (an int array) that leaves no empty corners after rotation and scaling."""
 
-    def as_range(r: float | Sequence[float]) -> tuple[float, float]:
+    def as_range(r: Any) -> tuple[float, float]:
         return (min(r), max(r)) if isinstance(r, (tuple, list, np.ndarray)) else (-float(r), float(r))
 
     ranges = [as_range(rot_x), as_range(rot_y), as_range(rot_z)]

@@ -55,7 +55,7 @@ class DC_and_CE_loss(nn.Module):
         dc_loss = self.dc(net_output, target_dice, loss_mask=mask) if self.weight_dice != 0 else 0
         annotated = mask is None or bool(mask.any())
         ce_loss = self.ce(net_output.float(), target) if self.weight_ce != 0 and annotated else 0
-        return self.weight_ce * ce_loss + self.weight_dice * dc_loss
+        return self.weight_ce * ce_loss + self.weight_dice * dc_loss  # type: ignore[return-value]
 
 
 class DC_and_BCE_loss(nn.Module):

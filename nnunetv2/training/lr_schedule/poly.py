@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
@@ -26,7 +27,7 @@ class EpochLRScheduler(LRScheduler):
         """Return the learning rate of ``step`` (0-based)."""
         raise NotImplementedError
 
-    def step(self, current_step: int | None = None) -> None:  # type: ignore[override]
+    def step(self, current_step: int | None = None) -> None:
         """Set every parameter group's rate to that of ``current_step`` (None: the next step)."""
         if current_step is None or current_step == -1:
             current_step = self.ctr
@@ -36,7 +37,7 @@ class EpochLRScheduler(LRScheduler):
             group["lr"] = lr
         self._last_lr = [group["lr"] for group in self.optimizer.param_groups]
 
-    def get_last_lr(self) -> list[float]:
+    def get_last_lr(self) -> list[float | torch.Tensor]:
         """Return the rates last set."""
         return self._last_lr
 

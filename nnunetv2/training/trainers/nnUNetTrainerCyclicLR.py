@@ -96,6 +96,7 @@ class nnUNetTrainerCyclicLR(nnUNetTrainer):
         """Save the checkpoint after 0-based ``epoch`` and list it in checkpoint_ensemble.json (rank 0 only)."""
         if self.disable_checkpointing or not self.dist.is_main:
             return
+        assert self._checkpoint_index is not None, "on_train_start sets up the checkpoint index"
         cycle = cycle_of_epoch(epoch, self.num_epochs, self.num_of_cycles)
         name = ensemble_checkpoint_name(cycle, epoch + 1)
         # on_epoch_end has counted the epoch already; a checkpoint stores current_epoch + 1 epochs done

@@ -134,15 +134,15 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         self.typed_dataset_json = DatasetJson.from_dict(dataset_json)
         self.label_manager = LabelManager.from_dataset_json(self.typed_dataset_json)
         self.fold = parse_fold(fold)
-        self.is_cascaded = self.configuration_manager.previous_stage_name is not None
+        previous_stage = self.configuration_manager.previous_stage_name
+        self.is_cascaded = previous_stage is not None
         dataset_name, plans_name = self.plans_manager.dataset_name, self.plans_manager.plans_name
         # nnU-Net v2: the previous stage trained with the same trainer and plans left the cascade's input
         self.folder_with_segs_from_previous_stage = (
             next_stage_folder(
-                model_folder(dataset_name, type(self).__name__, plans_name, self.configuration_manager.previous_stage),
-                configuration,
+                model_folder(dataset_name, type(self).__name__, plans_name, previous_stage), configuration
             )
-            if self.is_cascaded
+            if previous_stage is not None
             else None
         )
         self._set_folders(
@@ -154,12 +154,13 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         self._best_ema: float | None = None
         self.logger = TrainingCurves(self.pseudo_dice_ema_momentum)
         self.inference_allowed_mirroring_axes: tuple[int, ...] | None = None
-        self.num_input_channels: int | None = None
-        self.batch_size: int | None = None
-        self.network: nn.Module | None = None
-        self.optimizer: torch.optim.Optimizer | None = None
+        # set by initialize(); typed Any because subclasses may put any module / optimizer here, as in nnU-Net v2
+        self.num_input_channels: Any = None
+        self.batch_size: Any = None
+        self.network: Any = None
+        self.optimizer: Any = None
         self.lr_scheduler: Any = None
-        self.loss: nn.Module | None = None
+        self.loss: Any = None
         # mixed precision only where it pays off and is well supported
         self.grad_scaler = torch.amp.GradScaler("cuda") if self.device.type == "cuda" else None
         self.dataloader_train: Any = None
@@ -219,7 +220,8 @@ class nnUNetTrainer(metaclass=TrainerMeta):
                 self.enable_deep_supervision,
             )  # fmt: skip
         cm = self.configuration_manager
-        return self.build_network_architecture(
+        older_signature: Any = self.build_network_architecture  # nnU-Net v2's older signature
+        return older_signature(
             cm.network_arch_class_name, cm.network_arch_init_kwargs, cm.network_arch_init_kwargs_req_import,
             self.num_input_channels, heads, self.enable_deep_supervision,
         )  # fmt: skip
@@ -299,15 +301,15 @@ class nnUNetTrainer(metaclass=TrainerMeta):
 
     @staticmethod
     def get_training_transforms(
-        patch_size: np.ndarray | tuple[int, ...],
+        patch_size: Any,
         rotation_for_DA: Any,
-        deep_supervision_scales: list | tuple | None,
+        deep_supervision_scales: Any,
         mirror_axes: tuple[int, ...] | None,
         do_dummy_2d_data_aug: bool,
         use_mask_for_norm: list[bool] | None = None,
         is_cascaded: bool = False,
-        foreground_labels: tuple[int, ...] | list[int] | None = None,
-        regions: list[list[int] | tuple[int, ...] | int] | None = None,
+        foreground_labels: Any = None,
+        regions: Any = None,
         ignore_label: int | None = None,
     ):
         """Return nnU-Net v2's training augmentation as one composed batchgeneratorsv2 transform."""
@@ -318,10 +320,10 @@ class nnUNetTrainer(metaclass=TrainerMeta):
 
     @staticmethod
     def get_validation_transforms(
-        deep_supervision_scales: list | tuple | None,
+        deep_supervision_scales: Any,
         is_cascaded: bool = False,
-        foreground_labels: tuple[int, ...] | list[int] | None = None,
-        regions: list[list[int] | tuple[int, ...] | int] | None = None,
+        foreground_labels: Any = None,
+        regions: Any = None,
         ignore_label: int | None = None,
     ):
         """Return the validation transforms: only the label conversions, no augmentation."""
@@ -335,7 +337,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         if decoder is not None and hasattr(decoder, "deep_supervision"):
             decoder.deep_supervision = enabled
 
-    def unwrapped_network(self) -> nn.Module:
+    def unwrapped_network(self) -> Any:
         """Return the network without its DDP wrapper."""
         return self.network.module if hasattr(self.network, "module") else self.network
 
@@ -381,7 +383,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         rotation, dummy_2d, initial_patch_size, mirror_axes = (
             self.configure_rotation_dummyDA_mirroring_and_inital_patch_size()
         )
-        label_kwargs = dict(
+        label_kwargs: dict[str, Any] = dict(
             is_cascaded=self.is_cascaded,
             foreground_labels=self.label_manager.foreground_labels,
             regions=self.label_manager.foreground_regions if self.label_manager.has_regions else None,
@@ -398,7 +400,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         return build_batch_streams(
             dataset_tr, dataset_val, [int(p) for p in initial_patch_size], patch_size, train_transforms,
             val_transforms, self.label_manager, self.batch_size, self.oversample_foreground_percent,
-            self.num_data_workers, seed=derive_seed(self.seed, self.dist.rank, self.current_epoch),
+            int(self.num_data_workers), seed=derive_seed(self.seed, self.dist.rank, self.current_epoch),
             pin_memory=self.device.type == "cuda", probabilistic_oversampling=self.probabilistic_oversampling,
             make_loader=make_loader,
         )  # fmt: skip
@@ -496,7 +498,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
             loss = self.loss(output, target)
         if isinstance(output, (list, tuple)):
             output, target = output[0], target[0]
-        tp, fp, fn = hard_tp_fp_fn(output, target, self.label_manager)
+        tp, fp, fn = hard_tp_fp_fn(output, target, self.label_manager)  # type: ignore[arg-type]
         return {"loss": loss.detach().cpu().numpy(), "tp_hard": tp, "fp_hard": fp, "fn_hard": fn}
 
     def on_validation_epoch_end(self, val_outputs: list[dict[str, Any]]) -> None:

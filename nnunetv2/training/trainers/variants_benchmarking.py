@@ -82,6 +82,7 @@ class nnUNetTrainerBenchmark_5epochs_noDataLoading(nnUNetTrainerBenchmark_5epoch
             raise TrainingError(f"{type(self).__name__} needs deep supervision")
         self.initialize()
         patch_size = list(self.configuration_manager.patch_size)
+        scales = self._get_deep_supervision_scales() or []
         data = torch.rand((self.batch_size, self.num_input_channels, *patch_size), device=self.device)
         highest_label = max(self.label_manager.all_labels)
         target = [
@@ -89,7 +90,7 @@ class nnUNetTrainerBenchmark_5epochs_noDataLoading(nnUNetTrainerBenchmark_5epoch
                 torch.rand((self.batch_size, 1, *[int(p * s) for p, s in zip(patch_size, scale)]), device=self.device)
                 * highest_label
             )
-            for scale in self._get_deep_supervision_scales()
+            for scale in scales
         ]
         batch = {"data": data, "target": target}
         return itertools.repeat(batch), itertools.repeat(batch)

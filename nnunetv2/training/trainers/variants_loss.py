@@ -17,7 +17,8 @@ def _labels_only(trainer: nnUNetTrainer) -> None:
 
 
 def _ignore_index(trainer: nnUNetTrainer) -> int:
-    return trainer.label_manager.ignore_label if trainer.label_manager.has_ignore_label else -100
+    ignore_label = trainer.label_manager.ignore_label
+    return -100 if ignore_label is None else ignore_label
 
 
 class nnUNetTrainerCELoss(nnUNetTrainer):

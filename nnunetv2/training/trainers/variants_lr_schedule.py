@@ -31,7 +31,7 @@ class nnUNetTrainer_warmup(nnUNetTrainer):
         super().__init__(*args, **kwargs)
         self.training_stage: str | None = None  # 'warmup_all' or 'train'
 
-    def configure_optimizers(self, stage: str = "warmup_all") -> tuple[torch.optim.Optimizer, Any]:
+    def configure_optimizers(self, stage: str = "warmup_all") -> tuple[Any, Any]:
         """Return the optimizer and scheduler of ``stage`` ('warmup_all' or 'train'); the current ones if unchanged."""
         if stage not in ("warmup_all", "train"):
             raise ValueError(f"unknown training stage '{stage}'")

@@ -44,6 +44,7 @@ class TrainingRequest:
     num_of_cycles: int | None = None  # cyclic-LR trainers: learning-rate restarts (None: the trainer's)
     checkpoint_rule: str | None = None  # cyclic-LR trainers: 'sparse' or 'late' ensemble checkpoints
     cpu_bf16: bool = False  # bfloat16 network on the CPU
+    show_progress: bool = True  # the in-epoch bar (plain lines when redirected); the epoch lines stay
 
 
 def _check_request(request: TrainingRequest) -> TrainingRequest:
@@ -84,6 +85,7 @@ def trainer_options(request: TrainingRequest, trainer_class: type | None = None)
         num_data_workers=default_num_workers() if request.num_data_workers is None else request.num_data_workers,
         disable_checkpointing=request.disable_checkpointing,
         cpu_bf16=request.cpu_bf16,
+        show_progress=request.show_progress,
         settings=settings,
     )
 

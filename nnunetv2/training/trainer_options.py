@@ -41,6 +41,7 @@ class TrainerOptions:
     num_data_workers: int | None = None  # augmentation worker processes (None: nnUNet_n_proc_DA or the CPU default)
     disable_checkpointing: bool = False
     cpu_bf16: bool = False  # bfloat16 network on the CPU
+    show_progress: bool = True  # False: no bar inside epochs (the epoch lines stay)
     # read the preprocessed dataset from / write the model folder to these folders instead of nnU-Net's
     preprocessed_dataset_folder: str | None = None
     output_folder_base: str | None = None
@@ -76,6 +77,8 @@ class TrainerOptions:
             trainer.disable_checkpointing = True
         if self.cpu_bf16:
             trainer.cpu_bf16 = True
+        if not self.show_progress:
+            trainer.show_progress = False
         for name, value in self.settings.items():
             if not hasattr(trainer, name):
                 raise TrainingError(f"{type(trainer).__name__} has no setting '{name}'")

@@ -11,6 +11,7 @@ import numpy as np
 from torch.optim import Optimizer
 
 from nnunetv2.exceptions import TrainingError
+from nnunetv2.formats.checkpoint_index import cycle_bounds
 from nnunetv2.training.lr_schedule.poly import EpochLRScheduler
 
 CHECKPOINT_RULES = ("sparse", "late")
@@ -21,8 +22,7 @@ def _cycle_bounds(num_epochs: int, num_cycles: int) -> list[tuple[int, int]]:
         raise TrainingError(
             f"-num_of_cycles must be between 1 and the number of epochs ({num_epochs}), got {num_cycles}"
         )
-    edges = np.round(np.linspace(0, num_epochs, num_cycles + 1)).astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+    return cycle_bounds(num_epochs, num_cycles)
 
 
 def cyclic_poly_lr(epoch: int, num_epochs: int, num_cycles: int, initial_lr: float, exponent: float = 0.9) -> float:

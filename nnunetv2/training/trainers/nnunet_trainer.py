@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from nnunetv2 import paths
-from nnunetv2.dataset.label_manager import LabelManager
+from nnunetv2.dataset.label_manager import LabelManager, label_names
 from nnunetv2.dataset.preprocessed_case import list_preprocessed_cases
 from nnunetv2.dataset.previous_stage import next_stage_folder
 from nnunetv2.exceptions import TrainingError
@@ -50,6 +50,7 @@ from nnunetv2.training.logger import TrainingCurves, TrainingLogFile
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper, deep_supervision_weights
 from nnunetv2.training.loss.factory import build_segmentation_loss
 from nnunetv2.training.lr_schedule.poly import PolyLRScheduler
+from nnunetv2.training.progress import epoch_iterations
 from nnunetv2.training.pseudo_dice import dice_from_counts, hard_tp_fp_fn, mean_foreground_dice
 from nnunetv2.training.run_environment import collect_debug_information
 from nnunetv2.training.splits import train_val_cases
@@ -100,6 +101,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
     grad_clip_norm = 12.0
     pseudo_dice_ema_momentum = 0.9
     cpu_bf16 = False  # bfloat16 network on the CPU (--bf16): ~2x faster steps where the CPU has native bfloat16
+    show_progress = True  # the bar inside each epoch (nnUNetv2_train --disable_progress_bar: False)
     seed: int | None = None
     num_data_workers: int | None = None  # None: nnUNet_n_proc_DA or a default from the CPU count
 
@@ -517,7 +519,8 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         """Report the epoch, keep checkpoint_best / checkpoint_latest, redraw progress.png, count the epoch."""
         epoch = self.current_epoch
         self.logger.log("epoch_end_timestamps", time.time(), epoch)
-        message = self.logger.epoch_summary(epoch, self.num_epochs)
+        names = label_names(self.typed_dataset_json.labels, self.label_manager.foreground_labels_or_regions)
+        message = self.logger.epoch_summary(epoch, self.num_epochs, names)
         ema = self.logger.get_value("ema_fg_dice", epoch)
         new_best = self._best_ema is None or (
             not math.isnan(ema) and (math.isnan(self._best_ema) or ema > self._best_ema)
@@ -556,7 +559,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
             for _ in range(self.current_epoch, self.num_epochs):
                 self.on_epoch_start()
                 self.on_train_epoch_start()
-                train_outputs = [self._next_train_step() for _ in range(self.num_iterations_per_epoch)]
+                train_outputs = [self._next_train_step() for _ in epoch_iterations(self, self.current_epoch)]
                 self.on_train_epoch_end(train_outputs)
                 with torch.no_grad():
                     self.on_validation_epoch_start()

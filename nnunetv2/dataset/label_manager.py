@@ -122,6 +122,25 @@ class LabelManager:
         """Number of network output channels."""
         return len(self.foreground_regions) if self.has_regions else len(self.all_labels)
 
+    # ----- nnU-Net v2's LabelManager names (read by trainer hooks written for nnU-Net v2) -----
+
+    @property
+    def all_regions(self) -> list[int | tuple[int, ...]]:
+        """Return the foreground regions (nnU-Net v2 lists the same)."""
+        return self.foreground_regions
+
+    def apply_inference_nonlin(self, logits: torch.Tensor) -> torch.Tensor:
+        """Return probabilities of logits (C, ...) (nnU-Net v2's name of ``apply_inference_nonlinearity``)."""
+        return self.apply_inference_nonlinearity(logits)
+
+    def convert_probabilities_to_segmentation(self, predicted_probabilities: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Return the label map of probabilities (C, ...) (nnU-Net v2's name)."""
+        return self.probabilities_to_segmentation(predicted_probabilities)
+
+    def convert_logits_to_segmentation(self, predicted_logits: torch.Tensor) -> np.ndarray:
+        """Return the label map of logits (C, ...)."""
+        return self.probabilities_to_segmentation(self.apply_inference_nonlinearity(predicted_logits))
+
     def annotated_mask(self, seg: np.ndarray) -> np.ndarray | None:
         """Boolean mask of annotated voxels, or None when there is no ignore label."""
         if not self.has_ignore_label:

@@ -187,7 +187,10 @@ def _fine_tune(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
     """Train the round's model into ``fold``, from its checkpoint_latest or else from the previous round's weights."""
     from nnunetv2.formats.model_folder import fold_folder
     from nnunetv2.training.checkpointing import load_pretrained_weights
+    from nnunetv2.training.run_training import prepare_run_environment
+    from nnunetv2.training.trainer_options import TrainerOptions
     from nnunetv2.training.trainers.nnUNetTrainerConfidenceWeighted import nnUNetTrainerConfidenceWeighted
+    from nnunetv2.utilities.device import resolve_device
 
     request = loop.request
     if round_index == 1:
@@ -195,25 +198,31 @@ def _fine_tune(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
     else:
         start_weights = fold_folder(loop.round_folder(round_index - 1) / "model", "all") / "checkpoint_final.pth"
     data_folder = _training_data(loop, round_index)
-    trainer = nnUNetTrainerConfidenceWeighted(
-        loop.plans_dict, request.configuration, "all", loop.dataset_json.to_dict(), request.device
+    # one request: the checkpoints' init_args then reproduce the round's training
+    options = TrainerOptions(
+        num_epochs=request.epochs_per_round,
+        num_iterations_per_epoch=request.iterations_per_epoch,
+        num_val_iterations_per_epoch=request.val_iterations_per_epoch,
+        initial_lr=request.initial_lr,
+        save_every=request.save_every,
+        seed=None if request.seed is None else request.seed + round_index,
+        num_data_workers=request.num_data_workers,
+        preprocessed_dataset_folder=str(data_folder),
+        output_folder_base=str(fold.parent),
+        settings={"scribble_sample_probability": request.scribble_sample_probability},
     )
-    trainer.use_folders(data_folder, fold.parent)
-    trainer.num_epochs = request.epochs_per_round
-    trainer.num_iterations_per_epoch = request.iterations_per_epoch
-    trainer.num_val_iterations_per_epoch = request.val_iterations_per_epoch
-    trainer.initial_lr = request.initial_lr
-    trainer.scribble_sample_probability = request.scribble_sample_probability
-    if request.save_every is not None:
-        trainer.save_every = request.save_every
-    trainer.seed = None if request.seed is None else request.seed + round_index
-    trainer.num_data_workers = request.num_data_workers
+    # ``options`` is taken by the trainers' metaclass (TrainerMeta), which mypy does not see
+    trainer = nnUNetTrainerConfidenceWeighted(  # type: ignore[call-arg]
+        loop.plans_dict, request.configuration, "all", loop.dataset_json.to_dict(), resolve_device(request.device),
+        options=options,
+    )  # fmt: skip
     if (fold / "checkpoint_latest.pth").is_file():
         trainer.load_checkpoint(fold / "checkpoint_latest.pth")
         logger.info("round %d: continuing training at epoch %d", round_index, trainer.current_epoch)
     else:
         trainer.initialize()
         load_pretrained_weights(trainer.unwrapped_network(), start_weights)
+    prepare_run_environment(trainer, options.seed)
     trainer.run_training()
 
 

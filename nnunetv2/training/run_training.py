@@ -9,6 +9,7 @@ from pathlib import Path
 from nnunetv2 import paths
 from nnunetv2.exceptions import PlansError, TrainingError
 from nnunetv2.formats.folds import Fold, parse_fold
+from nnunetv2.training.trainer_options import TrainerOptions
 
 logger = logging.getLogger(__name__)
 
@@ -62,12 +63,40 @@ def _check_request(request: TrainingRequest) -> TrainingRequest:
     return replace(request, fold=parse_fold(request.fold))
 
 
+def trainer_options(request: TrainingRequest, trainer_class: type | None = None) -> TrainerOptions:
+    """Return the request's run settings as TrainerOptions (the augmentation workers resolved here)."""
+    from nnunetv2.training.dataloading.background_loader import default_num_workers
+
+    settings = {}
+    for name, flag in _CYCLIC_SETTINGS.items():
+        if getattr(request, name) is not None:
+            if trainer_class is not None and not hasattr(trainer_class, name):
+                raise TrainingError(
+                    f"{flag} needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
+                    f"subclass); '{request.trainer_name}' has none"
+                )
+            settings[name] = getattr(request, name)
+    return TrainerOptions(
+        num_epochs=request.num_epochs,
+        num_iterations_per_epoch=request.num_iterations_per_epoch,
+        num_val_iterations_per_epoch=request.num_val_iterations_per_epoch,
+        save_every=request.save_every,
+        seed=request.seed,
+        num_data_workers=default_num_workers() if request.num_data_workers is None else request.num_data_workers,
+        disable_checkpointing=request.disable_checkpointing,
+        cpu_bf16=request.cpu_bf16,
+        show_progress=request.show_progress,
+        settings=settings,
+    )
+
+
 def build_trainer(request: TrainingRequest, device=None):
-    """Return the requested trainer for its dataset, plans and configuration, flags applied."""
+    """Return the requested trainer for its dataset, plans and configuration, built from one request."""
     from nnunetv2.formats.dataset_json import DatasetJson
     from nnunetv2.formats.plans import Plans
     from nnunetv2.training.trainer_lookup import find_trainer_class
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.device import resolve_device
     from nnunetv2.utilities.file_io import load_json
 
     dataset_name = convert_id_to_dataset_name(request.dataset_name_or_id)
@@ -82,26 +111,50 @@ def build_trainer(request: TrainingRequest, device=None):
     dataset_json = load_json(preprocessed / "dataset.json")
     DatasetJson.from_dict(dataset_json, source=str(preprocessed / "dataset.json"))
     trainer_class = find_trainer_class(request.trainer_name)
-    trainer = trainer_class(
-        plans, request.configuration, request.fold, dataset_json, request.device if device is None else device
+    device = resolve_device(request.device) if device is None else resolve_device(str(device))
+    return trainer_class(
+        plans, request.configuration, request.fold, dataset_json, device,
+        options=trainer_options(request, trainer_class),
+    )  # fmt: skip
+
+
+def prepare_run_environment(trainer, seed: int | None) -> None:
+    """Set up the machine for a training run: torch's CPU threads (and a thread trial) or cuDNN autotuning.
+
+    Launcher concerns, kept out of the trainer: on the CPU, torch gets the idle cores beside the
+    augmentation workers; an unseeded single-process run also times the first iterations with every
+    core (``trainer.iteration_timer``) and keeps the faster choice. Seeded runs keep one rule, to stay
+    repeatable.
+    """
+    import os
+
+    import torch
+
+    from nnunetv2.training.dataloading.background_loader import default_num_workers
+    from nnunetv2.training.run_environment import (
+        CpuThreadTrial,
+        cpu_threads_beside_workers,
+        cpu_threads_without_workers,
     )
-    for name in _OVERRIDABLE:
-        if getattr(request, name) is not None:
-            setattr(trainer, name, getattr(request, name))
-    for name, flag in _CYCLIC_SETTINGS.items():
-        if getattr(request, name) is not None:
-            if not hasattr(trainer, name):
-                raise TrainingError(
-                    f"{flag} needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
-                    f"subclass); '{request.trainer_name}' has none"
-                )
-            setattr(trainer, name, getattr(request, name))
-    trainer.disable_checkpointing = trainer.disable_checkpointing or request.disable_checkpointing
-    trainer.seed = request.seed
-    trainer.num_data_workers = request.num_data_workers
-    trainer.cpu_bf16 = trainer.cpu_bf16 or request.cpu_bf16
-    trainer.show_progress = getattr(trainer, "show_progress", True) and request.show_progress
-    return trainer
+
+    if trainer.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        return
+    if trainer.device.type != "cpu":
+        return
+    if trainer.num_data_workers is None:
+        trainer.num_data_workers = default_num_workers()
+    world_size = trainer.dist.world_size
+    threads, reason = cpu_threads_beside_workers(trainer.num_data_workers, world_size, consider_load=seed is None)
+    torch.set_num_threads(threads)
+    more = cpu_threads_without_workers(world_size)
+    if seed is None and world_size == 1 and not os.environ.get("OMP_NUM_THREADS") and more > threads:
+        trainer.iteration_timer = CpuThreadTrial([threads, more])
+        reason += f"; {more} will be tried on the first iterations"
+    trainer.print_to_log_file(
+        f"CPU training: {torch.get_num_threads()} torch thread(s) beside "
+        f"{trainer.num_data_workers} augmentation worker(s) ({reason})"
+    )
 
 
 def _checkpoint_to_resume(fold_folder: Path) -> Path | None:
@@ -139,6 +192,7 @@ def execute(trainer, request: TrainingRequest) -> None:
         if trainer.current_epoch >= trainer.num_epochs:
             logger.info("training already finished (%d epochs); only validating", trainer.current_epoch)
         else:
+            prepare_run_environment(trainer, request.seed)
             trainer.run_training()
         if request.validate_with_best:
             trainer.load_checkpoint(trainer.output_folder / "checkpoint_best.pth")
@@ -191,7 +245,7 @@ def run_training(request: TrainingRequest) -> Path:
             raise TrainingError("-num_gpus > 1 is not supported on MPS")
         if request.only_run_validation:
             _validation_checkpoint(trainer.output_folder, request)
-        trainer.split_cases()
+        trainer.do_split()
         spawn_processes(_ddp_worker, request.num_gpus, (request, device.type))
     else:
         execute(trainer, request)

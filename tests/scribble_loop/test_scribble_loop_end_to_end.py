@@ -82,7 +82,7 @@ def test_two_rounds_resume_after_interruptions(prepared, monkeypatch, caplog, ca
 
     # 1. stopped in the second epoch of round 1: the first epoch's checkpoint_latest stays
     with monkeypatch.context() as patch:
-        _interrupt_on_call(patch, nnUNetTrainerConfidenceWeighted, "run_epoch", 2)
+        _interrupt_on_call(patch, nnUNetTrainerConfidenceWeighted, "on_epoch_start", 2)
         with pytest.raises(KeyboardInterrupt):
             run_scribble_loop(request)
     state = json.loads((loop / "loop_state.json").read_text())

@@ -83,11 +83,21 @@ def test_learning_rate_per_epoch(env, cycles, lengths):
             DATASET, "2d", 0, trainer_name="nnUNetTrainerCyclicLR", num_epochs=12, num_of_cycles=cycles, device="cpu"
         )
     )
-    schedule = trainer.configure_lr_schedule()
-    np.testing.assert_allclose([schedule(e) for e in range(12)], _expected_lrs(lengths))
+    lrs = _lrs_per_epoch(trainer, 12)
+    np.testing.assert_allclose(lrs, _expected_lrs(lengths))
     if cycles == 1:  # one cycle is nnUNetTrainer's schedule
-        plain = build_trainer(TrainingRequest(DATASET, "2d", 0, num_epochs=12, device="cpu")).configure_lr_schedule()
-        np.testing.assert_allclose([schedule(e) for e in range(12)], [plain(e) for e in range(12)])
+        plain = build_trainer(TrainingRequest(DATASET, "2d", 0, num_epochs=12, device="cpu"))
+        np.testing.assert_allclose(lrs, _lrs_per_epoch(plain, 12))
+
+
+def _lrs_per_epoch(trainer, num_epochs: int) -> list[float]:
+    """The rates configure_optimizers' scheduler sets when stepped per epoch, as on_train_epoch_start does."""
+    trainer.initialize()
+    rates = []
+    for epoch in range(num_epochs):
+        trainer.lr_scheduler.step(epoch)
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+    return rates
 
 
 def test_checkpoint_epochs_of_both_rules(env):

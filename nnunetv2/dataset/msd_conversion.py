@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunetv2.exceptions import DatasetError, NnUNetError
+from nnunetv2.exceptions import DatasetError, NnUNetError, reason_of
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
 from nnunetv2.utilities.file_io import atomic_folder, load_json
+from nnunetv2.utilities.process_pool import ignore_interrupts
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def split_4d_nifti(
     try:
         image = sitk.ReadImage(str(source))
     except RuntimeError as e:
-        raise DatasetError(f"{source}: cannot read ({str(e).strip().splitlines()[-1]})") from None
+        raise DatasetError(f"{source}: cannot read ({reason_of(e, last=True)})") from None
     num_channels = image.GetSize()[3] if image.GetDimension() == 4 else 1
     if image.GetDimension() not in (3, 4) or num_channels != expected_channels:
         raise DatasetError(
@@ -148,7 +149,7 @@ def convert_msd_dataset(
         if num_processes > 1 and len(jobs) >= _MIN_FILES_FOR_POOL:
             import multiprocessing
 
-            with multiprocessing.get_context("spawn").Pool(min(num_processes, len(jobs))) as pool:
+            with multiprocessing.get_context("spawn").Pool(min(num_processes, len(jobs)), ignore_interrupts) as pool:
                 pool.map(_split_job, jobs)
         else:
             for job in jobs:

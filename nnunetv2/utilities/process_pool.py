@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
+
+
+def ignore_interrupts() -> None:
+    """Worker initializer: Ctrl-C reaches the whole process group, but only the parent should handle it.
+
+    The parent stops the pool and prints one line; workers that also raised KeyboardInterrupt printed
+    a traceback each (about 95 lines for plan_and_preprocess).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def spawn_executor(max_workers: int) -> ProcessPoolExecutor:
+    """Return a ProcessPoolExecutor of spawned workers that leave Ctrl-C to the parent."""
+    import multiprocessing
+
+    # spawn: forked workers can deadlock on thread pools numpy, blosc2 or torch started in the parent
+    return ProcessPoolExecutor(
+        max_workers, mp_context=multiprocessing.get_context("spawn"), initializer=ignore_interrupts
+    )
 
 
 def map_over_cases(
@@ -30,8 +50,5 @@ def map_over_cases(
     bar = {"total": len(jobs), "desc": progress, "unit": "case", "disable": progress is None}
     if workers <= 1:
         return list(tqdm(map(function, jobs), **bar))
-    import multiprocessing
-
-    # spawn: forked workers can deadlock on thread pools numpy or torch started in the parent
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with spawn_executor(workers) as pool:
         return list(tqdm(pool.map(function, jobs), **bar))

@@ -190,7 +190,7 @@ def test_bad_inputs_raise_one_line_errors():
         geodesic_pseudo_label(image, probabilities, scribbles, unannotated_value=1)
     with pytest.raises(NnUNetError, match="do not sum to 1"):
         geodesic_pseudo_label(image, probabilities * 0.5, scribbles)
-    with pytest.raises(NnUNetError, match="threshold must be > 0, got 0"):
+    with pytest.raises(NnUNetError, match="threshold must be a number > 0, got 0"):
         geodesic_pseudo_label(image, probabilities, scribbles, threshold=0)
     with pytest.raises(NnUNetError, match="lamb must be in"):
         geodesic_pseudo_label(image, probabilities, scribbles, lamb="high")

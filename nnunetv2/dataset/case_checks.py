@@ -7,13 +7,13 @@ checks that need the whole dataset (see ``dataset.integrity``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnunetv2.imageio.base_reader_writer import SPACING_OF_MISSING_AXIS
+from nnunetv2.imageio.base_reader_writer import SPACING_OF_MISSING_AXIS, geometry_difference
 
 # geometry is stored as float in the headers; differences below these are rounding
 GEOMETRY_RTOL, GEOMETRY_ATOL = 1e-4, 1e-4
@@ -58,37 +58,10 @@ def label_value_problem(
     return None
 
 
-def _numeric_leaves(properties: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (dotted key, array) for every numeric entry, however a reader-writer nests them."""
-    for key, value in properties.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from _numeric_leaves(value, name + ".")
-            continue
-        if isinstance(value, (str, bytes, bool)):
-            continue
-        try:
-            array = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            continue
-        yield name, array
-
-
 def geometry_problem(image_properties: Mapping[str, Any], label_properties: Mapping[str, Any]) -> str | None:
     """Describe the first geometry entry (spacing, origin, direction, affine...) where label and images differ."""
-    label_leaves = dict(_numeric_leaves(label_properties))
-    for key, image_value in _numeric_leaves(image_properties):
-        label_value = label_leaves.get(key)
-        if label_value is None:
-            continue
-        if label_value.shape != image_value.shape or not np.allclose(
-            image_value, label_value, rtol=GEOMETRY_RTOL, atol=GEOMETRY_ATOL
-        ):
-            return (
-                f"{key.rsplit('.', 1)[-1]} of the label {np.round(label_value, 4).tolist()} differs "
-                f"from the images' {np.round(image_value, 4).tolist()}"
-            )
-    return None
+    difference = geometry_difference(dict(label_properties), dict(image_properties), GEOMETRY_RTOL, GEOMETRY_ATOL)
+    return f"label {difference} of the images" if difference else None
 
 
 def is_2d(spacing: Sequence[float]) -> bool:

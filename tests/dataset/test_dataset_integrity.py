@@ -112,7 +112,7 @@ def test_shape_mismatch(dataset):
 )
 def test_label_geometry_mismatch(dataset, geometry, word):
     _rewrite(_label(dataset), **geometry)
-    text = _expect(dataset, f"{word} of the label")
+    text = _expect(dataset, f"label {word}")
     assert text.startswith("case 'case_002':") and "case_002.nii.gz" in text
 
 

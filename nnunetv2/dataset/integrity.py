@@ -16,7 +16,7 @@ from nnunetv2.dataset.cases import list_training_cases
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import DatasetError, NnUNetError
 from nnunetv2.formats.dataset_json import DatasetJson
-from nnunetv2.utilities.process_pool import ignore_interrupts
+from nnunetv2.utilities.process_pool import ignore_interrupts, spawn_context
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +160,7 @@ def verify_dataset_integrity(raw_dataset_folder: str | os.PathLike, num_processe
     ]
     logger.info("verifying %d cases of %s", len(jobs), folder.name)
     if num_processes > 1 and len(jobs) >= _MIN_CASES_FOR_POOL:
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(min(num_processes, len(jobs)), ignore_interrupts) as pool:
+        with spawn_context().Pool(min(num_processes, len(jobs)), ignore_interrupts) as pool:
             reports = list(pool.imap(_check_case_star, jobs, chunksize=4))
     else:
         reports = list(map(_check_case_star, jobs))

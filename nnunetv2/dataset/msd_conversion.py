@@ -18,7 +18,7 @@ from nnunetv2.exceptions import DatasetError, NnUNetError, reason_of
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
 from nnunetv2.utilities.file_io import atomic_folder, load_json
-from nnunetv2.utilities.process_pool import ignore_interrupts
+from nnunetv2.utilities.process_pool import ignore_interrupts, spawn_context
 
 logger = logging.getLogger(__name__)
 
@@ -147,9 +147,7 @@ def convert_msd_dataset(
         for label in labels:
             shutil.copyfile(label, staging / "labelsTr" / label.name)
         if num_processes > 1 and len(jobs) >= _MIN_FILES_FOR_POOL:
-            import multiprocessing
-
-            with multiprocessing.get_context("spawn").Pool(min(num_processes, len(jobs)), ignore_interrupts) as pool:
+            with spawn_context().Pool(min(num_processes, len(jobs)), ignore_interrupts) as pool:
                 pool.map(_split_job, jobs)
         else:
             for job in jobs:

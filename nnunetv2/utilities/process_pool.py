@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
 import signal
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -20,14 +22,40 @@ def ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class _QuietSpawnProcess(multiprocessing.context.SpawnProcess):
+    """A spawned process that is born with SIGINT blocked, so a Ctrl-C during its start-up cannot kill it.
+
+    The initializer (``ignore_interrupts``) runs only after the worker has imported its modules; a Ctrl-C
+    in that window killed the worker, the pool broke, and Python printed tracebacks from its threads.
+    The mask is inherited through fork and exec; the parent's thread unblocks at once, so no Ctrl-C is lost.
+    """
+
+    def start(self) -> None:
+        if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+            return super().start()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            super().start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+class _QuietSpawnContext(multiprocessing.context.SpawnContext):
+    Process = _QuietSpawnProcess
+
+
+def spawn_context() -> multiprocessing.context.SpawnContext:
+    """Return a 'spawn' multiprocessing context whose workers leave Ctrl-C to the parent.
+
+    Spawn, not fork: forked workers can deadlock on thread pools numpy, blosc2 or torch started in the parent.
+    Use with ``ignore_interrupts`` as the pool's initializer.
+    """
+    return _QuietSpawnContext()
+
+
 def spawn_executor(max_workers: int) -> ProcessPoolExecutor:
     """Return a ProcessPoolExecutor of spawned workers that leave Ctrl-C to the parent."""
-    import multiprocessing
-
-    # spawn: forked workers can deadlock on thread pools numpy, blosc2 or torch started in the parent
-    return ProcessPoolExecutor(
-        max_workers, mp_context=multiprocessing.get_context("spawn"), initializer=ignore_interrupts
-    )
+    return ProcessPoolExecutor(max_workers, mp_context=spawn_context(), initializer=ignore_interrupts)
 
 
 def map_over_cases(

@@ -9,7 +9,11 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import subprocess
+import sys
+import time
 import zipfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -146,3 +150,39 @@ def test_a_full_disk_during_install_leaves_no_empty_folders(tmp_path, monkeypatc
     code, stderr = run_entry(monkeypatch, capsys, install_from_zip_entry, str(archive))
     assert_one_error_line(code, stderr, "No space left on device")
     assert sorted(p.relative_to(results).as_posix() for p in results.rglob("*")) == ["Dataset009_Kept"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="process groups and SIGINT as on Linux")
+def test_ctrl_c_during_preprocessing_prints_no_worker_tracebacks(nnunet_env, tmp_path):
+    from nnunetv2.dataset.synthetic import generate_synthetic_dataset
+
+    generate_synthetic_dataset(nnunet_env["nnUNet_raw"] / "Dataset703_Interrupt", num_cases=12, shape=(16, 48, 48))
+    command = [str(Path(sys.executable).parent / "nnUNetv2_plan_and_preprocess"), "-d", "703", "-c", "3d_fullres"]
+    stderr_file = tmp_path / "stderr.txt"
+    with open(stderr_file, "wb") as stderr:
+        # Ctrl-C reaches the whole process group; a shell's background job would ignore it, so restore it
+        process = subprocess.Popen(
+            [*command, "-np", "2", "-npfp", "2"],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+        # waits for events, not durations: the fingerprint's worker processes exist (the parent's children are
+        # the resource tracker and the two workers)
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children")
+        while process.poll() is None and not (
+            "Extracting dataset fingerprint" in stderr_file.read_text(errors="replace")
+            and children.exists()
+            and len(children.read_text().split()) >= 3
+        ):
+            time.sleep(0.05)
+        if process.poll() is not None:
+            pytest.skip("preprocessing ended before it could be interrupted")
+        os.killpg(process.pid, signal.SIGINT)
+        code = process.wait(timeout=300)
+    text = stderr_file.read_text(errors="replace")
+    if code == 0:
+        pytest.skip("preprocessing finished before the signal arrived")
+    assert code == 130 and "Traceback" not in text, text
+    assert text.rstrip().endswith("interrupted")

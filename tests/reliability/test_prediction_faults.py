@@ -121,3 +121,12 @@ def test_a_full_disk_as_os_error_is_one_line(model_folder, inputs, tmp_path, mon
     monkeypatch.setattr("nnunetv2.formats.dataset_json.save_json", no_space, raising=False)
     code, stderr = _predict(monkeypatch, capsys, model_folder, inputs, tmp_path / "out")
     assert_one_error_line(code, stderr, "No space left on device (free some space and run the command again")
+
+
+def test_a_2d_image_given_to_a_3d_model_is_refused_naming_the_case(model_folder, inputs, tmp_path, monkeypatch, capsys):
+    for channel in (0, 1):
+        rewrite(inputs / f"b_000{channel}.nrrd", lambda a: np.ascontiguousarray(a[4]))
+    code, stderr = _predict(monkeypatch, capsys, model_folder, inputs, tmp_path / "out")
+    assert_one_error_line(
+        code, stderr, "case 'b':", "the input is a 2D image but plans 'nnUNetPlans' are for 3D images"
+    )

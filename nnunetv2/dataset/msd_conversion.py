@@ -18,6 +18,7 @@ from nnunetv2.exceptions import DatasetError, NnUNetError, reason_of
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
 from nnunetv2.utilities.file_io import atomic_folder, load_json
+from nnunetv2.utilities.parameters import check_number
 from nnunetv2.utilities.process_pool import ignore_interrupts, spawn_context
 
 logger = logging.getLogger(__name__)
@@ -77,8 +78,7 @@ def _target_folder(task_folder: Path, overwrite_id: int | None) -> Path:
     if not match:
         raise DatasetError(f"{task_folder}: an MSD task folder must be named TaskXX_Name")
     dataset_id = overwrite_id if overwrite_id is not None else int(match.group(1))
-    if not 0 < dataset_id < 1000:
-        raise DatasetError(f"dataset id must be between 1 and 999, got {dataset_id}")
+    check_number("dataset id", dataset_id, "integer [1, 999]", error=DatasetError)
     target = paths.raw_folder() / f"Dataset{dataset_id:03d}_{match.group(2)}"
     for other in dataset_folders_with_id(dataset_id, paths.raw_folder()):
         if other != target:

@@ -214,11 +214,15 @@ def test_bad_requests_fail_with_one_line(prepared, monkeypatch, tmp_path):
         (dict(scribbles=str(tmp_path / "nowhere")), NnUNetError, "nowhere: folder not found"),
         (dict(pseudo_label_parameters={"treshold": 3.0}), NnUNetError, "unknown pseudo-label parameter"),
         (dict(pseudo_label_parameters={"rule": "paper"}), NnUNetError, "rule must be one of published, network_aware"),
-        (dict(update_min_probability=-0.5), NnUNetError, r"update_min_probability must be in \[0, 1\], got -0.5"),
+        (
+            dict(update_min_probability=-0.5),
+            NnUNetError,
+            r"update_min_probability must be a number in \[0, 1\], got -0.5",
+        ),
         (
             dict(pseudo_label_parameters={"resolved_stroke_agreement": 0.0}),
             NnUNetError,
-            r"resolved_stroke_agreement must be in \(0, 1\]",
+            r"resolved_stroke_agreement must be a number in \(0, 1\]",
         ),
     ]
     for overrides, error, message in checks:

@@ -20,6 +20,7 @@ import numpy as np
 from nnunetv2.evaluation.metrics import METRIC_NAMES, LabelOrRegion, compute_metrics
 from nnunetv2.exceptions import EvaluationError
 from nnunetv2.utilities.file_io import load_json, save_json
+from nnunetv2.utilities.parameters import check_number
 from nnunetv2.utilities.process_pool import spawn_executor
 
 logger = logging.getLogger(__name__)
@@ -127,6 +128,7 @@ def compute_metrics_on_folder(
     reference is always an error. ``reader_writer_class`` may also be an instance. With
     ``declared_values``, files holding other label values are refused.
     """
+    check_number("the number of processes (-np)", num_processes, "integer >= 0", error=EvaluationError)
     labels_or_regions = [tuple(r) if isinstance(r, list) else r for r in labels_or_regions]
     if not labels_or_regions:
         raise EvaluationError("no labels or regions to evaluate")

@@ -73,6 +73,9 @@ def map_over_cases(
     """
     from tqdm import tqdm
 
+    from nnunetv2.utilities.parameters import check_number
+
+    check_number("the number of processes (-np)", num_processes, "integer >= 0")
     jobs = list(jobs)
     workers = min(num_processes, len(jobs) // max(min_jobs_per_process, 1))
     bar = {"total": len(jobs), "desc": progress, "unit": "case", "disable": progress is None}

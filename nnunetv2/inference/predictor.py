@@ -137,8 +137,8 @@ class nnUNetPredictor:
 
         # checked here, before a run writes anything (the call record, model files)
         check_numbers(
-            {"tile_step_size (-step_size)": "(0, 1]", "temperature": "> 0"},
-            {"tile_step_size (-step_size)": tile_step_size, "temperature": temperature},
+            {"tile_step_size (-step_size)": "(0, 1]", "the softmax temperature (-temperature)": "> 0"},
+            {"tile_step_size (-step_size)": tile_step_size, "the softmax temperature (-temperature)": temperature},
             error=InferenceError,
         )
         self.tile_step_size = tile_step_size

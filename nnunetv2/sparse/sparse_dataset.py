@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from nnunetv2.utilities.parameters import check_number, check_numbers
 
 logger = logging.getLogger(__name__)
 
-MODES = {
+MODES: dict[str, Callable[..., np.ndarray]] = {
     "scribble": simulate.simulate_scribbles,
     "slices": simulate.simulate_slices,
     "patches": simulate.simulate_patches,

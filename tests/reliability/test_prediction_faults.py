@@ -72,7 +72,7 @@ def test_a_refused_run_leaves_the_previous_call_record(model_folder, inputs, tmp
     for flag, value, message in [
         ("-step_size", "0", "tile_step_size (-step_size) must be a number in (0, 1], got 0.0"),
         ("-step_size", "1.5", "must be a number in (0, 1], got 1.5"),
-        ("-temperature", "0", "temperature must be a number > 0, got 0.0"),
+        ("-temperature", "0", "softmax temperature (-temperature) must be a number > 0, got 0.0"),
         ("-npp", "-1", "num_processes_preprocessing (-npp) must be an integer >= 0, got -1"),
         ("-part_id", "3", "part_id must be in 0..num_parts-1"),
     ]:

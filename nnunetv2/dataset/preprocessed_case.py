@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nnunetv2.exceptions import PreprocessingError
+from nnunetv2.exceptions import PreprocessingError, reason_of
 from nnunetv2.utilities.file_io import atomic_path, load_json, save_json
 
 ClassKey = int | tuple[int, ...]
@@ -35,12 +35,15 @@ def _write_blosc2(array: np.ndarray, path: Path) -> None:
 
     with atomic_path(path) as tmp:
         tmp.unlink()  # blosc2 refuses to open an existing file in mode 'w' on some versions
-        blosc2.asarray(
-            np.ascontiguousarray(array),
-            urlpath=str(tmp),
-            mode="w",
-            cparams={"codec": blosc2.Codec.LZ4, "clevel": 5, "nthreads": 1},
-        )
+        try:
+            blosc2.asarray(
+                np.ascontiguousarray(array),
+                urlpath=str(tmp),
+                mode="w",
+                cparams={"codec": blosc2.Codec.LZ4, "clevel": 5, "nthreads": 1},
+            )
+        except RuntimeError as e:  # blosc2 reports a full disk as RuntimeError, without the path
+            raise PreprocessingError(f"{path}: cannot write the preprocessed array ({reason_of(e)})") from None
 
 
 def save_blosc2_array(array: np.ndarray, path: str | os.PathLike) -> None:

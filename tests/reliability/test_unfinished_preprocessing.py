@@ -77,3 +77,24 @@ def test_a_split_that_misses_cases_is_warned_about(tmp_path, caplog):
     train, val = train_val_cases(tmp_path, cases, 0)
     assert (train, val) == (cases[:5], cases[5:7])  # the user's split is kept...
     assert "9 of the 16 preprocessed cases are in no fold (case_007, case_008" in caplog.text  # ...but not silently
+
+
+def test_a_full_disk_during_preprocessing_is_one_line_and_stays_incomplete(raw_dataset, nnunet_env, monkeypatch):
+    import blosc2
+
+    calls = []
+    real_asarray = blosc2.asarray
+
+    def disk_full_on_fifth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("Error while writing the chunk")  # what blosc2 says on a full disk
+        return real_asarray(*args, **kwargs)
+
+    monkeypatch.setattr(blosc2, "asarray", disk_full_on_fifth)
+    with pytest.raises(PreprocessingError, match=r"case 'case_002': .*case_002.b2nd: cannot write the preprocessed"):
+        _preprocess()
+    data_folder = nnunet_env["nnUNet_preprocessed"] / RAW_NAME / "nnUNetPlans_3d_fullres"
+    assert not list(data_folder.glob(".*"))  # no temporary file left
+    with pytest.raises(PreprocessingError, match="3 of 5 cases are missing"):
+        list_complete_preprocessed_cases(data_folder)

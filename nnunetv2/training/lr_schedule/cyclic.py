@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnunetv2.exceptions import TrainingError
+from nnunetv2.formats.checkpoint_index import cycle_bounds
 from nnunetv2.utilities.parameters import check_number
 
 CHECKPOINT_RULES = ("sparse", "late")
@@ -18,8 +19,7 @@ CHECKPOINT_RULES = ("sparse", "late")
 def _cycle_bounds(num_epochs: int, num_cycles: int) -> list[tuple[int, int]]:
     # at most one cycle per epoch
     check_number("-num_of_cycles", num_cycles, f"integer [1, {num_epochs}]", error=TrainingError)
-    edges = np.round(np.linspace(0, num_epochs, num_cycles + 1)).astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+    return cycle_bounds(num_epochs, num_cycles)
 
 
 def cyclic_poly_lr(epoch: int, num_epochs: int, num_cycles: int, initial_lr: float, exponent: float = 0.9) -> float:

@@ -19,7 +19,7 @@ START=$SECONDS
 set -x
 nnUNetv2_generate_synthetic_dataset -d 900 -n DemoSpheres --num_cases 12 --num_test 4 --overwrite
 nnUNetv2_plan_and_preprocess -d 900 -c 3d_fullres --verify_dataset_integrity
-nnUNetv2_train 900 3d_fullres 0 -num_epochs "$EPOCHS" -num_iterations_per_epoch "$ITERATIONS" \
+nnUNetv2_train 900 3d_fullres 0 --overwrite -num_epochs "$EPOCHS" -num_iterations_per_epoch "$ITERATIONS" \
     -num_val_iterations_per_epoch 5 -seed "$SEED"
 nnUNetv2_predict -i "$nnUNet_raw/Dataset900_DemoSpheres/imagesTs" -o "$DEMO_DIR/predictions" \
     -d 900 -c 3d_fullres -f 0

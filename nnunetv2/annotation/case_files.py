@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from nnunetv2.exceptions import DatasetError, ImageIOError, NnUNetError
+from nnunetv2.utilities.parameters import check_number
 
 UNCERTAINTY_SUFFIX = "_uncertainty"
 SCORE_STEMS = ("scores",)  # scores.json / scores.csv of other tools
@@ -109,8 +110,7 @@ def find_uncertainty_maps(folder: str | os.PathLike) -> UncertaintySource:
         table = folder / f"{TABLE_NAME}.json"
         settings = load_json(table) if table.is_file() else {}
         scale = settings.get("map_scale", MAP_SCALE) if isinstance(settings, dict) else MAP_SCALE
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-            raise DatasetError(f"{table}: 'map_scale' must be a positive number, got {scale!r}")
+        check_number("'map_scale'", scale, "> 0", where=str(table), error=DatasetError)
         maps = index_case_files(folder / MAPS_FOLDER, what="uncertainty maps")
         measure = settings.get("measure") if isinstance(settings, dict) else None
         return UncertaintySource(maps, float(scale), folder, measure if isinstance(measure, str) else None)

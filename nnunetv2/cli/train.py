@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue from checkpoint_latest (or checkpoint_final, e.g. with more -num_epochs)",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train a fold that already finished again from scratch (without it that is refused; nnU-Net v2 "
+        "overwrites silently)",
+    )
     parser.add_argument("--val", action="store_true", help="only run the final validation (needs checkpoint_final)")
     parser.add_argument(
         "--val_best", action="store_true", help="validate with checkpoint_best instead of checkpoint_final"
@@ -124,6 +130,7 @@ def train_entry(argv: Sequence[str] | None = None) -> None:
                 checkpoint_rule=args.checkpoints,
                 cpu_bf16=args.bf16,
                 show_progress=not args.disable_progress_bar,
+                overwrite=args.overwrite,
             )
         )
         print(f"done: {folder}")

@@ -34,8 +34,9 @@ def group_images_by_case(
     # one file may hold several channels (RGB images); the channel count is then checked on read
     files_per_case = max((len(found) for found in channels.values()), default=0)
     if num_channels is not None and files_per_case not in (1, num_channels):
+        case = next(c for c, found in sorted(channels.items()) if len(found) == files_per_case)
         raise DatasetError(
-            f"cases in {folder} have {files_per_case} channel files, but the dataset has {num_channels} channel(s)"
+            f"{folder}: case '{case}' has {files_per_case} channel files, but the dataset has {num_channels} channel(s)"
         )
     result = {}
     for case in sorted(channels):

@@ -88,6 +88,11 @@ class LabelManager:
         return [v for v in self._all_values() if v != self.ignore_label]
 
     @property
+    def declared_values(self) -> list[int]:
+        """Every value a label file of this dataset may hold: the labels and the ignore label."""
+        return self.all_labels + ([self.ignore_label] if self.ignore_label is not None else [])
+
+    @property
     def foreground_labels(self) -> list[int]:
         """All labels but background and ignore."""
         return [v for v in self.all_labels if v != 0]

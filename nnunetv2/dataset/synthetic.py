@@ -23,6 +23,7 @@ from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.imageio.image_files import write_image
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
 from nnunetv2.utilities.file_io import atomic_folder
+from nnunetv2.utilities.parameters import check_number, is_valid
 
 logger = logging.getLogger(__name__)
 
@@ -160,8 +161,8 @@ def _check_arguments(
         problem = f"spacing {tuple(spacing)} must be positive with one value per axis of {tuple(shape)}"
     elif intensity not in ("mr", "ct"):
         problem = f"intensity must be 'mr' or 'ct', got {intensity!r}"
-    elif min(num_cases, num_channels, num_foreground_classes) < 1:
-        problem = "num_cases, num_channels and num_foreground_classes must be at least 1"
+    elif not all(is_valid(n, "integer >= 1") for n in (num_cases, num_channels, num_foreground_classes)):
+        problem = "num_cases, num_channels and num_foreground_classes must be integers >= 1"
     elif regions and num_foreground_classes < 2:
         problem = "regions need at least 2 foreground classes"
     elif file_ending.lower() in _NATURAL_IMAGE_ENDINGS and len(shape) != 2:
@@ -269,8 +270,7 @@ def generate_synthetic_dataset_in_raw(dataset_id: int, name: str, overwrite: boo
     """Generate ``nnUNet_raw/DatasetXXX_name``; refuse when the id is taken unless ``overwrite``."""
     from nnunetv2 import paths
 
-    if not 0 < dataset_id < 1000:
-        raise DatasetError(f"dataset id must be between 1 and 999, got {dataset_id}")
+    check_number("dataset id", dataset_id, "integer [1, 999]", error=DatasetError)
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
         raise DatasetError(f"dataset name '{name}' may only contain letters, digits, '_' and '-'")
     target = paths.raw_folder() / f"Dataset{dataset_id:03d}_{name}"

@@ -12,7 +12,6 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ import numpy as np
 from nnunetv2.evaluation.metrics import METRIC_NAMES, LabelOrRegion, compute_metrics
 from nnunetv2.exceptions import EvaluationError
 from nnunetv2.utilities.file_io import list_files, load_json, save_json
+from nnunetv2.utilities.parameters import check_number
+from nnunetv2.utilities.process_pool import spawn_executor
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,8 @@ def _case_pairs(folder_ref: Path, folder_pred: Path, file_ending: str, chill: bo
 
 
 def _compute_case(args: tuple) -> dict[str, Any]:
-    reference, prediction, reader_writer, labels_or_regions, ignore_label = args
-    return compute_metrics(reference, prediction, reader_writer, labels_or_regions, ignore_label)
+    reference, prediction, reader_writer, labels_or_regions, ignore_label, declared_values = args
+    return compute_metrics(reference, prediction, reader_writer, labels_or_regions, ignore_label, declared_values)
 
 
 def _summarize(per_case: list[dict[str, Any]], labels_or_regions: Sequence[LabelOrRegion]) -> dict[str, Any]:
@@ -142,24 +143,25 @@ def compute_metrics_on_folder(
     ignore_label: int | None = None,
     num_processes: int = 1,
     chill: bool = False,
+    declared_values: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Return (and write to ``output_file`` unless None) the summary of every prediction in ``folder_pred``.
 
     A reference without a prediction is an error unless ``chill``; a prediction without a
-    reference is always an error. ``reader_writer_class`` may also be an instance.
+    reference is always an error. ``reader_writer_class`` may also be an instance. With
+    ``declared_values``, files holding other label values are refused.
     """
+    check_number("the number of processes (-np)", num_processes, "integer >= 0", error=EvaluationError)
     labels_or_regions = [tuple(r) if isinstance(r, list) else r for r in labels_or_regions]
     if not labels_or_regions:
         raise EvaluationError("no labels or regions to evaluate")
     reader_writer = reader_writer_class() if isinstance(reader_writer_class, type) else reader_writer_class
     pairs = _case_pairs(Path(folder_ref), Path(folder_pred), file_ending, chill)
-    jobs = [(ref, pred, reader_writer, labels_or_regions, ignore_label) for ref, pred in pairs]
+    jobs = [(ref, pred, reader_writer, labels_or_regions, ignore_label, declared_values) for ref, pred in pairs]
     workers = min(num_processes, len(jobs) // _MIN_CASES_PER_PROCESS)
     if workers > 1:
-        import multiprocessing
-
         # spawn: forked workers can deadlock on thread pools numpy or torch started in the parent
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with spawn_executor(workers) as pool:
             per_case = list(pool.map(_compute_case, jobs))
     else:
         per_case = [_compute_case(job) for job in jobs]
@@ -203,6 +205,7 @@ def compute_metrics_on_folder_with_plans(
         label_manager.ignore_label,
         num_processes,
         chill,
+        label_manager.declared_values,
     )
 
 

@@ -26,7 +26,14 @@ def plan_and_preprocess(
     from nnunetv2.experiment_planning.fingerprint import extract_fingerprint_for_dataset
     from nnunetv2.experiment_planning.planner import plan_experiment_for_dataset
     from nnunetv2.preprocessing.preprocessor import preprocess_dataset
+    from nnunetv2.utilities.parameters import check_number
 
+    # every number first: a refused run writes nothing
+    counts = [num_processes] if num_processes is None or isinstance(num_processes, int) else list(num_processes)
+    for count in counts:
+        check_number("-np", count, "integer >= 1", optional=True)
+    check_number("-npfp", num_processes_fingerprint, "integer >= 1", optional=True)
+    check_number("-gpu_memory_target", gpu_memory_target_in_gb, "> 0", optional=True)
     for dataset in dataset_ids:
         extract_fingerprint_for_dataset(
             dataset,

@@ -14,13 +14,15 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nnunetv2.dataset.label_manager import LabelManager
-from nnunetv2.exceptions import InferenceError
+from nnunetv2.exceptions import ImageIOError, InferenceError
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.formats.plans import ConfigurationPlans, Plans
 from nnunetv2.utilities.file_io import atomic_path, save_npz_compressed
@@ -250,6 +252,10 @@ def export_prediction_from_logits(
     # on that); its temporary name keeps the ending because writers choose the format by it
     output_file = output_file_truncated + dataset_json.file_ending
     with atomic_path(output_file, suffix=dataset_json.file_ending) as tmp:
-        reader_writer.write_seg(segmentation, str(tmp), properties)
+        try:
+            reader_writer.write_seg(segmentation, str(tmp), properties)
+        except ImageIOError as e:  # name the file the user asked for, not its temporary name
+            temporary = rf"{re.escape(str(tmp.parent))}/\.{re.escape(Path(output_file).name)}[^:\s]*"
+            raise ImageIOError(re.sub(temporary, output_file, str(e))) from None
     logger.debug("wrote %s", output_file)
     return output_file

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
@@ -98,7 +97,20 @@ def _pool(num_processes: int, num_jobs: int) -> ProcessPoolExecutor | None:
     if num_processes <= 1 or num_jobs <= 1:
         return None
     # spawn: forked workers can deadlock on thread pools torch/numpy started in the parent
-    return ProcessPoolExecutor(min(num_processes, num_jobs), mp_context=multiprocessing.get_context("spawn"))
+    from nnunetv2.utilities.process_pool import spawn_executor
+
+    return spawn_executor(min(num_processes, num_jobs))
+
+
+def _check_output_folder(inputs: Any, outputs: Any) -> None:
+    """Refuse an output folder that is the input folder (predictions would mix with the images) or a file."""
+    if not isinstance(outputs, (str, os.PathLike)):
+        return
+    output = Path(outputs)
+    if output.exists() and not output.is_dir():
+        raise InferenceError(f"{output}: the output folder (-o) is an existing file, not a folder")
+    if isinstance(inputs, (str, os.PathLike)) and output.resolve() == Path(inputs).resolve():
+        raise InferenceError(f"{output}: the output folder (-o) is the input folder (-i); choose another one")
 
 
 class nnUNetPredictor:
@@ -121,9 +133,14 @@ class nnUNetPredictor:
         import torch
 
         from nnunetv2.utilities.device import resolve_device
+        from nnunetv2.utilities.parameters import check_numbers
 
-        if not temperature > 0:
-            raise InferenceError(f"the softmax temperature must be positive, got {temperature}")
+        # checked here, before a run writes anything (the call record, model files)
+        check_numbers(
+            {"tile_step_size (-step_size)": "(0, 1]", "the softmax temperature (-temperature)": "> 0"},
+            {"tile_step_size (-step_size)": tile_step_size, "the softmax temperature (-temperature)": temperature},
+            error=InferenceError,
+        )
         self.tile_step_size = tile_step_size
         # False: a case's logits accumulate in CPU memory even when the network runs on a GPU
         self.perform_everything_on_device = perform_everything_on_device
@@ -277,9 +294,22 @@ class nnUNetPredictor:
         part_id: int = 0,
     ) -> list[str]:
         """Predict every input case (this part of ``num_parts``); return the segmentation files written."""
+        from nnunetv2.utilities.parameters import check_numbers
         from nnunetv2.utilities.progress import progress_bar
 
         model = self._require_model()
+        check_numbers(
+            {
+                "num_processes_preprocessing (-npp)": "integer >= 0",
+                "num_processes_segmentation_export (-nps)": "integer >= 0",
+            },
+            {
+                "num_processes_preprocessing (-npp)": num_processes_preprocessing,
+                "num_processes_segmentation_export (-nps)": num_processes_segmentation_export,
+            },
+            error=InferenceError,
+        )
+        _check_output_folder(list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files)
         cases = list_prediction_cases(
             list_of_lists_or_source_folder,
             output_folder_or_list_of_truncated_output_files,

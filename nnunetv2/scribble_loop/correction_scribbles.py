@@ -15,6 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from nnunetv2.exceptions import NnUNetError
+from nnunetv2.utilities.parameters import check_number, check_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +104,7 @@ def _check_arguments(
     for name, array in (("reference", reference), ("prediction", prediction)):
         if not np.issubdtype(array.dtype, np.integer):
             raise NnUNetError(f"correction scribbles: the {name} must be an integer label map, got {array.dtype}")
-    if not _is_int(ignore_value) or ignore_value < 0:
-        raise NnUNetError(f"correction scribbles: ignore_value must be a non-negative integer, got {ignore_value!r}")
+    check_number("ignore_value", ignore_value, "integer >= 0", where="correction scribbles")
     if np.any(prediction == ignore_value):
         raise NnUNetError(f"correction scribbles: the prediction contains the unannotated value {ignore_value}")
     if isinstance(budget, float):
@@ -115,13 +115,11 @@ def _check_arguments(
             f"correction scribbles: budget must be a voxel count (int >= 0) or a fraction "
             f"(float in (0, 1]), got {budget!r}"
         )
-    for name, value in (
-        ("min_region_size", min_region_size),
-        ("strokes_per_region", strokes_per_region),
-        ("thickness", thickness),
-    ):
-        if not _is_int(value) or value < 1:
-            raise NnUNetError(f"correction scribbles: {name} must be a positive integer, got {value!r}")
+    check_numbers(
+        {"min_region_size": "integer >= 1", "strokes_per_region": "integer >= 1", "thickness": "integer >= 1"},
+        {"min_region_size": min_region_size, "strokes_per_region": strokes_per_region, "thickness": thickness},
+        where="correction scribbles",
+    )
     if reference.ndim == 3 and axis not in (0, 1, 2):
         raise NnUNetError(f"correction scribbles: axis must be 0, 1 or 2, got {axis!r}")
 

@@ -91,16 +91,11 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     from nnunetv2.scribble_loop.pseudo_labels import check_update_min_probability, pseudo_label_parameters
     from nnunetv2.scribble_loop.training_data import check_pool_case_names
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.parameters import check_numbers
 
-    for name in ("num_rounds", "epochs_per_round", "iterations_per_epoch", "val_iterations_per_epoch"):
-        if getattr(request, name) < 1:
-            raise NnUNetError(f"scribble loop: {name} must be at least 1, got {getattr(request, name)}")
-    if not request.initial_lr > 0:
-        raise NnUNetError(f"scribble loop: initial_lr must be positive, got {request.initial_lr}")
-    if not 0 <= request.scribble_sample_probability <= 1:
-        raise NnUNetError(
-            f"scribble loop: scribble_sample_probability must lie in [0, 1], got {request.scribble_sample_probability}"
-        )
+    counts = ("num_rounds", "epochs_per_round", "iterations_per_epoch", "val_iterations_per_epoch")
+    rules = {name: "integer >= 1" for name in counts} | {"initial_lr": "> 0", "scribble_sample_probability": "[0, 1]"}
+    check_numbers(rules, {name: getattr(request, name) for name in rules}, where="scribble loop")
     if (request.test_images is None) != (request.test_reference is None):
         raise NnUNetError("scribble loop: a test set needs both its images and its reference labels")
     for name in ("pool_images", "scribbles", "pool_reference", "test_images", "test_reference"):

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnunetv2.exceptions import NnUNetError
+from nnunetv2.utilities.parameters import check_number
 
 if TYPE_CHECKING:
     import torch
@@ -186,18 +187,18 @@ def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
     return {**defaults, **overrides}
 
 
-# parameter -> (accepts the value, what it must be)
+# parameter -> its rule (nnunetv2.utilities.parameters)
 _PARAMETER_RULES = {
-    "threshold": (lambda v: v > 0, "> 0"),
-    "lamb": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "intensity_weight": (lambda v: v >= 0, ">= 0"),
-    "probability_weight": (lambda v: v >= 0, ">= 0"),
-    "min_geodesic_confidence": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "probability_confidence_scale": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "boundary_width": (lambda v: isinstance(v, (int, np.integer)) and v >= 0, "an integer >= 0"),
-    "boundary_factor": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "resolved_stroke_agreement": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "update_min_probability": (lambda v: 0 <= v <= 1, "in [0, 1]"),  # between rounds, not a rule option
+    "threshold": "> 0",
+    "lamb": "[0, 1]",
+    "intensity_weight": ">= 0",
+    "probability_weight": ">= 0",
+    "min_geodesic_confidence": "[0, 1)",
+    "probability_confidence_scale": "[0, 1]",
+    "boundary_width": "integer >= 0",
+    "boundary_factor": "[0, 1]",
+    "resolved_stroke_agreement": "(0, 1]",
+    "update_min_probability": "[0, 1]",  # between rounds, not a rule option
 }
 RULES = ("published", "network_aware")
 # between rounds a voxel's pseudo label changes only to a class the new network gives at least this probability
@@ -211,13 +212,7 @@ def _check_parameters(**values: Any) -> None:
             if value not in RULES:
                 raise NnUNetError(f"pseudo labels: rule must be one of {', '.join(RULES)}, got {value!r}")
             continue
-        accepts, requirement = _PARAMETER_RULES[name]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float, np.integer, np.floating))
-            or not accepts(value)
-        ):
-            raise NnUNetError(f"pseudo labels: {name} must be {requirement}, got {value!r}")
+        check_number(name, value, _PARAMETER_RULES[name], where="pseudo labels")
 
 
 def _check_arrays(image, probabilities, scribbles, spacing, unannotated_value) -> None:

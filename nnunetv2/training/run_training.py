@@ -10,6 +10,7 @@ from nnunetv2 import paths
 from nnunetv2.exceptions import PlansError, TrainingError
 from nnunetv2.formats.folds import Fold, parse_fold
 from nnunetv2.training.trainer_options import TrainerOptions
+from nnunetv2.utilities.parameters import check_number
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class TrainingRequest:
     checkpoint_rule: str | None = None  # cyclic-LR trainers: 'sparse' or 'late' ensemble checkpoints
     cpu_bf16: bool = False  # bfloat16 network on the CPU
     show_progress: bool = True  # the in-epoch bar (plain lines when redirected); the epoch lines stay
+    overwrite: bool = False  # start a fold that already holds a finished training over (nnU-Net v2 always does)
 
 
 def _check_request(request: TrainingRequest) -> TrainingRequest:
@@ -54,12 +56,14 @@ def _check_request(request: TrainingRequest) -> TrainingRequest:
         raise TrainingError("-pretrained_weights cannot be combined with --val")
     if request.validate_with_best and request.disable_checkpointing:
         raise TrainingError("--val_best needs checkpoint_best.pth, which --disable_checkpointing never writes")
-    if request.num_gpus < 1:
-        raise TrainingError(f"-num_gpus must be at least 1, got {request.num_gpus}")
+    if request.continue_training and request.overwrite:
+        raise TrainingError("--c continues the fold's training and --overwrite starts it over: give one of them")
+    check_number("-num_gpus", request.num_gpus, "integer >= 1", error=TrainingError)
     for name in _OVERRIDABLE:
-        value = getattr(request, name)
-        if value is not None and value < 1:
-            raise TrainingError(f"-{name} must be at least 1, got {value}")
+        check_number(f"-{name}", getattr(request, name), "integer >= 1", error=TrainingError, optional=True)
+    check_number("-seed", request.seed, "integer >= 0", error=TrainingError, optional=True)
+    check_number("-num_of_cycles", request.num_of_cycles, "integer >= 1", error=TrainingError, optional=True)
+    check_number("num_data_workers", request.num_data_workers, "integer >= 0", error=TrainingError, optional=True)
     return replace(request, fold=parse_fold(request.fold))
 
 
@@ -88,6 +92,23 @@ def trainer_options(request: TrainingRequest, trainer_class: type | None = None)
         show_progress=request.show_progress,
         settings=settings,
     )
+
+
+def check_safe_to_start(trainer, request: TrainingRequest) -> None:
+    """Refuse, before anything is written, a start from unfinished preprocessing or over a finished fold."""
+    from nnunetv2.dataset.preprocessed_case import list_complete_preprocessed_cases
+
+    if not request.only_run_validation:
+        list_complete_preprocessed_cases(
+            trainer.preprocessed_dataset_folder
+        )  # PreprocessingError naming what is missing
+    finished = Path(trainer.output_folder) / "checkpoint_final.pth"
+    starting_over = not (request.continue_training or request.only_run_validation)
+    if starting_over and finished.is_file() and not request.overwrite:
+        raise TrainingError(
+            f"{finished.parent}: this fold has finished training; continue it with --c (e.g. with more -num_epochs), "
+            f"validate with --val, or train it again from scratch with --overwrite"
+        )
 
 
 def build_trainer(request: TrainingRequest, device=None):
@@ -222,6 +243,7 @@ def run_training(request: TrainingRequest) -> Path:
     # build once here: user errors surface as one line before any process is spawned, and the
     # splits file is written by this process alone
     trainer = build_trainer(request)
+    check_safe_to_start(trainer, request)
     device = trainer.device
     torchrun = torchrun_context()
     if torchrun is not None:

@@ -113,7 +113,7 @@ def test_bad_inputs_raise_one_line_errors():
         simulate_correction_scribbles(reference, prediction, UNANNOTATED, budget=1.5)
     with pytest.raises(NnUNetError, match="budget must be a voxel count"):
         simulate_correction_scribbles(reference, prediction, UNANNOTATED, budget=-3)
-    with pytest.raises(NnUNetError, match="thickness must be a positive integer"):
+    with pytest.raises(NnUNetError, match="thickness must be an integer >= 1"):
         simulate_correction_scribbles(reference, prediction, UNANNOTATED, thickness=0)
     with pytest.raises(NnUNetError, match="prediction contains the unannotated value 1"):
         simulate_correction_scribbles(reference, prediction, 1)

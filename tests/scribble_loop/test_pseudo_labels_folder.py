@@ -245,7 +245,7 @@ def test_bad_scribble_files_are_clear_errors(inputs_3d, tmp_path, monkeypatch, c
 
 def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
     inputs = _copy(inputs_3d, tmp_path)
-    _fails_with(monkeypatch, capsys, inputs, "threshold must be > 0, got -1.0", "--threshold", "-1")
+    _fails_with(monkeypatch, capsys, inputs, "threshold must be a number > 0, got -1.0", "--threshold", "-1")
     _fails_with(monkeypatch, capsys, inputs, "unannotated value 2 is also class 2", "--unannotated", "2")
     _fails_with(
         monkeypatch, capsys, inputs, "rule must be one of published, network_aware, got 'paper'", "--rule", "paper"
@@ -254,7 +254,7 @@ def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
         monkeypatch,
         capsys,
         inputs,
-        "resolved_stroke_agreement must be in (0, 1], got 0.0",
+        "resolved_stroke_agreement must be a number in (0, 1], got 0.0",
         "--resolved_stroke_agreement",
         "0",
     )
@@ -262,7 +262,7 @@ def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
         monkeypatch,
         capsys,
         inputs,
-        "resolved_stroke_agreement must be in (0, 1], got 2.0",
+        "resolved_stroke_agreement must be a number in (0, 1], got 2.0",
         "--resolved_stroke_agreement",
         "2",
     )
@@ -371,7 +371,7 @@ def test_bad_previous_pseudo_label_options_are_clear_errors(inputs_3d, tmp_path,
         monkeypatch,
         capsys,
         inputs,
-        "update_min_probability must be in [0, 1], got 1.5",
+        "update_min_probability must be a number in [0, 1], got 1.5",
         "--previous",
         previous,
         "--update_min_probability",

@@ -190,9 +190,9 @@ def test_bad_inputs_raise_one_line_errors():
         geodesic_pseudo_label(image, probabilities, scribbles, unannotated_value=1)
     with pytest.raises(NnUNetError, match="do not sum to 1"):
         geodesic_pseudo_label(image, probabilities * 0.5, scribbles)
-    with pytest.raises(NnUNetError, match="threshold must be > 0, got 0"):
+    with pytest.raises(NnUNetError, match="threshold must be a number > 0, got 0"):
         geodesic_pseudo_label(image, probabilities, scribbles, threshold=0)
-    with pytest.raises(NnUNetError, match="lamb must be in"):
+    with pytest.raises(NnUNetError, match="lamb must be a number in"):
         geodesic_pseudo_label(image, probabilities, scribbles, lamb="high")
     with pytest.raises(NnUNetError, match="unknown pseudo-label parameter"):
         pseudo_label_parameters(temperature=3)
@@ -314,9 +314,9 @@ def test_bad_rule_options_raise_one_line_errors():
     image, probabilities, scribbles, _ = _two_objects_case()
     with pytest.raises(NnUNetError, match="rule must be one of published, network_aware, got 'magic'"):
         geodesic_pseudo_label(image, probabilities, scribbles, rule="magic")
-    with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be in \(0, 1\], got 0"):
+    with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be a number in \(0, 1\], got 0"):
         pseudo_label_parameters(resolved_stroke_agreement=0)
-    with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be in \(0, 1\], got 1.5"):
+    with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be a number in \(0, 1\], got 1.5"):
         geodesic_pseudo_label(image, probabilities, scribbles, resolved_stroke_agreement=1.5)
 
 
@@ -349,5 +349,5 @@ def test_keep_previous_where_unsure_changes_a_voxel_only_to_a_well_supported_cla
     nothing = keep_previous_where_unsure(label, confidence, probabilities, previous_label, previous_confidence, 1)
     assert np.array_equal(nothing[0], previous_label)
     for bad in (-0.1, 1.5, "high", True):
-        with pytest.raises(NnUNetError, match=r"update_min_probability must be in \[0, 1\], got"):
+        with pytest.raises(NnUNetError, match=r"update_min_probability must be a number in \[0, 1\], got"):
             keep_previous_where_unsure(label, confidence, probabilities, previous_label, previous_confidence, bad)

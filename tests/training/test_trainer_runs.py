@@ -274,7 +274,7 @@ def test_ddp_two_gloo_processes_end_with_identical_weights(dataset_2d):
         (["Dataset999_Missing", "2d", "0"], "Dataset999_Missing: preprocessed dataset not found"),
         ([NAME_2D, "2d", "7"], "fold 7 is out of range"),
         ([NAME_2D, "2d", "0", "--c", "-pretrained_weights", "x.pth"], "-pretrained_weights only applies to a new"),
-        ([NAME_2D, "2d", "0", "-num_epochs", "0"], "-num_epochs must be at least 1, got 0"),
+        ([NAME_2D, "2d", "0", "-num_epochs", "0"], "-num_epochs must be an integer >= 1, got 0"),
     ],
 )
 def test_user_errors_are_one_line(dataset_2d, capsys, argv, message):

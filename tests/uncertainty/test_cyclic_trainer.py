@@ -196,7 +196,7 @@ def test_trained_ensemble_predicts_and_scores_the_test_cases(env, tmp_path):
         ),
         (
             ["-tr", "nnUNetTrainerCyclicLR", "-num_epochs", "3", "-num_of_cycles", "4"],
-            "-num_of_cycles must be between 1 and the number of epochs (3), got 4",
+            "-num_of_cycles must be an integer in [1, 3], got 4",
         ),
     ],
 )

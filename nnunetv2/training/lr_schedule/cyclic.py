@@ -13,15 +13,14 @@ from torch.optim import Optimizer
 from nnunetv2.exceptions import TrainingError
 from nnunetv2.formats.checkpoint_index import cycle_bounds
 from nnunetv2.training.lr_schedule.poly import EpochLRScheduler
+from nnunetv2.utilities.parameters import check_number
 
 CHECKPOINT_RULES = ("sparse", "late")
 
 
 def _cycle_bounds(num_epochs: int, num_cycles: int) -> list[tuple[int, int]]:
-    if num_cycles < 1 or num_cycles > num_epochs:
-        raise TrainingError(
-            f"-num_of_cycles must be between 1 and the number of epochs ({num_epochs}), got {num_cycles}"
-        )
+    # at most one cycle per epoch
+    check_number("-num_of_cycles", num_cycles, f"integer [1, {num_epochs}]", error=TrainingError)
     return cycle_bounds(num_epochs, num_cycles)
 
 

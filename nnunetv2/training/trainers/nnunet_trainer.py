@@ -29,7 +29,7 @@ from torch import nn
 
 from nnunetv2 import paths
 from nnunetv2.dataset.label_manager import LabelManager, label_names
-from nnunetv2.dataset.preprocessed_case import list_preprocessed_cases
+from nnunetv2.dataset.preprocessed_case import list_complete_preprocessed_cases
 from nnunetv2.dataset.previous_stage import next_stage_folder
 from nnunetv2.exceptions import TrainingError
 from nnunetv2.formats.checkpoint_io import unwrap_state_dict
@@ -350,7 +350,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
                 f"{self.preprocessed_dataset_folder}: preprocessed data of configuration "
                 f"'{self.configuration_name}' not found (run nnUNetv2_preprocess)"
             )
-        cases = list_preprocessed_cases(self.preprocessed_dataset_folder)
+        cases = list_complete_preprocessed_cases(self.preprocessed_dataset_folder)  # an unfinished run: refused
         if not self.dist.is_main:
             self.dist.barrier()
         split = train_val_cases(self.preprocessed_dataset_folder_base, cases, self.fold)

@@ -39,6 +39,8 @@ def download_file(url: str, local_filename: str | os.PathLike, chunk_size: int =
                 while chunk := response.read(chunk_size):
                     out.write(chunk)
                     progress.update(len(chunk))
+    except urllib.error.HTTPError as e:
+        raise NnUNetError(f"{url}: download failed (HTTP {e.code} {e.reason})") from None
     except (urllib.error.URLError, ValueError, OSError) as e:
         raise NnUNetError(f"{url}: download failed ({getattr(e, 'reason', e)})") from None
     return str(local_filename)

@@ -5,7 +5,7 @@ network fits the weights. This copies ``nnUNet_preprocessed/S/<source plans>.jso
 ``nnUNet_preprocessed/T/<target plans>.json`` with T's dataset name, T's image reader-writer and,
 when the plans identifier changes, data identifiers renamed after it (so T's preprocessed data
 does not overwrite data of T's own plans). nnU-Net v2's module path, function and arguments;
-walk-through in documentation/training.md.
+walk-through in documentation/planning_and_preprocessing.md.
 """
 
 from __future__ import annotations

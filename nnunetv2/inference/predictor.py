@@ -14,7 +14,7 @@ import logging
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -274,6 +274,7 @@ class nnUNetPredictor:
                 model.network.load_state_dict(weights)
             prediction = self.predict_sliding_window_return_logits(data)
             logits = prediction if logits is None else logits.add_(prediction)
+        assert logits is not None, "the loop runs at least once"
         return logits.div_(max(1, len(model.fold_weights)) * self.temperature)
 
     def predict_sliding_window_return_logits(self, input_image: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -579,7 +580,7 @@ class nnUNetPredictor:
 
     def _preprocessed(
         self, jobs: list[_PreprocessJob], num_processes: int
-    ) -> Iterator[tuple[str, np.ndarray, dict[str, Any]]]:
+    ) -> Generator[tuple[str, np.ndarray, dict[str, Any]], None, None]:
         """Yield preprocessed cases in order; with workers, a few cases are prepared ahead."""
         pool = _pool(num_processes, len(jobs))
         if pool is None:

@@ -94,6 +94,7 @@ def list_prediction_cases(
         images = _cases_from_folder(Path(inputs), dataset_json)
     else:
         images = _cases_from_lists(inputs, dataset_json)
+    truncated: list[str | None]
     if outputs is None:
         truncated = [None] * len(images)
     elif isinstance(outputs, (str, os.PathLike)):

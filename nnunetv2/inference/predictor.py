@@ -269,8 +269,9 @@ class nnUNetPredictor:
                 f"the preprocessed case has {data.shape[0]} channels, the network expects {model.num_input_channels}"
             )
         logits = None
-        for weights in model.fold_weights or [None]:
-            if weights is not None and len(model.fold_weights) > 1:
+        fold_weights: list[dict[str, torch.Tensor] | None] = list(model.fold_weights) or [None]
+        for weights in fold_weights:
+            if weights is not None and len(fold_weights) > 1:
                 model.network.load_state_dict(weights)
             prediction = self.predict_sliding_window_return_logits(data)
             logits = prediction if logits is None else logits.add_(prediction)
@@ -492,8 +493,13 @@ class nnUNetPredictor:
         segs = [segs] if isinstance(segs, np.ndarray) else (segs if segs is not None else [None] * len(images))
         props = properties_or_list_of_properties
         props = [props] if isinstance(props, dict) else list(props)
-        names = [truncated_ofname] if isinstance(truncated_ofname, (str, os.PathLike)) else truncated_ofname
-        names = list(names) if names is not None else [None] * len(images)
+        names: list[str | None]
+        if isinstance(truncated_ofname, (str, os.PathLike)):
+            names = [str(truncated_ofname)]
+        elif truncated_ofname is None:
+            names = [None] * len(images)
+        else:
+            names = list(truncated_ofname)
         if not len(images) == len(segs) == len(props) == len(names):
             raise InferenceError(
                 f"got {len(images)} images, {len(segs)} previous-stage segmentations, {len(props)} "

@@ -544,11 +544,11 @@ class nnUNetPredictor:
         total: int | None,
     ) -> list:
         """Predict ``(name, data, properties, ofile)`` items; export (or convert) in workers when it pays off."""
-        from tqdm import tqdm
+        from nnunetv2.utilities.progress import progress_bar
 
         model = self._require_model()
         results: list = []
-        progress = tqdm(total=total, desc="predicting", unit="case", disable=not self.allow_tqdm)
+        progress = progress_bar(total=total, desc="predicting", unit="case", disable=not self.allow_tqdm)
         export_pool = _pool(num_processes_segmentation_export, total if total is not None else 2)
         pending_exports: deque[Future] = deque()
         try:
@@ -569,14 +569,15 @@ class nnUNetPredictor:
                     results.append(_export(export))
                     progress.update()
                     continue
-                pending_exports.append(export_pool.submit(_export, export))
+                future = export_pool.submit(_export, export)
+                # a case counts when its file is written, as soon as that happens (not when collected)
+                future.add_done_callback(lambda _: progress.update())
+                pending_exports.append(future)
                 # bound the logits waiting in memory for an export worker
                 while len(pending_exports) > num_processes_segmentation_export:
                     results.append(pending_exports.popleft().result())
-                    progress.update()
             while pending_exports:
                 results.append(pending_exports.popleft().result())
-                progress.update()
         finally:
             progress.close()
             if export_pool is not None:

@@ -127,25 +127,6 @@ class LabelManager:
         """Number of network output channels."""
         return len(self.foreground_regions) if self.has_regions else len(self.all_labels)
 
-    # ----- nnU-Net v2's LabelManager names (read by trainer hooks written for nnU-Net v2) -----
-
-    @property
-    def all_regions(self) -> list[int | tuple[int, ...]]:
-        """Return the foreground regions (nnU-Net v2 lists the same)."""
-        return self.foreground_regions
-
-    def apply_inference_nonlin(self, logits: torch.Tensor) -> torch.Tensor:
-        """Return probabilities of logits (C, ...) (nnU-Net v2's name of ``apply_inference_nonlinearity``)."""
-        return self.apply_inference_nonlinearity(logits)
-
-    def convert_probabilities_to_segmentation(self, predicted_probabilities: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Return the label map of probabilities (C, ...) (nnU-Net v2's name)."""
-        return self.probabilities_to_segmentation(predicted_probabilities)
-
-    def convert_logits_to_segmentation(self, predicted_logits: torch.Tensor) -> np.ndarray:
-        """Return the label map of logits (C, ...)."""
-        return self.probabilities_to_segmentation(self.apply_inference_nonlinearity(predicted_logits))
-
     def annotated_mask(self, seg: np.ndarray) -> np.ndarray | None:
         """Boolean mask of annotated voxels, or None when there is no ignore label."""
         if not self.has_ignore_label:
@@ -178,6 +159,26 @@ class LabelManager:
         for i, region in enumerate(self.foreground_regions):
             out[i] = np.isin(seg, region)
         return out
+
+    # nnU-Net v2's names (read by trainer hooks and scripts written for nnU-Net v2)
+    def apply_inference_nonlin(self, logits: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Softmax over classes, or sigmoid per region (nnU-Net v2's name)."""
+        import torch
+
+        return self.apply_inference_nonlinearity(torch.as_tensor(logits).float())
+
+    def convert_probabilities_to_segmentation(self, predicted_probabilities: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Labels of ``(C, ...)`` probabilities (nnU-Net v2's name of ``probabilities_to_segmentation``)."""
+        return self.probabilities_to_segmentation(predicted_probabilities)
+
+    def convert_logits_to_segmentation(self, predicted_logits: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Labels of ``(C, ...)`` logits."""
+        return self.probabilities_to_segmentation(self.apply_inference_nonlin(predicted_logits))
+
+    @property
+    def all_regions(self) -> list[int | tuple[int, ...]] | None:
+        """The regions (background excluded), as nnU-Net v2 lists them; None without regions."""
+        return self.foreground_regions if self.has_regions else None
 
     @classmethod
     def from_dataset_json(cls, dataset_json) -> LabelManager:

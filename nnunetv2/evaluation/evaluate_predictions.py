@@ -17,7 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from nnunetv2.evaluation.metrics import METRIC_NAMES, LabelOrRegion, compute_metrics
+from nnunetv2.evaluation.metrics import (  # noqa: F401 (compute_tp_fp_fn_tn: nnU-Net v2 has it here)
+    METRIC_NAMES,
+    LabelOrRegion,
+    _as_values,
+    compute_metrics,
+    compute_tp_fp_fn_tn,
+)
 from nnunetv2.exceptions import EvaluationError
 from nnunetv2.utilities.file_io import list_files, load_json, save_json
 from nnunetv2.utilities.parameters import check_number
@@ -213,13 +219,14 @@ def compute_metrics_on_folder_simple(
     folder_ref: str | os.PathLike,
     folder_pred: str | os.PathLike,
     labels: Sequence[int],
-    ignore_label: int | None = None,
-    num_processes: int = 1,
     output_file: str | os.PathLike | None = None,
+    num_processes: int = 1,
+    ignore_label: int | None = None,
     chill: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``labels`` with the reader-writer that fits the reference files' ending.
 
+    Arguments in nnU-Net v2's order.
     ``output_file`` defaults to ``folder_pred/summary.json`` (nnUNetv2_evaluate_simple).
     """
     from nnunetv2.imageio.registry import file_ending_of, reader_writer_for_ending
@@ -246,3 +253,17 @@ def compute_metrics_on_folder_simple(
         num_processes,
         chill,
     )
+
+
+# nnU-Net v2's other names in this module
+compute_metrics_on_folder2 = compute_metrics_on_folder_with_plans
+
+
+def labels_to_list_of_regions(labels: Sequence[int]) -> list[tuple[int]]:
+    """Each label as a one-label region, ``[(1,), (2,)]``."""
+    return [(int(i),) for i in labels]
+
+
+def region_or_label_to_mask(segmentation: np.ndarray, region_or_label: LabelOrRegion) -> np.ndarray:
+    """Boolean mask of the voxels whose label is ``region_or_label`` (or one of the region's labels)."""
+    return np.isin(segmentation, _as_values(region_or_label))

@@ -21,6 +21,8 @@ def plan_and_preprocess(
     preprocessor_name: str = "DefaultPreprocessor",
     run_preprocessing: bool = True,
     show_progress: bool = True,
+    overwrite_target_spacing: Sequence[float] | None = None,
+    verbose: bool = False,
 ) -> None:
     """Run fingerprint extraction, planning and (unless disabled) preprocessing for each dataset."""
     from nnunetv2.experiment_planning.fingerprint import extract_fingerprint_for_dataset
@@ -48,6 +50,7 @@ def plan_and_preprocess(
             gpu_memory_target_in_gb=gpu_memory_target_in_gb,
             overwrite_plans_name=overwrite_plans_name,
             preprocessor_name=preprocessor_name,
+            overwrite_target_spacing=overwrite_target_spacing,
         )
         logger.info("plans written to %s", plans_file)
         if run_preprocessing:
@@ -57,4 +60,5 @@ def plan_and_preprocess(
                 configurations=configurations,
                 num_processes=num_processes,
                 show_progress=show_progress,
+                verbose=verbose,
             )

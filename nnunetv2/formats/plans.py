@@ -254,3 +254,27 @@ class Plans:
         merged = self._resolved_dict(parent, seen + (name,))
         merged.update(copy.deepcopy({k: v for k, v in own.items() if k != "inherits_from"}))
         return merged
+
+
+def as_plans(plans: Plans | dict[str, Any] | str | os.PathLike) -> Plans:
+    """Our Plans from a Plans (nnU-Net v2's ``PlansManager`` view is one), a plans dict or a plans file."""
+    if isinstance(plans, Plans):
+        return plans
+    if isinstance(plans, dict):
+        return Plans.from_dict(plans)
+    if isinstance(plans, (str, os.PathLike)):
+        return Plans.load(plans)
+    raise PlansError(f"expected plans (a Plans, a plans dict or a plans file), got {type(plans).__name__}")
+
+
+def as_configuration_plans(configuration: Any, name: str = "configuration") -> ConfigurationPlans:
+    """Our ConfigurationPlans from one, from a resolved configuration dict, or from nnU-Net v2's
+    ``ConfigurationManager`` view (anything with a ``configuration_plans`` attribute)."""
+    if isinstance(configuration, ConfigurationPlans):
+        return configuration
+    inner = getattr(configuration, "configuration_plans", None)
+    if isinstance(inner, ConfigurationPlans):
+        return inner
+    if isinstance(configuration, dict):
+        return ConfigurationPlans.from_dict(name, configuration)
+    raise PlansError(f"expected a configuration, got {type(configuration).__name__}")

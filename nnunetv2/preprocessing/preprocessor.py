@@ -34,7 +34,7 @@ from nnunetv2.dataset.preprocessed_case import (
 )
 from nnunetv2.exceptions import DatasetError, NnUNetError, PlansError, PreprocessingError
 from nnunetv2.formats.dataset_json import DatasetJson
-from nnunetv2.formats.plans import ConfigurationPlans, Plans
+from nnunetv2.formats.plans import ConfigurationPlans, Plans, as_configuration_plans, as_plans
 from nnunetv2.imageio.base_reader_writer import SPACING_OF_MISSING_AXIS
 from nnunetv2.imageio.registry import reader_writer_class_from_name
 from nnunetv2.preprocessing.cropping import OUTSIDE_NONZERO_LABEL, crop_to_nonzero
@@ -83,8 +83,10 @@ class DefaultPreprocessor:
     ) -> PreprocessedCase:
         """Read and preprocess one case; returns ``(data, seg or None, properties)``.
 
-        With a seg, ``properties['class_locations']`` holds the sampled voxels per class.
+        With a seg, ``properties['class_locations']`` holds the sampled voxels per class. Plans and
+        configuration may also be dicts or nnU-Net v2's ``PlansManager`` / ``ConfigurationManager``.
         """
+        plans, configuration = as_plans(plans), as_configuration_plans(configuration)
         data, seg, properties = self.read_case(image_files, seg_file, plans)
         return self.run_case_npy(data, seg, properties, plans, configuration, dataset_json)
 
@@ -98,6 +100,7 @@ class DefaultPreprocessor:
         dataset_json: DatasetJson | dict,
     ) -> PreprocessedCase:
         """Preprocess arrays already in memory (as read by the plans' reader-writer)."""
+        plans, configuration = as_plans(plans), as_configuration_plans(configuration)
         cropped = self.transpose_and_crop(data, seg, properties, plans)
         normalized = self.normalize(cropped, configuration, plans)
         return self.resample(cropped, normalized, configuration, _as_dataset_json(dataset_json))
@@ -302,6 +305,7 @@ class _CaseJob:
     configurations: list[ConfigurationPlans]
     output_folders: dict[str, Path]
     dataset_json: DatasetJson
+    verbose: bool = False
 
 
 def _preprocess_case(job: _CaseJob) -> str:
@@ -311,7 +315,7 @@ def _preprocess_case(job: _CaseJob) -> str:
         for configuration in job.configurations:
             by_preprocessor.setdefault(configuration.preprocessor_name, []).append(configuration)
         for name, configurations in by_preprocessor.items():
-            preprocessor = preprocessor_class_from_name(name)()
+            preprocessor = preprocessor_class_from_name(name)(verbose=job.verbose)
             for configuration, data, seg, properties in preprocessor.run_case_for_configurations(
                 job.image_files, job.label_file, job.plans, configurations, job.dataset_json
             ):
@@ -418,6 +422,7 @@ def preprocess_dataset(
     configurations: Sequence[str] = DEFAULT_CONFIGURATIONS,
     num_processes: int | Sequence[int] | None = None,
     show_progress: bool = True,
+    verbose: bool = False,
 ) -> None:
     """Preprocess a raw dataset into ``nnUNet_preprocessed/DatasetXXX/<data_identifier>/`` per configuration.
 
@@ -468,6 +473,7 @@ def preprocess_dataset(
             configurations_to_run,
             output_folders,
             dataset_json,
+            verbose,
         )
         for case_id, entry in cases.items()
     ]

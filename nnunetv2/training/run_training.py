@@ -179,7 +179,9 @@ def prepare_run_environment(trainer, seed: int | None) -> None:
 
 
 def _checkpoint_to_resume(fold_folder: Path) -> Path | None:
-    for name in ("checkpoint_latest.pth", "checkpoint_final.pth"):
+    # latest first: it is never older than final (written with it at the end, and during an extended
+    # run); best last, as nnU-Net v2, for a run that stopped before its first checkpoint_latest
+    for name in ("checkpoint_latest.pth", "checkpoint_final.pth", "checkpoint_best.pth"):
         if (fold_folder / name).is_file():
             return fold_folder / name
     return None

@@ -46,7 +46,10 @@ _RUNTIME_SETTINGS = (
     "pool_reference",
     "test_images",
     "test_reference",
+    "save_distance_maps",
 )
+# settings added after loop folders existed: a state file without them was made with these values
+_LATER_SETTING_DEFAULTS = {"freeze_encoder": False, "reinit_decoder_stages": 0}
 
 
 def run_scribble_loop(request: ScribbleLoopRequest) -> list[dict[str, Any]]:
@@ -88,6 +91,7 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     from nnunetv2 import paths
     from nnunetv2.dataset.cases import group_images_by_case
     from nnunetv2.formats.model_folder import fold_folder, model_folder
+    from nnunetv2.scribble_loop.partial_fine_tuning import check_reinit_decoder_stages
     from nnunetv2.scribble_loop.pseudo_labels import check_update_min_probability, pseudo_label_parameters
     from nnunetv2.scribble_loop.training_data import check_pool_case_names
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
@@ -132,9 +136,20 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     pseudo_label_parameters(**request.pseudo_label_parameters)  # bad names and values fail before any work
     if request.update_min_probability is not None:
         check_update_min_probability(request.update_min_probability)
+    check_reinit_decoder_stages(request.reinit_decoder_stages)
+    _check_reinit_against_plans(request.reinit_decoder_stages, configuration)
     return ResolvedLoop(
         request, Path(request.output_folder), preliminary, labeled, plans_dict, plans, configuration, dataset_json, pool
     )
+
+
+def _check_reinit_against_plans(num_stages: int, configuration) -> None:
+    """More decoder stages to re-initialise than the plans' U-Net has is an error before any work."""
+    encoder_stages = configuration.architecture.arch_kwargs.get("n_stages")
+    if isinstance(encoder_stages, int) and num_stages > encoder_stages - 1:
+        raise TrainingError(
+            f"reinit_decoder_stages is {num_stages}, but the network has only {encoder_stages - 1} decoder stages"
+        )
 
 
 def _comparable_settings(request: ScribbleLoopRequest) -> dict[str, Any]:
@@ -153,7 +168,7 @@ def _load_or_create_state(loop: ResolvedLoop) -> dict[str, Any]:
     if path.is_file():
         state = load_json(path)
         stored = state.get("settings", {})
-        changed = sorted(k for k in settings if stored.get(k) != settings[k])
+        changed = sorted(k for k in settings if stored.get(k, _LATER_SETTING_DEFAULTS.get(k)) != settings[k])
         if changed:
             raise NnUNetError(
                 f"{path}: this loop was started with {changed[0]}={stored.get(changed[0])!r}, now "
@@ -186,6 +201,7 @@ def _train_round(loop: ResolvedLoop, round_index: int) -> None:
 def _fine_tune(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
     """Train the round's model into ``fold``, from its checkpoint_latest or else from the previous round's weights."""
     from nnunetv2.formats.model_folder import fold_folder
+    from nnunetv2.scribble_loop.partial_fine_tuning import apply_partial_fine_tuning
     from nnunetv2.training.checkpointing import load_pretrained_weights
     from nnunetv2.training.trainers.nnUNetTrainerConfidenceWeighted import nnUNetTrainerConfidenceWeighted
 
@@ -208,12 +224,17 @@ def _fine_tune(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
         trainer.save_every = request.save_every
     trainer.seed = None if request.seed is None else request.seed + round_index
     trainer.num_data_workers = request.num_data_workers
-    if (fold / "checkpoint_latest.pth").is_file():
+    resuming = (fold / "checkpoint_latest.pth").is_file()
+    if resuming:
         trainer.load_checkpoint(fold / "checkpoint_latest.pth")
         logger.info("round %d: continuing training at epoch %d", round_index, trainer.current_epoch)
     else:
         trainer.initialize()
         load_pretrained_weights(trainer.unwrapped_network(), start_weights)
+    # a resumed round keeps its re-initialised weights (they are in the checkpoint); freezing is redone
+    apply_partial_fine_tuning(
+        trainer.unwrapped_network(), request.freeze_encoder, request.reinit_decoder_stages, reinitialise=not resuming
+    )
     trainer.run_training()
 
 
@@ -312,5 +333,6 @@ def _make_pseudo_labels(loop: ResolvedLoop, round_index: int) -> None:
         progress=request.show_progress,
         previous_pseudo_labels=previous,
         update_min_probability=None if previous is None else request.update_min_probability,
+        save_distance_maps=request.save_distance_maps,
         **request.pseudo_label_parameters,
     )

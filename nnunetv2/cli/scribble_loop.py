@@ -217,6 +217,13 @@ def scribble_loop_entry() -> None:
         action="store_true",
         help="write each round's per-class geodesic distance maps to round_R/pseudo_labels/distance_maps/",
     )
+    parser.add_argument(
+        "-refresh_every",
+        type=int,
+        default=None,
+        help="also renew the pool's pseudo labels every N epochs within each round (learning rate and optimiser "
+        "carry on; the published method's in-run refresh); between 1 and -num_epochs - 1",
+    )
     parser.add_argument("--test_images", default=None, help="test images, predicted by every round's model")
     parser.add_argument("--test_reference", default=None, help="reference labels of the test images")
     parser.add_argument(
@@ -259,6 +266,7 @@ def scribble_loop_entry() -> None:
                 freeze_encoder=args.freeze_encoder,
                 reinit_decoder_stages=args.reinit_decoder_stages,
                 save_distance_maps=args.save_distance_maps,
+                refresh_every=args.refresh_every,
             )
         )
         print("round  pool prediction Dice  pool pseudo-label Dice  test Dice  scribbled voxels")

@@ -44,6 +44,7 @@ class ScribbleLoopRequest:
     freeze_encoder: bool = False
     reinit_decoder_stages: int = 0  # the finest decoder stages re-initialised before each round's fine-tuning
     save_distance_maps: bool = False  # per-class geodesic distance maps next to each round's pseudo labels
+    refresh_every: int | None = None  # renew the pseudo labels every N epochs within a round (None: per round only)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -111,9 +112,44 @@ def test_frozen_encoder_round_keeps_the_preliminary_encoder_and_writes_distance_
         assert distance.min() == 0 and distance.max() <= 10 + 1e-6 and np.isfinite(distance).all()
 
 
+def test_in_run_refresh_renews_pseudo_labels_with_one_learning_rate_decay(prepared, monkeypatch):
+    root, cases = prepared
+    use_nnunet_folders(monkeypatch, root)
+    request = ScribbleLoopRequest(
+        dataset_name_or_id=994,
+        configuration="3d_fullres",
+        fold="all",
+        pool_images=str(root / "pool" / "images"),
+        scribbles=str(root / "scribbles"),
+        output_folder=str(root / "refresh_loop"),
+        num_rounds=1,
+        epochs_per_round=3,
+        iterations_per_epoch=1,
+        val_iterations_per_epoch=1,
+        seed=0,
+        num_data_workers=0,
+        show_progress=False,
+        refresh_every=1,
+    )
+    metrics = run_scribble_loop(request)
+    round_1 = root / "refresh_loop" / "round_1"
+    for epoch in (1, 2):
+        refresh = round_1 / f"refresh_after_epoch_{epoch}"
+        assert sorted(p.name for p in (refresh / "predictions").glob("*.npz")) == [f"{c}.npz" for c in cases[:3]]
+        assert (refresh / "pseudo_labels" / "summary.json").is_file()
+        assert not (refresh / "training_data").exists()
+    summary = json.loads((round_1 / "pseudo_labels" / "summary.json").read_text())
+    assert summary["parameters"]["previous_pseudo_labels"] == str(round_1 / "refresh_after_epoch_2" / "pseudo_labels")
+    final = load_checkpoint(round_1 / "model" / "fold_all" / "checkpoint_final.pth")
+    assert final["current_epoch"] == 3
+    np.testing.assert_allclose(final["logging"]["lrs"], [1e-2 * (1 - e / 3) ** 0.9 for e in range(3)])
+    assert [m["round"] for m in metrics] == [0, 1]
+
+
 @pytest.mark.parametrize(
     "flags, message",
     [
+        (["-refresh_every", "0"], "refresh_every must lie between 1 and epochs_per_round - 1 (0), got 0"),
         (["--reinit_decoder_stages", "-1"], "reinit_decoder_stages must be a whole number >= 0, got -1"),
         (["--reinit_decoder_stages", "9"], "reinit_decoder_stages is 9, but the network has only"),
         (["--save_distance_maps=yes"], "ignored explicit argument 'yes'"),

@@ -153,6 +153,7 @@ def test_in_run_refresh_renews_pseudo_labels_with_one_learning_rate_decay(prepar
         (["--reinit_decoder_stages", "-1"], "reinit_decoder_stages must be a whole number >= 0, got -1"),
         (["--reinit_decoder_stages", "9"], "reinit_decoder_stages is 9, but the network has only"),
         (["--save_distance_maps=yes"], "ignored explicit argument 'yes'"),
+        (["--freeze_encoder=no"], "ignored explicit argument 'no'"),
     ],
 )
 def test_bad_option_values_of_the_loop_command_are_one_line(prepared, monkeypatch, capsys, tmp_path, flags, message):

@@ -106,6 +106,16 @@ def test_rule_must_match_the_training(env, tmp_path, capsys):
     assert "trained with -checkpoints late, so it has no 'sparse' checkpoints" in err and len(err.splitlines()) == 1
 
 
+def test_unknown_rule_is_one_line(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        predict_from_folder_entry(
+            ["-dataset", "1", "-fold", "0", "-input_folder", str(tmp_path), "-output_folder", str(tmp_path / "o")]
+            + ["-rule", "early"]
+        )
+    assert exit_info.value.code == 2
+    assert "invalid choice: 'early'" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [

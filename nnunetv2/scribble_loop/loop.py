@@ -238,7 +238,7 @@ def _fine_tune_with_refreshes(loop: ResolvedLoop, round_index: int, fold: Path) 
     latest = fold / "checkpoint_latest.pth"
     epoch = int(load_checkpoint(latest)["current_epoch"]) if latest.is_file() else 0
     while epoch < request.epochs_per_round:
-        if epoch > 0:  # the network after `epoch` epochs predicts the pool and the pseudo labels are renewed
+        if epoch > 0 and epoch % every == 0:  # the network after `epoch` epochs predicts the pool, labels renewed
             refresh = _refresh_folder(loop, round_index, epoch)
             pool = Path(request.pool_images)
             _predict(loop, fold.parent, ["all"], "checkpoint_latest.pth", pool, refresh / "predictions", True)

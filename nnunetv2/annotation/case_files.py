@@ -199,7 +199,7 @@ def dataset_json_for(dataset: str | os.PathLike | None, *folders: str | os.PathL
     return None
 
 
-def unannotated_value_for(given: int | None, dataset_json, scribbles_folder: str | os.PathLike) -> int:
+def unannotated_value_for(given: int | None, dataset_json, scribbles_folder: str | os.PathLike | None) -> int:
     """The value of undrawn voxels in scribble files: given, else the dataset's ignore label, else its number of
     labels (the scribble-file convention of nnUNetv2_scribble_pseudolabels)."""
     if given is not None:

@@ -117,7 +117,7 @@ def write_simulated_correction_scribbles(
 
     _check_output_folder(output_folder, predictions, ending or _ending_of(predictions))
     output_folder.mkdir(parents=True, exist_ok=True)
-    cases = {}
+    cases: dict[str, dict[str, Any]] = {}
     for case, drawn in scribbles.items():
         path = output_folder / predictions[case].name
         reader_writer_for_file(path, reader_name).write_seg(drawn, path, properties[case])

@@ -159,16 +159,20 @@ def _entries_from_csv(path: Path) -> list[WorklistEntry]:
 _MISSING = object()
 
 
-def _entry_from_fields(fields: Any, path: Path, number: int) -> WorklistEntry:
+def _entry_from_fields(fields: Any, path: Path, entry_number: int) -> WorklistEntry:
     """Build and check one entry from JSON values or CSV strings; raise NnUNetError naming the entry."""
-    where = f"{path}: entry {number}"
+    where = f"{path}: entry {entry_number}"
     if not isinstance(fields, dict):
         raise NnUNetError(f"{where}: expected an object")
 
-    def integer(name: str, value: Any = _MISSING, optional: bool = False) -> int | None:
+    def optional_integer(name: str) -> int | None:
+        return None if fields.get(name) in (None, "") else integer(name)
+
+    def optional_number(name: str) -> float | None:
+        return None if fields.get(name) in (None, "") else number(name)
+
+    def integer(name: str, value: Any = _MISSING) -> int:
         value = fields.get(name) if value is _MISSING else value
-        if optional and value in (None, ""):
-            return None
         try:
             result = int(value) if not isinstance(value, float) or value.is_integer() else None
         except (TypeError, ValueError):
@@ -177,12 +181,10 @@ def _entry_from_fields(fields: Any, path: Path, number: int) -> WorklistEntry:
             raise NnUNetError(f"{where}: '{name}' must be an integer, got {value!r}")
         return result
 
-    def number(name: str, optional: bool = False) -> float | None:
+    def number(name: str) -> float:
         value = fields.get(name)
-        if optional and value in (None, ""):
-            return None
         try:
-            result = float(value)
+            result = float(value)  # type: ignore[arg-type]  # None and other types fail here, as intended
         except (TypeError, ValueError):
             result = math.nan
         if not math.isfinite(result) or isinstance(value, bool):
@@ -219,6 +221,6 @@ def _entry_from_fields(fields: Any, path: Path, number: int) -> WorklistEntry:
         uncertainty_mass=number("uncertainty_mass"),
         size=integer("size"),
         mean_uncertainty=number("mean_uncertainty"),
-        distance_to_scribbles=number("distance_to_scribbles", optional=True),
-        predicted_label=integer("predicted_label", optional=True),
+        distance_to_scribbles=optional_number("distance_to_scribbles"),
+        predicted_label=optional_integer("predicted_label"),
     )

@@ -139,7 +139,7 @@ def extract_fingerprint(
 
     statistics = {}
     for channel in range(dataset_json.num_channels):
-        summaries = [r.intensity_summaries[channel] for r in results if r.intensity_summaries[channel] is not None]
+        summaries = [s for r in results if (s := r.intensity_summaries[channel]) is not None]
         if not summaries:
             raise DatasetError(
                 f"{folder}: no training case has annotated foreground voxels, so the "

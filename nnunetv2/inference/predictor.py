@@ -14,7 +14,7 @@ import logging
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +191,7 @@ class nnUNetPredictor:
                 cpu_bf16=self.cpu_bf16,
             )
             logits = prediction if logits is None else logits.add_(prediction)
+        assert logits is not None, "a trained model has at least one fold"
         return logits.div_(len(model.fold_weights) * self.temperature)
 
     def preprocessed_cases(
@@ -350,7 +351,7 @@ class nnUNetPredictor:
 
     def _preprocessed(
         self, jobs: list[_PreprocessJob], num_processes: int
-    ) -> Iterator[tuple[str, np.ndarray, dict[str, Any]]]:
+    ) -> Generator[tuple[str, np.ndarray, dict[str, Any]], None, None]:
         """Yield preprocessed cases in order; with workers, a few cases are prepared ahead."""
         pool = _pool(num_processes, len(jobs))
         if pool is None:

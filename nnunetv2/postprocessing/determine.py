@@ -191,7 +191,7 @@ def determine_postprocessing(
     with tempfile.TemporaryDirectory(dir=folder_predictions, prefix=".postprocessing_trials_") as scratch:
         source_files = files
         # nnU-Net v2 stores all-foreground as a list of labels and a single label or region bare
-        all_foreground = list(label_manager.foreground_labels)
+        all_foreground: Operation = list(label_manager.foreground_labels)
         candidates: list[tuple[Operation, LabelOrRegion | None, Any]] = [(all_foreground, None, all_foreground)]
         if len(entries) > 1:
             candidates += [([entry], entry, list(entry) if isinstance(entry, tuple) else entry) for entry in entries]

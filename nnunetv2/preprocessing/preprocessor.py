@@ -293,6 +293,7 @@ def _preprocess_case(job: _CaseJob) -> str:
             for configuration, data, seg, properties in preprocessor.run_case_for_configurations(
                 job.image_files, job.label_file, job.plans, configurations, job.dataset_json
             ):
+                assert seg is not None, "training cases always have a label file"
                 stored = {k: v for k, v in properties.items() if k != "class_locations"}
                 save_preprocessed_case(
                     job.output_folders[configuration.name],

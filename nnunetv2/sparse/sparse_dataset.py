@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from nnunetv2.utilities.file_io import atomic_folder
 
 logger = logging.getLogger(__name__)
 
-MODES = {
+MODES: dict[str, Callable[..., np.ndarray]] = {
     "scribble": simulate.simulate_scribbles,
     "slices": simulate.simulate_slices,
     "patches": simulate.simulate_patches,

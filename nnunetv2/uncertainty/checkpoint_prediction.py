@@ -141,6 +141,7 @@ def predict_checkpoint_ensemble(
     )
     predictor.initialize_from_trained_model_folder(model_folder, [members[0].fold], members[0].checkpoint)
     model = predictor.model
+    assert model is not None, "initialize_from_trained_model_folder sets the model"
     if model.label_manager.has_regions:
         raise InferenceError(
             f"{model_folder}: the model predicts regions (sigmoid outputs); checkpoint-ensemble "
@@ -188,10 +189,12 @@ def predict_checkpoint_ensemble(
                 start = time.perf_counter()
                 if number > 0:  # the first member is loaded already
                     predictor.initialize_from_trained_model_folder(model_folder, [member.fold], member.checkpoint)
-                if predictor.model.configuration.name != configuration_name:
+                    model = predictor.model
+                    assert model is not None, "initialize_from_trained_model_folder sets the model"
+                if model.configuration.name != configuration_name:
                     raise InferenceError(
                         f"{Path(model_folder) / f'fold_{member.fold}' / member.checkpoint}: trained "
-                        f"for configuration '{predictor.model.configuration.name}', not "
+                        f"for configuration '{model.configuration.name}', not "
                         f"'{configuration_name}'"
                     )
                 for case_id in todo[member]:

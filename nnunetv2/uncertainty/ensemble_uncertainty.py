@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ def _ensemble_of(npz_files: Sequence[Path]) -> EnsembleStatistics:
     statistics = EnsembleStatistics()
     for npz_file in npz_files:
         probabilities = load_probabilities(npz_file)
-        if statistics.count and probabilities.shape != statistics.mean.shape:
+        if statistics.mean is not None and probabilities.shape != statistics.mean.shape:
             raise InferenceError(
                 f"{npz_file}: probabilities of shape {list(probabilities.shape)}, but "
                 f"{npz_files[0]} has {list(statistics.mean.shape)}"
@@ -75,7 +75,7 @@ def _ensemble_of(npz_files: Sequence[Path]) -> EnsembleStatistics:
 
 def case_uncertainty(
     case_id: str,
-    npz_files_per_fold: dict[int | str, Sequence[Path]],
+    npz_files_per_fold: Mapping[int | str, Sequence[Path]],
     label_manager: LabelManager,
     measure: str = "class_entropy",
     border_width: int = 2,
@@ -93,12 +93,14 @@ def case_uncertainty(
     scores_per_fold: dict[str, float] = {}
     for fold, npz_files in npz_files_per_fold.items():
         statistics = _ensemble_of(npz_files)
-        segmentation = label_manager.probabilities_to_segmentation(statistics.mean)
+        segmentation = label_manager.probabilities_to_segmentation(statistics.mean_probabilities())
         uncertainty = statistics.uncertainty_map(measure)
         score = case_score(uncertainty, segmentation, score_definition, border_width)
         scores_per_fold[str(fold)] = score
         if best is None or score < best[0]:
             best = (score, fold, statistics, segmentation, uncertainty)
+    if best is None:
+        raise InferenceError(f"case '{case_id}': no checkpoint probabilities to measure")
     score, fold, statistics, segmentation, uncertainty = best
     scores_per_measure = {
         m: score

@@ -25,7 +25,8 @@ def label_palette(max_label: int) -> np.ndarray:
     """Return ``(max_label + 1, 3)`` float RGB in [0, 1]: row v is label v's colour (row 0 unused, black)."""
     from matplotlib import colormaps
 
-    colours = np.array([c for i, c in enumerate(colormaps["tab10"].colors) if i != _TAB10_GREY])
+    tab10 = colormaps["tab10"].colors  # type: ignore[attr-defined]  # a ListedColormap
+    colours = np.array([c for i, c in enumerate(tab10) if i != _TAB10_GREY])
     palette = np.zeros((max_label + 1, 3))
     if max_label >= 1:
         palette[1:] = colours[np.arange(max_label) % len(colours)]
@@ -87,7 +88,8 @@ def output_size(shape: tuple[int, int], pixel_spacing: Sequence[float] | None, s
     """Return the rendered (height, width) of a ``shape`` slice: ``scale`` pixels per voxel along the finer axis,
     the coarser axis stretched by the spacing ratio so pixels are square in physical space."""
     aspect = np.ones(2) if pixel_spacing is None else np.asarray(pixel_spacing, dtype=float) / min(pixel_spacing)
-    return tuple(max(1, int(round(n * scale * a))) for n, a in zip(shape, aspect))
+    height, width = (max(1, int(round(n * scale * a))) for n, a in zip(shape, aspect))
+    return height, width
 
 
 def resize_nearest(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -146,7 +148,7 @@ def render_slice(
     ``uncertainty`` is given; boxes are drawn on both panels. Size: see output_size (width doubles with a heat map)."""
     base = grey_rgb(image, window)
     panel = base if labels is None else blend_labels(base, labels, overlay_intensity, hidden_labels)
-    if scribbles is not None:
+    if scribbles is not None and unannotated is not None:
         panel = paint_scribbles(panel, scribbles, unannotated)
     panels = [panel]
     if uncertainty is not None:

@@ -107,7 +107,7 @@ def render_case(
             return None if volume is None else np.take(volume, index, axis=axis)
 
         picture = render_slice(
-            cut(layers.image),
+            np.take(layers.image, index, axis=axis),
             window,
             cut(layers.segmentation),
             overlay_intensity=options.overlay_intensity,

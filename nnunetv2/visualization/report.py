@@ -90,8 +90,9 @@ def make_report(
             worklist_rank=case_ranks.get(case),
             worklist_regions=sum(1 for e in entries if e.case == case),
         )
-        if case in references:
-            row.dice = _dice_per_label(references[case], inputs.cases[case].segmentation, inputs)
+        segmentation = inputs.cases[case].segmentation
+        if case in references and segmentation is not None:
+            row.dice = _dice_per_label(references[case], segmentation, inputs)
         rows.append(row)
     rows.sort(key=lambda r: (r.worklist_rank is None, r.worklist_rank or 0, r.case))
     label_names = dict(inputs.label_names) or {v: str(v) for r in rows for v in r.dice}

@@ -163,7 +163,7 @@ def _read_data_list(lines: _Lines, index: int) -> SeedDataList:
     label = lines.number_value("data_label", int, check="non-negative")
     num_strokes = lines.number_value("number_of_Line", int, check="non-negative")
     strokes = tuple(_read_stroke(lines, i) for i in range(num_strokes))
-    return SeedDataList(index, name, color, label, strokes)  # type: ignore[arg-type]
+    return SeedDataList(index, name, (color[0], color[1], color[2]), label, strokes)
 
 
 def read_seed_file(path: str | os.PathLike) -> list[SeedDataList]:

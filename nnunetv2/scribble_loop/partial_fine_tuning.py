@@ -10,6 +10,7 @@ checkpoints and is applied again when a stopped round resumes.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from torch import nn
 
@@ -18,8 +19,9 @@ from nnunetv2.exceptions import TrainingError
 logger = logging.getLogger(__name__)
 
 
-def _decoder(network: nn.Module) -> nn.Module:
-    decoder = getattr(network, "decoder", None)
+def _decoder(network: nn.Module) -> Any:
+    # dynamic-network-architectures' decoders are plain Modules: their parts are looked up by name
+    decoder: Any = getattr(network, "decoder", None)
     if decoder is None or not hasattr(network, "encoder") or not hasattr(decoder, "stages"):
         raise TrainingError(
             f"partial fine-tuning needs a U-Net with an encoder and decoder stages; {type(network).__name__} has none"
@@ -46,7 +48,8 @@ def freeze_encoder(network: nn.Module) -> int:
     """Stop gradients into the encoder; return the number of frozen parameters (elements)."""
     _decoder(network)
     frozen = 0
-    for parameter in network.encoder.parameters():
+    encoder: Any = network.encoder
+    for parameter in encoder.parameters():
         parameter.requires_grad_(False)
         frozen += parameter.numel()
     return frozen

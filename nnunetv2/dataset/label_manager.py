@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -163,3 +163,17 @@ class LabelManager:
 
 def _as_tuple(v: int | Sequence[int]) -> tuple[int, ...]:
     return tuple(v) if isinstance(v, Sequence) else (int(v),)
+
+
+def label_names(labels: Mapping[str, Any], foreground: list) -> list[str]:
+    """Return the name (dataset.json ``labels``: name -> value) of each foreground label or region, in
+    ``foreground``'s order; the value itself when unnamed."""
+    by_value = {}
+    for name, value in labels.items():
+        key = tuple(value) if isinstance(value, (list, tuple)) else int(value)
+        by_value[key] = name
+    names = []
+    for item in foreground:
+        key = tuple(item) if isinstance(item, (list, tuple)) else int(item)
+        names.append(by_value.get(key, str(item)))
+    return names

@@ -277,7 +277,7 @@ class nnUNetPredictor:
         part_id: int = 0,
     ) -> list[str]:
         """Predict every input case (this part of ``num_parts``); return the segmentation files written."""
-        from tqdm import tqdm
+        from nnunetv2.utilities.progress import progress_bar
 
         model = self._require_model()
         cases = list_prediction_cases(
@@ -312,7 +312,7 @@ class nnUNetPredictor:
             )
         written: list[str] = []
         jobs = self._preprocess_jobs(cases)
-        progress = tqdm(total=len(jobs), desc="predicting", unit="case", disable=not self.allow_tqdm)
+        progress = progress_bar(total=len(jobs), desc="predicting", unit="case", disable=not self.allow_tqdm)
         export_pool = _pool(num_processes_segmentation_export, len(jobs))
         pending_exports: deque[Future] = deque()
         try:
@@ -334,14 +334,15 @@ class nnUNetPredictor:
                         written.append(_export(export))
                         progress.update()
                         continue
-                    pending_exports.append(export_pool.submit(_export, export))
+                    future = export_pool.submit(_export, export)
+                    # a case counts when its file is written, as soon as that happens (not when collected)
+                    future.add_done_callback(lambda _: progress.update())
+                    pending_exports.append(future)
                     # bound the logits waiting in memory for an export worker
                     while len(pending_exports) > num_processes_segmentation_export:
                         written.append(pending_exports.popleft().result())
-                        progress.update()
             while pending_exports:
                 written.append(pending_exports.popleft().result())
-                progress.update()
         finally:
             progress.close()
             if export_pool is not None:

@@ -371,9 +371,9 @@ def _remove_stale_outputs(folder: Path, case_ids: set[str], gt_ending: str | Non
 
 
 def _run_jobs(jobs: list[_CaseJob], num_processes: int, show_progress: bool) -> None:
-    from tqdm import tqdm
+    from nnunetv2.utilities.progress import progress_bar
 
-    with tqdm(total=len(jobs), desc="preprocessing", unit="case", disable=not show_progress) as progress:
+    with progress_bar(total=len(jobs), desc="preprocessing", unit="case", disable=not show_progress) as progress:
         if num_processes <= 1 or len(jobs) < _MIN_CASES_FOR_POOL:
             for job in jobs:
                 _preprocess_case(job)

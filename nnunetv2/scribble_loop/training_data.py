@@ -50,19 +50,18 @@ def build_round_training_data(
 ) -> list[str]:
     """Write a preprocessed dataset folder (``dataset.json``, plans, ``<data_identifier>/``) of the labeled and
     pool cases into ``output_folder``; return the case ids."""
-    from tqdm import tqdm
-
     from nnunetv2.preprocessing.preprocessor import preprocessor_class_from_name
+    from nnunetv2.utilities.progress import progress_bar
 
     output_folder = Path(output_folder)
     data_folder = output_folder / configuration.data_identifier
     labeled = check_pool_case_names(labeled_data_folder, [c.case_id for c in pool_cases])
-    for case_id in tqdm(labeled, desc="labeled cases", unit="case", disable=not show_progress):
+    for case_id in progress_bar(labeled, desc="labeled cases", unit="case", disable=not show_progress):
         data, seg, properties = load_preprocessed_case(labeled_data_folder, case_id)
         save_preprocessed_case(data_folder, case_id, data, seg, properties, properties.pop("class_locations"))
 
     preprocessor = preprocessor_class_from_name(configuration.preprocessor_name)()
-    for case in tqdm(pool_cases, desc="pseudo-labeled cases", unit="case", disable=not show_progress):
+    for case in progress_bar(pool_cases, desc="pseudo-labeled cases", unit="case", disable=not show_progress):
         try:
             pool_data, pool_seg, pool_properties = preprocessor.run_case(
                 [str(f) for f in case.image_files], str(case.pseudo_label_file), plans, configuration, dataset_json

@@ -115,6 +115,10 @@ def simulate_sparse_dataset(
             None,
             dict(dataset_json.extra),
         )
+        # the new dataset is named after its own folder, not the source's (its dataset.json copied the name)
+        sparse_json.extra["name"] = target_folder.name
+        if "description" in sparse_json.extra:
+            sparse_json.extra["description"] = f"{mode} annotation simulated from {source_folder.name}"
         sparse_json.extra["sparse_annotation"] = {
             "source": source_folder.name,
             "mode": mode,

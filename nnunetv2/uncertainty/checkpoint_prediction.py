@@ -125,17 +125,19 @@ def predict_checkpoint_ensemble(
     Without ``overwrite`` a (member, case) whose .npz exists is kept (``--continue_prediction``).
     ``flat_member_folders`` (one fold only) puts each member in ``OUT/{checkpoint}/``, UnnUNet's layout.
     """
-    from tqdm import tqdm
-
     from nnunetv2.inference.export import convert_logits_to_segmentation_with_correct_shape
     from nnunetv2.inference.prediction_inputs import list_prediction_cases
     from nnunetv2.inference.predictor import nnUNetPredictor
+    from nnunetv2.uncertainty.guidance import ensemble_warnings
+    from nnunetv2.utilities.progress import progress_bar
 
     output_folder = Path(output_folder)
     members = ensemble_members(model_folder, folds, checkpoint_names)
     member_folder = {m: m.name if flat_member_folders else m.relative_folder for m in members}
     if flat_member_folders and len({m.fold for m in members}) > 1:
         raise InferenceError("one folder per checkpoint (UnnUNet's layout) needs a single fold")
+    # before the expensive part: a poor ensemble is better known now than after the prediction
+    warnings = ensemble_warnings(model_folder, [{"fold": m.fold, "checkpoint": m.checkpoint} for m in members])
     predictor = nnUNetPredictor(
         tile_step_size=step_size, use_mirroring=use_mirroring, device=device, allow_tqdm=False, temperature=temperature
     )
@@ -179,14 +181,19 @@ def predict_checkpoint_ensemble(
             properties[case_id] = case_properties
         seconds["preprocessing"] = time.perf_counter() - start
 
-        progress = tqdm(
-            total=sum(map(len, todo.values())), desc="predicting checkpoints", unit="case", disable=not show_progress
+        # one step is one case predicted by one checkpoint; the postfix names the checkpoint at work
+        progress = progress_bar(
+            total=sum(map(len, todo.values())),
+            desc="checkpoint x case predictions",
+            unit="prediction",
+            disable=not show_progress,
         )
         try:
             for number, member in enumerate(members):
                 if not todo[member]:
                     continue
                 start = time.perf_counter()
+                progress.set_postfix_str(f"fold {member.fold} {member.name}")
                 if number > 0:  # the first member is loaded already
                     predictor.initialize_from_trained_model_folder(model_folder, [member.fold], member.checkpoint)
                     model = predictor.model
@@ -225,6 +232,7 @@ def predict_checkpoint_ensemble(
         "cases": [c.case_id for c in cases],
         "members": [{"fold": m.fold, "checkpoint": m.checkpoint, "folder": member_folder[m]} for m in members],
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "warnings": warnings,
     }
     save_json(run_index, output_folder / RUN_INDEX_FILE)
     logger.info("predicted %d case(s) with %d checkpoint(s) into %s", len(cases), len(members), output_folder)

@@ -199,6 +199,7 @@ def compute_uncertainty(
     ``score_definition``: the case score, one of CASE_SCORES; the table records which.
     """
     from nnunetv2.formats.prediction_folder import load_plans_and_dataset_json
+    from nnunetv2.uncertainty.guidance import ensemble_warnings
     from nnunetv2.uncertainty.score_report import write_score_report
     from nnunetv2.utilities.process_pool import map_over_cases
 
@@ -224,6 +225,7 @@ def compute_uncertainty(
         groups.setdefault(member["fold"] if select_fold else ALL_FOLDS, []).append(member["folder"])
     if select_fold and len(groups) < 2:
         logger.warning("fold selection with a single fold (%s): nothing to choose from", next(iter(groups)))
+    warnings = ensemble_warnings(run.get("model_folder"), run["members"], select_fold)
     reference = Path(reference_folder) if reference_folder is not None else None
     if reference is not None and not reference.is_dir():
         raise InferenceError(f"{reference}: reference folder not found")
@@ -275,5 +277,6 @@ def compute_uncertainty(
         "map_scale": MAP_SCALE,
         "checkpoint_predictions": str(prediction_folder.resolve()),
         "num_checkpoints": len(run["members"]),
+        "warnings": warnings,
     }
     return write_score_report(rows, settings, output_folder)

@@ -80,6 +80,12 @@ def scribble_pseudolabels_entry() -> None:
         help=f"with --previous: probability the new label needs to replace the old one (default "
         f"{DEFAULT_UPDATE_MIN_PROBABILITY}; 0 takes every new label)",
     )
+    parser.add_argument(
+        "--save_distance_maps",
+        action="store_true",
+        help="also write each scribbled class's geodesic distance (capped at --threshold) as "
+        "OUT/distance_maps/CASE_class{c}.nii.gz, for debugging",
+    )
     parser.add_argument("-device", default=None, help="cuda, cpu or mps (default: cuda when available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args()
@@ -99,6 +105,7 @@ def scribble_pseudolabels_entry() -> None:
             progress=not args.quiet,
             previous_pseudo_labels=args.previous,
             update_min_probability=args.update_min_probability,
+            save_distance_maps=args.save_distance_maps,
             **rule,
         )
         for case, entry in summary["cases"].items():
@@ -222,6 +229,30 @@ def scribble_loop_entry() -> None:
         help="reference labels of the pool (CASE.ending): adds the Dice of predictions and pseudo "
         "labels to the metrics",
     )
+    parser.add_argument(
+        "--freeze_encoder",
+        action="store_true",
+        help="fine-tune the decoder only: the encoder keeps the previous round's weights",
+    )
+    parser.add_argument(
+        "--reinit_decoder_stages",
+        type=int,
+        default=0,
+        help="re-initialise this many of the finest decoder stages (with their upsampling and output "
+        "layers) before each round's fine-tuning (default 0)",
+    )
+    parser.add_argument(
+        "--save_distance_maps",
+        action="store_true",
+        help="write each round's per-class geodesic distance maps to round_R/pseudo_labels/distance_maps/",
+    )
+    parser.add_argument(
+        "-refresh_every",
+        type=int,
+        default=None,
+        help="also renew the pool's pseudo labels every N epochs within each round (learning rate and optimiser "
+        "carry on; the published method's in-run refresh); between 1 and -num_epochs - 1",
+    )
     parser.add_argument("--test_images", default=None, help="test images, predicted by every round's model")
     parser.add_argument("--test_reference", default=None, help="reference labels of the test images")
     parser.add_argument(
@@ -261,6 +292,10 @@ def scribble_loop_entry() -> None:
                 test_reference=args.test_reference,
                 device=args.device,
                 show_progress=not args.quiet,
+                freeze_encoder=args.freeze_encoder,
+                reinit_decoder_stages=args.reinit_decoder_stages,
+                save_distance_maps=args.save_distance_maps,
+                refresh_every=args.refresh_every,
             )
         )
         print("round  pool prediction Dice  pool pseudo-label Dice  test Dice  scribbled voxels")

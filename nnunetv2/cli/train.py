@@ -80,14 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-num_of_cycles",
         type=int,
         default=None,
-        help="with -tr nnUNetTrainerCyclicLR: restart the learning rate this many times; the "
-        "checkpoints near each cycle's end form an ensemble for uncertainty (default 1)",
+        help="restart the learning rate this many times; the checkpoints near each cycle's end form an "
+        "ensemble for uncertainty (default 1 = plain nnU-Net). With the default trainer, more than one "
+        "cycle or -checkpoints trains nnUNetTrainerCyclicLR (as UnnUNet's nnUNetTrainer did)",
     )
     parser.add_argument(
         "-checkpoints",
         default=None,
         choices=["sparse", "late"],
-        help="with -tr nnUNetTrainerCyclicLR: ensemble checkpoints per cycle, six from 70%% of "
+        help="ensemble checkpoints per cycle (cyclic trainer), six from 70%% of "
         "the cycle to its end (sparse, default) or its last ten epochs (late)",
     )
     parser.add_argument(

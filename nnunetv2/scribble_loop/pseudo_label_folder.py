@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 CONFIDENCE_FOLDER = "confidence"
 CONFIDENCE_SUFFIX = "_confidence.nii.gz"
 SUMMARY_FILE = "summary.json"
+DISTANCE_MAPS_FOLDER = "distance_maps"  # with save_distance_maps: CASE_class{c}.nii.gz
 
 
 def make_pseudo_labels_for_folder(
@@ -45,6 +46,7 @@ def make_pseudo_labels_for_folder(
     progress: bool = True,
     previous_pseudo_labels: str | os.PathLike | None = None,
     update_min_probability: float | None = None,
+    save_distance_maps: bool = False,
     **rule_parameters: Any,
 ) -> dict[str, Any]:
     """Write a pseudo label, a confidence map and summary.json for every case of ``images_folder``; return the summary.
@@ -58,6 +60,8 @@ def make_pseudo_labels_for_folder(
     its new label only where the network gives it at least ``update_min_probability`` (default
     DEFAULT_UPDATE_MIN_PROBABILITY) and otherwise keeps its previous label and confidence
     (``keep_previous_where_unsure``).
+    save_distance_maps: also write each growing class's capped geodesic distance D_c as
+    ``distance_maps/CASE_class{c}.nii.gz`` (float32, the image's geometry).
     rule_parameters: options of ``geodesic_pseudo_label`` (threshold, lamb, ...).
     """
     from nnunetv2.dataset.cases import group_images_by_case
@@ -107,12 +111,24 @@ def make_pseudo_labels_for_folder(
         scribbles = _load_scribbles(
             scribble_files.get(case), reader_writer, image.shape[1:], case_unannotated, label_manager
         )
+        distances: dict[int, np.ndarray] | None = {} if save_distance_maps else None
         try:
             label, confidence = geodesic_pseudo_label(
-                image, probabilities, scribbles, properties["spacing"], case_unannotated, device=device, **parameters
+                image,
+                probabilities,
+                scribbles,
+                properties["spacing"],
+                case_unannotated,
+                device=device,
+                distance_maps=distances,
+                **parameters,
             )
         except NnUNetError as e:
             raise type(e)(f"case '{case}': {e}") from None
+        for class_value, distance in (distances or {}).items():
+            write_confidence_map(
+                distance, output_folder / DISTANCE_MAPS_FOLDER / f"{case}_class{class_value}.nii.gz", properties
+            )
         kept = None
         if previous_files is not None:
             previous_label, previous_confidence = _load_previous(previous_files[case], reader_writer, label.shape)

@@ -60,6 +60,7 @@ def geodesic_pseudo_label(
     rule: str = "network_aware",
     resolved_stroke_agreement: float = 0.5,
     device=None,
+    distance_maps: dict[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (pseudo label ``(*spatial)`` uint8/uint16, confidence ``(*spatial)`` float32 in [0, 1]).
 
@@ -68,6 +69,8 @@ def geodesic_pseudo_label(
     scribbles: ``(*spatial)`` integer map with a class 0..C-1 where drawn and ``unannotated_value``
     (default C) elsewhere; spatial is 2D or 3D (a 2D image may be ``(1, y, x)``); spacing per
     spatial axis (default 1). See the module docstring for the rule and its parameters.
+    distance_maps: a dict to receive ``class -> D_c`` (float32, capped at ``threshold``) of every class
+    whose strokes grew, for debugging.
     """
     import torch
 
@@ -115,6 +118,8 @@ def geodesic_pseudo_label(
                 device=device,
             )
             capped = torch.clamp(distance, max=threshold)  # unreached voxels (inf) become T as well
+            if distance_maps is not None:
+                distance_maps[int(c)] = capped.cpu().numpy().astype(np.float32)
             geodesic[c] = torch.exp(-torch.expm1(capped) / threshold)
 
         # P_c + G_c - sum_{j != c} G_j
@@ -178,7 +183,7 @@ def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
     defaults = {
         name: p.default
         for name, p in inspect.signature(geodesic_pseudo_label).parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "device"
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _NOT_RULE_PARAMETERS
     }
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
@@ -187,6 +192,8 @@ def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
     return {**defaults, **overrides}
 
 
+# keyword options of geodesic_pseudo_label that say where to run or what to return, not how to label
+_NOT_RULE_PARAMETERS = ("device", "distance_maps")
 # parameter -> its rule (nnunetv2.utilities.parameters)
 _PARAMETER_RULES = {
     "threshold": "> 0",

@@ -64,7 +64,15 @@ def _check_request(request: TrainingRequest) -> TrainingRequest:
     check_number("-seed", request.seed, "integer >= 0", error=TrainingError, optional=True)
     check_number("-num_of_cycles", request.num_of_cycles, "integer >= 1", error=TrainingError, optional=True)
     check_number("num_data_workers", request.num_data_workers, "integer >= 0", error=TrainingError, optional=True)
-    return replace(request, fold=parse_fold(request.fold))
+    from nnunetv2.training.trainers.nnUNetTrainerCyclicLR import trainer_for_cycle_flags
+
+    # UnnUNet's instructions give -num_of_cycles / -checkpoints to the default trainer
+    trainer_name = trainer_for_cycle_flags(request.trainer_name, request.num_of_cycles, request.checkpoint_rule)
+    if trainer_name != request.trainer_name:
+        logger.info("-num_of_cycles/-checkpoints given: training with %s", trainer_name)
+    elif trainer_name == "nnUNetTrainer" and request.num_of_cycles == 1 and request.checkpoint_rule is None:
+        request = replace(request, num_of_cycles=None)  # one cycle is nnUNetTrainer's own schedule
+    return replace(request, fold=parse_fold(request.fold), trainer_name=trainer_name)
 
 
 def trainer_options(request: TrainingRequest, trainer_class: type | None = None) -> TrainerOptions:

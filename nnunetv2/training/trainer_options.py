@@ -25,6 +25,7 @@ _OVERRIDES = (
     "initial_lr",
     "seed",
     "num_data_workers",
+    "stop_after_epoch",
 )
 
 
@@ -39,6 +40,8 @@ class TrainerOptions:
     initial_lr: float | None = None
     seed: int | None = None
     num_data_workers: int | None = None  # augmentation worker processes (None: nnUNet_n_proc_DA or the CPU default)
+    # end the run after this epoch while the lr schedule still spans num_epochs (a round cut into segments)
+    stop_after_epoch: int | None = None
     disable_checkpointing: bool = False
     cpu_bf16: bool = False  # bfloat16 network on the CPU
     show_progress: bool = True  # False: no bar inside epochs (the epoch lines stay)

@@ -190,9 +190,9 @@ def test_trained_ensemble_predicts_and_scores_the_test_cases(env, tmp_path):
     "flags, message",
     [
         (
-            ["-num_of_cycles", "2"],
+            ["-tr", "nnUNetTrainerNoDeepSupervision", "-num_of_cycles", "2"],
             "-num_of_cycles needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
-            "subclass); 'nnUNetTrainer' has none",
+            "subclass); 'nnUNetTrainerNoDeepSupervision' has none",
         ),
         (
             ["-tr", "nnUNetTrainerCyclicLR", "-num_epochs", "3", "-num_of_cycles", "4"],

@@ -19,6 +19,21 @@ from nnunetv2.training.lr_schedule.cyclic import CyclicPolyLRScheduler, cycle_of
 from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
 
 LR_SCHEDULE_DESCRIPTION = "poly decay (exponent 0.9) restarted at the start of every cycle"
+DEFAULT_TRAINER_NAME = "nnUNetTrainer"
+
+
+def trainer_for_cycle_flags(trainer_name: str, num_of_cycles: int | None, checkpoint_rule: str | None) -> str:
+    """Return the trainer to run: ``nnUNetTrainerCyclicLR`` for the default trainer with cycles or ensemble checkpoints.
+
+    UnnUNet built the cycles into nnUNetTrainer itself, so its users type ``-num_of_cycles`` and
+    ``-checkpoints`` without ``-tr``. One cycle and no ``-checkpoints`` stays plain nnUNetTrainer (its
+    schedule is the same), so that run and its model folder are exactly nnU-Net's.
+    """
+    if trainer_name != DEFAULT_TRAINER_NAME:
+        return trainer_name
+    if checkpoint_rule is None and (num_of_cycles is None or num_of_cycles == 1):
+        return trainer_name
+    return nnUNetTrainerCyclicLR.__name__
 
 
 class nnUNetTrainerCyclicLR(nnUNetTrainer):

@@ -86,6 +86,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
 
     # nnU-Net v2's hyperparameters: a subclass sets them in __init__ (after super().__init__) or as class attributes
     num_epochs = 1000
+    stop_after_epoch: int | None = None  # see TrainerOptions.stop_after_epoch
     num_iterations_per_epoch = 250
     num_val_iterations_per_epoch = 50
     initial_lr = 1e-2
@@ -556,7 +557,8 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         """Train from ``current_epoch`` to ``num_epochs`` through the hooks, in nnU-Net v2's order."""
         self.on_train_start()
         try:
-            for _ in range(self.current_epoch, self.num_epochs):
+            last = self.num_epochs if self.stop_after_epoch is None else min(self.stop_after_epoch, self.num_epochs)
+            for _ in range(self.current_epoch, last):
                 self.on_epoch_start()
                 self.on_train_epoch_start()
                 train_outputs = [self._next_train_step() for _ in epoch_iterations(self, self.current_epoch)]

@@ -126,7 +126,7 @@ def make_pseudo_labels_for_folder(
         except NnUNetError as e:
             raise type(e)(f"case '{case}': {e}") from None
         for class_value, distance in (distances or {}).items():
-            write_confidence_map(
+            write_float_map(
                 distance, output_folder / DISTANCE_MAPS_FOLDER / f"{case}_class{class_value}.nii.gz", properties
             )
         kept = None

@@ -58,6 +58,11 @@ def geodesic_pseudo_label(
     boundary_factor: float = 0.5,
     rule: str = "network_aware",
     resolved_stroke_agreement: float = 0.5,
+    smoothing: float = 0.0,
+    edge_normalisation: float = 0.0,
+    stroke_region_only: bool = False,
+    max_growth: float = 0.0,
+    min_stroke_support: float = 0.0,
     device=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (pseudo label ``(*spatial)`` uint8/uint16, confidence ``(*spatial)`` float32 in [0, 1]).
@@ -84,17 +89,23 @@ def geodesic_pseudo_label(
         boundary_factor=boundary_factor,
         rule=rule,
         resolved_stroke_agreement=resolved_stroke_agreement,
+        smoothing=smoothing,
+        edge_normalisation=edge_normalisation,
+        stroke_region_only=stroke_region_only,
+        max_growth=max_growth,
+        min_stroke_support=min_stroke_support,
     )
     num_classes = int(np.shape(probabilities)[0]) if np.ndim(probabilities) > 0 else 0
     unannotated_value = num_classes if unannotated_value is None else unannotated_value
     _check_arrays(image, probabilities, scribbles, spacing, unannotated_value)
     device = resolve_device(None if device is None else str(device))
     with torch.no_grad():
-        image_t = _z_scored(torch.as_tensor(np.asarray(image, dtype=np.float32), device=device)).mul_(intensity_weight)
+        relative_spacing = _relative_spacing(spacing, np.shape(scribbles))
+        image_np = _smoothed(np.asarray(image, dtype=np.float32), smoothing, relative_spacing)
+        image_t = _normalised(torch.as_tensor(image_np, device=device), edge_normalisation).mul_(intensity_weight)
         probs = torch.as_tensor(np.asarray(probabilities, dtype=np.float32), device=device)
         drawn = torch.as_tensor(np.asarray(scribbles).astype(np.int64), device=device)
         scribbled = drawn != unannotated_value
-        relative_spacing = _relative_spacing(spacing, drawn.shape)
 
         network_label = probs.argmax(0)
         # the strokes that grow: all (published), or those the network does not label as drawn yet (network_aware)
@@ -105,16 +116,24 @@ def geodesic_pseudo_label(
         )
         geodesic = torch.zeros_like(probs)  # G_c; stays 0 for classes without growing scribbles
         for c in torch.unique(drawn[growing]).tolist():
-            distance = geodesic_distance(
-                image_t,
-                growing & (drawn == c),
-                spacing=relative_spacing,
-                lamb=lamb,
-                step_cost=probability_weight * (1.0 - probs[c]),
-                device=device,
-            )
+            seeds = growing & (drawn == c)
+            step_cost = probability_weight * (1.0 - probs[c])
+            if stroke_region_only:
+                distance = _distance_within_corrected_classes(
+                    image_t, seeds, network_label, c, step_cost, relative_spacing, lamb, device
+                )
+            else:
+                distance = geodesic_distance(
+                    image_t, seeds, spacing=relative_spacing, lamb=lamb, step_cost=step_cost, device=device
+                )
+            if max_growth > 0:
+                distance = _beyond_reach_unreached(distance, seeds, relative_spacing, max_growth)
             capped = torch.clamp(distance, max=threshold)  # unreached voxels (inf) become T as well
             geodesic[c] = torch.exp(-torch.expm1(capped) / threshold)
+            if min_stroke_support > 0:
+                # a stroke reached weakly would still tip every voxel the network is unsure about: far from
+                # strokes those are coin flips, so weak support counts as none
+                geodesic[c].masked_fill_(geodesic[c] < min_stroke_support, 0.0)
 
         # P_c + G_c - sum_{j != c} G_j
         score = probs + geodesic - (geodesic.sum(0, keepdim=True) - geodesic)
@@ -197,6 +216,10 @@ _PARAMETER_RULES = {
     "boundary_width": (lambda v: isinstance(v, (int, np.integer)) and v >= 0, "an integer >= 0"),
     "boundary_factor": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "resolved_stroke_agreement": (lambda v: 0 < v <= 1, "in (0, 1]"),
+    "smoothing": (lambda v: v >= 0, ">= 0"),
+    "edge_normalisation": (lambda v: 0 <= v < 100, "a percentile in [0, 100) (0: off)"),
+    "max_growth": (lambda v: v >= 0, ">= 0 (0: no limit)"),
+    "min_stroke_support": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "update_min_probability": (lambda v: 0 <= v <= 1, "in [0, 1]"),  # between rounds, not a rule option
 }
 RULES = ("published", "network_aware")
@@ -210,6 +233,10 @@ def _check_parameters(**values: Any) -> None:
         if name == "rule":
             if value not in RULES:
                 raise NnUNetError(f"pseudo labels: rule must be one of {', '.join(RULES)}, got {value!r}")
+            continue
+        if name == "stroke_region_only":
+            if not isinstance(value, (bool, np.bool_)):
+                raise NnUNetError(f"pseudo labels: {name} must be true or false, got {value!r}")
             continue
         accepts, requirement = _PARAMETER_RULES[name]
         if (
@@ -279,6 +306,87 @@ def _z_scored(image: torch.Tensor) -> torch.Tensor:
     std = std.masked_fill(std == 0, 1.0)
     shape = (-1,) + (1,) * (image.ndim - 1)
     return (image - mean.reshape(shape)) / std.reshape(shape)
+
+
+def _smoothed(image: np.ndarray, sigma: float, relative_spacing: Sequence[float]) -> np.ndarray:
+    """Each channel Gaussian-smoothed with ``sigma`` voxels of the finest axis (noise would otherwise stop growth
+    inside a tissue as early as an edge does); singleton axes are left alone."""
+    if sigma == 0:
+        return image
+    from scipy import ndimage
+
+    sigmas = [0.0] + [sigma / s if n > 1 else 0.0 for s, n in zip(relative_spacing, image.shape[1:])]
+    return ndimage.gaussian_filter(image, sigmas, mode="nearest").astype(np.float32, copy=False)
+
+
+def _normalised(image: torch.Tensor, edge_percentile: float) -> torch.Tensor:
+    """Each channel z-scored; with ``edge_percentile`` > 0 then divided by that percentile of the absolute
+    differences between neighbours along the axes (over the differences that are not 0), so that an image's
+    strong edges cost the same whatever its contrast, noise and share of empty background."""
+    import torch
+
+    image = _z_scored(image)
+    if edge_percentile == 0:
+        return image
+    scales = []
+    for channel in image:
+        differences = torch.cat(
+            [channel.diff(dim=axis).abs().reshape(-1) for axis in range(channel.ndim) if channel.shape[axis] > 1]
+        )
+        differences = differences[differences > 0]
+        if differences.numel() > 1_000_000:  # quantile refuses very large inputs; a strided subset is enough
+            differences = differences[:: differences.numel() // 1_000_000 + 1]
+        scale = float(torch.quantile(differences, edge_percentile / 100)) if differences.numel() else 1.0
+        scales.append(scale if scale > 0 else 1.0)
+    shape = (-1,) + (1,) * (image.ndim - 1)
+    return image / torch.tensor(scales, device=image.device).reshape(shape)
+
+
+def _distance_within_corrected_classes(
+    image: torch.Tensor,
+    seeds: torch.Tensor,
+    network_label: torch.Tensor,
+    stroke_class: int,
+    step_cost: torch.Tensor,
+    spacing: Sequence[float],
+    lamb: float,
+    device,
+) -> torch.Tensor:
+    """Geodesic distance from the strokes of one class where each stroke voxel grows only through voxels the network
+    labels as the stroke's class or as the class it labels that stroke voxel with (the class the person corrected).
+
+    A grey-matter stroke drawn on voxels the network calls white matter then never relabels background.
+    """
+    import torch
+
+    from nnunetv2.scribble_loop.geodesic import geodesic_distance
+
+    agreeing = seeds & (network_label == stroke_class)
+    corrected = torch.unique(network_label[seeds & ~agreeing]).tolist()
+    if not corrected:
+        return geodesic_distance(image, seeds, spacing=spacing, lamb=lamb, step_cost=step_cost, device=device)
+    distance = torch.full(seeds.shape, float("inf"), device=seeds.device)
+    for k in corrected:
+        # an infinite step cost blocks a voxel: the stroke cannot reach a third class
+        blocked = (network_label != k) & (network_label != stroke_class)
+        cost = step_cost.masked_fill(blocked, float("inf"))
+        group = (seeds & (network_label == k)) | agreeing
+        reach = geodesic_distance(image, group, spacing=spacing, lamb=lamb, step_cost=cost, device=device)
+        distance = torch.minimum(distance, reach)
+    return distance
+
+
+def _beyond_reach_unreached(
+    distance: torch.Tensor, seeds: torch.Tensor, spacing: Sequence[float], max_growth: float
+) -> torch.Tensor:
+    """``distance`` with voxels farther than ``max_growth`` (finest-axis voxels, straight line) from the seeds set
+    to inf: a stroke relabels its neighbourhood, never a far part of the image it happens to reach cheaply."""
+    import torch
+    from scipy import ndimage
+
+    straight = ndimage.distance_transform_edt(~seeds.cpu().numpy(), sampling=spacing)
+    far = torch.as_tensor(straight > max_growth, device=distance.device)
+    return distance.masked_fill(far, float("inf"))
 
 
 def _relative_spacing(spacing: Sequence[float] | None, shape: Sequence[int]) -> list[float]:

@@ -5,8 +5,9 @@ step of spacing-scaled length L (voxel units of the finest axis) between voxels 
 
     sqrt((1 - lamb) * L**2 + lamb * ||I(p) - I(q)||**2)  +  probability_weight * L * (2 - P_c(p) - P_c(q)) / 2
 
-(I: the image, each channel z-scored over the image and multiplied by ``intensity_weight``; P_c:
-the network's probability of c).
+(I: the image, each channel z-scored over the image, divided by the ``edge_normalisation`` percentile of
+its non-zero neighbour differences when that is > 0, and multiplied by ``intensity_weight``; P_c: the
+network's probability of c).
 D_c is capped at ``threshold`` T and turned into G_c = exp(-(exp(D_c) - 1) / T); classes without
 scribbles have G_c = 0. The label is argmax_c of P_c + G_c - sum_{j != c} G_j; scribbled voxels
 keep the class drawn there. Two rules (``rule``):
@@ -18,8 +19,10 @@ keep the class drawn there. Two rules (``rule``):
 - ``network_aware`` (default): a stroke (connected component of one class's scribbles) that the
   network already labels with its class on at least ``resolved_stroke_agreement`` of its voxels does
   not grow (its voxels still keep their class): it has been learned, and growing it again only spills
-  over edges. While the network disagrees with every stroke (the first prediction, on which the
-  strokes were drawn) the labels equal the published rule's. Confidence is max(G_label, network part)
+  over edges. With ``stroke_region_only`` a stroke voxel grows only through voxels the network labels
+  as the stroke's class or as the class it gave that stroke voxel (the class the person corrected),
+  never into a third class. Its defaults (RULE_DEFAULTS) also normalise edge strength per image and
+  weigh intensity change and the network's doubt more. Confidence is max(G_label, network part)
   x (1 - max_{j != label} G_j), 1 on scribbles: no dip far inside an object that the network labels
   right and a stroke reaches weakly, and low where strokes of two classes compete.
 
@@ -50,19 +53,16 @@ def geodesic_pseudo_label(
     *,
     threshold: float = 10.0,
     lamb: float = 0.99,
-    intensity_weight: float = 3.0,
-    probability_weight: float = 0.1,
+    intensity_weight: float | None = None,
+    probability_weight: float | None = None,
     min_geodesic_confidence: float = 0.1,
     probability_confidence_scale: float = 0.8,
     boundary_width: int = 1,
     boundary_factor: float = 0.5,
     rule: str = "network_aware",
     resolved_stroke_agreement: float = 0.5,
-    smoothing: float = 0.0,
-    edge_normalisation: float = 0.0,
-    stroke_region_only: bool = False,
-    max_growth: float = 0.0,
-    min_stroke_support: float = 0.0,
+    edge_normalisation: float | None = None,
+    stroke_region_only: bool | None = None,
     device=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (pseudo label ``(*spatial)`` uint8/uint16, confidence ``(*spatial)`` float32 in [0, 1]).
@@ -78,6 +78,16 @@ def geodesic_pseudo_label(
     from nnunetv2.scribble_loop.geodesic import geodesic_distance
     from nnunetv2.utilities.device import resolve_device
 
+    _check_parameters(rule=rule)
+    intensity_weight, probability_weight, edge_normalisation, stroke_region_only = (
+        RULE_DEFAULTS[rule][name] if value is None else value
+        for name, value in (
+            ("intensity_weight", intensity_weight),
+            ("probability_weight", probability_weight),
+            ("edge_normalisation", edge_normalisation),
+            ("stroke_region_only", stroke_region_only),
+        )
+    )
     _check_parameters(
         threshold=threshold,
         lamb=lamb,
@@ -89,11 +99,8 @@ def geodesic_pseudo_label(
         boundary_factor=boundary_factor,
         rule=rule,
         resolved_stroke_agreement=resolved_stroke_agreement,
-        smoothing=smoothing,
         edge_normalisation=edge_normalisation,
         stroke_region_only=stroke_region_only,
-        max_growth=max_growth,
-        min_stroke_support=min_stroke_support,
     )
     num_classes = int(np.shape(probabilities)[0]) if np.ndim(probabilities) > 0 else 0
     unannotated_value = num_classes if unannotated_value is None else unannotated_value
@@ -101,8 +108,8 @@ def geodesic_pseudo_label(
     device = resolve_device(None if device is None else str(device))
     with torch.no_grad():
         relative_spacing = _relative_spacing(spacing, np.shape(scribbles))
-        image_np = _smoothed(np.asarray(image, dtype=np.float32), smoothing, relative_spacing)
-        image_t = _normalised(torch.as_tensor(image_np, device=device), edge_normalisation).mul_(intensity_weight)
+        image_t = torch.as_tensor(np.asarray(image, dtype=np.float32), device=device)
+        image_t = _normalised(image_t, edge_normalisation).mul_(intensity_weight)
         probs = torch.as_tensor(np.asarray(probabilities, dtype=np.float32), device=device)
         drawn = torch.as_tensor(np.asarray(scribbles).astype(np.int64), device=device)
         scribbled = drawn != unannotated_value
@@ -126,14 +133,8 @@ def geodesic_pseudo_label(
                 distance = geodesic_distance(
                     image_t, seeds, spacing=relative_spacing, lamb=lamb, step_cost=step_cost, device=device
                 )
-            if max_growth > 0:
-                distance = _beyond_reach_unreached(distance, seeds, relative_spacing, max_growth)
             capped = torch.clamp(distance, max=threshold)  # unreached voxels (inf) become T as well
             geodesic[c] = torch.exp(-torch.expm1(capped) / threshold)
-            if min_stroke_support > 0:
-                # a stroke reached weakly would still tip every voxel the network is unsure about: far from
-                # strokes those are coin flips, so weak support counts as none
-                geodesic[c].masked_fill_(geodesic[c] < min_stroke_support, 0.0)
 
         # P_c + G_c - sum_{j != c} G_j
         score = probs + geodesic - (geodesic.sum(0, keepdim=True) - geodesic)
@@ -192,7 +193,8 @@ def check_update_min_probability(value: Any) -> None:
 
 
 def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
-    """Return the rule's parameters (``geodesic_pseudo_label``'s keyword options) with ``overrides`` applied."""
+    """Return the rule's parameters (``geodesic_pseudo_label``'s keyword options) with ``overrides`` applied; options
+    left at None take the chosen rule's default (RULE_DEFAULTS)."""
     defaults = {
         name: p.default
         for name, p in inspect.signature(geodesic_pseudo_label).parameters.items()
@@ -201,8 +203,10 @@ def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
         raise NnUNetError(f"unknown pseudo-label parameter(s) {', '.join(unknown)} (known: {', '.join(defaults)})")
-    _check_parameters(**overrides)
-    return {**defaults, **overrides}
+    given = {name: value for name, value in overrides.items() if value is not None}
+    _check_parameters(**given)
+    rule = given.get("rule", defaults["rule"])
+    return {**defaults, **RULE_DEFAULTS[rule], **given}
 
 
 # parameter -> (accepts the value, what it must be)
@@ -216,13 +220,26 @@ _PARAMETER_RULES = {
     "boundary_width": (lambda v: isinstance(v, (int, np.integer)) and v >= 0, "an integer >= 0"),
     "boundary_factor": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "resolved_stroke_agreement": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "smoothing": (lambda v: v >= 0, ">= 0"),
     "edge_normalisation": (lambda v: 0 <= v < 100, "a percentile in [0, 100) (0: off)"),
-    "max_growth": (lambda v: v >= 0, ">= 0 (0: no limit)"),
-    "min_stroke_support": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "update_min_probability": (lambda v: 0 <= v <= 1, "in [0, 1]"),  # between rounds, not a rule option
 }
 RULES = ("published", "network_aware")
+# options whose default depends on the rule: ``published`` is the paper's method; ``network_aware`` adds the
+# growth limits chosen on the real-anatomy benchmark's development part (documentation/benchmarks.md)
+RULE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "published": {
+        "intensity_weight": 3.0,
+        "probability_weight": 0.1,
+        "edge_normalisation": 0.0,
+        "stroke_region_only": False,
+    },
+    "network_aware": {
+        "intensity_weight": 6.0,
+        "probability_weight": 0.5,
+        "edge_normalisation": 98.0,
+        "stroke_region_only": True,
+    },
+}
 # between rounds a voxel's pseudo label changes only to a class the new network gives at least this probability
 DEFAULT_UPDATE_MIN_PROBABILITY = 0.8
 
@@ -308,17 +325,6 @@ def _z_scored(image: torch.Tensor) -> torch.Tensor:
     return (image - mean.reshape(shape)) / std.reshape(shape)
 
 
-def _smoothed(image: np.ndarray, sigma: float, relative_spacing: Sequence[float]) -> np.ndarray:
-    """Each channel Gaussian-smoothed with ``sigma`` voxels of the finest axis (noise would otherwise stop growth
-    inside a tissue as early as an edge does); singleton axes are left alone."""
-    if sigma == 0:
-        return image
-    from scipy import ndimage
-
-    sigmas = [0.0] + [sigma / s if n > 1 else 0.0 for s, n in zip(relative_spacing, image.shape[1:])]
-    return ndimage.gaussian_filter(image, sigmas, mode="nearest").astype(np.float32, copy=False)
-
-
 def _normalised(image: torch.Tensor, edge_percentile: float) -> torch.Tensor:
     """Each channel z-scored; with ``edge_percentile`` > 0 then divided by that percentile of the absolute
     differences between neighbours along the axes (over the differences that are not 0), so that an image's
@@ -374,19 +380,6 @@ def _distance_within_corrected_classes(
         reach = geodesic_distance(image, group, spacing=spacing, lamb=lamb, step_cost=cost, device=device)
         distance = torch.minimum(distance, reach)
     return distance
-
-
-def _beyond_reach_unreached(
-    distance: torch.Tensor, seeds: torch.Tensor, spacing: Sequence[float], max_growth: float
-) -> torch.Tensor:
-    """``distance`` with voxels farther than ``max_growth`` (finest-axis voxels, straight line) from the seeds set
-    to inf: a stroke relabels its neighbourhood, never a far part of the image it happens to reach cheaply."""
-    import torch
-    from scipy import ndimage
-
-    straight = ndimage.distance_transform_edt(~seeds.cpu().numpy(), sampling=spacing)
-    far = torch.as_tensor(straight > max_growth, device=distance.device)
-    return distance.masked_fill(far, float("inf"))
 
 
 def _relative_spacing(spacing: Sequence[float] | None, shape: Sequence[int]) -> list[float]:

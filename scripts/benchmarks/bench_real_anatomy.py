@@ -370,7 +370,7 @@ def main() -> None:
 def report(results: list[dict], rule: dict, seconds: float) -> None:
     """Print one table row per (part, dimension, style, budget), and the targets."""
     rows = []
-    keys = sorted({(r["part"], r["dim"], r["style"], r["budget"]) for r in results}, key=lambda k: (k[0], k[1], k[2]))
+    keys = sorted({(r["part"], r["dim"], r["style"], r["budget"]) for r in results})
     for part, dim, style, budget in keys:
         group = [r for r in results if (r["part"], r["dim"], r["style"], r["budget"]) == (part, dim, style, budget)]
         gain = [r["pseudo_dice"] - r["prediction_dice"] for r in group]
@@ -457,7 +457,7 @@ def draw_stroke_styles(case: dict[str, np.ndarray], make_strokes, path: Path, bu
         overlay(axis, values, title)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=90)
     plt.close(figure)
 
 

@@ -6,7 +6,7 @@ Builds a small pool (4 synthetic cases) with the simulated network of
 scripts/benchmarks/bench_guided_annotation.py ("systematic" regime), writes it in the layout of
 nnUNetv2_uncertainty's output, then runs nnUNetv2_suggest_annotations, nnUNetv2_simulate_correction_scribbles,
 nnUNetv2_plot_overlay_pngs and nnUNetv2_make_report, and copies one overlay and a headless-Chromium
-screenshot of the report (when /usr/bin/chromium exists) to documentation/images/.
+screenshot of the report (when `chromium` is on PATH) to documentation/images/.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bench_guided_annotation import REGIMES, simulated_network  # noqa: E402
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 IMAGES = REPOSITORY / "documentation" / "images"
+CHROMIUM = shutil.which("chromium")
 
 
 def write_uncertainty_output(dataset: Path, output: Path) -> None:
@@ -60,7 +61,7 @@ def screenshot(page: Path, target: Path) -> None:
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run(
             [
-                "/usr/bin/chromium",
+                CHROMIUM,
                 "--headless",
                 "--no-sandbox",
                 "--disable-gpu",
@@ -71,7 +72,7 @@ def screenshot(page: Path, target: Path) -> None:
                 "--disable-sync",
                 f"--user-data-dir={profile}",
                 f"--screenshot={target}",
-                "--window-size=1250,900",
+                "--window-size=1800,1250",
                 page.resolve().as_uri(),
             ],
             check=True,
@@ -131,8 +132,6 @@ def main(work: Path) -> None:
             str(work / "uncertainty"),
             "-o",
             str(work / "overlays"),
-            "--scale",
-            "4",
             "--quiet",
             *layers,
         ]
@@ -147,15 +146,15 @@ def main(work: Path) -> None:
             str(dataset / "labelsTr"),
             "-o",
             str(work / "report"),
-            "--scale",
-            "2",
+            "-title",
+            "Dataset951_Review: simulated checkpoint ensemble (systematic errors), review round 1",
             "--quiet",
             *layers,
         ]
     )
     first = next(line.split(",") for line in (work / "worklist" / "worklist.csv").read_text().splitlines()[1:])
     shutil.copyfile(work / "overlays" / f"{first[1]}_z{int(first[4]):04d}.png", IMAGES / "annotation_overlay.png")
-    if Path("/usr/bin/chromium").exists():
+    if CHROMIUM is not None:
         screenshot(work / "report" / "index.html", IMAGES / "annotation_report.png")
 
 

@@ -96,6 +96,7 @@ class UncertaintySource:
     maps: dict[str, Path]  # case -> map file
     scale: float | None  # stored value / scale = uncertainty (integer maps); None: float maps stored as they are
     segmentations_folder: Path | None  # the ensemble segmentations next to the maps (nnUNetv2_uncertainty)
+    measure: str | None = None  # the uncertainty measure the maps hold, when the folder's score table names it
 
 
 def find_uncertainty_maps(folder: str | os.PathLike) -> UncertaintySource:
@@ -112,7 +113,8 @@ def find_uncertainty_maps(folder: str | os.PathLike) -> UncertaintySource:
         if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
             raise DatasetError(f"{table}: 'map_scale' must be a positive number, got {scale!r}")
         maps = index_case_files(folder / MAPS_FOLDER, what="uncertainty maps")
-        return UncertaintySource(maps, float(scale), folder)
+        measure = settings.get("measure") if isinstance(settings, dict) else None
+        return UncertaintySource(maps, float(scale), folder, measure if isinstance(measure, str) else None)
     maps = index_case_files(folder, UNCERTAINTY_SUFFIX, "uncertainty maps")
     if not maps:
         raise NnUNetError(
@@ -199,7 +201,7 @@ def dataset_json_for(dataset: str | os.PathLike | None, *folders: str | os.PathL
     return None
 
 
-def unannotated_value_for(given: int | None, dataset_json, scribbles_folder: str | os.PathLike) -> int:
+def unannotated_value_for(given: int | None, dataset_json, scribbles_folder: str | os.PathLike | None) -> int:
     """The value of undrawn voxels in scribble files: given, else the dataset's ignore label, else its number of
     labels (the scribble-file convention of nnUNetv2_scribble_pseudolabels)."""
     if given is not None:

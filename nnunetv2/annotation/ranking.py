@@ -29,7 +29,7 @@ greedily (largest current benefit first) until the budget is spent.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,7 +174,7 @@ def novelty(distance: np.ndarray | float, distance_scale: float) -> np.ndarray |
 
 
 def build_worklist(
-    regions_per_case: dict[str, Sequence[UncertainRegion]],
+    regions_per_case: Mapping[str, Sequence[UncertainRegion]],
     budget: int,
     distance_scale: float = 5.0,
     max_per_case: int | None = None,
@@ -321,12 +321,12 @@ def _voxel_units(spacing: Sequence[float] | None, shape: tuple[int, ...]) -> np.
     """Spacing divided by the finest spacing of the axes longer than one voxel (a 2D image's 999 is ignored)."""
     if spacing is None:
         return np.ones(len(shape))
-    spacing = np.asarray(spacing, dtype=float)
-    if spacing.shape != (len(shape),) or not np.all(np.isfinite(spacing) & (spacing > 0)):
-        raise NnUNetError(f"uncertain regions: spacing {spacing.tolist()} must be {len(shape)} positive numbers")
+    values = np.asarray(spacing, dtype=float)
+    if values.shape != (len(shape),) or not np.all(np.isfinite(values) & (values > 0)):
+        raise NnUNetError(f"uncertain regions: spacing {values.tolist()} must be {len(shape)} positive numbers")
     long_axes = np.array(shape) > 1
-    finest = spacing[long_axes].min() if long_axes.any() else 1.0
-    return spacing / finest
+    finest = values[long_axes].min() if long_axes.any() else 1.0
+    return np.asarray(values / finest)
 
 
 def _distances_to_scribbles(

@@ -117,7 +117,7 @@ def write_simulated_correction_scribbles(
 
     _check_output_folder(output_folder, predictions, ending or _ending_of(predictions))
     output_folder.mkdir(parents=True, exist_ok=True)
-    cases = {}
+    cases: dict[str, dict[str, Any]] = {}
     for case, drawn in scribbles.items():
         path = output_folder / predictions[case].name
         reader_writer_for_file(path, reader_name).write_seg(drawn, path, properties[case])
@@ -127,11 +127,23 @@ def write_simulated_correction_scribbles(
             "wrong_voxels": wrong_per_case[case],
             "voxels_per_class": {str(c): int(n) for c, n in enumerate(counts) if n},
         }
+    scribbled = sum(c["scribbled_voxels"] for c in cases.values())
     summary = {
         "placement": placement,
         "budget": budget,
         "budget_voxels": voxels,
-        "scribbled_voxels": sum(c["scribbled_voxels"] for c in cases.values()),
+        "scribbled_voxels": scribbled,
+        "unspent_budget_reasons": unspent_budget_reasons(
+            reference_maps,
+            prediction_maps,
+            unannotated,
+            voxels - scribbled,
+            placement,
+            len(entries or ()),
+            min_region_size,
+            strokes_per_region,
+            thickness,
+        ),
         "wrong_voxels": wrong,
         "seed": seed,
         "axis": axis,
@@ -153,6 +165,51 @@ def write_simulated_correction_scribbles(
         sum(1 for c in cases.values() if c["scribbled_voxels"]),
     )
     return summary
+
+
+def unspent_budget_reasons(
+    references: dict[str, np.ndarray],
+    predictions: dict[str, np.ndarray],
+    unannotated: int,
+    unspent: int,
+    placement: str,
+    num_entries: int,
+    min_region_size: int,
+    strokes_per_region: int,
+    thickness: int,
+) -> list[str]:
+    """Return why ``unspent`` budget voxels were left (one sentence each; [] when the budget was spent)."""
+    from nnunetv2.scribble_loop.correction_scribbles import error_regions
+
+    if unspent <= 0:
+        return []
+    wrong_total, small, large_regions = 0, 0, 0
+    for case, reference in references.items():
+        reference3d = reference if reference.ndim == 3 else reference[None]
+        wrong = (predictions[case].reshape(reference3d.shape) != reference3d) & (reference3d != unannotated)
+        _, sizes, _ = error_regions(reference3d, wrong)
+        wrong_total += int(wrong.sum())
+        small += int(sizes[sizes < min_region_size].sum())
+        large_regions += int(np.count_nonzero(sizes >= min_region_size))
+    reasons = []
+    if small:
+        reasons.append(
+            f"{small} of the {wrong_total} wrong voxels lie in error regions under --min_region_size "
+            f"{min_region_size} voxels, which get no stroke"
+        )
+    if placement == "guided":
+        reasons.append(
+            f"all {num_entries} worklist entries were visited (an entry whose box holds no correctable error costs "
+            f"nothing; a longer worklist, --budget of nnUNetv2_suggest_annotations, spends more)"
+        )
+    elif placement == "random_slices":
+        reasons.append("every slice of every case was opened once, with one stroke in its largest wrong piece")
+    else:
+        reasons.append(
+            f"each of the {large_regions} error regions of at least --min_region_size voxels gets at most "
+            f"--strokes_per_region {strokes_per_region} stroke(s) of --thickness {thickness} in one slice"
+        )
+    return reasons
 
 
 def _check_settings(placement: str, worklist, budget, axis, seed) -> None:

@@ -62,7 +62,7 @@ def suggest_annotations(
     ranking.py; dataset: id, name or dataset.json for the reader and the scribbles' unannotated value
     (default: the dataset.json of the predictions folder).
     """
-    from tqdm import tqdm
+    from nnunetv2.utilities.progress import progress_bar
 
     source = find_uncertainty_maps(uncertainty_folder)
     maps = source.maps
@@ -75,8 +75,10 @@ def suggest_annotations(
     unannotated = unannotated_value_for(unannotated_value, dataset_json, scribbles_folder) if scribbles else None
 
     regions = {}
-    for case, map_file in tqdm(maps.items(), desc="uncertain regions", disable=not progress):
+    geometry = {}
+    for case, map_file in progress_bar(maps.items(), desc="uncertain regions", unit="case", disable=not progress):
         uncertainty, properties = read_uncertainty_map(map_file, source, reader_name)
+        geometry[case] = properties
         prediction = _read_matching(predictions.get(case), uncertainty.shape, reader_name)
         drawn = _read_matching(scribbles.get(case), uncertainty.shape, reader_name)
         try:
@@ -94,6 +96,7 @@ def suggest_annotations(
             raise type(e)(f"{map_file}: {e}") from None
         logger.debug("%s: %d candidate regions", case, len(regions[case]))
     entries, cases = build_worklist(regions, budget, distance_scale, max_per_case, exclusion_radius)
+    entries = [with_viewer_coordinates(e, geometry[e.case]) for e in entries]
     scores = load_case_scores(uncertainty_folder)
     for case, summary in cases.items():
         summary["uncertainty_score"] = scores.get(case)
@@ -112,6 +115,19 @@ def suggest_annotations(
     }
     save_worklist(entries, output_folder, parameters, cases)
     return entries
+
+
+def with_viewer_coordinates(entry: WorklistEntry, properties: dict) -> WorklistEntry:
+    """Return ``entry`` with the ITK voxel index and the physical point of its box's centre (image ``properties``)."""
+    from dataclasses import replace
+
+    from nnunetv2.annotation.worklist import box_centre
+    from nnunetv2.imageio.geometry import itk_index, voxel_to_world
+
+    centre = box_centre(entry.bbox)
+    x, y, z = (int(v) for v in itk_index(centre))
+    px, py, pz = (round(v, 3) for v in voxel_to_world(properties, centre))
+    return replace(entry, voxel_xyz=(x, y, z), point_mm=(px, py, pz))
 
 
 def _matching_files(

@@ -3,8 +3,12 @@
 One entry is one connected uncertain region in one slice of one case. Coordinates are array
 indices in the reader-writers' axis order ``(z, y, x)`` (a 2D image is ``(1, y, x)``); a bounding box
 is ``[start, stop)`` per axis, and along the entry's ``axis`` it spans exactly its ``slice``.
-The CSV holds the same entries as flat columns, so a spreadsheet can sort, trim or reorder the
-list; loading keeps the file's row order.
+Each entry also names its place in viewer terms (imageio/geometry.py): ``voxel_xyz``, the ITK voxel
+index (x, y, z) of the box's centre, as ITK-SNAP, 3D Slicer (IJK), SimpleITK and nibabel count, and
+``point_mm``, that voxel's physical point in world coordinates (ITK's LPS convention, mm; 3D Slicer
+shows RAS, ``(-x, -y, z)``). The CSV holds the same entries as flat columns, so a spreadsheet can
+sort, trim or reorder the list; loading keeps the file's row order. Worklists written before the
+viewer columns existed still load (the two fields are then None).
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from nnunetv2.utilities.file_io import atomic_path, load_json, save_json
 WORKLIST_JSON = "worklist.json"
 WORKLIST_CSV = "worklist.csv"
 FORMAT_NAME = "nnunetv2-annotation-worklist"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: voxel_xyz and point_mm
 AXIS_NAMES = ("z", "y", "x")
+VIEWER_COLUMNS = ("voxel_x", "voxel_y", "voxel_z", "point_x_mm", "point_y_mm", "point_z_mm")
 CSV_COLUMNS = (
     "rank",
     "case",
@@ -60,10 +65,20 @@ class WorklistEntry:
     mean_uncertainty: float
     distance_to_scribbles: float | None = None  # in voxels of the finest axis; None: no scribbles yet
     predicted_label: int | None = None  # the prediction's most frequent label in the region
+    voxel_xyz: tuple[int, int, int] | None = None  # ITK voxel index (x, y, z) of the box's centre
+    point_mm: tuple[float, float, float] | None = None  # its physical point (LPS world coordinates, mm)
 
     def to_json(self) -> dict[str, Any]:
         """Return the entry as a JSON object (bbox as nested lists)."""
-        return {**asdict(self), "bbox": [list(pair) for pair in self.bbox]}
+        fields = {**asdict(self), "bbox": [list(pair) for pair in self.bbox]}
+        for name in ("voxel_xyz", "point_mm"):
+            fields[name] = None if fields[name] is None else list(fields[name])
+        return fields
+
+
+def box_centre(bbox: Sequence[tuple[int, int]]) -> tuple[int, ...]:
+    """Return the array index (z, y, x) of a ``[start, stop)`` box's centre voxel (the lower one of two)."""
+    return tuple((start + stop - 1) // 2 for start, stop in bbox)
 
 
 def save_worklist(
@@ -87,7 +102,7 @@ def save_worklist(
     )
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow((*CSV_COLUMNS, *VIEWER_COLUMNS))
     for e in entries:
         writer.writerow(
             [
@@ -104,6 +119,8 @@ def save_worklist(
                 _number(e.mean_uncertainty),
                 "" if e.distance_to_scribbles is None else _number(e.distance_to_scribbles),
                 "" if e.predicted_label is None else e.predicted_label,
+                *(("",) * 3 if e.voxel_xyz is None else e.voxel_xyz),
+                *(("",) * 3 if e.point_mm is None else (f"{v:.3f}" for v in e.point_mm)),
             ]
         )
     with atomic_path(csv_file) as tmp:
@@ -152,6 +169,9 @@ def _entries_from_csv(path: Path) -> list[WorklistEntry]:
         for number, row in enumerate(reader, start=1):
             fields: dict[str, Any] = {k: row[k] for k in CSV_COLUMNS if not k.endswith(("_start", "_stop"))}
             fields["bbox"] = [[row[f"{a}_start"], row[f"{a}_stop"]] for a in AXIS_NAMES]
+            viewer = [row.get(c) or "" for c in VIEWER_COLUMNS]
+            fields["voxel_xyz"] = viewer[:3] if all(viewer[:3]) else None
+            fields["point_mm"] = viewer[3:] if all(viewer[3:]) else None
             entries.append(_entry_from_fields(fields, path, number))
     return entries
 
@@ -159,16 +179,20 @@ def _entries_from_csv(path: Path) -> list[WorklistEntry]:
 _MISSING = object()
 
 
-def _entry_from_fields(fields: Any, path: Path, number: int) -> WorklistEntry:
+def _entry_from_fields(fields: Any, path: Path, entry_number: int) -> WorklistEntry:
     """Build and check one entry from JSON values or CSV strings; raise NnUNetError naming the entry."""
-    where = f"{path}: entry {number}"
+    where = f"{path}: entry {entry_number}"
     if not isinstance(fields, dict):
         raise NnUNetError(f"{where}: expected an object")
 
-    def integer(name: str, value: Any = _MISSING, optional: bool = False) -> int | None:
+    def optional_integer(name: str) -> int | None:
+        return None if fields.get(name) in (None, "") else integer(name)
+
+    def optional_number(name: str) -> float | None:
+        return None if fields.get(name) in (None, "") else number(name)
+
+    def integer(name: str, value: Any = _MISSING) -> int:
         value = fields.get(name) if value is _MISSING else value
-        if optional and value in (None, ""):
-            return None
         try:
             result = int(value) if not isinstance(value, float) or value.is_integer() else None
         except (TypeError, ValueError):
@@ -177,12 +201,10 @@ def _entry_from_fields(fields: Any, path: Path, number: int) -> WorklistEntry:
             raise NnUNetError(f"{where}: '{name}' must be an integer, got {value!r}")
         return result
 
-    def number(name: str, optional: bool = False) -> float | None:
+    def number(name: str) -> float:
         value = fields.get(name)
-        if optional and value in (None, ""):
-            return None
         try:
-            result = float(value)
+            result = float(value)  # type: ignore[arg-type]  # None and other types fail here, as intended
         except (TypeError, ValueError):
             result = math.nan
         if not math.isfinite(result) or isinstance(value, bool):
@@ -219,6 +241,25 @@ def _entry_from_fields(fields: Any, path: Path, number: int) -> WorklistEntry:
         uncertainty_mass=number("uncertainty_mass"),
         size=integer("size"),
         mean_uncertainty=number("mean_uncertainty"),
-        distance_to_scribbles=number("distance_to_scribbles", optional=True),
-        predicted_label=integer("predicted_label", optional=True),
+        distance_to_scribbles=optional_number("distance_to_scribbles"),
+        predicted_label=optional_integer("predicted_label"),
+        voxel_xyz=_triple(fields.get("voxel_xyz"), where, "voxel_xyz", integer),
+        point_mm=_triple(fields.get("point_mm"), where, "point_mm", None),
     )
+
+
+def _triple(value: Any, where: str, name: str, integer) -> tuple | None:
+    """Three integers (``integer`` given) or finite numbers from a JSON list or CSV strings; None stays None."""
+    if value is None:
+        return None
+    if not isinstance(value, (list, tuple)) or len(value) != 3:
+        raise NnUNetError(f"{where}: '{name}' must be three numbers (x, y, z), got {value!r}")
+    if integer is not None:
+        return tuple(integer(name, v) for v in value)
+    try:
+        numbers = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        numbers = (math.nan,)
+    if not all(math.isfinite(v) for v in numbers) or any(isinstance(v, bool) for v in value):
+        raise NnUNetError(f"{where}: '{name}' must be three finite numbers (x, y, z), got {value!r}")
+    return numbers

@@ -113,9 +113,12 @@ def suggest_annotations_entry(argv: Sequence[str] | None = None) -> None:
             exclusion_radius=args.exclusion_radius,
             progress=not args.quiet,
         )
+        if entries:
+            print("rank  case  voxel (x, y, z)  point (x, y, z) mm, LPS  score")
         for e in entries[:10]:
-            box = " ".join(f"{start}:{stop}" for start, stop in e.bbox)
-            print(f"{e.rank:4d}  {e.case}  axis {e.axis} slice {e.slice}  box {box}  score {e.score:.2f}")
+            voxel = ", ".join(str(v) for v in e.voxel_xyz or ())
+            point = ", ".join(f"{v:.1f}" for v in e.point_mm or ())
+            print(f"{e.rank:4d}  {e.case}  ({voxel})  ({point})  {e.score:.2f}")
         if len(entries) > 10:
             print(f"   ... {len(entries) - 10} more")
         cases = len({e.case for e in entries})
@@ -217,5 +220,8 @@ def simulate_correction_scribbles_entry(argv: Sequence[str] | None = None) -> No
             f"({summary['wrong_voxels']} wrong voxels) in {drawn} of {len(summary['cases'])} cases; wrote "
             f"{len(summary['cases'])} scribble files and {SUMMARY_FILE} to {args.o}"
         )
+        unspent = summary["budget_voxels"] - summary["scribbled_voxels"]
+        for number, reason in enumerate(summary["unspent_budget_reasons"]):
+            print(f"{unspent} budget voxels left unspent: {reason}" if number == 0 else f"  and {reason}")
 
     run_cli(main)

@@ -26,12 +26,10 @@ def _add_common_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _report(results: dict) -> None:
-    from nnunetv2.evaluation.evaluate_predictions import label_or_region_to_key
+def _report(results: dict, label_names: dict[str, str] | None = None) -> None:
+    from nnunetv2.evaluation.evaluate_predictions import mean_dice_lines
 
-    for key, metrics in results["mean"].items():
-        print(f"{label_or_region_to_key(key)}: Dice {metrics['Dice']:.4f}")
-    print(f"foreground mean Dice: {results['foreground_mean']['Dice']:.4f}")
+    print("\n".join(mean_dice_lines(results, label_names)))
 
 
 def evaluate_folder_entry() -> None:
@@ -46,12 +44,13 @@ def evaluate_folder_entry() -> None:
     args = parser.parse_args()
 
     def main() -> None:
-        from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder_with_plans
+        from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder_with_plans, label_names_by_key
 
         _report(
             compute_metrics_on_folder_with_plans(
                 args.gt_folder, args.pred_folder, args.djfile, args.pfile, args.o, args.np, chill=args.chill
-            )
+            ),
+            label_names_by_key(args.djfile),
         )
 
     run_cli(main)

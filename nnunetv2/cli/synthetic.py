@@ -7,6 +7,8 @@ import argparse
 from nnunetv2.cli.common import run_cli
 
 _DEFAULT_SHAPES = {2: (64, 64), 3: (24, 40, 40)}
+# the documented command chains predict imagesTs, so a dataset made for trying things out has some
+DEFAULT_NUM_TEST = 4
 
 
 def generate_synthetic_dataset_entry() -> None:
@@ -19,7 +21,7 @@ def generate_synthetic_dataset_entry() -> None:
     parser.add_argument(
         "--dim", type=int, choices=(2, 3), default=None, help="2D or 3D (default: from --shape, else 3)"
     )
-    parser.add_argument("--num_cases", type=int, default=8, help="training cases (default 8)")
+    parser.add_argument("--num_cases", type=int, default=8, help="training cases in imagesTr/labelsTr (default 8)")
     parser.add_argument(
         "--shape",
         type=int,
@@ -38,7 +40,13 @@ def generate_synthetic_dataset_entry() -> None:
     parser.add_argument("--regions", action="store_true", help="nested region labels (BraTS style)")
     parser.add_argument("--ignore", action="store_true", help="mark a slab of each label as 'ignore'")
     parser.add_argument("--file_ending", default=".nii.gz", help="e.g. .nii.gz, .nrrd, .png (2D)")
-    parser.add_argument("--num_test", type=int, default=0, help="cases in imagesTs/labelsTs")
+    parser.add_argument(
+        "--num_test",
+        type=int,
+        default=DEFAULT_NUM_TEST,
+        help=f"test cases in imagesTs/labelsTs, for trying prediction and evaluation (default {DEFAULT_NUM_TEST}; "
+        "0 writes none)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset with this id")
     args = parser.parse_args()

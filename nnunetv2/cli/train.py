@@ -41,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--val_best", action="store_true", help="validate with checkpoint_best instead of checkpoint_final"
     )
     parser.add_argument("--npz", action="store_true", help="also save validation softmax outputs (.npz)")
+    parser.add_argument(
+        "--disable_progress_bar",
+        action="store_true",
+        help="no bar inside epochs (and no plain progress lines when the output is redirected); the one-line "
+        "report of each epoch, with the estimate for the run, stays",
+    )
     parser.add_argument("--disable_checkpointing", action="store_true", help="write no checkpoints (testing)")
     parser.add_argument("-num_epochs", type=int, default=None, help="override the trainer's epoch count")
     parser.add_argument(
@@ -117,6 +123,7 @@ def train_entry(argv: Sequence[str] | None = None) -> None:
                 num_of_cycles=args.num_of_cycles,
                 checkpoint_rule=args.checkpoints,
                 cpu_bf16=args.bf16,
+                show_progress=not args.disable_progress_bar,
             )
         )
         print(f"done: {folder}")

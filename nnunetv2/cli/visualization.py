@@ -15,13 +15,13 @@ def _add_drawing_flags(parser: argparse.ArgumentParser) -> None:
         "-overlay_intensity",
         type=float,
         default=0.6,
-        help="opacity of the label colours and the heat map, 0..1 (default 0.6)",
+        help="opacity of the label colours, 0..1 (default 0.6); the heat map's opacity follows its value",
     )
     parser.add_argument(
         "-u",
         default=None,
         help="uncertainty maps (nnUNetv2_uncertainty's output folder or "
-        "CASE_uncertainty files): a heat-map panel beside each overlay",
+        "CASE_uncertainty files): a heat-map panel with a colour bar beside each overlay",
     )
     parser.add_argument("--scribbles", default=None, help="scribble files CASE.<ending>, drawn opaque")
     parser.add_argument(
@@ -41,7 +41,13 @@ def _add_drawing_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max_worklist_slices", type=int, default=3, help="worklist slices per case, in worklist order (default 3)"
     )
-    parser.add_argument("--scale", type=int, default=1, help="output pixels per voxel (default 1)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=None,
+        help="output pixels per voxel along the finer in-plane axis (default: the smallest whole number that makes "
+        "each panel at least 256 pixels on its short side; upscaling is nearest neighbour)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

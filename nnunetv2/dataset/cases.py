@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from nnunetv2.exceptions import DatasetError
 from nnunetv2.formats.dataset_json import DatasetJson
@@ -60,14 +61,14 @@ def list_training_cases(
     if dataset_json is None:
         dataset_json = DatasetJson.load(folder / "dataset.json")
     if dataset_json.dataset is not None:
-        cases = {}
+        cases: dict[str, dict[str, Any]] = {}
         for case, entry in dataset_json.dataset.items():
             images = [Path(p) if os.path.isabs(p) else folder / p for p in entry["images"]]
             label = Path(entry["label"])
             cases[case] = {"images": images, "label": label if label.is_absolute() else folder / label}
         return dict(sorted(cases.items()))
-    images = group_images_by_case(folder / "imagesTr", dataset_json.file_ending, dataset_json.num_channels)
+    grouped = group_images_by_case(folder / "imagesTr", dataset_json.file_ending, dataset_json.num_channels)
     return {
         case: {"images": files, "label": folder / "labelsTr" / f"{case}{dataset_json.file_ending}"}
-        for case, files in images.items()
+        for case, files in grouped.items()
     }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,11 +24,13 @@ class LabelManager:
 
     def __init__(
         self,
-        label_dict: dict[str, int | Sequence[int]],
+        label_dict: Mapping[str, int | Sequence[int]],
         regions_class_order: Sequence[int] | None = None,
         source: str = "dataset.json",
     ):
-        self.label_dict = {k: (tuple(v) if isinstance(v, (list, tuple)) else int(v)) for k, v in label_dict.items()}
+        self.label_dict: dict[str, int | tuple[int, ...]] = {
+            k: (tuple(v) if isinstance(v, Sequence) else int(v)) for k, v in label_dict.items()
+        }
         self.regions_class_order = list(regions_class_order) if regions_class_order is not None else None
         self.has_regions = any(isinstance(v, tuple) and len(v) > 1 for v in self.label_dict.values())
         self.ignore_label = self._find_ignore_label(source)
@@ -104,9 +106,16 @@ class LabelManager:
         return regions
 
     @property
-    def foreground_labels_or_regions(self) -> list[int] | list[tuple[int, ...]]:
+    def foreground_labels_or_regions(self) -> list[int] | list[int | tuple[int, ...]]:
         """What evaluation scores: regions when the dataset has them, else foreground labels."""
         return self.foreground_regions if self.has_regions else self.foreground_labels
+
+    @property
+    def region_order(self) -> list[int]:
+        """``regions_class_order`` of a region-based dataset (checked at construction)."""
+        if self.regions_class_order is None:
+            raise DatasetError("the dataset has no 'regions_class_order'")
+        return self.regions_class_order
 
     @property
     def num_segmentation_heads(self) -> int:
@@ -133,8 +142,9 @@ class LabelManager:
             probabilities = probabilities.detach().cpu().numpy()
         if not self.has_regions:
             return probabilities.argmax(0).astype(np.uint8 if self.num_segmentation_heads < 256 else np.uint16)
-        seg = np.zeros(probabilities.shape[1:], dtype=np.uint16 if max(self.regions_class_order) > 255 else np.uint8)
-        for channel, label in enumerate(self.regions_class_order):
+        order = self.region_order
+        seg = np.zeros(probabilities.shape[1:], dtype=np.uint16 if max(order) > 255 else np.uint8)
+        for channel, label in enumerate(order):
             seg[probabilities[channel] > 0.5] = label
         return seg
 
@@ -152,4 +162,18 @@ class LabelManager:
 
 
 def _as_tuple(v: int | Sequence[int]) -> tuple[int, ...]:
-    return tuple(v) if isinstance(v, (tuple, list)) else (int(v),)
+    return tuple(v) if isinstance(v, Sequence) else (int(v),)
+
+
+def label_names(labels: Mapping[str, Any], foreground: list) -> list[str]:
+    """Return the name (dataset.json ``labels``: name -> value) of each foreground label or region, in
+    ``foreground``'s order; the value itself when unnamed."""
+    by_value = {}
+    for name, value in labels.items():
+        key = tuple(value) if isinstance(value, (list, tuple)) else int(value)
+        by_value[key] = name
+    names = []
+    for item in foreground:
+        key = tuple(item) if isinstance(item, (list, tuple)) else int(item)
+        names.append(by_value.get(key, str(item)))
+    return names

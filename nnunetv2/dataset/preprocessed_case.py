@@ -63,9 +63,8 @@ def save_preprocessed_case(
     _write_blosc2(seg.astype(np.int16, copy=False), folder / f"{case_id}_seg.b2nd")
     with atomic_path(folder / f"{case_id}_locations.npz") as tmp:
         with open(tmp, "wb") as f:
-            np.savez(
-                f, **{_key_to_str(k): np.asarray(v, dtype=np.int32).reshape(-1, 4) for k, v in class_locations.items()}
-            )
+            arrays = {_key_to_str(k): np.asarray(v, dtype=np.int32).reshape(-1, 4) for k, v in class_locations.items()}
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stubs read **arrays as allow_pickle
     save_json(properties, folder / f"{case_id}.json")
 
 

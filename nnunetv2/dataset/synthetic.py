@@ -35,7 +35,7 @@ _MR_NOISE, _CT_NOISE = 8.0, 20.0
 
 def _coordinate_grids(shape: Sequence[int], spacing: np.ndarray) -> list[np.ndarray]:
     """Voxel-centre coordinates in mm, one broadcastable array per axis."""
-    return np.meshgrid(*[(np.arange(n) + 0.5) * s for n, s in zip(shape, spacing)], indexing="ij", sparse=True)
+    return list(np.meshgrid(*[(np.arange(n) + 0.5) * s for n, s in zip(shape, spacing)], indexing="ij", sparse=True))
 
 
 def _ellipsoid(grids: list[np.ndarray], centre: np.ndarray, radii: np.ndarray) -> np.ndarray:
@@ -126,8 +126,8 @@ def _images(
 def write_image(
     image: np.ndarray,
     path: str | os.PathLike,
-    spacing: Sequence[float],
-    origin: Sequence[float] | None = None,
+    spacing: Sequence[float] | np.ndarray,
+    origin: Sequence[float] | np.ndarray | None = None,
     direction: Sequence[float] | None = None,
 ) -> None:
     """Write one image channel (2D or 3D, array axis order) with its geometry.

@@ -120,7 +120,7 @@ def _merge_case(job: _MergeJob) -> Path:
     if job.save_probabilities:
         with atomic_path(job.output_folder / f"{job.case_id}.npz") as tmp:
             with open(tmp, "wb") as f:
-                np.savez_compressed(f, **{PROBABILITIES_KEY: probabilities})
+                np.savez_compressed(f, **{PROBABILITIES_KEY: probabilities})  # type: ignore[arg-type]
         with atomic_path(job.output_folder / f"{job.case_id}.pkl") as tmp:
             with open(tmp, "wb") as f:
                 pickle.dump(properties, f)

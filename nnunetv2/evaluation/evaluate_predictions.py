@@ -40,6 +40,32 @@ def key_to_label_or_region(key: str) -> LabelOrRegion:
     return int(text)
 
 
+def label_names_by_key(dataset_json_file: str | os.PathLike) -> dict[str, str]:
+    """Return ``summary.json key -> label or region name`` from a dataset.json's ``labels``."""
+    from nnunetv2.formats.dataset_json import DatasetJson
+
+    labels = DatasetJson.load(dataset_json_file).labels
+    return {
+        label_or_region_to_key(tuple(value) if isinstance(value, list) else value): name
+        for name, value in labels.items()
+        if name != "background"
+    }
+
+
+def mean_dice_lines(results: dict[str, Any], label_names: dict[str, str] | None = None) -> list[str]:
+    """Return the report of a summary: ``1 (liver): Dice 0.9512`` per label or region (the number alone without a
+    name), then the foreground mean."""
+    lines = []
+    for key, metrics in results["mean"].items():
+        key = label_or_region_to_key(key)
+        name = (label_names or {}).get(key)
+        lines.append(
+            f"{key} ({name}): Dice {metrics['Dice']:.4f}" if name else f"label {key}: Dice {metrics['Dice']:.4f}"
+        )
+    lines.append(f"foreground mean Dice: {results['foreground_mean']['Dice']:.4f}")
+    return lines
+
+
 def save_summary_json(results: dict[str, Any], output_file: str | os.PathLike) -> None:
     """Write evaluation results (keys may be labels or region tuples) as summary.json."""
     converted = {

@@ -103,7 +103,8 @@ def _binned_confusion(
     seg_ref: np.ndarray, seg_pred: np.ndarray, values: set[int], ignore_label: int | None
 ) -> _Confusion:
     """Confusion over ``values`` (and the ignore label) plus one bin for every other value (any dtype, range)."""
-    value_array = np.array(sorted(values | ({ignore_label} - {None})), dtype=np.int64)
+    counted = values if ignore_label is None else values | {ignore_label}
+    value_array = np.array(sorted(counted), dtype=np.int64)
     num_bins = len(value_array) + 1
     counts = np.zeros(num_bins * num_bins, dtype=np.int64)
     for ref, pred in _chunks(seg_ref, seg_pred):

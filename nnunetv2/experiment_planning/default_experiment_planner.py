@@ -231,8 +231,8 @@ class ExperimentPlanner:
 
     def get_plans_for_configuration(
         self,
-        spacing: Sequence[float],
-        median_shape: Sequence[float],
+        spacing: Sequence[float] | np.ndarray,
+        median_shape: Sequence[float] | np.ndarray,
         data_identifier: str,
         approximate_n_voxels_dataset: float,
     ) -> dict[str, Any]:

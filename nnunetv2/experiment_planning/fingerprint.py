@@ -139,7 +139,7 @@ def extract_fingerprint(
 
     statistics = {}
     for channel in range(dataset_json.num_channels):
-        summaries = [r.intensity_summaries[channel] for r in results if r.intensity_summaries[channel] is not None]
+        summaries = [s for r in results if (s := r.intensity_summaries[channel]) is not None]
         if not summaries:
             raise DatasetError(
                 f"{folder}: no training case has annotated foreground voxels, so the "
@@ -159,9 +159,11 @@ def extract_fingerprint(
 
 def _analyze_cases(jobs: Sequence[CaseJob], num_processes: int, show_progress: bool) -> list[CaseFingerprint]:
     """Analyze the cases in order, in worker processes when there are enough of them."""
-    from tqdm import tqdm
+    from nnunetv2.utilities.progress import progress_bar
 
-    with tqdm(total=len(jobs), desc="Extracting dataset fingerprint", disable=not show_progress) as progress:
+    with progress_bar(
+        total=len(jobs), desc="Extracting dataset fingerprint", unit="case", disable=not show_progress
+    ) as progress:
         if num_processes <= 1 or len(jobs) < MIN_CASES_FOR_WORKER_POOL:
             results = []
             for job in jobs:

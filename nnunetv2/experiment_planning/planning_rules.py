@@ -21,8 +21,8 @@ USE_MASK_BELOW_RELATIVE_SIZE = 3 / 4
 
 
 def fullres_target_spacing(
-    spacings: Sequence[Sequence[float]],
-    shapes_after_crop: Sequence[Sequence[int]],
+    spacings: Sequence[Sequence[float]] | np.ndarray,
+    shapes_after_crop: Sequence[Sequence[int]] | np.ndarray,
     anisotropy_threshold: float = 3.0,
     anisotropic_axis_percentile: float = 10,
 ) -> np.ndarray:
@@ -32,8 +32,8 @@ def fullres_target_spacing(
     axis and also has ``anisotropy_threshold`` times fewer voxels, its target becomes the
     ``anisotropic_axis_percentile``-th percentile of its spacings (never finer than the other axes).
     """
-    spacings = np.asarray(spacings, dtype=np.float64)
-    target = np.percentile(spacings, 50, axis=0)
+    spacing_array = np.asarray(spacings, dtype=np.float64)
+    target = np.percentile(spacing_array, 50, axis=0)
     median_size = np.percentile(np.asarray(shapes_after_crop, dtype=np.float64), 50, axis=0)
     coarse_axis = int(np.argmax(target))
     others = [a for a in range(len(target)) if a != coarse_axis]
@@ -41,7 +41,7 @@ def fullres_target_spacing(
     anisotropic_spacing = target[coarse_axis] > anisotropy_threshold * finest_other_max
     anisotropic_voxels = median_size[coarse_axis] * anisotropy_threshold < min(median_size[a] for a in others)
     if anisotropic_spacing and anisotropic_voxels:
-        spacing_of_axis = np.percentile(spacings[:, coarse_axis], anisotropic_axis_percentile)
+        spacing_of_axis = np.percentile(spacing_array[:, coarse_axis], anisotropic_axis_percentile)
         if spacing_of_axis < finest_other_max:
             # the coarse axis must stay the coarse one so that the transpose stays meaningful
             spacing_of_axis = max(finest_other_max, spacing_of_axis) + 1e-5
@@ -49,7 +49,7 @@ def fullres_target_spacing(
     return target
 
 
-def transpose_for_spacing(target_spacing: Sequence[float]) -> tuple[list[int], list[int]]:
+def transpose_for_spacing(target_spacing: Sequence[float] | np.ndarray) -> tuple[list[int], list[int]]:
     """Return (forward, backward) axis orders that move the coarsest axis to the front."""
     coarse_axis = int(np.argmax(target_spacing))
     forward = [coarse_axis] + [a for a in range(len(target_spacing)) if a != coarse_axis]
@@ -57,7 +57,9 @@ def transpose_for_spacing(target_spacing: Sequence[float]) -> tuple[list[int], l
     return forward, backward
 
 
-def initial_patch_size(spacing: Sequence[float], median_shape: Sequence[float], volume: float) -> list[float]:
+def initial_patch_size(
+    spacing: Sequence[float] | np.ndarray, median_shape: Sequence[float] | np.ndarray, volume: float
+) -> list[float]:
     """Return a patch with aspect ratio 1/spacing and ``volume`` voxels, clipped to the median shape.
 
     Clipping keeps a fractional median size as is; the topology rounds it up when padding.

@@ -17,10 +17,18 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from nnunetv2.exceptions import InferenceError, NnUNetError
 from nnunetv2.utilities.file_io import load_json, save_json
 
 CHECKPOINT_INDEX_FILE = "checkpoint_ensemble.json"
+
+
+def cycle_bounds(num_epochs: int, num_cycles: int) -> list[tuple[int, int]]:
+    """Return each cycle's 0-based ``[start, end)`` epochs: ``num_epochs`` split into ``num_cycles`` near-equal runs."""
+    edges = np.round(np.linspace(0, num_epochs, num_cycles + 1)).astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
 def ensemble_checkpoint_name(cycle: int, epoch: int) -> str:

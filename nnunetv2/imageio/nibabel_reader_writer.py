@@ -28,7 +28,7 @@ def _load(path: Path):
 
     try:
         image = nibabel.load(str(path))
-        return image, np.asanyarray(image.dataobj)
+        return image, np.asanyarray(image.dataobj)  # type: ignore[attr-defined]
     except Exception as e:  # nibabel and gzip raise many types for a damaged or foreign file
         raise unreadable(path, "nibabel", e) from None
 

@@ -64,7 +64,7 @@ def _read_spacing(sidecar: Path, data_file: Path) -> list[float]:
         and len(spacing) == 3
         and all(isinstance(s, (int, float)) and not isinstance(s, bool) and s > 0 for s in spacing)
     )
-    if not valid:
+    if not valid or spacing is None:
         raise ImageIOError(
             f'{sidecar}: expected {{"spacing": [sz, sy, sx]}} with 3 positive numbers, found {content!r:.100}'
         )

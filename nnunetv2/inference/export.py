@@ -111,7 +111,7 @@ def _segmentation_one_channel_at_a_time(
     for c, channel in enumerate(_resampled_channels(logits, properties, configuration, plans)):
         if label_manager.has_regions:
             inside = label_manager.apply_inference_nonlinearity(torch.from_numpy(channel[None]))[0].numpy() > 0.5
-            segmentation[inside] = label_manager.regions_class_order[c]
+            segmentation[inside] = label_manager.region_order[c]
         elif best is None:
             best = np.array(channel, dtype=np.float32)  # a copy: ``channel`` may be a view of the logits
         else:
@@ -141,12 +141,12 @@ def _segmentation(probabilities: np.ndarray, label_manager: LabelManager) -> np.
     """Labels of ``(C, ...)`` probabilities, slab by slab (argmax's int64 result stays small)."""
     import torch
 
-    segmentation = None
-    for slab in _slabs(probabilities.shape[1:]):
-        part = label_manager.probabilities_to_segmentation(torch.from_numpy(probabilities[:, slab]))
-        if segmentation is None:
-            segmentation = np.empty(probabilities.shape[1:], dtype=part.dtype)
-        segmentation[slab] = part
+    slabs = _slabs(probabilities.shape[1:])
+    first = label_manager.probabilities_to_segmentation(torch.from_numpy(probabilities[:, slabs[0]]))
+    segmentation = np.empty(probabilities.shape[1:], dtype=first.dtype)
+    segmentation[slabs[0]] = first
+    for slab in slabs[1:]:
+        segmentation[slab] = label_manager.probabilities_to_segmentation(torch.from_numpy(probabilities[:, slab]))
     return segmentation
 
 
@@ -232,7 +232,10 @@ def export_prediction_from_logits(
     result = convert_logits_to_segmentation_with_correct_shape(
         logits, properties, configuration, plans, dataset_json, return_probabilities=save_probabilities
     )
-    segmentation, probabilities = result if save_probabilities else (result, None)
+    if isinstance(result, tuple):
+        segmentation, probabilities = result
+    else:
+        segmentation, probabilities = result, None
     if reader_writer is None:
         from nnunetv2.imageio.registry import reader_writer_class_from_name
 

@@ -52,8 +52,8 @@ def _cases_from_folder(folder: Path, dataset_json: DatasetJson) -> dict[str, lis
 
 def _cases_from_lists(lists: Sequence[Sequence[str | os.PathLike]], dataset_json: DatasetJson) -> dict[str, list[str]]:
     cases: dict[str, list[str]] = {}
-    for files in lists:
-        files = [str(f) for f in files]
+    for given in lists:
+        files = [str(f) for f in given]
         if not files:
             raise InferenceError("an input case has no image files")
         wrong = next((f for f in files if not f.endswith(dataset_json.file_ending)), None)

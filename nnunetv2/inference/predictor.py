@@ -14,7 +14,7 @@ import logging
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,6 +191,7 @@ class nnUNetPredictor:
                 cpu_bf16=self.cpu_bf16,
             )
             logits = prediction if logits is None else logits.add_(prediction)
+        assert logits is not None, "a trained model has at least one fold"
         return logits.div_(len(model.fold_weights) * self.temperature)
 
     def preprocessed_cases(
@@ -276,7 +277,7 @@ class nnUNetPredictor:
         part_id: int = 0,
     ) -> list[str]:
         """Predict every input case (this part of ``num_parts``); return the segmentation files written."""
-        from tqdm import tqdm
+        from nnunetv2.utilities.progress import progress_bar
 
         model = self._require_model()
         cases = list_prediction_cases(
@@ -311,7 +312,7 @@ class nnUNetPredictor:
             )
         written: list[str] = []
         jobs = self._preprocess_jobs(cases)
-        progress = tqdm(total=len(jobs), desc="predicting", unit="case", disable=not self.allow_tqdm)
+        progress = progress_bar(total=len(jobs), desc="predicting", unit="case", disable=not self.allow_tqdm)
         export_pool = _pool(num_processes_segmentation_export, len(jobs))
         pending_exports: deque[Future] = deque()
         try:
@@ -333,14 +334,15 @@ class nnUNetPredictor:
                         written.append(_export(export))
                         progress.update()
                         continue
-                    pending_exports.append(export_pool.submit(_export, export))
+                    future = export_pool.submit(_export, export)
+                    # a case counts when its file is written, as soon as that happens (not when collected)
+                    future.add_done_callback(lambda _: progress.update())
+                    pending_exports.append(future)
                     # bound the logits waiting in memory for an export worker
                     while len(pending_exports) > num_processes_segmentation_export:
                         written.append(pending_exports.popleft().result())
-                        progress.update()
             while pending_exports:
                 written.append(pending_exports.popleft().result())
-                progress.update()
         finally:
             progress.close()
             if export_pool is not None:
@@ -350,7 +352,7 @@ class nnUNetPredictor:
 
     def _preprocessed(
         self, jobs: list[_PreprocessJob], num_processes: int
-    ) -> Iterator[tuple[str, np.ndarray, dict[str, Any]]]:
+    ) -> Generator[tuple[str, np.ndarray, dict[str, Any]], None, None]:
         """Yield preprocessed cases in order; with workers, a few cases are prepared ahead."""
         pool = _pool(num_processes, len(jobs))
         if pool is None:

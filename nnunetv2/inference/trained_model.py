@@ -110,7 +110,7 @@ def load_trained_model(
     )
 
     fold_weights, folds = [], []
-    trainer_name, configuration_name, mirror_axes = None, None, None
+    trainer_name, configuration_name, mirror_axes = "nnUNetTrainer", None, None
     for fold, path in _fold_checkpoint_paths(model_folder, use_folds, checkpoint_name):
         try:
             checkpoint = load_checkpoint(path)
@@ -132,6 +132,8 @@ def load_trained_model(
         fold_weights.append(unwrap_state_dict(checkpoint["network_weights"]))
         folds.append(fold)
 
+    if configuration_name is None:
+        raise InferenceError(f"{model_folder}: no checkpoint '{checkpoint_name}' in any fold")
     configuration = plans.configuration(configuration_name)
     network = build_network(
         configuration.architecture,

@@ -130,13 +130,13 @@ def find_best_configuration(
     dataset_name = convert_id_to_dataset_name(dataset_name_or_id)
     folds = [int(f) for f in folds]
     # nnU-Net v2 passes models as {"trainer", "plans", "configuration"} dicts; accept those too
-    models = [
+    specs = [
         m if isinstance(m, TrainedModelSpec) else TrainedModelSpec(m["trainer"], m["plans"], m["configuration"])
         for m in models
     ]
-    models = available_models(dataset_name, list(dict.fromkeys(models)))
+    trained = available_models(dataset_name, list(dict.fromkeys(specs)))
     reference = reference_folder_for_dataset(dataset_name)
-    folders = {m: model_folder(dataset_name, m.trainer, m.plans, m.configuration) for m in models}
+    folders = {m: model_folder(dataset_name, m.trainer, m.plans, m.configuration) for m in trained}
 
     candidates: dict[str, tuple[list[TrainedModelSpec], Path, float]] = {}
     for model, folder in folders.items():
@@ -144,9 +144,9 @@ def find_best_configuration(
         summary = accumulate_cv_results(folder, merged, folds, num_processes, overwrite, reference)
         candidates[model.identifier] = ([model], merged, _score(summary))
 
-    if allow_ensembling and len(models) > 1:
-        with_probabilities = [m for m in models if has_crossval_probabilities(folders[m], folds)]
-        for model in models:
+    if allow_ensembling and len(trained) > 1:
+        with_probabilities = [m for m in trained if has_crossval_probabilities(folders[m], folds)]
+        for model in trained:
             if model not in with_probabilities:
                 logger.warning(
                     "%s has no validation probabilities (.npz) for every case of folds %s; it is not "
@@ -180,7 +180,7 @@ def find_best_configuration(
         "folds": folds,
         "dataset_name_or_id": dataset_name,
         "considered_models": [
-            {"plans": m.plans, "configuration": m.configuration, "trainer": m.trainer} for m in models
+            {"plans": m.plans, "configuration": m.configuration, "trainer": m.trainer} for m in trained
         ],
         "ensembling_allowed": allow_ensembling,
         # a candidate without any scorable case has no score (JSON has no -inf)

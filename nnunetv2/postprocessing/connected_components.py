@@ -26,7 +26,7 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
         return mask
     # full connectivity on (1, y, x) (a 2D image stored as 3D) is 8-connectivity within the slice
     connectivity = 26 if mask.ndim == 3 else 8
-    return cc3d.largest_k(mask, k=1, connectivity=connectivity, binary_image=True) > 0
+    return cc3d.largest_k(mask, k=1, connectivity=connectivity, binary_image=True) > 0  # type: ignore[call-overload]
 
 
 def label_or_region_mask(seg: np.ndarray, label_or_region: LabelOrRegion) -> np.ndarray:

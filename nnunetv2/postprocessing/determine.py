@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nnunetv2.dataset.label_manager import LabelManager
+from nnunetv2.dataset.label_manager import LabelManager, label_names
 from nnunetv2.exceptions import NnUNetError
 from nnunetv2.formats.prediction_folder import (
     DatasetJsonLike,
@@ -157,6 +157,7 @@ def determine_postprocessing(
     plans, dataset_json = load_plans_and_dataset_json(folder_predictions, plans, dataset_json)
     label_manager = LabelManager.from_dataset_json(dataset_json)
     entries = label_manager.foreground_labels_or_regions
+    names = label_names(dataset_json.labels, entries)
     ending, reader_writer_name = dataset_json.file_ending, plans.image_reader_writer
     reader_writer = reader_writer_class_from_name(reader_writer_name)
     files = segmentation_files(folder_predictions, ending)
@@ -191,12 +192,12 @@ def determine_postprocessing(
     with tempfile.TemporaryDirectory(dir=folder_predictions, prefix=".postprocessing_trials_") as scratch:
         source_files = files
         # nnU-Net v2 stores all-foreground as a list of labels and a single label or region bare
-        all_foreground = list(label_manager.foreground_labels)
+        all_foreground: Operation = list(label_manager.foreground_labels)
         candidates: list[tuple[Operation, LabelOrRegion | None, Any]] = [(all_foreground, None, all_foreground)]
         if len(entries) > 1:
             candidates += [([entry], entry, list(entry) if isinstance(entry, tuple) else entry) for entry in entries]
         for index, (operation, key, as_stored) in enumerate(candidates):
-            what = "all foreground" if key is None else f"label/region {key}"
+            what = "all foreground" if key is None else f"label/region {key} ({names[index - 1]})"
             trial_files, changed = _postprocess_files(
                 source_files, Path(scratch) / f"trial_{index}", [operation], reader_writer_name, num_processes
             )

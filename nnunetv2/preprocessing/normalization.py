@@ -45,7 +45,7 @@ class ZScoreNormalization(ImageNormalization):
     def run(self, image: np.ndarray, seg: np.ndarray | None = None) -> np.ndarray:
         """Return the z-scored copy of ``image``; voxels outside the mask become 0 when masking."""
         if not self.use_mask_for_norm:
-            out = image.astype(self.target_dtype, copy=True)
+            out: np.ndarray = image.astype(self.target_dtype, copy=True)
             out -= out.mean(dtype=np.float64)
             out /= max(float(out.std(dtype=np.float64)), _MIN_STD)
             return out
@@ -91,7 +91,7 @@ class RescaleTo01Normalization(ImageNormalization):
 
     def run(self, image: np.ndarray, seg: np.ndarray | None = None) -> np.ndarray:
         """Return ``(image - min) / (max - min)``."""
-        out = image.astype(self.target_dtype, copy=True)
+        out: np.ndarray = image.astype(self.target_dtype, copy=True)
         out -= out.min()
         out /= max(float(out.max()), _MIN_STD)
         return out
@@ -105,7 +105,7 @@ class RGBTo01Normalization(ImageNormalization):
         low, high = float(image.min()), float(image.max())
         if low < 0 or high > 255:
             raise DatasetError(f"rgb_to_0_1 normalization expects values in [0, 255], found [{low:g}, {high:g}]")
-        out = image.astype(self.target_dtype, copy=True)
+        out: np.ndarray = image.astype(self.target_dtype, copy=True)
         out /= 255.0
         return out
 

@@ -293,6 +293,7 @@ def _preprocess_case(job: _CaseJob) -> str:
             for configuration, data, seg, properties in preprocessor.run_case_for_configurations(
                 job.image_files, job.label_file, job.plans, configurations, job.dataset_json
             ):
+                assert seg is not None, "training cases always have a label file"
                 stored = {k: v for k, v in properties.items() if k != "class_locations"}
                 save_preprocessed_case(
                     job.output_folders[configuration.name],
@@ -370,9 +371,9 @@ def _remove_stale_outputs(folder: Path, case_ids: set[str], gt_ending: str | Non
 
 
 def _run_jobs(jobs: list[_CaseJob], num_processes: int, show_progress: bool) -> None:
-    from tqdm import tqdm
+    from nnunetv2.utilities.progress import progress_bar
 
-    with tqdm(total=len(jobs), desc="preprocessing", unit="case", disable=not show_progress) as progress:
+    with progress_bar(total=len(jobs), desc="preprocessing", unit="case", disable=not show_progress) as progress:
         if num_processes <= 1 or len(jobs) < _MIN_CASES_FOR_POOL:
             for job in jobs:
                 _preprocess_case(job)

@@ -26,7 +26,7 @@ ANISOTROPY_THRESHOLD = 3.0
 
 
 def compute_new_shape(
-    old_shape: Sequence[int], old_spacing: Sequence[float], new_spacing: Sequence[float]
+    old_shape: Sequence[int], old_spacing: Sequence[float] | np.ndarray, new_spacing: Sequence[float] | np.ndarray
 ) -> list[int]:
     """Return the shape a volume of ``old_shape`` voxels takes at ``new_spacing`` (rounded, at least 1)."""
     ratio = np.asarray(old_spacing, dtype=float) / np.asarray(new_spacing, dtype=float)
@@ -40,8 +40,8 @@ def get_do_separate_z(spacing: Sequence[float], anisotropy_threshold: float = AN
 
 def get_lowres_axis(spacing: Sequence[float]) -> list[int]:
     """Return the axes that have the coarsest spacing."""
-    spacing = np.asarray(spacing, dtype=float)
-    return [int(a) for a in np.flatnonzero(spacing == spacing.max())]
+    values = np.asarray(spacing, dtype=float)
+    return [int(a) for a in np.flatnonzero(values == values.max())]
 
 
 def _separate_axis(
@@ -238,14 +238,10 @@ def _strongest_label(seg: np.ndarray, resample_mask: Callable[[np.ndarray], np.n
     halving a 2-voxel structure puts every sample halfway, and the structure should survive.
     """
     labels = np.unique(seg)
-    best_score = None
-    result = None
-    for label in labels:
+    best_score = resample_mask((seg == labels[0]).astype(np.float32))
+    result = np.full(best_score.shape, labels[0], dtype=seg.dtype)
+    for label in labels[1:]:
         score = resample_mask((seg == label).astype(np.float32))
-        if result is None:
-            result = np.full(score.shape, label, dtype=seg.dtype)
-            best_score = score
-            continue
         np.copyto(result, label, where=score >= best_score)
         np.maximum(best_score, score, out=best_score)
     return result

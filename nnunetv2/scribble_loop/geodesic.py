@@ -266,7 +266,7 @@ class _AxisSweeps:
         self.candidates = torch.empty((*self.stack_shape, *self.plane_shape), device=self.device)
         self.plane_minimum = torch.empty(self.plane_shape, device=self.device)
         self.backward_buffer = torch.full((*self.stack_shape, *padded_plane), math.inf, device=self.device)
-        self.block_weights = None
+        self.block_weights: torch.Tensor | None = None
 
     def run(self, distance):
         """Forward and backward pass; takes and returns the distance in the original axis order."""

@@ -32,7 +32,7 @@ def label_probabilities(probabilities: np.ndarray, label_manager: LabelManager) 
     sigmoid probabilities (one per region, in the order of ``regions_class_order``) converted as the module says."""
     if not label_manager.has_regions:
         return probabilities
-    order = [int(v) for v in label_manager.regions_class_order]
+    order = [int(v) for v in label_manager.region_order]
     num_values = max(label_manager.all_labels) + 1
     foreign = [v for v in order if v not in label_manager.all_labels]
     if foreign:

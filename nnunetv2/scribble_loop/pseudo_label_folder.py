@@ -70,8 +70,6 @@ def make_pseudo_labels_for_folder(
     (``keep_previous_where_unsure``).
     rule_parameters: options of ``geodesic_pseudo_label`` (threshold, lamb, ...).
     """
-    from tqdm import tqdm
-
     from nnunetv2.dataset.cases import group_images_by_case
     from nnunetv2.scribble_loop.pseudo_labels import (
         DEFAULT_UPDATE_MIN_PROBABILITY,
@@ -82,6 +80,7 @@ def make_pseudo_labels_for_folder(
     )
     from nnunetv2.utilities.device import resolve_device
     from nnunetv2.utilities.file_io import save_json
+    from nnunetv2.utilities.progress import progress_bar
 
     parameters = pseudo_label_parameters(**rule_parameters)
     if previous_pseudo_labels is None and update_min_probability is not None:
@@ -109,7 +108,7 @@ def make_pseudo_labels_for_folder(
     device = resolve_device(None if device is None else str(device))
 
     summary_cases = {}
-    for case, image_files in tqdm(cases.items(), desc="pseudo labels", disable=not progress):
+    for case, image_files in progress_bar(cases.items(), desc="pseudo labels", unit="case", disable=not progress):
         image, properties = reader_writer.read_images(image_files)
         probabilities = _load_probabilities(probability_files[case], image.shape[1:], label_manager)
         case_unannotated = _unannotated_value(unannotated_value, label_manager, probabilities.shape[0])

@@ -50,26 +50,27 @@ def build_round_training_data(
 ) -> list[str]:
     """Write a preprocessed dataset folder (``dataset.json``, plans, ``<data_identifier>/``) of the labeled and
     pool cases into ``output_folder``; return the case ids."""
-    from tqdm import tqdm
-
     from nnunetv2.preprocessing.preprocessor import preprocessor_class_from_name
+    from nnunetv2.utilities.progress import progress_bar
 
     output_folder = Path(output_folder)
     data_folder = output_folder / configuration.data_identifier
     labeled = check_pool_case_names(labeled_data_folder, [c.case_id for c in pool_cases])
-    for case_id in tqdm(labeled, desc="labeled cases", unit="case", disable=not show_progress):
+    for case_id in progress_bar(labeled, desc="labeled cases", unit="case", disable=not show_progress):
         data, seg, properties = load_preprocessed_case(labeled_data_folder, case_id)
         save_preprocessed_case(data_folder, case_id, data, seg, properties, properties.pop("class_locations"))
 
     preprocessor = preprocessor_class_from_name(configuration.preprocessor_name)()
-    for case in tqdm(pool_cases, desc="pseudo-labeled cases", unit="case", disable=not show_progress):
+    for case in progress_bar(pool_cases, desc="pseudo-labeled cases", unit="case", disable=not show_progress):
         try:
-            data, seg, properties = preprocessor.run_case(
+            pool_data, pool_seg, pool_properties = preprocessor.run_case(
                 [str(f) for f in case.image_files], str(case.pseudo_label_file), plans, configuration, dataset_json
             )
-            save_preprocessed_case(data_folder, case.case_id, data, seg, properties, properties.pop("class_locations"))
+            assert pool_seg is not None, "a pseudo label file was given"
+            locations = pool_properties.pop("class_locations")
+            save_preprocessed_case(data_folder, case.case_id, pool_data, pool_seg, pool_properties, locations)
             confidence = _confidence_in_preprocessed_geometry(
-                case.confidence_file, properties, plans, configuration, data.shape[1:]
+                case.confidence_file, pool_properties, plans, configuration, pool_data.shape[1:]
             )
             save_case_confidence(data_folder, case.case_id, confidence)
             if case.scribble_file is not None:
@@ -77,7 +78,7 @@ def build_round_training_data(
                     data_folder,
                     case.case_id,
                     _scribbled_voxels_in_preprocessed_geometry(
-                        case.scribble_file, case.unannotated_value, properties, plans, data.shape[1:]
+                        case.scribble_file, case.unannotated_value, pool_properties, plans, pool_data.shape[1:]
                     ),
                 )
         except NnUNetError as e:
@@ -105,7 +106,7 @@ def _transposed_and_cropped(array: np.ndarray, properties: dict[str, Any], plans
         image_shape = [properties["shape_before_cropping"][a] for a in np.argsort(plans.transpose_forward)]
         raise DatasetError(f"{path}: shape {list(array.shape[1:])} does not match its image's shape {image_shape}")
     box = tuple(slice(int(low), int(high)) for low, high in properties["bbox_used_for_cropping"])
-    return transposed[(slice(None), *box)]
+    return transposed[(slice(None),) + box]
 
 
 def _confidence_in_preprocessed_geometry(

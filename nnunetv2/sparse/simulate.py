@@ -164,7 +164,7 @@ def simulate_slices(
     keep = np.zeros(labels.shape, dtype=bool)
     for axis in axes:
         indices = _slice_indices(labels.shape[axis], fraction, rng, evenly_spaced)
-        selector = [slice(None)] * labels.ndim
+        selector: list[slice | np.ndarray] = [slice(None)] * labels.ndim
         selector[axis] = indices
         keep[tuple(selector)] = True
     return np.where(keep, labels, ignore_label).astype(labels.dtype)

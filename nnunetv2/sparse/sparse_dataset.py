@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from nnunetv2.utilities.file_io import atomic_folder
 
 logger = logging.getLogger(__name__)
 
-MODES = {
+MODES: dict[str, Callable[..., np.ndarray]] = {
     "scribble": simulate.simulate_scribbles,
     "slices": simulate.simulate_slices,
     "patches": simulate.simulate_patches,
@@ -114,6 +115,10 @@ def simulate_sparse_dataset(
             None,
             dict(dataset_json.extra),
         )
+        # the new dataset is named after its own folder, not the source's (its dataset.json copied the name)
+        sparse_json.extra["name"] = target_folder.name
+        if "description" in sparse_json.extra:
+            sparse_json.extra["description"] = f"{mode} annotation simulated from {source_folder.name}"
         sparse_json.extra["sparse_annotation"] = {
             "source": source_folder.name,
             "mode": mode,

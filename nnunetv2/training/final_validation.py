@@ -101,15 +101,15 @@ def predict_validation_cases(
     stage's segmentations become extra one-hot input channels, as in training.
     """
     import torch
-    from tqdm import tqdm
 
     from nnunetv2.inference.export import export_prediction_from_logits
     from nnunetv2.inference.sliding_window import sliding_window_predict
+    from nnunetv2.utilities.progress import progress_bar
 
     label_manager = LabelManager.from_dataset_json(dataset_json)
     output_folder.mkdir(parents=True, exist_ok=True)
     my_cases = list(case_ids)[context.rank :: context.world_size]
-    for case_id in tqdm(my_cases, desc="validation", unit="case", disable=not context.is_main):
+    for case_id in progress_bar(my_cases, desc="validation", unit="case", disable=not context.is_main):
         data, _, properties = load_preprocessed_case(data_folder, case_id)
         properties.pop("class_locations", None)  # sampling aid only; no use in the exported .pkl
         if previous_stage_folder is not None:
@@ -164,5 +164,6 @@ def evaluate_validation_folder(
         num_processes=1,
         chill=True,
     )
-    logger.info("validation mean Dice (foreground): %.4f", summary["foreground_mean"]["Dice"])
+    # the trainer's log reports the figure (once); here it is only recorded
+    logger.debug("validation mean Dice (foreground): %.4f", summary["foreground_mean"]["Dice"])
     return summary

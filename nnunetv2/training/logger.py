@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
+ESTIMATE_WINDOW = 5  # epochs whose mean duration predicts the rest of the run (the first epoch is often slower)
 # nnU-Net v2's key names, so a checkpoint's 'logging' entry can be continued by either implementation
 CURVE_KEYS = (
     "mean_fg_dice",
@@ -55,16 +57,46 @@ class TrainingCurves:
         """Restore curves from a checkpoint, dropping entries of epochs after ``num_epochs_done``."""
         self.values = {k: list(curves.get(k, []))[:num_epochs_done] for k in CURVE_KEYS}
 
-    def epoch_summary(self, epoch: int, num_epochs: int) -> str:
-        """Return the one-line report of a finished epoch."""
+    def epoch_summary(self, epoch: int, num_epochs: int, class_names: Sequence[str] | None = None) -> str:
+        """Return the one-line report of a finished epoch: losses, pseudo Dice per class (named when
+        ``class_names`` are given), learning rate, duration and the estimate for the rest of the run."""
         v = self.values
-        dice = ", ".join("nan" if math.isnan(d) else f"{d:.4f}" for d in v["dice_per_class_or_region"][epoch])
+        values = v["dice_per_class_or_region"][epoch]
+        names = list(class_names) if class_names is not None and len(class_names) == len(values) else None
+        dice = ", ".join(
+            ("nan" if math.isnan(d) else f"{d:.4f}")
+            if names is None
+            else f"{n} {'nan' if math.isnan(d) else f'{d:.4f}'}"
+            for d, n in zip(values, names or values)
+        )
         duration = v["epoch_end_timestamps"][epoch] - v["epoch_start_timestamps"][epoch]
         return (
             f"epoch {epoch + 1}/{num_epochs}: train_loss {v['train_losses'][epoch]:.4f}, "
             f"val_loss {v['val_losses'][epoch]:.4f}, pseudo Dice [{dice}] "
             f"(EMA {v['ema_fg_dice'][epoch]:.4f}), lr {v['lrs'][epoch]:.3e}, {duration:.1f} s"
+            f"{self.run_estimate(epoch, num_epochs)}"
         )
+
+    def run_estimate(self, epoch: int, num_epochs: int, now: datetime | None = None) -> str:
+        """Return ``", about 12 min left (until 18:52)"`` after ``epoch`` from the mean of the last
+        ``ESTIMATE_WINDOW`` epochs' durations; empty after the last epoch."""
+        remaining = num_epochs - epoch - 1
+        if remaining <= 0:
+            return ""
+        starts = self.values["epoch_start_timestamps"][: epoch + 1][-ESTIMATE_WINDOW:]
+        ends = self.values["epoch_end_timestamps"][: epoch + 1][-ESTIMATE_WINDOW:]
+        seconds = remaining * sum(e - s for s, e in zip(starts, ends)) / max(len(ends), 1)
+        finish = (now or datetime.now()) + timedelta(seconds=seconds)
+        return f", about {_duration(seconds)} left (until {finish:%H:%M})"
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``12 min`` or ``3.4 h``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class TrainingLogFile:

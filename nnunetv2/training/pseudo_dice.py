@@ -17,7 +17,7 @@ def hard_tp_fp_fn(
     voxels under the ignore label are not counted.
     """
     axes = [0] + list(range(2, logits.ndim))
-    mask = None
+    mask: torch.Tensor | None = None
     if label_manager.has_regions:
         if label_manager.has_ignore_label:
             mask = ~target[:, -1:].bool()
@@ -27,7 +27,9 @@ def hard_tp_fp_fn(
     else:
         target = target.long()
         if label_manager.has_ignore_label:
-            mask = target != label_manager.ignore_label
+            ignore_label = label_manager.ignore_label
+            assert ignore_label is not None
+            mask = torch.ne(target, ignore_label)
             target = torch.where(mask, target, 0)
         predicted = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, logits.argmax(1, keepdim=True), True)
         reference = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, target, True)

@@ -77,7 +77,7 @@ class CpuThreadTrial:
         if any(len(s) < self.iterations_each for s in self.seconds.values()):
             return None
         means = {c: sum(s) / len(s) for c, s in self.seconds.items()}
-        self.chosen = min(means, key=means.get)
+        self.chosen = min(means, key=lambda c: means[c])
         torch.set_num_threads(self.chosen)
         tried = ", ".join(f"{c} thread(s) {m:.3f} s/it" for c, m in means.items())
         return f"CPU threads tried over {self.iterations_each} iterations each: {tried}; using {self.chosen}"

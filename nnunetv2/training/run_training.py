@@ -43,6 +43,7 @@ class TrainingRequest:
     num_of_cycles: int | None = None  # cyclic-LR trainers: learning-rate restarts (None: the trainer's)
     checkpoint_rule: str | None = None  # cyclic-LR trainers: 'sparse' or 'late' ensemble checkpoints
     cpu_bf16: bool = False  # bfloat16 network on the CPU
+    show_progress: bool = True  # the in-epoch bar (plain lines when redirected); the epoch lines stay
 
 
 def _check_request(request: TrainingRequest) -> TrainingRequest:
@@ -99,6 +100,7 @@ def build_trainer(request: TrainingRequest, device=None):
     trainer.seed = request.seed
     trainer.num_data_workers = request.num_data_workers
     trainer.cpu_bf16 = trainer.cpu_bf16 or request.cpu_bf16
+    trainer.show_progress = getattr(trainer, "show_progress", True) and request.show_progress
     return trainer
 
 

@@ -72,7 +72,7 @@ def train_val_cases(
         return list(case_ids), list(case_ids)
     splits = load_or_create_splits(preprocessed_dataset_folder, case_ids)
     path = Path(preprocessed_dataset_folder) / SPLITS_FILE_NAME
-    if not 0 <= fold < len(splits):
+    if not isinstance(fold, int) or not 0 <= fold < len(splits):
         raise TrainingError(
             f"fold {fold} is out of range: {path} has {len(splits)} folds (0-{len(splits) - 1}), or use 'all'"
         )

@@ -123,19 +123,22 @@ def predict_checkpoint_ensemble(
 
     Without ``overwrite`` a (member, case) whose .npz exists is kept (``--continue_prediction``).
     """
-    from tqdm import tqdm
-
     from nnunetv2.inference.export import convert_logits_to_segmentation_with_correct_shape
     from nnunetv2.inference.prediction_inputs import list_prediction_cases
     from nnunetv2.inference.predictor import nnUNetPredictor
+    from nnunetv2.uncertainty.guidance import ensemble_warnings
+    from nnunetv2.utilities.progress import progress_bar
 
     output_folder = Path(output_folder)
     members = ensemble_members(model_folder, folds, checkpoint_names)
+    # before the expensive part: a poor ensemble is better known now than after the prediction
+    warnings = ensemble_warnings(model_folder, [{"fold": m.fold, "checkpoint": m.checkpoint} for m in members])
     predictor = nnUNetPredictor(
         tile_step_size=step_size, use_mirroring=use_mirroring, device=device, allow_tqdm=False, temperature=temperature
     )
     predictor.initialize_from_trained_model_folder(model_folder, [members[0].fold], members[0].checkpoint)
     model = predictor.model
+    assert model is not None, "initialize_from_trained_model_folder sets the model"
     if model.label_manager.has_regions:
         raise InferenceError(
             f"{model_folder}: the model predicts regions (sigmoid outputs); checkpoint-ensemble "
@@ -173,20 +176,27 @@ def predict_checkpoint_ensemble(
             properties[case_id] = case_properties
         seconds["preprocessing"] = time.perf_counter() - start
 
-        progress = tqdm(
-            total=sum(map(len, todo.values())), desc="predicting checkpoints", unit="case", disable=not show_progress
+        # one step is one case predicted by one checkpoint; the postfix names the checkpoint at work
+        progress = progress_bar(
+            total=sum(map(len, todo.values())),
+            desc="checkpoint x case predictions",
+            unit="prediction",
+            disable=not show_progress,
         )
         try:
             for number, member in enumerate(members):
                 if not todo[member]:
                     continue
                 start = time.perf_counter()
+                progress.set_postfix_str(f"fold {member.fold} {member.name}")
                 if number > 0:  # the first member is loaded already
                     predictor.initialize_from_trained_model_folder(model_folder, [member.fold], member.checkpoint)
-                if predictor.model.configuration.name != configuration_name:
+                    model = predictor.model
+                    assert model is not None, "initialize_from_trained_model_folder sets the model"
+                if model.configuration.name != configuration_name:
                     raise InferenceError(
                         f"{Path(model_folder) / f'fold_{member.fold}' / member.checkpoint}: trained "
-                        f"for configuration '{predictor.model.configuration.name}', not "
+                        f"for configuration '{model.configuration.name}', not "
                         f"'{configuration_name}'"
                     )
                 for case_id in todo[member]:
@@ -217,6 +227,7 @@ def predict_checkpoint_ensemble(
         "cases": [c.case_id for c in cases],
         "members": [{"fold": m.fold, "checkpoint": m.checkpoint, "folder": m.relative_folder} for m in members],
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
+        "warnings": warnings,
     }
     save_json(run_index, output_folder / RUN_INDEX_FILE)
     logger.info("predicted %d case(s) with %d checkpoint(s) into %s", len(cases), len(members), output_folder)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ def _ensemble_of(npz_files: Sequence[Path]) -> EnsembleStatistics:
     statistics = EnsembleStatistics()
     for npz_file in npz_files:
         probabilities = load_probabilities(npz_file)
-        if statistics.count and probabilities.shape != statistics.mean.shape:
+        if statistics.mean is not None and probabilities.shape != statistics.mean.shape:
             raise InferenceError(
                 f"{npz_file}: probabilities of shape {list(probabilities.shape)}, but "
                 f"{npz_files[0]} has {list(statistics.mean.shape)}"
@@ -69,7 +69,7 @@ def _ensemble_of(npz_files: Sequence[Path]) -> EnsembleStatistics:
 
 def case_uncertainty(
     case_id: str,
-    npz_files_per_fold: dict[int | str, Sequence[Path]],
+    npz_files_per_fold: Mapping[int | str, Sequence[Path]],
     label_manager: LabelManager,
     measure: str = "class_entropy",
     border_width: int = 2,
@@ -84,12 +84,14 @@ def case_uncertainty(
     scores_per_fold: dict[str, float] = {}
     for fold, npz_files in npz_files_per_fold.items():
         statistics = _ensemble_of(npz_files)
-        segmentation = label_manager.probabilities_to_segmentation(statistics.mean)
+        segmentation = label_manager.probabilities_to_segmentation(statistics.mean_probabilities())
         uncertainty = statistics.uncertainty_map(measure)
         score = case_uncertainty_score(uncertainty, segmentation, border_width)
         scores_per_fold[str(fold)] = score
         if best is None or score < best[0]:
             best = (score, fold, statistics, segmentation, uncertainty)
+    if best is None:
+        raise InferenceError(f"case '{case_id}': no checkpoint probabilities to measure")
     score, fold, statistics, segmentation, uncertainty = best
     scores_per_measure = {
         m: score if m == measure else case_uncertainty_score(statistics.uncertainty_map(m), segmentation, border_width)
@@ -180,6 +182,7 @@ def compute_uncertainty(
     to its score, with the Spearman correlation and a scatter plot.
     """
     from nnunetv2.formats.prediction_folder import load_plans_and_dataset_json
+    from nnunetv2.uncertainty.guidance import ensemble_warnings
     from nnunetv2.uncertainty.score_report import write_score_report
     from nnunetv2.utilities.process_pool import map_over_cases
 
@@ -204,6 +207,7 @@ def compute_uncertainty(
         groups.setdefault(member["fold"] if select_fold else ALL_FOLDS, []).append(member["folder"])
     if select_fold and len(groups) < 2:
         logger.warning("fold selection with a single fold (%s): nothing to choose from", next(iter(groups)))
+    warnings = ensemble_warnings(run.get("model_folder"), run["members"], select_fold)
     reference = Path(reference_folder) if reference_folder is not None else None
     if reference is not None and not reference.is_dir():
         raise InferenceError(f"{reference}: reference folder not found")
@@ -252,5 +256,6 @@ def compute_uncertainty(
         "map_scale": MAP_SCALE,
         "checkpoint_predictions": str(prediction_folder.resolve()),
         "num_checkpoints": len(run["members"]),
+        "warnings": warnings,
     }
     return write_score_report(rows, settings, output_folder)

@@ -49,7 +49,7 @@ class EnsembleStatistics:
         p = np.asarray(probabilities, dtype=np.float32)
         if p.ndim < 2:
             raise ValueError("one checkpoint's probabilities must be shaped (C, *spatial)")
-        if self.mean is None:
+        if self.mean is None or self._squared_deviations is None or self._entropy_sum is None:
             self.mean = np.zeros_like(p)
             self._squared_deviations = np.zeros_like(p)
             self._entropy_sum = np.zeros(p.shape[1:], dtype=np.float32)
@@ -62,41 +62,48 @@ class EnsembleStatistics:
         self._squared_deviations += delta
         self._entropy_sum -= (p * np.log(p + _EPS)).sum(0)
 
-    def _require_data(self) -> None:
-        if self.count == 0:
+    def _require_data(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return (mean, squared deviations, entropy sum), refusing an empty ensemble."""
+        if self.count == 0 or self.mean is None or self._squared_deviations is None or self._entropy_sum is None:
             raise ValueError("no checkpoint probabilities were added")
+        return self.mean, self._squared_deviations, self._entropy_sum
+
+    def mean_probabilities(self) -> np.ndarray:
+        """Return the mean probability over checkpoints, (C, *spatial)."""
+        mean, _, _ = self._require_data()
+        return mean
 
     @property
     def num_classes(self) -> int:
         """Number of classes C."""
-        self._require_data()
-        return self.mean.shape[0]
+        mean, _, _ = self._require_data()
+        return int(mean.shape[0])
 
     def variance(self) -> np.ndarray:
         """Sample variance (ddof 1) per class and voxel; zero for a single checkpoint."""
-        self._require_data()
-        return self._squared_deviations / max(self.count - 1, 1)
+        _, squared_deviations, _ = self._require_data()
+        return squared_deviations / max(self.count - 1, 1)
 
     def class_entropy(self) -> np.ndarray:
         """Entropy of the mean probability over checkpoints, divided by log(C)."""
-        self._require_data()
-        entropy = -(self.mean * np.log(self.mean + _EPS)).sum(0)
+        mean, _, _ = self._require_data()
+        entropy = -(mean * np.log(mean + _EPS)).sum(0)
         return np.clip(entropy / np.log(self.num_classes), 0, 1).astype(np.float32)
 
     def total_entropy(self) -> np.ndarray:
         """Mean entropy of the single checkpoints, divided by log(C) (see ``total_entropy``)."""
-        self._require_data()
-        return np.clip(self._entropy_sum / self.count / np.log(self.num_classes), 0, 1).astype(np.float32)
+        _, _, entropy_sum = self._require_data()
+        return np.clip(entropy_sum / self.count / np.log(self.num_classes), 0, 1).astype(np.float32)
 
     def t_test_p_values(self) -> np.ndarray:
         """Welch's t-test p-value between the checkpoints' samples of the two most probable classes."""
         from scipy import stats
 
-        self._require_data()
-        order = np.argsort(self.mean, axis=0)
+        mean, _, _ = self._require_data()
+        order = np.argsort(mean, axis=0)
         first, second = order[-1:], order[-2:-1]
-        mean_1 = np.take_along_axis(self.mean, first, 0)[0]
-        mean_2 = np.take_along_axis(self.mean, second, 0)[0]
+        mean_1 = np.take_along_axis(mean, first, 0)[0]
+        mean_2 = np.take_along_axis(mean, second, 0)[0]
         variance = self.variance()
         std_1 = np.sqrt(np.take_along_axis(variance, first, 0)[0])
         std_2 = np.sqrt(np.take_along_axis(variance, second, 0)[0])

@@ -100,7 +100,9 @@ def plot_dice_against_score(
             )
         axis.set_xlabel(f"case uncertainty score ({measure})")
         axis.set_ylabel("mean foreground Dice")
-        axis.set_title(f"Spearman rho = {spearman['rho']:.3f} ({spearman['num_cases']} cases)")
+        axis.set_title(
+            f"Spearman rho = {spearman['rho']:.3f}, p = {spearman['p_value']:.3g}, n = {spearman['num_cases']} cases"
+        )
         axis.grid(alpha=0.3)
         figure.tight_layout()
         with atomic_path(path, suffix=".png") as tmp:
@@ -119,7 +121,8 @@ def write_score_report(
     if rows and "dice" in rows[0]:
         report["spearman_dice_vs_score"] = spearman_correlation([r["dice"] for r in rows], [r["score"] for r in rows])
         plot_dice_against_score(rows, report["spearman_dice_vs_score"], settings["measure"], output_folder / PLOT_NAME)
-        logger.info(
+        # the command prints the figure once; the library only records it
+        logger.debug(
             "Spearman rho between Dice and %s score: %.3f", settings["measure"], report["spearman_dice_vs_score"]["rho"]
         )
     report["cases"] = rows

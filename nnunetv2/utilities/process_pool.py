@@ -23,15 +23,18 @@ def map_over_cases(
     must be importable (a module-level function) to run in a worker. ``progress`` names a
     progress bar to show (none when None).
     """
-    from tqdm import tqdm
+    from nnunetv2.utilities.progress import progress_bar
 
     jobs = list(jobs)
     workers = min(num_processes, len(jobs) // max(min_jobs_per_process, 1))
-    bar = {"total": len(jobs), "desc": progress, "unit": "case", "disable": progress is None}
+
+    def bar(results: Iterable) -> Iterable:
+        return progress_bar(results, total=len(jobs), desc=progress or "", unit="case", disable=progress is None)
+
     if workers <= 1:
-        return list(tqdm(map(function, jobs), **bar))
+        return list(bar(map(function, jobs)))
     import multiprocessing
 
     # spawn: forked workers can deadlock on thread pools numpy or torch started in the parent
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(tqdm(pool.map(function, jobs), **bar))
+        return list(bar(pool.map(function, jobs)))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,11 @@ class CaseLayers:
     scribbles: np.ndarray | None = None
     unannotated: int | None = None
     hidden_labels: tuple[int, ...] = ()  # labels not coloured (the ignore label)
+    reference: np.ndarray | None = None  # reference labels, drawn in a panel of their own
+    properties: Mapping[str, Any] = field(default_factory=dict)  # the image's geometry (imageio properties)
+    label_names: Mapping[int, str] = field(default_factory=dict)  # foreground label -> name
+    heat_map_name: str = "uncertainty"  # what the uncertainty map measures (the colour bar's name)
+    segmentation_title: str = "labels"  # the title of the segmentation's panel
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,14 @@ class OverlayInputs:
     uncertainty: UncertaintySource | None = None
     scribbles: dict[str, Path] = field(default_factory=dict)
     unannotated: int | None = None
+    references: dict[str, Path] = field(default_factory=dict)  # reference labels, a panel beside the segmentation
+    segmentation_title: str = "labels"  # "prediction" when references are given
+
+    @property
+    def heat_map_name(self) -> str:
+        """The colour bar's name: the uncertainty measure, when the maps' folder names it."""
+        measure = self.uncertainty.measure if self.uncertainty is not None else None
+        return f"uncertainty ({measure})" if measure else "uncertainty"
 
 
 def folder_inputs(
@@ -165,6 +179,20 @@ def load_case_layers(inputs: OverlayInputs, case: str, channel_idx: int) -> Case
     scribbles = None
     if case in inputs.scribbles:
         scribbles = matching(read_segmentation(inputs.scribbles[case], inputs.reader_name)[0], inputs.scribbles[case])
+    reference = None
+    if case in inputs.references:
+        reference = matching(read_segmentation(inputs.references[case], inputs.reader_name)[0], inputs.references[case])
     return CaseLayers(
-        image, properties["spacing"], segmentation, uncertainty, scribbles, inputs.unannotated, inputs.hidden_labels
+        image,
+        properties["spacing"],
+        segmentation,
+        uncertainty,
+        scribbles,
+        inputs.unannotated,
+        inputs.hidden_labels,
+        reference=reference,
+        properties=properties,
+        label_names=inputs.label_names,
+        heat_map_name=inputs.heat_map_name,
+        segmentation_title=inputs.segmentation_title,
     )

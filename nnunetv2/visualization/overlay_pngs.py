@@ -33,7 +33,7 @@ class OverlayOptions:
     axis: int = 0  # foreground slices are perpendicular to this array axis
     num_slices: int = 1  # foreground slices per case
     max_worklist_slices: int = 3  # worklist slices per case (in worklist order)
-    scale: int = 1  # output pixels per voxel along the finer in-plane axis
+    scale: int | None = None  # output pixels per voxel along the finer in-plane axis; None: >= 256 px short side
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class RenderedSlice:
     file: Path
     worklist_ranks: tuple[int, ...]  # ranks of the worklist entries boxed on it
     most_foreground: bool  # chosen for its foreground (else only for the worklist)
-    size: tuple[int, int]  # (height, width) in pixels
+    size: tuple[int, int]  # (height, width) of the figure in pixels
+    panel_size: tuple[int, int] = (0, 0)  # (height, width) of each image panel in it
 
 
 def select_slices(segmentation: np.ndarray, axis: int = 0, count: int = 1, hidden: Sequence[int] = ()) -> list[int]:
@@ -76,7 +77,7 @@ def render_case(
     entries: Sequence[WorklistEntry] = (),
 ) -> list[RenderedSlice]:
     """Write the PNGs of one case into ``output_folder``; return what was written."""
-    from nnunetv2.visualization.overlay import display_window, render_slice
+    from nnunetv2.visualization.overlay import display_window
 
     output_folder = Path(output_folder)
     if layers.image.shape[0] == 1 and options.axis != 0:
@@ -101,24 +102,7 @@ def render_case(
                 f"{list(layers.image.shape)}"
             )
         boxed = [e for e in entries if e.axis == axis and e.slice == index]
-        in_plane = [a for a in range(3) if a != axis]
-
-        def cut(volume: np.ndarray | None, index: int = index, axis: int = axis) -> np.ndarray | None:
-            return None if volume is None else np.take(volume, index, axis=axis)
-
-        picture = render_slice(
-            cut(layers.image),
-            window,
-            cut(layers.segmentation),
-            overlay_intensity=options.overlay_intensity,
-            hidden_labels=layers.hidden_labels,
-            uncertainty=cut(layers.uncertainty),
-            scribbles=cut(layers.scribbles),
-            unannotated=layers.unannotated,
-            pixel_spacing=[float(layers.spacing[a]) for a in in_plane],
-            boxes=[(*e.bbox[in_plane[0]], *e.bbox[in_plane[1]]) for e in boxed],
-            scale=options.scale,
-        )
+        picture, panel_size = render_figure(case, layers, axis, index, window, options, boxed)
         name = f"{case}.png" if number == 0 else f"{case}_{AXIS_NAMES[axis]}{index:04d}.png"
         _save_png(picture, output_folder / name)
         rendered.append(
@@ -130,9 +114,102 @@ def render_case(
                 tuple(e.rank for e in boxed),
                 number < num_foreground,
                 picture.shape[:2],
+                panel_size,
             )
         )
     return rendered
+
+
+def render_figure(
+    case: str,
+    layers: CaseLayers,
+    axis: int,
+    index: int,
+    window: tuple[float, float],
+    options: OverlayOptions,
+    boxed: Sequence[WorklistEntry] = (),
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Return the uint8 RGB figure of slice ``index`` along ``axis`` (titled panels, header, colour bar, legend,
+    the boxed entries' viewer coordinates) and the (height, width) of one panel."""
+    from nnunetv2.imageio.geometry import slice_position
+    from nnunetv2.visualization.overlay import render_panels
+    from nnunetv2.visualization.slice_figure import ColourBar, compose_figure, label_boxes
+
+    in_plane = [a for a in range(3) if a != axis]
+
+    def cut(volume: np.ndarray | None) -> np.ndarray | None:
+        return None if volume is None else np.take(volume, index, axis=axis)
+
+    image = np.take(layers.image, index, axis=axis)
+    boxes = [(*e.bbox[in_plane[0]], *e.bbox[in_plane[1]]) for e in boxed]
+    panels = render_panels(
+        image,
+        window,
+        cut(layers.segmentation),
+        overlay_intensity=options.overlay_intensity,
+        hidden_labels=layers.hidden_labels,
+        reference=cut(layers.reference),
+        uncertainty=cut(layers.uncertainty),
+        scribbles=cut(layers.scribbles),
+        unannotated=layers.unannotated,
+        pixel_spacing=[float(layers.spacing[a]) for a in in_plane],
+        boxes=boxes,
+        scale=options.scale,
+        titles={"labels": layers.segmentation_title, "uncertainty": layers.heat_map_name},
+    )
+    if boxed:
+        ranks = [e.rank for e in boxed]
+        panels = [type(p)(p.title, label_boxes(p.picture, boxes, ranks, image.shape)) for p in panels]
+    shape = layers.image.shape
+    header = f"{case}  |  slice {AXIS_NAMES[axis]} = {index} (of {shape[axis]})"
+    if shape[0] == 1:
+        header = f"{case}  |  2D image"  # its one slice has no position worth naming
+    elif layers.properties:
+        world_axis, position = slice_position(layers.properties, shape, axis, index)
+        header += f"  |  world {world_axis} = {position:.1f} mm"
+    spacing = " x ".join(f"{float(layers.spacing[a]):g}" for a in in_plane)
+    header += f"  |  pixel {spacing} mm"
+    bar = ColourBar(layers.heat_map_name) if layers.uncertainty is not None else None
+    notes = [_viewer_note(e) for e in boxed]
+    figure = compose_figure(panels, header, _legend(layers, bool(boxed)), bar, notes=notes)
+    return figure, panels[0].picture.shape[:2]
+
+
+def _viewer_note(entry: WorklistEntry) -> str:
+    """``#rank  voxel (x, y, z) = (...)  point (...) mm``: where a viewer's cursor goes for a worklist entry."""
+    if entry.voxel_xyz is None:
+        return f"#{entry.rank}  array box (z, y, x) {[list(pair) for pair in entry.bbox]}"
+    text = f"#{entry.rank}  voxel (x, y, z) = ({', '.join(str(v) for v in entry.voxel_xyz)})"
+    if entry.point_mm is not None:
+        text += f"   point (x, y, z) = ({', '.join(f'{v:.1f}' for v in entry.point_mm)}) mm (LPS)"
+    return text
+
+
+def _legend(layers: CaseLayers, boxed: bool) -> list:
+    """The figure's legend: every named label (else every label present), scribble colours, the worklist box."""
+    from nnunetv2.visualization.overlay import BACKGROUND_SCRIBBLE_COLOUR, BOX_COLOUR, label_palette
+    from nnunetv2.visualization.slice_figure import LegendItem
+
+    names = dict(layers.label_names)
+    if not names:
+        present = set()
+        for volume in (layers.segmentation, layers.reference):
+            if volume is not None:
+                present |= {int(v) for v in np.unique(volume) if v > 0 and v not in layers.hidden_labels}
+        names = {v: f"label {v}" for v in sorted(present)}
+    palette = np.round(label_palette(max(names, default=0)) * 255).astype(int)
+    items = [LegendItem(f"{v}: {name}", _rgb(palette[v])) for v, name in sorted(names.items())]
+    if layers.scribbles is not None:
+        white = _rgb(np.round(np.asarray(BACKGROUND_SCRIBBLE_COLOUR) * 255))
+        items.append(LegendItem("background scribble (others: their class colour)", white))
+    if boxed:
+        items.append(LegendItem("worklist region, #rank", BOX_COLOUR, outline=True))
+    return items
+
+
+def _rgb(values: np.ndarray) -> tuple[int, int, int]:
+    r, g, b = (int(v) for v in values)
+    return r, g, b
 
 
 def _save_png(picture: np.ndarray, path: Path) -> None:
@@ -151,7 +228,7 @@ def check_options(options: OverlayOptions) -> None:
     if options.axis not in (0, 1, 2):
         raise NnUNetError(f"axis must be 0, 1 or 2, got {options.axis}")
     for name in ("num_slices", "scale"):
-        if getattr(options, name) < 1:
+        if getattr(options, name) is not None and getattr(options, name) < 1:
             raise NnUNetError(f"{name} must be at least 1, got {getattr(options, name)}")
     if options.max_worklist_slices < 0 or options.channel_idx < 0:
         raise NnUNetError("max_worklist_slices and channel_idx must not be negative")
@@ -167,9 +244,8 @@ def plot_overlays(
     """Write the PNGs of every case of ``inputs`` (see case_layers.folder_inputs / raw_dataset_inputs) into
     ``output_folder``; return ``case -> slices written``. worklist: entries or a worklist file, whose
     slices are drawn too, with their regions boxed."""
-    from tqdm import tqdm
-
     from nnunetv2.annotation.worklist import load_worklist
+    from nnunetv2.utilities.progress import progress_bar
 
     check_options(options)
     entries = load_worklist(worklist) if isinstance(worklist, (str, os.PathLike)) else list(worklist or [])
@@ -177,7 +253,7 @@ def plot_overlays(
     if unknown:
         logger.info("the worklist names %d case(s) without images here (first: %s)", len(unknown), unknown[0])
     result = {}
-    for case in tqdm(inputs.cases, desc="overlays", disable=not progress):
+    for case in progress_bar(inputs.cases, desc="overlays", unit="case", disable=not progress):
         layers = load_case_layers(inputs, case, options.channel_idx)
         result[case] = render_case(case, layers, output_folder, options, [e for e in entries if e.case == case])
     return result
@@ -196,12 +272,11 @@ def plot_preprocessed_overlays(
     configuration: default 3d_fullres when the plans have it, else 2d. Voxels outside the crop (-1)
     are drawn as background.
     """
-    from tqdm import tqdm
-
     from nnunetv2 import paths
     from nnunetv2.dataset.preprocessed_case import list_preprocessed_cases, load_preprocessed_case
     from nnunetv2.formats.plans import Plans
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.progress import progress_bar
 
     check_options(options)
     name = convert_id_to_dataset_name(str(dataset))
@@ -224,7 +299,7 @@ def plot_preprocessed_overlays(
     spacing = plan.spacing if len(plan.spacing) == 3 else [1.0, *plan.spacing]
     hidden = _ignore_label_of(paths.preprocessed_folder() / name / "dataset.json")
     result = {}
-    for case in tqdm(cases, desc="overlays", disable=not progress):
+    for case in progress_bar(cases, desc="overlays", unit="case", disable=not progress):
         data, seg, _ = load_preprocessed_case(data_folder, case)
         layers = CaseLayers(
             image_channel(data, options.channel_idx, data_folder / f"{case}.b2nd"),

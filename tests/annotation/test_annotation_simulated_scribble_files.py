@@ -113,6 +113,24 @@ def test_guided_placement_draws_inside_the_worklist_boxes_only(tmp_path: Path, s
     scribbles, _ = _read(tmp_path / "s" / "case_001.nii.gz")
     drawn = scribbles != UNANNOTATED
     assert drawn.sum() == drawn[10, 0:10, 0:10].sum() > 0 and set(np.unique(scribbles[drawn])) == {0}
+    # the one entry is done: the summary says why the rest of the budget stayed unspent
+    assert summary["scribbled_voxels"] < 1000
+    assert summary["unspent_budget_reasons"][-1].startswith("all 1 worklist entries were visited")
+
+
+def test_unspent_budget_names_the_region_size_limit(tmp_path: Path, synthetic_dataset_3d: Path, capsys):
+    predictions, references = _pool(synthetic_dataset_3d, tmp_path)
+    arguments = ["-i", str(predictions), "-r", str(references), "-o", str(tmp_path / "s"), "--budget", "100000"]
+    simulate_correction_scribbles_entry([*arguments, "--min_region_size", "10000"])  # every error region too small
+    printed = capsys.readouterr().out
+    summary = json.loads((tmp_path / "s" / SUMMARY_FILE).read_text())
+    assert summary["scribbled_voxels"] == 0
+    reasons = summary["unspent_budget_reasons"]
+    assert reasons[0] == (
+        f"{summary['wrong_voxels']} of the {summary['wrong_voxels']} wrong voxels lie in error regions under "
+        f"--min_region_size 10000 voxels, which get no stroke"
+    )
+    assert f"100000 budget voxels left unspent: {reasons[0]}" in printed and "--strokes_per_region 1" in printed
 
 
 def test_the_command_line_writes_the_files_and_prints_a_summary(tmp_path: Path, synthetic_dataset_3d: Path, capsys):

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 
 from nnunetv2.annotation.suggest import suggest_annotations
-from nnunetv2.annotation.worklist import CSV_COLUMNS, WorklistEntry, load_worklist, save_worklist
+from nnunetv2.annotation.worklist import (
+    CSV_COLUMNS,
+    VIEWER_COLUMNS,
+    WorklistEntry,
+    load_worklist,
+    save_worklist,
+)
 from nnunetv2.cli.annotation import suggest_annotations_entry
 from nnunetv2.exceptions import NnUNetError
 
@@ -29,6 +35,8 @@ ENTRY = WorklistEntry(
     mean_uncertainty=0.8,
     distance_to_scribbles=None,
     predicted_label=2,
+    voxel_xyz=(5, 4, 3),
+    point_mm=(-12.5, 4.0, 30.25),
 )
 
 
@@ -54,15 +62,31 @@ def test_json_and_csv_hold_the_same_entries(tmp_path: Path):
     assert content["entries"][0]["bbox"] == [[0, 8], [4, 5], [2, 9]]
     with open(csv_file, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert list(rows[0]) == [*CSV_COLUMNS, *VIEWER_COLUMNS]
     assert rows[0]["y_start"] == "4" and rows[0]["y_stop"] == "5" and rows[0]["distance_to_scribbles"] == ""
+    assert [rows[0][c] for c in VIEWER_COLUMNS] == ["5", "4", "3", "-12.500", "4.000", "30.250"]
+    assert content["entries"][0]["voxel_xyz"] == [5, 4, 3] and content["entries"][0]["point_mm"] == [-12.5, 4, 30.25]
     assert load_worklist(json_file) == [ENTRY, second]
     assert load_worklist(tmp_path) == [ENTRY, second]  # a folder means its worklist.json
     from_csv = load_worklist(csv_file)
-    assert [(e.case, e.bbox, e.predicted_label, e.distance_to_scribbles) for e in from_csv] == [
-        (e.case, e.bbox, e.predicted_label, e.distance_to_scribbles) for e in (ENTRY, second)
+    assert [
+        (e.case, e.bbox, e.predicted_label, e.distance_to_scribbles, e.voxel_xyz, e.point_mm) for e in from_csv
+    ] == [
+        (e.case, e.bbox, e.predicted_label, e.distance_to_scribbles, e.voxel_xyz, e.point_mm) for e in (ENTRY, second)
     ]
     assert from_csv[1].mean_uncertainty == pytest.approx(1 / 3, rel=1e-5)
+
+
+def test_a_worklist_without_viewer_columns_still_loads(tmp_path: Path):
+    _, csv_file = save_worklist([ENTRY], tmp_path, {}, {})
+    with open(csv_file, newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(csv_file, "w", newline="") as f:
+        writer = csv.DictWriter(f, CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    (old,) = load_worklist(csv_file)
+    assert old.voxel_xyz is None and old.point_mm is None and old.bbox == ENTRY.bbox
 
 
 def test_a_reordered_and_trimmed_csv_keeps_its_row_order(tmp_path: Path):
@@ -83,6 +107,8 @@ def test_a_reordered_and_trimmed_csv_keeps_its_row_order(tmp_path: Path):
         (lambda e: e.update(axis=3), "'axis' must be 0, 1 or 2"),
         (lambda e: e.update(score=None), "'score' must be a finite number"),
         (lambda e: e.pop("case"), "'case' must be a case name"),
+        (lambda e: e.update(voxel_xyz=[1, 2]), "'voxel_xyz' must be three numbers"),
+        (lambda e: e.update(point_mm=[1, "a", 2]), "'point_mm' must be three finite numbers"),
     ],
 )
 def test_broken_entries_name_the_file_and_the_entry(tmp_path: Path, change, message):
@@ -136,6 +162,12 @@ def test_suggest_annotations_reads_the_uncertainty_command_output(tmp_path: Path
     assert (first.case, first.slice, first.bbox) == ("case_000", 5, ((5, 6), (4, 10), (4, 10)))
     assert first.mean_uncertainty == pytest.approx(0.9) and first.size == 36
     assert first.predicted_label is not None
+    # viewer terms: the box's centre voxel (5, 6, 6) as ITK index (x, y, z) and its physical point
+    import SimpleITK as sitk
+
+    image = sitk.ReadImage(str(out / "uncertainty_maps" / "case_000.nii.gz"))
+    assert first.voxel_xyz == (6, 6, 5)
+    assert first.point_mm == pytest.approx(image.TransformIndexToPhysicalPoint((6, 6, 5)), abs=1e-3)
     summary = json.loads((tmp_path / "wl" / "worklist.json").read_text())
     assert summary["cases"]["case_000"]["uncertainty_score"] == pytest.approx(0.1)
     assert summary["parameters"]["budget"] == 4 and summary["parameters"]["window_radius"] == 0

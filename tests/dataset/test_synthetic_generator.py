@@ -174,6 +174,8 @@ def test_cli_writes_refuses_and_overwrites(nnunet_env, monkeypatch, capsys):
     raw = nnunet_env["nnUNet_raw"]
     assert _run_cli(monkeypatch, "-d", "5", "-n", "First", "--num_cases", "2", "--shape", "8", "16", "16") == 0
     assert (raw / "Dataset005_First" / "labelsTr" / "case_001.nii.gz").is_file()
+    # test cases by default, so the documented chains can predict imagesTs
+    assert len(list((raw / "Dataset005_First" / "imagesTs").iterdir())) == 4
     assert "Dataset005_First" in capsys.readouterr().out
 
     assert _run_cli(monkeypatch, "-d", "5", "-n", "Second", "--num_cases", "1") == 1
@@ -219,3 +221,4 @@ def test_console_script_is_installed():
     assert script is not None
     result = subprocess.run([script, "-h"], capture_output=True, text=True)
     assert result.returncode == 0 and "--intensity" in result.stdout
+    assert "(default 4; 0 writes none)" in " ".join(result.stdout.split())

@@ -155,6 +155,7 @@ def test_evaluate_simple_cli_exit_codes(tmp_path):
     ref, pred = _cases(tmp_path)
     done = _run(BIN / "nnUNetv2_evaluate_simple", ref, pred, "-l", 1, 2, "-il", 3, "-o", tmp_path / "s.json", "-np", 1)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("label 1: Dice ")  # no dataset.json: no names
     assert json.loads((tmp_path / "s.json").read_text())["metric_per_case"][0]["metrics"]["1"]["TP"] == 3
     (pred / "b.nii.gz").unlink()
     failed = _run(BIN / "nnUNetv2_evaluate_simple", ref, pred, "-l", 1)
@@ -168,6 +169,7 @@ def test_evaluate_folder_cli(tmp_path):
     dataset_json, plans = _plans_and_dataset_json(tmp_path, {"background": 0, "a": 1, "b": 2, "ignore": 3})
     done = _run(BIN / "nnUNetv2_evaluate_folder", ref, pred, "-djfile", dataset_json, "-pfile", plans)
     assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("1 (a): Dice ") and "2 (b): Dice" in done.stdout  # named labels
     summary = json.loads((pred / "summary.json").read_text())
     assert summary["metric_per_case"][0]["metrics"]["1"]["TN"] == 17  # the ignore voxel is not counted
     missing = _run(BIN / "nnUNetv2_evaluate_folder", ref, pred, "-djfile", tmp_path / "nope.json", "-pfile", plans)

@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -38,7 +39,7 @@ def _predictor(model_folder, folds=(0,)):
     return predictor
 
 
-def test_predictions_keep_the_input_geometry_and_workers_change_nothing(model_folder, input_folder, tmp_path):
+def test_predictions_keep_the_input_geometry_and_workers_change_nothing(model_folder, input_folder, tmp_path, caplog):
     predictor = _predictor(model_folder)
     written = predictor.predict_from_files(
         input_folder, tmp_path / "serial", num_processes_preprocessing=1, num_processes_segmentation_export=1
@@ -62,13 +63,17 @@ def test_predictions_keep_the_input_geometry_and_workers_change_nothing(model_fo
     image, properties = SimpleITKIO().read_images([input_folder / "a_0000.nii.gz", input_folder / "a_0001.nii.gz"])
     np.testing.assert_array_equal(predictor.predict_single_npy_array(image, properties), seg)
 
-    parallel = predictor.predict_from_files(
-        input_folder,
-        tmp_path / "parallel",
-        save_probabilities=True,
-        num_processes_preprocessing=2,
-        num_processes_segmentation_export=2,
-    )
+    predictor.allow_tqdm = True  # redirected (as under pytest): plain lines, one per case as its file is written
+    with caplog.at_level(logging.INFO, logger="nnunetv2.utilities.progress"):
+        parallel = predictor.predict_from_files(
+            input_folder,
+            tmp_path / "parallel",
+            save_probabilities=True,
+            num_processes_preprocessing=2,
+            num_processes_segmentation_export=2,
+        )
+    lines = [r.getMessage().split(",")[0] for r in caplog.records if r.name == "nnunetv2.utilities.progress"]
+    assert lines == ["predicting: 1/2 case(s)", "predicting: 2/2 case(s)"]
     for serial_file, parallel_file in zip(written, parallel):
         np.testing.assert_array_equal(
             sitk.GetArrayFromImage(sitk.ReadImage(parallel_file)), sitk.GetArrayFromImage(sitk.ReadImage(serial_file))

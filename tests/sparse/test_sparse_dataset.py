@@ -18,6 +18,8 @@ def test_scribble_dataset_is_valid_and_correct(synthetic_dataset_3d, tmp_path):
     fractions = simulate_sparse_dataset(synthetic_dataset_3d, target, "scribble", seed=0)
     dj = DatasetJson.load(target / "dataset.json")
     assert dj.labels["ignore"] == 3 and dj.extra["sparse_annotation"]["mode"] == "scribble"
+    assert DatasetJson.load(synthetic_dataset_3d / "dataset.json").extra["name"] == "Dataset901_Synthetic3D"
+    assert dj.extra["name"] == "Dataset911_Sparse"  # its own name, not the source's
     verify_dataset_integrity(target)
     io = reader_writer_class_from_name("SimpleITKIO")()
     for label_file in sorted((synthetic_dataset_3d / "labelsTr").iterdir()):

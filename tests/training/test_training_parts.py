@@ -76,7 +76,15 @@ def test_curves_ema_and_summary():
     assert curves.values["ema_fg_dice"] == pytest.approx([0.5, 0.55])
     line = curves.epoch_summary(1, 10)
     assert line.startswith("epoch 2/10: train_loss -0.1000, val_loss -0.2000, pseudo Dice [1.0000, nan]")
-    assert "lr 1.000e-02, 2.5 s" in line
+    assert "lr 1.000e-02, 2.5 s, about 20 s left (until " in line  # 8 epochs of 2.5 s to go
+    named = curves.epoch_summary(1, 10, ["blob", "tube"])
+    assert "pseudo Dice [blob 1.0000, tube nan]" in named
+    from datetime import datetime
+
+    assert (
+        curves.run_estimate(1, 1000, now=datetime(2026, 1, 1, 12, 0)) == ", about 42 min left (until 12:41)"
+    )  # 998 x 2.5 s
+    assert curves.epoch_summary(1, 2).endswith("2.5 s")  # the last epoch: nothing left to estimate
     restored = TrainingCurves()
     restored.load_checkpoint(curves.get_checkpoint(), num_epochs_done=1)
     assert restored.values["mean_fg_dice"] == [0.5]

@@ -96,6 +96,7 @@ def test_fold_selection_keeps_the_least_uncertain_fold(run, tmp_path):
     assert [(r["case"], r["fold"]) for r in table] == [("x", "0"), ("y", "1")]
     saved = json.loads((tmp_path / "out" / "uncertainty_scores.json").read_text())
     assert saved["select_fold"] and saved["cases"][0]["uncertainty_map_file"] == "uncertainty_maps/x.nii.gz"
+    assert saved["warnings"] == []  # both folds hold the same number of checkpoints
     assert (tmp_path / "out" / "plans.json").is_file() and (tmp_path / "out" / "dataset.json").is_file()
 
 
@@ -162,3 +163,11 @@ def test_regions_are_refused(tmp_path):
     run = _write_run(tmp_path / "run", {"x": {0: _members(True)}}, dataset_json=regions)
     with pytest.raises(InferenceError, match="region-based labels have no softmax over classes"):
         compute_uncertainty(run, tmp_path / "out")
+
+
+def test_unequal_folds_under_fold_selection_are_recorded(tmp_path):
+    run = _write_run(tmp_path / "run", {"x": {0: _members(True), 1: _members(False)[:1]}})
+    report = compute_uncertainty(run, tmp_path / "out", select_fold=True, show_progress=False)
+    saved = json.loads((tmp_path / "out" / "uncertainty_scores.json").read_text())
+    assert report["warnings"] == saved["warnings"] and len(saved["warnings"]) == 1
+    assert saved["warnings"][0].startswith("--select_fold: the folds have different numbers of checkpoints")

@@ -11,7 +11,16 @@ from PIL import Image
 
 from nnunetv2.annotation.worklist import WorklistEntry
 from nnunetv2.cli.visualization import plot_overlay_pngs_entry
-from nnunetv2.visualization.overlay import BOX_COLOUR, label_palette, render_slice, to_uint8
+from nnunetv2.visualization.overlay import (
+    BOX_COLOUR,
+    HEAT_BACKGROUND_DIMMING,
+    HEAT_FULL_OPACITY,
+    heat_colours,
+    label_palette,
+    render_panels,
+    render_slice,
+    to_uint8,
+)
 from nnunetv2.visualization.overlay_pngs import select_slices
 
 
@@ -26,7 +35,7 @@ def _slice() -> tuple[np.ndarray, np.ndarray]:
 
 def test_colours_are_blended_exactly_where_the_label_is():
     image, labels = _slice()
-    picture = render_slice(image, (0.0, 1.0), labels, overlay_intensity=0.6, hidden_labels=[3])
+    picture = render_slice(image, (0.0, 1.0), labels, overlay_intensity=0.6, hidden_labels=[3], scale=1)
     grey = to_uint8(np.repeat(image[..., None], 3, axis=2))
     palette = label_palette(2)
     for label in (1, 2):
@@ -40,20 +49,55 @@ def test_colours_are_blended_exactly_where_the_label_is():
 
 def test_size_scale_aspect_and_heat_map_panel():
     image, labels = _slice()
-    assert render_slice(image, (0, 1), labels).shape == (20, 30, 3)
+    # by default the short side gets at least 256 pixels, by a whole factor (13 x 20 = 260)
+    assert render_slice(image, (0, 1), labels).shape == (260, 390, 3)
+    assert render_slice(image, (0, 1), labels, scale=1).shape == (20, 30, 3)
     assert render_slice(image, (0, 1), labels, scale=3).shape == (60, 90, 3)
     # rows 2 mm apart, columns 1 mm: rows are stretched so pixels are square
-    assert render_slice(image, (0, 1), labels, pixel_spacing=(2.0, 1.0)).shape == (40, 30, 3)
+    assert render_slice(image, (0, 1), labels, pixel_spacing=(2.0, 1.0), scale=1).shape == (40, 30, 3)
     uncertainty = np.zeros(image.shape)
     uncertainty[5:7, 20:25] = 1.0
-    both = render_slice(image, (0, 1), labels, uncertainty=uncertainty, scale=2)
-    assert both.shape == (40, 120, 3)
-    left, right = both[:, :60], both[:, 60:]
+    panels = render_panels(image, (0, 1), labels, uncertainty=uncertainty, scale=2, titles={"uncertainty": "u"})
+    assert [p.title for p in panels] == ["labels", "u"]
+    left, right = panels[0].picture, panels[1].picture
+    assert left.shape == right.shape == (40, 60, 3)
     assert np.array_equal(left, render_slice(image, (0, 1), labels, scale=2))
     certain = np.kron(uncertainty == 0, np.ones((2, 2), dtype=bool))
-    plain = to_uint8(np.repeat(np.kron(image, np.ones((2, 2)))[..., None], 3, axis=2))
-    assert np.array_equal(right[certain], plain[certain])  # weight 0 where the map is 0
-    assert not np.array_equal(right[~certain], plain[~certain])
+    dimmed = to_uint8(HEAT_BACKGROUND_DIMMING * np.repeat(np.kron(image, np.ones((2, 2)))[..., None], 3, axis=2))
+    assert np.array_equal(right[certain], dimmed[certain])  # an uncertainty of 0 never tints the anatomy
+    assert np.array_equal(right[~certain][0], to_uint8(heat_colours(np.ones(1)))[0])  # 1: the scale's top, opaque
+
+
+def test_a_bright_certain_region_is_not_drawn_like_an_uncertain_one():
+    image = np.ones((8, 8))  # a bright organ, window (0, 1): white in the label panel
+    uncertainty = np.zeros((8, 8))
+    uncertainty[:, 4:] = 0.6
+    heat = render_panels(image, (0, 1), uncertainty=uncertainty, scale=1)[1].picture
+    assert heat[0, 0].max() <= round(255 * HEAT_BACKGROUND_DIMMING)  # dimmed grey, far from any heat colour
+    assert np.array_equal(heat[0, 5], to_uint8(heat_colours(np.array([0.6])))[0])
+    low = render_panels(image, (0, 1), uncertainty=np.full((8, 8), 0.1 * HEAT_FULL_OPACITY), scale=1)[1].picture
+    assert 0 < np.abs(low[0, 0].astype(int) - heat[0, 0]).max() < 40  # faint where the value is low
+
+
+def test_the_figure_has_titles_colour_bar_legend_and_ranked_boxes():
+    from nnunetv2.visualization.slice_figure import ColourBar, LegendItem, compose_figure, label_boxes
+
+    image, labels = _slice()
+    uncertainty = np.zeros(image.shape)
+    panels = render_panels(image, (0, 1), labels, uncertainty=uncertainty, boxes=[(10, 17, 16, 28)])
+    tagged = label_boxes(panels[0].picture, [(10, 17, 16, 28)], [7], image.shape)
+    assert not np.array_equal(tagged, panels[0].picture)  # the '#7' tag
+    assert np.array_equal(tagged[200:], panels[0].picture[200:])  # only near the box's top-left corner
+    orange = tuple(int(v) for v in np.round(label_palette(1)[1] * 255))
+    without = compose_figure(panels, "case 1 | slice z = 3", [])
+    figure = compose_figure(panels, "case 1 | slice z = 3", [LegendItem("1: blob", orange)], ColourBar("u (t)"))
+    assert figure.shape[1] == without.shape[1] and figure.shape[0] > without.shape[0]
+    top = to_uint8(heat_colours(np.ones(1)))[0]
+    bottom = to_uint8(heat_colours(np.zeros(1)))[0]
+    below_panels = figure[without.shape[0] - 20 :]
+    for colour in (top, bottom, np.array(orange)):
+        assert np.all(below_panels == colour, axis=2).any()  # the bar's two ends and the legend's swatch
+    assert not np.all(without == top, axis=2).any()
 
 
 def test_scribbles_are_opaque_and_boxes_are_outlined():
@@ -61,7 +105,7 @@ def test_scribbles_are_opaque_and_boxes_are_outlined():
     scribbles = np.full(image.shape, 9, dtype=np.uint8)
     scribbles[6, 4:8] = 2
     scribbles[18, 1:5] = 0
-    picture = render_slice(image, (0, 1), labels, scribbles=scribbles, unannotated=9, boxes=[(10, 17, 16, 28)])
+    picture = render_slice(image, (0, 1), labels, scribbles=scribbles, unannotated=9, boxes=[(10, 17, 16, 28)], scale=1)
     assert np.array_equal(picture[6, 4:8], np.tile(to_uint8(label_palette(2)[2]), (4, 1)))
     assert np.array_equal(picture[18, 1:5], np.full((4, 3), 255))  # background scribbles are white
     cyan = np.all(picture == BOX_COLOUR, axis=2)
@@ -127,9 +171,11 @@ def test_folder_mode_writes_one_png_per_case_and_worklist_slices(tmp_path: Path,
     assert "wrote 3 PNGs of 2 cases" in capsys.readouterr().out
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names == ["case_000.png", "case_001.png", "case_001_z0002.png"]
-    assert Image.open(tmp_path / "out" / "case_000.png").size == (32, 32)  # (16, 32, 32) at spacing (3, 1, 1)
+    width, height = Image.open(tmp_path / "out" / "case_000.png").size
+    assert width >= 256 and height >= 256 + 40  # a 256 x 256 panel ((16, 32, 32) at spacing (3, 1, 1)) and text
     boxed = np.asarray(Image.open(tmp_path / "out" / "case_001_z0002.png").convert("RGB"))
-    assert np.all(boxed[3, 4:13] == BOX_COLOUR)
+    plain = np.asarray(Image.open(tmp_path / "out" / "case_001.png").convert("RGB"))
+    assert np.all(boxed == BOX_COLOUR, axis=2).sum() > 4 * 8 * 5 and not np.all(plain == BOX_COLOUR, axis=2).any()
 
 
 def test_raw_dataset_mode_and_one_line_errors(tmp_path: Path, synthetic_dataset_3d: Path, nnunet_env, capsys):
@@ -138,7 +184,7 @@ def test_raw_dataset_mode_and_one_line_errors(tmp_path: Path, synthetic_dataset_
         ["-d", "901", "--use_raw", "-o", str(tmp_path / "raw"), "--num_slices", "2", "--scale", "2", "--quiet"]
     )
     pngs = sorted((tmp_path / "raw").iterdir())
-    assert len(pngs) == 12 and Image.open(pngs[0]).size == (64, 64)
+    assert len(pngs) == 12 and Image.open(pngs[0]).size[0] >= 64
 
     with pytest.raises(SystemExit) as exit_info:
         plot_overlay_pngs_entry(["-d", "901", "-o", str(tmp_path / "pre"), "--quiet"])
@@ -179,7 +225,9 @@ def test_a_2d_png_dataset(tmp_path: Path, synthetic_dataset_2d: Path):
     )
     written = plot_overlays(inputs, tmp_path / "out", OverlayOptions(scale=2), progress=False)
     assert len(written) == 6
-    assert Image.open(written["case_000"][0].file).size == (96, 96)
+    assert written["case_000"][0].panel_size == (96, 96)
+    default = plot_overlays(inputs, tmp_path / "default", progress=False)
+    assert default["case_000"][0].panel_size == (288, 288)  # 48 x 6 >= 256
 
 
 def test_preprocessed_mode_draws_every_planned_case(tmp_path: Path, synthetic_dataset_3d: Path, nnunet_env):

@@ -1,5 +1,6 @@
-"""The HTML report: every case listed, relative picture paths, Dice/score/rank columns, escaping, and a real
-rendering in headless Chromium (skipped when /usr/bin/chromium is absent)."""
+"""The HTML report: every case listed, relative paths only, no external URL, legend, reference panel, title,
+Dice/score/rank columns, escaping, and a real rendering in headless Chromium (skipped when `chromium` is not
+on PATH)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import pytest
 from nnunetv2.cli.visualization import make_report_entry
 from nnunetv2.visualization.report import make_report
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = shutil.which("chromium")
 ODD = "odd & <name>"  # a case name that needs escaping in HTML and quoting in URLs
 CASES = {"case_000": "case_000", "case_001": "case_001", "case_002": ODD}
 
@@ -29,6 +30,7 @@ class _Table(HTMLParser):
         super().__init__()
         self.rows: dict[str, list[str]] = {}
         self.sources: list[str] = []
+        self.links: list[str] = []
         self.title = ""
         self._row = None
         self._cell = None
@@ -43,6 +45,8 @@ class _Table(HTMLParser):
             self._cell = ""
         elif tag == "img":
             self.sources.append(attrs["src"])
+        if tag in ("a", "link", "script", "img"):
+            self.links += [attrs[k] for k in ("href", "src") if attrs.get(k)]
         self._in_title = tag == "title"
 
     def handle_endtag(self, tag):
@@ -110,8 +114,16 @@ def test_the_report_lists_every_case_with_its_pictures_and_figures(tmp_path: Pat
     assert set(table.rows) == {f"case-{c}" for c in CASES.values()}
     assert table.title == "Review <round 1> & notes" and "<round 1>" not in text  # escaped in the file
     assert "&lt;name&gt;" in text and "<name>" not in text
-    for source in table.sources:
-        assert not source.startswith(("/", "file:")) and (index.parent / unquote(source)).is_file()
+    assert table.sources and set(table.sources) <= set(table.links)
+    for link in table.links:  # every picture and link resolves inside the report's folder, none leaves the disk
+        assert not link.startswith(("/", "file:", "http:", "https:")) and "//" not in link
+        assert (index.parent / unquote(link)).is_file()
+    assert str(tmp_path) not in text and "http" not in text.replace("http-equiv", "")  # relative paths only
+    # the legend: label names with colours, scribbles, worklist box, heat-map scale; the reference panel
+    for words in ("1: blob", "2: tube", "Worklist", "Heat map", "uncertainty", "left: reference labels"):
+        assert words in text
+    assert "<script>" in text and 'querySelectorAll("th")' in text  # click-to-sort headings
+    assert "voxel (x, y, z) = (" in text and ") mm</li>" in text  # worklist entries in viewer terms
     assert any(unquote(s) == f"pngs/{ODD}.png" for s in table.sources)
     # columns: case, Dice blob, Dice tube, mean Dice, uncertainty score, worklist rank, worklist regions, slices
     assert table.rows["case-case_000"][1:5] == ["1.000", "1.000", "1.000", "0.250"]
@@ -139,6 +151,7 @@ def test_report_command_and_missing_reference(tmp_path: Path, synthetic_dataset_
         ]
     )
     assert "index.html (open file://" in capsys.readouterr().out
+    assert "dataset not recorded" not in (tmp_path / "report" / "index.html").read_text()
     table = _Table()
     table.feed((tmp_path / "report" / "index.html").read_text())
     assert table.rows["case-case_000"][1:4] == ["", "", ""] and table.rows["case-case_001"][1] != ""
@@ -149,7 +162,26 @@ def test_report_command_and_missing_reference(tmp_path: Path, synthetic_dataset_
     assert exit_info.value.code == 1 and "nowhere: segmentations folder not found" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium (/usr/bin/chromium) is not installed")
+def test_the_default_title_names_dataset_and_model(tmp_path: Path, synthetic_dataset_3d: Path):
+    from nnunetv2.visualization.report import describe_segmentations
+
+    folders = _report_inputs(synthetic_dataset_3d, tmp_path)
+    assert describe_segmentations(folders["predictions"]) == (  # the name in dataset.json, no model record
+        "Dataset901_Synthetic3D: segmentations by a model not recorded (predictions)"
+    )
+    (folders["predictions"] / "predict_from_raw_data_args.json").write_text(
+        json.dumps(
+            {"model_folder": "/x/Dataset901_Synthetic3D/nnUNetTrainer__nnUNetPlans__3d_fullres", "folds": [0, 1]}
+        )
+    )
+    (folders["predictions"] / "plans.json").write_text(json.dumps({"dataset_name": "Dataset901_Synthetic3D"}))
+    title = describe_segmentations(folders["predictions"])
+    assert title == (
+        "Dataset901_Synthetic3D: segmentations by nnUNetTrainer__nnUNetPlans__3d_fullres, folds 0, 1 (predictions)"
+    )
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (`chromium`) is not on PATH")
 def test_the_report_renders_in_headless_chromium(tmp_path: Path, synthetic_dataset_3d: Path):
     from PIL import Image
 
@@ -160,21 +192,18 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path, synthetic_datas
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
             "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            "--no-first-run",
             f"--user-data-dir={profile}",
         ]
         subprocess.run(
-            [str(CHROMIUM), *flags, f"--screenshot={screenshot}", "--window-size=1300,1000", index.resolve().as_uri()],
+            [CHROMIUM, *flags, f"--screenshot={screenshot}", "--window-size=1800,1300", index.resolve().as_uri()],
             capture_output=True,
             timeout=180,
             check=True,
         )
         dom = subprocess.run(
-            [str(CHROMIUM), *flags, "--dump-dom", index.resolve().as_uri()],
+            [CHROMIUM, *flags, "--dump-dom", index.resolve().as_uri()],
             capture_output=True,
             timeout=180,
             check=True,
@@ -182,10 +211,13 @@ def test_the_report_renders_in_headless_chromium(tmp_path: Path, synthetic_datas
         ).stdout
     for case in CASES.values():
         assert f'id="case-{case.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")}"' in dom
+    from nnunetv2.visualization.slice_figure import BACKGROUND
+
     pixels = np.asarray(Image.open(screenshot).convert("RGB")).astype(int)
-    assert pixels.shape[:2] == (1000, 1300)
-    # warm (heat-map) and cyan (worklist box) pixels come from the pictures: without them (a broken image shows
-    # its alt text, a blue link) only the legend's swatches have such colours, 256 and 112 pixels
+    assert pixels.shape[:2] == (1300, 1800)
+    # the figures' dark background, heat colours and cyan worklist boxes come from the pictures: a broken image
+    # shows its alt text instead, and the page itself has none of the background and only a few swatch pixels
     red, green, blue = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    assert np.count_nonzero(np.all(pixels == BACKGROUND, axis=2)) > 100_000
     assert np.count_nonzero((red - blue > 80) & (green - blue > 20)) > 2000
-    assert np.count_nonzero((red < 60) & (green > 200) & (blue > 200)) > 1000
+    assert np.count_nonzero((red < 60) & (green > 200) & (blue > 200)) > 500

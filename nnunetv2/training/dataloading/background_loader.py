@@ -161,7 +161,7 @@ class MultiProcessLoader:
         self._queues = [context.Queue(maxsize=QUEUE_SIZE_PER_WORKER) for _ in range(num_workers)]
         self._workers = []
         for index, (worker_seed, batches) in enumerate(zip(worker_seeds(seed, num_workers), self._queues)):
-            process = context.Process(
+            process = context.Process(  # type: ignore[attr-defined]
                 target=_worker_main,
                 args=(loader, worker_seed, batches, self._stop, os.getpid()),
                 name=f"nnunet-data-worker-{index}",

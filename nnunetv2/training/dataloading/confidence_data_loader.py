@@ -79,12 +79,13 @@ class ConfidenceDataLoader(NnUNetDataLoader):
         """The confidence in the last patch's box, ``(1, *patch)`` float32 (2D: ``(1, y, x)``), 0 outside the image."""
         from acvl_utils.cropping_and_padding.bounding_boxes import crop_and_pad_nd
 
+        assert self._last_box is not None, "a patch is sampled before its confidence"
         start, shape = self._last_box
         confidence = open_case_confidence(self.data_folder, case_id)
         if confidence is None:
             patch = np.zeros((1, *self.patch_size), dtype=np.float32)
             inside = tuple(slice(max(0, -s), max(0, min(p, n - s))) for s, p, n in zip(start, self.patch_size, shape))
-            patch[(slice(None), *inside)] = 1.0
+            patch[(slice(None),) + inside] = 1.0
         else:
             if tuple(confidence.shape) != (1, *map(int, shape)):
                 raise PreprocessingError(

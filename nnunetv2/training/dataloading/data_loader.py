@@ -202,6 +202,7 @@ class NnUNetDataLoader:
         """The previous stage's segmentation in ``bbox`` as a (1, ...) int16 array, -1 outside the case."""
         from acvl_utils.cropping_and_padding.bounding_boxes import crop_and_pad_nd
 
+        assert self.previous_stage_folder is not None, "only cascade stages read previous-stage patches"
         previous = open_previous_stage_segmentation(self.previous_stage_folder, case_id)
         if tuple(previous.shape) != tuple(shape):
             raise TrainingError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnunetv2.exceptions import TrainingError
+from nnunetv2.formats.checkpoint_index import cycle_bounds
 
 CHECKPOINT_RULES = ("sparse", "late")
 
@@ -19,8 +20,7 @@ def _cycle_bounds(num_epochs: int, num_cycles: int) -> list[tuple[int, int]]:
         raise TrainingError(
             f"-num_of_cycles must be between 1 and the number of epochs ({num_epochs}), got {num_cycles}"
         )
-    edges = np.round(np.linspace(0, num_epochs, num_cycles + 1)).astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+    return cycle_bounds(num_epochs, num_cycles)
 
 
 def cyclic_poly_lr(epoch: int, num_epochs: int, num_cycles: int, initial_lr: float, exponent: float = 0.9) -> float:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from nnunetv2 import paths
-from nnunetv2.dataset.label_manager import LabelManager
+from nnunetv2.dataset.label_manager import LabelManager, label_names
 from nnunetv2.dataset.preprocessed_case import list_preprocessed_cases
 from nnunetv2.dataset.previous_stage import next_stage_folder
 from nnunetv2.exceptions import PlansError, TrainingError
@@ -41,6 +41,7 @@ from nnunetv2.training.logger import TrainingCurves, TrainingLogFile
 from nnunetv2.training.loss.deep_supervision import deep_supervision_weights
 from nnunetv2.training.loss.factory import build_segmentation_loss
 from nnunetv2.training.lr_schedule.poly import PolyLRSchedule
+from nnunetv2.training.progress import epoch_iterations
 from nnunetv2.training.progress_plot import plot_progress
 from nnunetv2.training.pseudo_dice import dice_from_counts, hard_tp_fp_fn, mean_foreground_dice
 from nnunetv2.training.run_environment import (
@@ -381,7 +382,7 @@ class nnUNetTrainer:
         self.curves.log("lrs", lr, epoch)
 
         self.network.train()
-        losses = [self.train_iteration() for _ in range(self.num_iterations_per_epoch)]
+        losses = [self.train_iteration() for _ in epoch_iterations(self, epoch)]
         self.curves.log("train_losses", self.dist.mean_over_ranks(float(np.mean(losses))), epoch)
 
         self.network.eval()
@@ -418,7 +419,8 @@ class nnUNetTrainer:
     def on_epoch_end(self) -> None:
         """Report the epoch, keep checkpoint_best / checkpoint_latest, redraw progress.png."""
         epoch = self.current_epoch
-        message = self.curves.epoch_summary(epoch, self.num_epochs)
+        names = label_names(self.dataset_json.labels, self.label_manager.foreground_labels_or_regions)
+        message = self.curves.epoch_summary(epoch, self.num_epochs, names)
         ema = self.curves.values["ema_fg_dice"][epoch]
         new_best = self._best_ema is None or (
             not math.isnan(ema) and (math.isnan(self._best_ema) or ema > self._best_ema)

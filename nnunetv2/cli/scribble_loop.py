@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 from nnunetv2.cli.common import run_cli
 
@@ -17,7 +19,7 @@ def _true_or_false(text: str) -> bool:
 
 
 # flag -> (type, help); defaults come from the library so the two never disagree
-_RULE_FLAGS = {
+_RULE_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "rule": (
         str,
         "published (the paper's label and confidence rule) or network_aware (strokes the network already "

@@ -79,15 +79,15 @@ def geodesic_pseudo_label(
     from nnunetv2.utilities.device import resolve_device
 
     _check_parameters(rule=rule)
-    intensity_weight, probability_weight, edge_normalisation, stroke_region_only = (
-        RULE_DEFAULTS[rule][name] if value is None else value
-        for name, value in (
-            ("intensity_weight", intensity_weight),
-            ("probability_weight", probability_weight),
-            ("edge_normalisation", edge_normalisation),
-            ("stroke_region_only", stroke_region_only),
-        )
-    )
+    rule_defaults = RULE_DEFAULTS[rule]
+    if intensity_weight is None:
+        intensity_weight = rule_defaults["intensity_weight"]
+    if probability_weight is None:
+        probability_weight = rule_defaults["probability_weight"]
+    if edge_normalisation is None:
+        edge_normalisation = rule_defaults["edge_normalisation"]
+    if stroke_region_only is None:
+        stroke_region_only = rule_defaults["stroke_region_only"]
     _check_parameters(
         threshold=threshold,
         lamb=lamb,

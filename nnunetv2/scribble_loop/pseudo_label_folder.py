@@ -31,17 +31,6 @@ logger = logging.getLogger(__name__)
 CONFIDENCE_FOLDER = "confidence"
 CONFIDENCE_SUFFIX = "_confidence.nii.gz"
 SUMMARY_FILE = "summary.json"
-# summary.json: confidence below this counts as low; a class whose pseudo label has lost more than
-# SHRINK_WARNING_FRACTION of the network's voxels of it is flagged (strokes of other classes spread into it)
-LOW_CONFIDENCE = 0.5
-SHRINK_WARNING_FRACTION = 0.1
-_CLASS_COUNT_KEYS = (
-    "prediction_voxels",
-    "pseudo_label_voxels",
-    "gained_voxels",
-    "lost_voxels",
-    "low_confidence_voxels",
-)
 
 
 def make_pseudo_labels_for_folder(
@@ -71,6 +60,7 @@ def make_pseudo_labels_for_folder(
     rule_parameters: options of ``geodesic_pseudo_label`` (threshold, lamb, ...).
     """
     from nnunetv2.dataset.cases import group_images_by_case
+    from nnunetv2.scribble_loop.pseudo_label_summary import case_summary, classes_over_cases, warn_about_shrunk_classes
     from nnunetv2.scribble_loop.pseudo_labels import (
         DEFAULT_UPDATE_MIN_PROBABILITY,
         check_update_min_probability,
@@ -129,7 +119,7 @@ def make_pseudo_labels_for_folder(
             )
         reader_writer.write_seg(label, output_folder / f"{case}{file_ending}", properties)
         write_confidence_map(confidence, output_folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}", properties)
-        summary_cases[case] = _case_summary(
+        summary_cases[case] = case_summary(
             probabilities.argmax(0), label, scribbles, case_unannotated, confidence, probabilities.shape[0]
         )
         if kept is not None:
@@ -142,7 +132,7 @@ def make_pseudo_labels_for_folder(
             "previous_pseudo_labels": str(previous_pseudo_labels),
             "update_min_probability": update_min_probability,
         }
-    per_class = _classes_over_cases(summary_cases)
+    per_class = classes_over_cases(summary_cases)
     summary = {
         "parameters": parameters,
         "total_changed_voxels": sum(c["changed_voxels"] for c in summary_cases.values()),
@@ -150,15 +140,7 @@ def make_pseudo_labels_for_folder(
         "shrunk_classes": sorted(c for c, entry in per_class.items() if entry["shrunk"]),
         "cases": summary_cases,
     }
-    for case, entry in summary_cases.items():
-        for c in entry["shrunk_classes"]:
-            change = entry["per_class"][c]["change_fraction"]
-            logger.warning(
-                "%s: the pseudo label has %.0f%% fewer voxels of class %s than the prediction; check its strokes",
-                case,
-                -100 * change,
-                c,
-            )
+    warn_about_shrunk_classes(summary_cases)
     save_json(summary, output_folder / SUMMARY_FILE)
     return summary
 
@@ -414,81 +396,6 @@ def _load_scribbles(
                 f"{path}: scribble value {int(drawn_gaps[0])} is not a label value of dataset.json ({values})"
             )
     return scribbles[0]
-
-
-def _case_summary(
-    prediction: np.ndarray,
-    label: np.ndarray,
-    scribbles: np.ndarray,
-    unannotated: int,
-    confidence: np.ndarray,
-    num_classes: int,
-) -> dict[str, Any]:
-    """Changed voxels (pseudo label vs the network's argmax), per 'from->to' pair and per class, scribble counts,
-    and the share of low-confidence voxels."""
-    changed = prediction != label
-    pairs = np.bincount(
-        prediction[changed].astype(np.int64) * num_classes + label[changed], minlength=num_classes * num_classes
-    )
-    scribbled = scribbles != unannotated
-    per_class = _class_changes(prediction, label, confidence, num_classes)
-    return {
-        "voxels": int(label.size),
-        "changed_voxels": int(changed.sum()),
-        "changed_fraction": float(changed.mean()),
-        "changes": {f"{i // num_classes}->{i % num_classes}": int(n) for i, n in enumerate(pairs) if n},
-        "scribbled_voxels": int(scribbled.sum()),
-        "scribbled_classes": sorted(int(c) for c in np.unique(scribbles[scribbled])),
-        "unannotated_value": int(unannotated),
-        "mean_confidence": float(confidence.mean()),
-        "low_confidence_fraction": float((confidence < LOW_CONFIDENCE).mean()),
-        "per_class": per_class,
-        "shrunk_classes": [c for c, entry in per_class.items() if entry["shrunk"]],
-    }
-
-
-def _class_changes(
-    prediction: np.ndarray, label: np.ndarray, confidence: np.ndarray, num_classes: int
-) -> dict[str, dict[str, Any]]:
-    """Per class (key: its label value as text): voxels in the prediction and in the pseudo label, the relative
-    change, the voxels it gained and lost, the share of its pseudo-label voxels with low confidence, and whether it
-    shrank by more than SHRINK_WARNING_FRACTION."""
-    low = confidence < LOW_CONFIDENCE
-    result = {}
-    for c in range(num_classes):
-        predicted, pseudo = prediction == c, label == c
-        entry = {
-            "prediction_voxels": int(predicted.sum()),
-            "pseudo_label_voxels": int(pseudo.sum()),
-            "gained_voxels": int((pseudo & ~predicted).sum()),
-            "lost_voxels": int((predicted & ~pseudo).sum()),
-            "low_confidence_voxels": int((pseudo & low).sum()),
-        }
-        result[str(c)] = _with_ratios(entry)
-    return result
-
-
-def _with_ratios(entry: dict[str, Any]) -> dict[str, Any]:
-    """A class entry of counts with its change fraction, low-confidence fraction and shrink flag added."""
-    predicted, pseudo = entry["prediction_voxels"], entry["pseudo_label_voxels"]
-    change = (pseudo - predicted) / predicted if predicted else (0.0 if pseudo == 0 else float(pseudo))
-    return {
-        **entry,
-        "change_fraction": float(change),
-        "low_confidence_fraction": entry["low_confidence_voxels"] / pseudo if pseudo else 0.0,
-        "shrunk": bool(change < -SHRINK_WARNING_FRACTION),
-    }
-
-
-def _classes_over_cases(cases: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The per-class counts of all cases added up, with their ratios (``_with_ratios``)."""
-    totals: dict[str, dict[str, Any]] = {}
-    for entry in cases.values():
-        for c, counts in entry["per_class"].items():
-            total = totals.setdefault(c, dict.fromkeys(_CLASS_COUNT_KEYS, 0))
-            for key in _CLASS_COUNT_KEYS:
-                total[key] += counts[key]
-    return {c: _with_ratios(total) for c, total in sorted(totals.items(), key=lambda item: int(item[0]))}
 
 
 # public name for other folder commands that take the same -d argument (nnunetv2.annotation, nnunetv2.visualization)

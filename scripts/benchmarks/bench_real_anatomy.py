@@ -1,4 +1,4 @@
-"""Benchmark pseudo labels on real anatomy: brain MRI slices and crops with person-like correction strokes.
+"""Benchmark pseudo labels on real anatomy: brain MRI slices and slabs with person-like correction strokes.
 
 The images are the MNI ICBM152 2009 (nonlinear, symmetric) T1 template and its grey- and white-matter
 probability maps as shipped inside the nilearn wheel (read from the wheel with zipfile; nilearn is not
@@ -9,15 +9,16 @@ field, a little blur, Gaussian noise), so no two cases look alike.
 - labeled: 8 axial slices, evenly spread over the brain; a preliminary 2d model (nnunetv2 pipeline, a
   small U-Net, a few epochs on the CPU) is trained on them.
 - pool: 2D axial slices between the labeled ones, and 3D slabs (8 axial slices, the whole head in-plane)
-  between them, predicted by the preliminary model (slice by slice). Pool cases alternate between a development part
-  (to choose the rule's defaults) and a held-out part (to report them).
+  between them, predicted by the preliminary model (slice by slice). Pool cases alternate between a
+  development part (to choose the rule's defaults) and a held-out part (to report them).
 
 Correction strokes are simulated on the preliminary prediction (``simulate_correction_scribbles``, largest
 error regions first, strokes in axial slices) in three styles: ``thin`` (1 px centre-line traces), ``dab``
 (short 3 px wide dabs at the deepest point of a region) and ``thick`` (the 3 px wide smooth strokes of the
 synthetic benchmarks); budgets are fractions of the image's pixels. For every style and budget the script
-prints: prediction Dice, pseudo-label Dice (mean and per class), the worst per-case difference, the share
-of pixels the pseudo label changed against the prediction, and the share of those changes that were right.
+prints: prediction Dice, the ceiling (Dice if every error region a stroke touches were fixed), pseudo-label
+Dice (mean and per class), the worst per-case difference, the share of pixels the pseudo label changed
+against the prediction, and the share of those changes that were right.
 
 Usage: python scripts/benchmarks/bench_real_anatomy.py [--wheel nilearn-*.whl] [--work /tmp/bench_real_anatomy]
     [--part dev|heldout|both] [--styles thin dab thick] [--budgets 0.0005 0.001 0.002 0.005 0.01]
@@ -322,7 +323,10 @@ def parse_rule(args: argparse.Namespace) -> dict:
     rule = {} if args.rule is None else {"rule": args.rule}
     for item in args.param:
         name, value = item.split("=", 1)
-        rule[name] = int(value) if value.lstrip("-").isdigit() else float(value)
+        if value.lower() in ("true", "false"):
+            rule[name] = value.lower() == "true"
+        else:
+            rule[name] = int(value) if value.lstrip("-").isdigit() else float(value)
     return rule
 
 

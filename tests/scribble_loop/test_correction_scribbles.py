@@ -156,3 +156,14 @@ def test_unknown_stroke_style_is_refused():
     reference, prediction = _case_2d()
     with pytest.raises(NnUNetError, match="style must be one of"):
         simulate_correction_scribbles(reference, prediction, UNANNOTATED, style="zigzag")
+
+
+def test_centre_line_of_tiny_pieces_is_the_piece_itself():
+    from nnunetv2.scribble_loop.correction_scribbles import centre_line
+
+    for pixels in ([(3, 3)], [(3, 3), (3, 4)], [(3, 3), (4, 4)]):
+        piece = np.zeros((8, 8), dtype=bool)
+        piece[tuple(np.array(pixels).T)] = True
+        line = centre_line(piece)
+        assert line.any() and not (line & ~piece).any()
+        assert centre_line(piece, length=6).sum() == line.sum()

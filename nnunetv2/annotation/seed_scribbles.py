@@ -128,7 +128,7 @@ def convert_seed_scribbles(
     geometry the scribble map takes. ``dataset`` (id, name or dataset.json) gives the file ending,
     the valid labels and the default unannotated value; every file is checked before anything is written.
     """
-    from nnunetv2.annotation.case_files import dataset_json_for, image_file_ending, unannotated_value_for
+    from nnunetv2.annotation.case_files import dataset_json_for, unannotated_value_for
     from nnunetv2.dataset.label_manager import LabelManager
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 

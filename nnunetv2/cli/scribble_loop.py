@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any
 
 from nnunetv2.cli.common import run_cli
 
+
+def _true_or_false(text: str) -> bool:
+    """argparse type of a yes/no flag value."""
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 # flag -> (type, help); defaults come from the library so the two never disagree
-_RULE_FLAGS = {
+_RULE_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "rule": (
         str,
         "published (the paper's label and confidence rule) or network_aware (strokes the network already "
@@ -19,6 +30,15 @@ _RULE_FLAGS = {
     "lamb": (float, "mix of step length (0) and intensity change (1) in the geodesic step cost"),
     "intensity_weight": (float, "weight of the (z-scored) intensity change in the step cost"),
     "probability_weight": (float, "weight of 1 - P_c (the network's doubt about class c) in the step cost"),
+    "edge_normalisation": (
+        float,
+        "percentile of the image's non-zero neighbour differences that intensities are divided by after "
+        "z-scoring (strong edges cost the same in every image; 0: off)",
+    ),
+    "stroke_region_only": (
+        _true_or_false,
+        "true: a stroke grows only through voxels the network labels as its class or as the class it corrected",
+    ),
     "min_geodesic_confidence": (float, "max_c G_c above this counts as near a scribble and is the confidence"),
     "probability_confidence_scale": (float, "elsewhere confidence = this x the probability of the chosen class"),
     "boundary_width": (int, "voxels around a pseudo-label boundary whose confidence is lowered"),
@@ -28,6 +48,14 @@ _RULE_FLAGS = {
         "network_aware: a stroke whose voxels the network labels as drawn in at least this fraction is not grown",
     ),
 }
+
+
+def _default_text(name: str, defaults: dict) -> str:
+    """'default X' for a rule flag, with the published rule's default where it differs."""
+    from nnunetv2.scribble_loop.pseudo_labels import RULE_DEFAULTS
+
+    published = RULE_DEFAULTS["published"].get(name)
+    return f"default {defaults[name]}" + ("" if published is None else f"; published rule: {published}")
 
 
 def scribble_pseudolabels_entry() -> None:
@@ -65,7 +93,7 @@ def scribble_pseudolabels_entry() -> None:
         "label, else the number of classes)",
     )
     for name, (kind, text) in _RULE_FLAGS.items():
-        parser.add_argument(f"--{name}", type=kind, default=None, help=f"{text} (default {defaults[name]})")
+        parser.add_argument(f"--{name}", type=kind, default=None, help=f"{text} ({_default_text(name, defaults)})")
     parser.add_argument(
         "--previous",
         default=None,
@@ -215,7 +243,7 @@ def scribble_loop_entry() -> None:
         "the number of classes)",
     )
     for name, (kind, text) in _RULE_FLAGS.items():
-        parser.add_argument(f"--{name}", type=kind, default=None, help=f"{text} (default {defaults[name]})")
+        parser.add_argument(f"--{name}", type=kind, default=None, help=f"{text} ({_default_text(name, defaults)})")
     parser.add_argument(
         "--update_min_probability",
         type=float,

@@ -67,6 +67,7 @@ def make_pseudo_labels_for_folder(
     from nnunetv2.dataset.cases import group_images_by_case
     from nnunetv2.imageio.image_files import write_float_map
     from nnunetv2.imageio.registry import image_file_ending
+    from nnunetv2.scribble_loop.pseudo_label_summary import case_summary, classes_over_cases, warn_about_shrunk_classes
     from nnunetv2.scribble_loop.pseudo_labels import (
         DEFAULT_UPDATE_MIN_PROBABILITY,
         check_update_min_probability,
@@ -137,7 +138,9 @@ def make_pseudo_labels_for_folder(
             )
         reader_writer.write_seg(label, output_folder / f"{case}{file_ending}", properties)
         write_float_map(confidence, output_folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}", properties)
-        summary_cases[case] = _case_summary(probabilities.argmax(0), label, scribbles, case_unannotated, confidence)
+        summary_cases[case] = case_summary(
+            probabilities.argmax(0), label, scribbles, case_unannotated, confidence, probabilities.shape[0]
+        )
         if kept is not None:
             summary_cases[case]["kept_previous_voxels"] = int(kept.sum())
         logger.debug("%s: %d voxels changed", case, summary_cases[case]["changed_voxels"])
@@ -148,11 +151,15 @@ def make_pseudo_labels_for_folder(
             "previous_pseudo_labels": str(previous_pseudo_labels),
             "update_min_probability": update_min_probability,
         }
+    per_class = classes_over_cases(summary_cases)
     summary = {
         "parameters": parameters,
         "total_changed_voxels": sum(c["changed_voxels"] for c in summary_cases.values()),
+        "per_class": per_class,
+        "shrunk_classes": sorted(c for c, entry in per_class.items() if entry["shrunk"]),
         "cases": summary_cases,
     }
+    warn_about_shrunk_classes(summary_cases)
     save_json(summary, output_folder / SUMMARY_FILE)
     return summary
 
@@ -324,28 +331,6 @@ def _load_scribbles(
                 f"{path}: scribble value {int(drawn_gaps[0])} is not a label value of dataset.json ({values})"
             )
     return scribbles[0]
-
-
-def _case_summary(
-    prediction: np.ndarray, label: np.ndarray, scribbles: np.ndarray, unannotated: int, confidence: np.ndarray
-) -> dict[str, Any]:
-    """Changed voxels (pseudo label vs the network's argmax), per 'from->to' pair, and scribble counts."""
-    changed = prediction != label
-    num_classes = int(max(prediction.max(), label.max())) + 1
-    pairs = np.bincount(
-        prediction[changed].astype(np.int64) * num_classes + label[changed], minlength=num_classes * num_classes
-    )
-    scribbled = scribbles != unannotated
-    return {
-        "voxels": int(label.size),
-        "changed_voxels": int(changed.sum()),
-        "changed_fraction": float(changed.mean()),
-        "changes": {f"{i // num_classes}->{i % num_classes}": int(n) for i, n in enumerate(pairs) if n},
-        "scribbled_voxels": int(scribbled.sum()),
-        "scribbled_classes": sorted(int(c) for c in np.unique(scribbles[scribbled])),
-        "unannotated_value": int(unannotated),
-        "mean_confidence": float(confidence.mean()),
-    }
 
 
 # public name for other folder commands that take the same -d argument (nnunetv2.annotation, nnunetv2.visualization)

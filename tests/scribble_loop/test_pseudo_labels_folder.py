@@ -119,6 +119,47 @@ def test_3d_folder_run_writes_labels_and_confidence_in_the_image_geometry(inputs
     assert summary["total_changed_voxels"] == total
 
 
+def test_summary_reports_per_class_change_and_low_confidence_and_flags_a_shrunk_class(inputs_3d, tmp_path, caplog):
+    inputs = _copy(inputs_3d, tmp_path)
+    reader_writer = reader_writer_for_ending(".nii.gz")()
+    # case_001: a big background stroke over most of class 1 (as a careless person might draw): class 1 shrinks
+    reference, properties = reader_writer.read_seg(inputs["labels"] / "case_001.nii.gz")
+    prediction = np.load(inputs["probabilities"] / "case_001.npz")["probabilities"].argmax(0)
+    scribbles = np.full(reference.shape[1:], 3, dtype=np.uint8)
+    scribbles[prediction == 1] = 0
+    reader_writer.write_seg(scribbles, inputs["scribbles"] / "case_001.nii.gz", properties)
+    out = tmp_path / "out"
+    summary = make_pseudo_labels_for_folder(
+        inputs["images"], inputs["probabilities"], inputs["scribbles"], out, dataset=inputs["dataset"], device="cpu",
+        progress=False,
+    )  # fmt: skip
+    pseudo = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "case_001.nii.gz")))
+    confidence = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "confidence" / "case_001_confidence.nii.gz")))
+    entry = summary["cases"]["case_001"]
+    for c in range(3):
+        counts = entry["per_class"][str(c)]
+        assert counts["prediction_voxels"] == int((prediction == c).sum())
+        assert counts["pseudo_label_voxels"] == int((pseudo == c).sum())
+        assert (
+            counts["gained_voxels"] - counts["lost_voxels"]
+            == counts["pseudo_label_voxels"] - counts["prediction_voxels"]
+        )
+        assert counts["low_confidence_voxels"] == int(((pseudo == c) & (confidence < 0.5)).sum())
+    assert entry["per_class"]["1"]["change_fraction"] < -0.5
+    assert entry["shrunk_classes"] == ["1"] and entry["per_class"]["1"]["shrunk"]
+    assert summary["cases"]["case_000"]["shrunk_classes"] == []
+    assert entry["low_confidence_fraction"] == pytest.approx(float((confidence < 0.5).mean()))
+    # over all cases the counts add up, and the flag follows the summed change
+    total = summary["per_class"]["1"]
+    for key in ("prediction_voxels", "pseudo_label_voxels", "lost_voxels"):
+        assert total[key] == sum(c["per_class"]["1"][key] for c in summary["cases"].values())
+    assert total["change_fraction"] == pytest.approx(
+        (total["pseudo_label_voxels"] - total["prediction_voxels"]) / total["prediction_voxels"]
+    )
+    assert total["shrunk"] == (total["change_fraction"] < -0.1) == ("1" in summary["shrunk_classes"])
+    assert "case_001: the pseudo label has" in caplog.text and "fewer voxels of class 1" in caplog.text
+
+
 def test_2d_png_run_without_dataset_and_a_case_without_scribbles(tmp_path, monkeypatch, capsys):
     inputs = _make_inputs(tmp_path, (32, 32), ".png")
     (inputs["scribbles"] / "case_001.png").unlink()

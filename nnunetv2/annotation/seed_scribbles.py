@@ -130,6 +130,7 @@ def convert_seed_scribbles(
     """
     from nnunetv2.annotation.case_files import dataset_json_for, unannotated_value_for
     from nnunetv2.dataset.label_manager import LabelManager
+    from nnunetv2.imageio.registry import image_file_ending
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 
     seed_folder, reference_folder, output_folder = Path(seed_folder), Path(reference_folder), Path(output_folder)

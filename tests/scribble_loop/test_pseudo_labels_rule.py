@@ -379,7 +379,7 @@ def test_bad_rule_options_raise_one_line_errors():
         pseudo_label_parameters(resolved_stroke_agreement=0)
     with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be a number in \(0, 1\], got 1.5"):
         geodesic_pseudo_label(image, probabilities, scribbles, resolved_stroke_agreement=1.5)
-    with pytest.raises(NnUNetError, match=r"edge_normalisation must be a percentile in \[0, 100\) \(0: off\), got 100"):
+    with pytest.raises(NnUNetError, match=r"edge_normalisation must be a number in \[0, 100\), got 100"):
         geodesic_pseudo_label(image, probabilities, scribbles, edge_normalisation=100)
     with pytest.raises(NnUNetError, match="stroke_region_only must be true or false, got 'yes'"):
         pseudo_label_parameters(stroke_region_only="yes")

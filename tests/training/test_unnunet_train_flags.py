@@ -74,8 +74,8 @@ def test_unnunet_command_trains_cycles_with_the_default_trainer(dataset_2d):
 @pytest.mark.parametrize(
     "flags, message",
     [
-        (["-num_of_cycles", "0"], "-num_of_cycles must be between 1 and the number of epochs (3), got 0"),
-        (["-num_of_cycles", "5"], "-num_of_cycles must be between 1 and the number of epochs (3), got 5"),
+        (["-num_of_cycles", "0"], "-num_of_cycles must be an integer >= 1, got 0"),
+        (["-num_of_cycles", "5"], "-num_of_cycles must be an integer in [1, 3], got 5"),
         (["-tr", "nnUNetTrainerNoDeepSupervision", "-num_of_cycles", "2"], "-num_of_cycles needs a cyclic"),
     ],
 )

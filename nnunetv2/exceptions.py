@@ -35,3 +35,12 @@ class InferenceError(NnUNetError):
 
 class EvaluationError(NnUNetError):
     """Predictions and references cannot be compared (missing files, shape mismatch, no labels)."""
+
+
+def reason_of(error: BaseException, last: bool = False, limit: int = 200) -> str:
+    """Return one line of an exception's message (its first, or ``last``), shortened; its type name if empty."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    line = lines[-1] if last else lines[0]
+    return line if len(line) <= limit else line[: limit - 3] + "..."

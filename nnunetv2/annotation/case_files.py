@@ -24,24 +24,24 @@ from typing import Any
 import numpy as np
 
 from nnunetv2.exceptions import DatasetError, ImageIOError, NnUNetError
+from nnunetv2.utilities.parameters import check_number
 
 UNCERTAINTY_SUFFIX = "_uncertainty"
 SCORE_STEMS = ("scores",)  # scores.json / scores.csv of other tools
-# files next to segmentations that are not images (summaries, probabilities, plans, reports)
-_NOT_IMAGES = (".json", ".csv", ".npz", ".npy", ".pkl", ".txt", ".html", ".md", ".pth", ".log")
 
 
 def index_case_files(folder: str | os.PathLike, suffix: str = "", what: str = "files") -> dict[str, Path]:
     """Return ``case -> file`` for the image files ``{case}{suffix}{ending}`` of ``folder`` (sorted by case)."""
-    from nnunetv2.imageio.registry import file_ending_of
+    from nnunetv2.imageio.registry import file_ending_of, is_image_file_name
+    from nnunetv2.utilities.file_io import list_files
 
     folder = Path(folder)
     if not folder.is_dir():
         raise NnUNetError(f"{folder}: {what} folder not found")
     found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
+    for path in list_files(folder):
         name = path.name
-        if name.startswith(".") or not path.is_file() or name.lower().endswith(_NOT_IMAGES):
+        if not is_image_file_name(name):
             continue
         stem = name[: len(name) - len(file_ending_of(name))]
         if not stem.endswith(suffix) or (suffix and stem == suffix):
@@ -110,8 +110,7 @@ def find_uncertainty_maps(folder: str | os.PathLike) -> UncertaintySource:
         table = folder / f"{TABLE_NAME}.json"
         settings = load_json(table) if table.is_file() else {}
         scale = settings.get("map_scale", MAP_SCALE) if isinstance(settings, dict) else MAP_SCALE
-        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
-            raise DatasetError(f"{table}: 'map_scale' must be a positive number, got {scale!r}")
+        check_number("'map_scale'", scale, "> 0", where=str(table), error=DatasetError)
         maps = index_case_files(folder / MAPS_FOLDER, what="uncertainty maps")
         measure = settings.get("measure") if isinstance(settings, dict) else None
         return UncertaintySource(maps, float(scale), folder, measure if isinstance(measure, str) else None)
@@ -215,21 +214,3 @@ def unannotated_value_for(given: int | None, dataset_json, scribbles_folder: str
 
     labels = LabelManager.from_dataset_json(dataset_json)
     return labels.ignore_label if labels.ignore_label is not None else len(labels.all_labels)
-
-
-def image_file_ending(folder: str | os.PathLike) -> str:
-    """The one file ending of the images ``CASE_XXXX{ending}`` in ``folder``."""
-    from nnunetv2.imageio.registry import file_ending_of
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: images folder not found")
-    endings = {
-        file_ending_of(p.name)
-        for p in folder.iterdir()
-        if p.is_file() and not p.name.startswith(".") and not p.name.lower().endswith(_NOT_IMAGES)
-    }
-    if len(endings) != 1:
-        found = f"files ending in {', '.join(sorted(endings))}" if endings else "no image files"
-        raise DatasetError(f"{folder}: expected images of one file ending, found {found}; name the dataset (-d)")
-    return endings.pop()

@@ -28,7 +28,6 @@ greedily (largest current benefit first) until the budget is spent.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -37,8 +36,8 @@ from scipy import ndimage
 
 from nnunetv2.annotation.worklist import WorklistEntry
 from nnunetv2.exceptions import NnUNetError
+from nnunetv2.utilities.parameters import check_number, check_numbers
 
-_NUMBER = (int, float, np.integer, np.floating)
 # 3 x 3 windows: a short stroke, and the growth of the default pseudo-label rule (geodesic term 0.5 at
 # ln(1 + 10 ln 2) = 2.07 voxels) does the rest; chosen on a development pool against 2 (5 x 5), see
 # documentation/annotation_and_review.md
@@ -84,13 +83,7 @@ def find_uncertain_regions(
     """
     u = _as_volume(np.asarray(uncertainty), "uncertainty")
     _check_region_arguments(u, axis, threshold, min_region_size)
-    if (
-        isinstance(window_radius, bool)
-        or not isinstance(window_radius, _NUMBER)
-        or not math.isfinite(window_radius)
-        or window_radius < 0
-    ):
-        raise NnUNetError(f"uncertain regions: window_radius must be a number >= 0, got {window_radius!r}")
+    check_number("window_radius", window_radius, ">= 0", where="uncertain regions")
     if not np.issubdtype(u.dtype, np.floating) and not np.issubdtype(u.dtype, np.integer):
         raise NnUNetError(f"uncertainty map: expected numbers, got {u.dtype}")
     if not np.isfinite(u).all():
@@ -288,33 +281,21 @@ def _check_region_arguments(u: np.ndarray, axis, threshold, min_region_size) -> 
         raise NnUNetError(f"uncertain regions: axis must be 0, 1 or 2, got {axis!r}")
     if u.shape[0] == 1 and axis != 0:
         raise NnUNetError(f"uncertain regions: a 2D image has only slices along axis 0, got axis {axis}")
-    if isinstance(threshold, bool) or not isinstance(threshold, _NUMBER) or not math.isfinite(threshold):
-        raise NnUNetError(f"uncertain regions: threshold must be a number, got {threshold!r}")
-    if isinstance(min_region_size, bool) or not isinstance(min_region_size, (int, np.integer)) or min_region_size < 1:
-        raise NnUNetError(f"uncertain regions: min_region_size must be a positive integer, got {min_region_size!r}")
+    check_numbers(
+        {"threshold": "number", "min_region_size": "integer >= 1"},
+        {"threshold": threshold, "min_region_size": min_region_size},
+        where="uncertain regions",
+    )
 
 
 def _check_selection_arguments(budget, distance_scale, max_per_case, exclusion_radius) -> None:
-    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 0:
-        raise NnUNetError(f"worklist: budget must be a number of regions (integer >= 0), got {budget!r}")
-    if (
-        isinstance(distance_scale, bool)
-        or not isinstance(distance_scale, _NUMBER)
-        or not math.isfinite(distance_scale)
-        or distance_scale < 0
-    ):
-        raise NnUNetError(f"worklist: distance_scale must be a number >= 0, got {distance_scale!r}")
-    if max_per_case is not None and (
-        isinstance(max_per_case, bool) or not isinstance(max_per_case, (int, np.integer)) or max_per_case < 1
-    ):
-        raise NnUNetError(f"worklist: max_per_case must be a positive integer, got {max_per_case!r}")
-    if (
-        isinstance(exclusion_radius, bool)
-        or not isinstance(exclusion_radius, _NUMBER)
-        or not math.isfinite(exclusion_radius)
-        or exclusion_radius < 0
-    ):
-        raise NnUNetError(f"worklist: exclusion_radius must be a number >= 0, got {exclusion_radius!r}")
+    check_number("budget", budget, "integer >= 0", where="worklist")
+    check_numbers(
+        {"distance_scale": ">= 0", "exclusion_radius": ">= 0"},
+        {"distance_scale": distance_scale, "exclusion_radius": exclusion_radius},
+        where="worklist",
+    )
+    check_number("max_per_case", max_per_case, "integer >= 1", where="worklist", optional=True)
 
 
 def _voxel_units(spacing: Sequence[float] | None, shape: tuple[int, ...]) -> np.ndarray:

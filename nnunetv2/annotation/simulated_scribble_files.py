@@ -28,6 +28,8 @@ from nnunetv2.annotation.case_files import (
 )
 from nnunetv2.annotation.guided_scribbles import PLACEMENTS, simulate_pool_correction_scribbles
 from nnunetv2.exceptions import NnUNetError
+from nnunetv2.utilities.file_io import list_files
+from nnunetv2.utilities.parameters import check_number
 
 logger = logging.getLogger(__name__)
 
@@ -230,8 +232,7 @@ def _check_settings(placement: str, worklist, budget, axis, seed) -> None:
         )
     if axis not in (0, 1, 2) or isinstance(axis, bool):
         raise NnUNetError(f"axis must be 0, 1 or 2, got {axis!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise NnUNetError(f"seed must be an integer >= 0, got {seed!r}")
+    check_number("seed", seed, "integer >= 0")
 
 
 def _case_files(folder: Path, ending: str | None, what: str) -> dict[str, Path]:
@@ -243,11 +244,7 @@ def _case_files(folder: Path, ending: str | None, what: str) -> dict[str, Path]:
     else:
         if not folder.is_dir():
             raise NnUNetError(f"{folder}: {what} folder not found")
-        files = {
-            p.name[: -len(ending)]: p
-            for p in sorted(folder.iterdir())
-            if p.is_file() and p.name.endswith(ending) and not p.name.startswith(".")
-        }
+        files = {p.name[: -len(ending)]: p for p in list_files(folder, ending)}
     if not files:
         raise NnUNetError(f"{folder}: no {what} found{f' (CASE{ending})' if ending else ''}")
     return files

@@ -69,7 +69,13 @@ def evaluate_simple_entry() -> None:
 
         _report(
             compute_metrics_on_folder_simple(
-                args.gt_folder, args.pred_folder, args.l, args.il, args.np, args.o, chill=args.chill
+                args.gt_folder,
+                args.pred_folder,
+                args.l,
+                output_file=args.o,
+                num_processes=args.np,
+                ignore_label=args.il,
+                chill=args.chill,
             )
         )
 

@@ -1,4 +1,4 @@
-"""nnUNetv2_export_model_to_zip and nnUNetv2_install_pretrained_model_from_zip."""
+"""Model zips: nnUNetv2_export_model_to_zip, _install_pretrained_model_from_zip, _download_pretrained_model_by_url."""
 
 from __future__ import annotations
 
@@ -68,6 +68,21 @@ def install_from_zip_entry() -> None:
         from nnunetv2.model_sharing.model_import import install_model_from_zip_file
 
         written = install_model_from_zip_file(args.zip)
+        print(f"installed {len(written)} file(s)")
+
+    run_cli(main)
+
+
+def download_by_url_entry() -> None:
+    """nnUNetv2_download_pretrained_model_by_url."""
+    parser = argparse.ArgumentParser(description="Download a model zip from a URL and install it into nnUNet_results.")
+    parser.add_argument("url", help="URL of the model zip (https://, http:// or file://)")
+    args = parser.parse_args()
+
+    def main() -> None:
+        from nnunetv2.model_sharing.model_download import download_and_install_from_url
+
+        written = download_and_install_from_url(args.url)
         print(f"installed {len(written)} file(s)")
 
     run_cli(main)

@@ -45,6 +45,11 @@ def _add_shared_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--disable_progress_bar", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--not_on_device",
+        action="store_true",
+        help="accumulate each case's logits in CPU memory, not on the GPU (for cases larger than its memory)",
+    )
+    parser.add_argument(
         "-temperature",
         type=float,
         default=1.0,
@@ -75,6 +80,7 @@ def _shared_kwargs(args: argparse.Namespace) -> dict:
         num_parts=args.num_parts,
         part_id=args.part_id,
         show_progress=not args.disable_progress_bar,
+        perform_everything_on_device=not args.not_on_device,
         temperature=args.temperature,
         cpu_bf16=args.bf16,
     )

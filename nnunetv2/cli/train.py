@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue from checkpoint_latest (or checkpoint_final, e.g. with more -num_epochs)",
     )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="train a fold that already finished again from scratch (without it that is refused; nnU-Net v2 "
+        "overwrites silently)",
+    )
     parser.add_argument("--val", action="store_true", help="only run the final validation (needs checkpoint_final)")
     parser.add_argument(
         "--val_best", action="store_true", help="validate with checkpoint_best instead of checkpoint_final"
@@ -74,14 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
         "-num_of_cycles",
         type=int,
         default=None,
-        help="with -tr nnUNetTrainerCyclicLR: restart the learning rate this many times; the "
-        "checkpoints near each cycle's end form an ensemble for uncertainty (default 1)",
+        help="restart the learning rate this many times; the checkpoints near each cycle's end form an "
+        "ensemble for uncertainty (default 1 = plain nnU-Net). With the default trainer, more than one "
+        "cycle or -checkpoints trains nnUNetTrainerCyclicLR (as UnnUNet's nnUNetTrainer did)",
     )
     parser.add_argument(
         "-checkpoints",
         default=None,
         choices=["sparse", "late"],
-        help="with -tr nnUNetTrainerCyclicLR: ensemble checkpoints per cycle, six from 70%% of "
+        help="ensemble checkpoints per cycle (cyclic trainer), six from 70%% of "
         "the cycle to its end (sparse, default) or its last ten epochs (late)",
     )
     precision = parser.add_mutually_exclusive_group()
@@ -130,6 +137,7 @@ def train_entry(argv: Sequence[str] | None = None) -> None:
                 checkpoint_rule=args.checkpoints,
                 cpu_bf16=True if args.bf16 else False if args.fp32 else None,
                 show_progress=not args.disable_progress_bar,
+                overwrite=args.overwrite,
             )
         )
         print(f"done: {folder}")

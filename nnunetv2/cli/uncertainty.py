@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 from nnunetv2.cli.common import run_cli
 
-MEASURE_NAMES = ("class_entropy", "total_entropy", "t_test")  # nnunetv2.uncertainty.measures.MEASURES
+MEASURE_NAMES = ("class_entropy", "total_entropy", "t_test", "t_test_p_value")  # uncertainty.measures.MEASURES
+CASE_SCORE_NAMES = ("foreground_mean", "edge_ring")  # nnunetv2.uncertainty.measures.CASE_SCORES
 
 
 def build_predict_checkpoints_parser() -> argparse.ArgumentParser:
@@ -108,7 +109,16 @@ def build_uncertainty_parser() -> argparse.ArgumentParser:
         "-measure",
         default="class_entropy",
         choices=MEASURE_NAMES,
-        help="voxel uncertainty used for maps, scores and fold selection (default class_entropy)",
+        help="voxel uncertainty used for maps, scores and fold selection (default class_entropy); "
+        "t_test marks voxels with p >= 0.05, t_test_p_value keeps the p-values (UnnUNet's map)",
+    )
+    parser.add_argument(
+        "-case_score",
+        default="foreground_mean",
+        choices=CASE_SCORE_NAMES,
+        help="per-case score: the map's mean over the predicted foreground and -border voxels around it "
+        "(foreground_mean, default), or UnnUNet's 100 x sum of the map / voxels of the ring just outside "
+        "the foreground (edge_ring)",
     )
     parser.add_argument(
         "--select_fold",
@@ -149,10 +159,11 @@ def uncertainty_entry(argv: Sequence[str] | None = None) -> None:
             args.labels,
             args.np,
             show_progress=not args.disable_progress_bar,
+            score_definition=args.case_score,
         )
         print(
-            f"{len(report['cases'])} case(s), mean {args.measure} score {report['mean_score']:.4f}; "
-            f"table in {args.o}/uncertainty_scores.csv"
+            f"{len(report['cases'])} case(s), mean {args.measure} score {report['mean_score']:.4f} "
+            f"({args.case_score}); table in {args.o}/uncertainty_scores.csv"
         )
         spearman = report.get("spearman_dice_vs_score")
         if spearman is not None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from nnunetv2.exceptions import DatasetError
 from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.utilities.file_io import list_files
 
 _CHANNEL_SUFFIX = re.compile(r"^(.+)_(\d{4})$")
 
@@ -25,9 +26,7 @@ def group_images_by_case(
     if not folder.is_dir():
         raise DatasetError(f"{folder}: folder not found")
     channels: dict[str, dict[int, Path]] = {}
-    for f in folder.iterdir():
-        if not f.name.endswith(file_ending) or f.name.startswith("."):
-            continue
+    for f in list_files(folder, file_ending):
         match = _CHANNEL_SUFFIX.match(f.name[: -len(file_ending)])
         if not match:
             raise DatasetError(f"{f}: image files must be named CASE_XXXX{file_ending} (XXXX = 4-digit channel index)")
@@ -35,8 +34,9 @@ def group_images_by_case(
     # one file may hold several channels (RGB images); the channel count is then checked on read
     files_per_case = max((len(found) for found in channels.values()), default=0)
     if num_channels is not None and files_per_case not in (1, num_channels):
+        case = next(c for c, found in sorted(channels.items()) if len(found) == files_per_case)
         raise DatasetError(
-            f"cases in {folder} have {files_per_case} channel files, but the dataset has {num_channels} channel(s)"
+            f"{folder}: case '{case}' has {files_per_case} channel files, but the dataset has {num_channels} channel(s)"
         )
     result = {}
     for case in sorted(channels):

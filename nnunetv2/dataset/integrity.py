@@ -7,23 +7,22 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
+from nnunetv2.dataset.case_checks import dimensionality_problem, present_label_values, training_case_problem
 from nnunetv2.dataset.cases import list_training_cases
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import DatasetError, NnUNetError
 from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.utilities.file_io import list_files
+from nnunetv2.utilities.process_pool import ignore_interrupts, spawn_context
 
 logger = logging.getLogger(__name__)
 
 # a pool only pays off when there are many files to read
 _MIN_CASES_FOR_POOL = 16
-# geometry is stored as float in the headers; differences below these are rounding
-_GEOMETRY_RTOL, _GEOMETRY_ATOL = 1e-4, 1e-4
 
 
 def _load_dataset_json(folder: Path) -> DatasetJson:
@@ -44,8 +43,8 @@ def _check_file_endings(folder: Path, file_ending: str) -> None:
     for sub in ("imagesTr", "labelsTr"):
         if not (folder / sub).is_dir():
             continue
-        for f in sorted((folder / sub).iterdir()):
-            if f.is_file() and not f.name.startswith(".") and not f.name.endswith(file_ending):
+        for f in list_files(folder / sub):
+            if not f.name.endswith(file_ending):
                 raise DatasetError(f"{f}: does not end in the dataset's file_ending '{file_ending}'")
 
 
@@ -64,48 +63,18 @@ def _check_case_files(folder: Path, dataset_json: DatasetJson, cases: dict[str, 
     labels_folder = folder / "labelsTr"
     if dataset_json.dataset is None and labels_folder.is_dir():
         ending = dataset_json.file_ending
-        for f in sorted(labels_folder.iterdir()):
-            if f.name.endswith(ending) and not f.name.startswith(".") and f.name[: -len(ending)] not in cases:
+        for f in list_files(labels_folder, ending):
+            if f.name[: -len(ending)] not in cases:
                 raise DatasetError(f"{f}: label has no images in imagesTr")
 
 
-def _numeric_leaves(properties: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
-    """Yield (dotted key, array) for every numeric entry, however a reader-writer nests them."""
-    for key, value in properties.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            yield from _numeric_leaves(value, name + ".")
-            continue
-        if isinstance(value, (str, bytes, bool)):
-            continue
-        try:
-            array = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            continue
-        yield name, array
+@dataclass(frozen=True)
+class _CaseReport:
+    """What checking one case found: its first problem (or None), its spacing and its label values."""
 
-
-def _geometry_difference(image_properties: dict, label_properties: dict) -> str | None:
-    """Describe the first geometry entry (spacing, origin, direction, affine...) that differs."""
-    label_leaves = dict(_numeric_leaves(label_properties))
-    for key, image_value in _numeric_leaves(image_properties):
-        label_value = label_leaves.get(key)
-        if label_value is None:
-            continue
-        if label_value.shape != image_value.shape or not np.allclose(
-            image_value, label_value, rtol=_GEOMETRY_RTOL, atol=_GEOMETRY_ATOL
-        ):
-            return (
-                f"{key.rsplit('.', 1)[-1]} of the label {np.round(label_value, 4).tolist()} differs "
-                f"from the images' {np.round(image_value, 4).tolist()}"
-            )
-    return None
-
-
-def _label_values(seg: np.ndarray) -> np.ndarray:
-    if np.issubdtype(seg.dtype, np.integer) and seg.size and seg.min() >= 0:
-        return np.flatnonzero(np.bincount(seg.ravel()))  # linear time, no sort
-    return np.unique(seg)
+    problem: str | None
+    spacing: tuple[float, ...] = ()
+    label_values: tuple[int, ...] = ()
 
 
 def _check_case(
@@ -115,39 +84,56 @@ def _check_case(
     reader_writer_class,
     num_channels: int,
     declared_values: Sequence[int],
-) -> str | None:
-    """Return one line describing the first problem of a case, or None when it is fine."""
+) -> _CaseReport:
+    """Return the case's report: one line describing its first problem, or None when it is fine."""
     reader_writer = reader_writer_class()
     try:
         images, image_properties = reader_writer.read_images([str(f) for f in image_files])
         seg, label_properties = reader_writer.read_seg(str(label_file))
     except NnUNetError as e:
-        return f"case '{case}': {e}"
+        return _CaseReport(f"case '{case}': {e}")
     except (RuntimeError, OSError, ValueError) as e:  # a backend's own error for a broken file
         lines = str(e).strip().splitlines() or [type(e).__name__]
-        return f"case '{case}': cannot read its files ({lines[-1].strip()})"
-    if images.shape[0] != num_channels:
-        return f"case '{case}': images have {images.shape[0]} channel(s) but channel_names lists {num_channels}"
-    if seg.shape[1:] != images.shape[1:]:
-        return (
-            f"case '{case}': label shape {list(seg.shape[1:])} differs from image shape "
-            f"{list(images.shape[1:])} ({label_file.name})"
-        )
-    difference = _geometry_difference(image_properties, label_properties)
-    if difference:
-        return f"case '{case}': {difference} ({label_file.name})"
-    if not np.isfinite(images).all():
-        bad_channel = int(np.flatnonzero(~np.isfinite(images).reshape(len(images), -1).all(1))[0])
-        return f"case '{case}': image channel {bad_channel} contains NaN or inf values"
-    undeclared = np.setdiff1d(_label_values(seg), declared_values)
-    if undeclared.size:
-        shown = [int(v) if float(v).is_integer() else float(v) for v in undeclared[:10]]
-        return f"case '{case}': {label_file.name} contains label values not declared in dataset.json: {shown}"
-    return None
+        return _CaseReport(f"case '{case}': cannot read its files ({lines[-1].strip()})")
+    problem = training_case_problem(
+        images, image_properties, seg, label_properties, label_file, num_channels, declared_values
+    )
+    values = tuple(int(v) for v in present_label_values(seg) if float(v).is_integer())
+    spacing = tuple(float(s) for s in image_properties["spacing"])
+    return _CaseReport(f"case '{case}': {problem}" if problem else None, spacing, values)
 
 
-def _check_case_star(arguments: tuple) -> str | None:
+def _check_case_star(arguments: tuple) -> _CaseReport:
     return _check_case(*arguments)
+
+
+def _duplicate_label_values(dataset_json: DatasetJson, source: Path) -> None:
+    """Raise DatasetError when two label names (not regions) share one value: a typo that loses a class."""
+    seen: dict[int, str] = {}
+    for name, value in dataset_json.labels.items():
+        if isinstance(value, (list, tuple)):
+            continue  # regions overlap by design
+        if int(value) in seen:
+            raise DatasetError(f"{source}: labels '{seen[int(value)]}' and '{name}' both have the value {int(value)}")
+        seen[int(value)] = name
+
+
+def _check_classes_annotated(
+    reports: Sequence[_CaseReport], label_manager: LabelManager, dataset_json: DatasetJson, source: Path
+) -> None:
+    """An ignore-label dataset must annotate every class somewhere (else it trains to Dice 0); dense: a warning."""
+    present = set().union(*(r.label_values for r in reports))
+    names = {int(v): k for k, v in dataset_json.labels.items() if not isinstance(v, (list, tuple))}
+    missing = [v for v in label_manager.all_labels if v not in present]
+    if not missing:
+        return
+    shown = ", ".join(f"'{names.get(v, v)}' ({v})" for v in missing)
+    if label_manager.has_ignore_label:
+        raise DatasetError(
+            f"{source}: class(es) {shown} are never annotated in any training case; "
+            f"the network cannot learn them (annotate some voxels, or remove them from dataset.json)"
+        )
+    logger.warning("%s: class(es) %s appear in no training case; the network cannot learn them", source, shown)
 
 
 def verify_dataset_integrity(raw_dataset_folder: str | os.PathLike, num_processes: int = 1) -> None:
@@ -159,6 +145,7 @@ def verify_dataset_integrity(raw_dataset_folder: str | os.PathLike, num_processe
     label_manager = LabelManager(
         dataset_json.labels, dataset_json.regions_class_order, source=str(folder / "dataset.json")
     )
+    _duplicate_label_values(dataset_json, folder / "dataset.json")
     _check_file_endings(folder, dataset_json.file_ending)
     cases = list_training_cases(folder, dataset_json)
     _check_case_files(folder, dataset_json, cases)
@@ -167,22 +154,26 @@ def verify_dataset_integrity(raw_dataset_folder: str | os.PathLike, num_processe
 
     first_image = str(next(iter(cases.values()))["images"][0])
     reader_writer_class = reader_writer_for_dataset(dataset_json, first_image)
-    declared = label_manager.all_labels + ([label_manager.ignore_label] if label_manager.has_ignore_label else [])
+    declared = label_manager.declared_values
     jobs = [
         (case, entry["images"], entry["label"], reader_writer_class, dataset_json.num_channels, declared)
         for case, entry in cases.items()
     ]
     logger.info("verifying %d cases of %s", len(jobs), folder.name)
     if num_processes > 1 and len(jobs) >= _MIN_CASES_FOR_POOL:
-        import multiprocessing
-
-        with multiprocessing.get_context("spawn").Pool(min(num_processes, len(jobs))) as pool:
-            problems = [p for p in pool.imap(_check_case_star, jobs, chunksize=4) if p]
+        with spawn_context().Pool(min(num_processes, len(jobs)), ignore_interrupts) as pool:
+            reports = list(pool.imap(_check_case_star, jobs, chunksize=4))
     else:
-        problems = [p for p in map(_check_case_star, jobs) if p]
+        reports = list(map(_check_case_star, jobs))
+    problems = [r.problem for r in reports if r.problem]
+    if not problems:
+        dimensionality = dimensionality_problem({case: r.spacing for case, r in zip(cases, reports)})
+        if dimensionality:
+            problems.append(dimensionality)
     if problems:
         for problem in problems[1:]:
             logger.error(problem)
         more = f" (and {len(problems) - 1} more problem(s), logged above)" if len(problems) > 1 else ""
         raise DatasetError(problems[0] + more)
+    _check_classes_annotated(reports, label_manager, dataset_json, folder / "dataset.json")
     logger.info("%s: dataset is sound", folder.name)

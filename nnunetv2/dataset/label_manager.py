@@ -88,6 +88,11 @@ class LabelManager:
         return [v for v in self._all_values() if v != self.ignore_label]
 
     @property
+    def declared_values(self) -> list[int]:
+        """Every value a label file of this dataset may hold: the labels and the ignore label."""
+        return self.all_labels + ([self.ignore_label] if self.ignore_label is not None else [])
+
+    @property
     def foreground_labels(self) -> list[int]:
         """All labels but background and ignore."""
         return [v for v in self.all_labels if v != 0]
@@ -154,6 +159,26 @@ class LabelManager:
         for i, region in enumerate(self.foreground_regions):
             out[i] = np.isin(seg, region)
         return out
+
+    # nnU-Net v2's names (read by trainer hooks and scripts written for nnU-Net v2)
+    def apply_inference_nonlin(self, logits: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Softmax over classes, or sigmoid per region (nnU-Net v2's name)."""
+        import torch
+
+        return self.apply_inference_nonlinearity(torch.as_tensor(logits).float())
+
+    def convert_probabilities_to_segmentation(self, predicted_probabilities: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Labels of ``(C, ...)`` probabilities (nnU-Net v2's name of ``probabilities_to_segmentation``)."""
+        return self.probabilities_to_segmentation(predicted_probabilities)
+
+    def convert_logits_to_segmentation(self, predicted_logits: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Labels of ``(C, ...)`` logits."""
+        return self.probabilities_to_segmentation(self.apply_inference_nonlin(predicted_logits))
+
+    @property
+    def all_regions(self) -> list[int | tuple[int, ...]] | None:
+        """The regions (background excluded), as nnU-Net v2 lists them; None without regions."""
+        return self.foreground_regions if self.has_regions else None
 
     @classmethod
     def from_dataset_json(cls, dataset_json) -> LabelManager:

@@ -14,10 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunetv2.exceptions import DatasetError, NnUNetError
+from nnunetv2.exceptions import DatasetError, NnUNetError, reason_of
 from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.imageio.image_files import write_image
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
-from nnunetv2.utilities.file_io import atomic_folder, load_json
+from nnunetv2.utilities.file_io import atomic_folder, list_files, load_json
+from nnunetv2.utilities.parameters import check_number
+from nnunetv2.utilities.process_pool import ignore_interrupts, spawn_context
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +35,7 @@ def _image_files(folder: Path) -> list[Path]:
     """NIfTI files of a folder, without macOS' hidden '._' companions."""
     if not folder.is_dir():
         return []
-    return sorted(f for f in folder.iterdir() if f.name.endswith(_MSD_ENDING) and not f.name.startswith((".", "_")))
+    return [f for f in list_files(folder, _MSD_ENDING) if not f.name.startswith("_")]
 
 
 def split_4d_nifti(
@@ -45,7 +48,7 @@ def split_4d_nifti(
     try:
         image = sitk.ReadImage(str(source))
     except RuntimeError as e:
-        raise DatasetError(f"{source}: cannot read ({str(e).strip().splitlines()[-1]})") from None
+        raise DatasetError(f"{source}: cannot read ({reason_of(e, last=True)})") from None
     num_channels = image.GetSize()[3] if image.GetDimension() == 4 else 1
     if image.GetDimension() not in (3, 4) or num_channels != expected_channels:
         raise DatasetError(
@@ -57,12 +60,10 @@ def split_4d_nifti(
         return
     array = sitk.GetArrayFromImage(image)  # (c, z, y, x)
     direction = np.asarray(image.GetDirection()).reshape(4, 4)[:3, :3].ravel()
+    spacing = image.GetSpacing()[:3][::-1]  # write_image takes the spacing in array axis order
     for c in range(num_channels):
-        channel = sitk.GetImageFromArray(array[c])
-        channel.SetSpacing(image.GetSpacing()[:3])
-        channel.SetOrigin(image.GetOrigin()[:3])
-        channel.SetDirection(direction.tolist())
-        sitk.WriteImage(channel, str(output_folder / f"{case}_{c:04d}{_MSD_ENDING}"), True)
+        path = output_folder / f"{case}_{c:04d}{_MSD_ENDING}"
+        write_image(array[c], path, spacing, image.GetOrigin()[:3], direction.tolist())
 
 
 def _split_job(arguments: tuple) -> None:
@@ -76,8 +77,7 @@ def _target_folder(task_folder: Path, overwrite_id: int | None) -> Path:
     if not match:
         raise DatasetError(f"{task_folder}: an MSD task folder must be named TaskXX_Name")
     dataset_id = overwrite_id if overwrite_id is not None else int(match.group(1))
-    if not 0 < dataset_id < 1000:
-        raise DatasetError(f"dataset id must be between 1 and 999, got {dataset_id}")
+    check_number("dataset id", dataset_id, "integer [1, 999]", error=DatasetError)
     target = paths.raw_folder() / f"Dataset{dataset_id:03d}_{match.group(2)}"
     for other in dataset_folders_with_id(dataset_id, paths.raw_folder()):
         if other != target:
@@ -146,9 +146,7 @@ def convert_msd_dataset(
         for label in labels:
             shutil.copyfile(label, staging / "labelsTr" / label.name)
         if num_processes > 1 and len(jobs) >= _MIN_FILES_FOR_POOL:
-            import multiprocessing
-
-            with multiprocessing.get_context("spawn").Pool(min(num_processes, len(jobs))) as pool:
+            with spawn_context().Pool(min(num_processes, len(jobs)), ignore_interrupts) as pool:
                 pool.map(_split_job, jobs)
         else:
             for job in jobs:

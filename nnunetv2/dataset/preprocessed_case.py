@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nnunetv2.exceptions import PreprocessingError
+from nnunetv2.exceptions import PreprocessingError, reason_of
 from nnunetv2.utilities.file_io import atomic_path, load_json, save_json
 
 ClassKey = int | tuple[int, ...]
@@ -35,12 +35,15 @@ def _write_blosc2(array: np.ndarray, path: Path) -> None:
 
     with atomic_path(path) as tmp:
         tmp.unlink()  # blosc2 refuses to open an existing file in mode 'w' on some versions
-        blosc2.asarray(
-            np.ascontiguousarray(array),
-            urlpath=str(tmp),
-            mode="w",
-            cparams={"codec": blosc2.Codec.LZ4, "clevel": 5, "nthreads": 1},
-        )
+        try:
+            blosc2.asarray(
+                np.ascontiguousarray(array),
+                urlpath=str(tmp),
+                mode="w",
+                cparams={"codec": blosc2.Codec.LZ4, "clevel": 5, "nthreads": 1},
+            )
+        except RuntimeError as e:  # blosc2 reports a full disk as RuntimeError, without the path
+            raise PreprocessingError(f"{path}: cannot write the preprocessed array ({reason_of(e)})") from None
 
 
 def save_blosc2_array(array: np.ndarray, path: str | os.PathLike) -> None:
@@ -106,6 +109,38 @@ def list_preprocessed_cases(folder: str | os.PathLike) -> list[str]:
         for p in folder.glob("*.json")
         if (folder / (p.name[: -len(".json")] + ".b2nd")).is_file()
     )
+
+
+# written first (complete: false) and rewritten last (complete: true) by nnUNetv2_preprocess, so a run that
+# was killed, or failed half-way, is visible to training; folders without one (made by hand) are taken as they are
+PREPROCESSING_RECORD_NAME = "preprocessing_record.json"
+
+
+def write_preprocessing_record(folder: str | os.PathLike, case_ids: Sequence[str], complete: bool) -> None:
+    """Record which cases a preprocessing run writes into ``folder`` and whether it finished."""
+    save_json({"complete": bool(complete), "cases": sorted(case_ids)}, Path(folder) / PREPROCESSING_RECORD_NAME)
+
+
+def list_complete_preprocessed_cases(folder: str | os.PathLike) -> list[str]:
+    """Return the case ids of a preprocessed data folder; raise PreprocessingError if its preprocessing is unfinished.
+
+    The error names the missing cases, so training never builds splits (or trains) from part of a dataset.
+    """
+    folder = Path(folder)
+    present = list_preprocessed_cases(folder)
+    record_file = folder / PREPROCESSING_RECORD_NAME
+    if not record_file.is_file():
+        return present
+    record = load_json(record_file)
+    expected = record.get("cases", []) if isinstance(record, dict) else []
+    missing = sorted(set(expected) - set(present))
+    if missing or not (isinstance(record, dict) and record.get("complete")):
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        what = f"{len(missing)} of {len(expected)} cases are missing ({shown})" if missing else "it did not finish"
+        raise PreprocessingError(
+            f"{folder}: preprocessing is incomplete: {what}; run nnUNetv2_preprocess (or plan_and_preprocess) again"
+        )
+    return present
 
 
 def remove_preprocessed_case(folder: str | os.PathLike, case_id: str) -> None:

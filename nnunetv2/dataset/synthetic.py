@@ -20,8 +20,10 @@ import numpy as np
 
 from nnunetv2.exceptions import DatasetError
 from nnunetv2.formats.dataset_json import DatasetJson
+from nnunetv2.imageio.image_files import write_image
 from nnunetv2.utilities.dataset_name import dataset_folders_with_id
 from nnunetv2.utilities.file_io import atomic_folder
+from nnunetv2.utilities.parameters import check_number, is_valid
 
 logger = logging.getLogger(__name__)
 
@@ -123,35 +125,6 @@ def _images(
     return images
 
 
-def write_image(
-    image: np.ndarray,
-    path: str | os.PathLike,
-    spacing: Sequence[float] | np.ndarray,
-    origin: Sequence[float] | np.ndarray | None = None,
-    direction: Sequence[float] | None = None,
-) -> None:
-    """Write one image channel (2D or 3D, array axis order) with its geometry.
-
-    ``spacing`` is in array axis order; ``origin``/``direction`` in SimpleITK's (x, y, z) order.
-    PNG/BMP files hold 8-bit values and no geometry.
-    """
-    path = Path(path)
-    if str(path).lower().endswith(_NATURAL_IMAGE_ENDINGS):
-        from PIL import Image
-
-        Image.fromarray(np.clip(np.rint(image), 0, 255).astype(np.uint8)).save(path)
-        return
-    import SimpleITK as sitk
-
-    itk_image = sitk.GetImageFromArray(image.astype(np.float32))
-    itk_image.SetSpacing([float(s) for s in spacing[::-1]])
-    if origin is not None:
-        itk_image.SetOrigin([float(o) for o in origin])
-    if direction is not None:
-        itk_image.SetDirection([float(d) for d in direction])
-    sitk.WriteImage(itk_image, str(path), True)
-
-
 def _labels(
     num_foreground_classes: int, regions: bool, ignore_label: bool
 ) -> tuple[dict[str, int | list[int]], list[int] | None]:
@@ -188,8 +161,8 @@ def _check_arguments(
         problem = f"spacing {tuple(spacing)} must be positive with one value per axis of {tuple(shape)}"
     elif intensity not in ("mr", "ct"):
         problem = f"intensity must be 'mr' or 'ct', got {intensity!r}"
-    elif min(num_cases, num_channels, num_foreground_classes) < 1:
-        problem = "num_cases, num_channels and num_foreground_classes must be at least 1"
+    elif not all(is_valid(n, "integer >= 1") for n in (num_cases, num_channels, num_foreground_classes)):
+        problem = "num_cases, num_channels and num_foreground_classes must be integers >= 1"
     elif regions and num_foreground_classes < 2:
         problem = "regions need at least 2 foreground classes"
     elif file_ending.lower() in _NATURAL_IMAGE_ENDINGS and len(shape) != 2:
@@ -297,8 +270,7 @@ def generate_synthetic_dataset_in_raw(dataset_id: int, name: str, overwrite: boo
     """Generate ``nnUNet_raw/DatasetXXX_name``; refuse when the id is taken unless ``overwrite``."""
     from nnunetv2 import paths
 
-    if not 0 < dataset_id < 1000:
-        raise DatasetError(f"dataset id must be between 1 and 999, got {dataset_id}")
+    check_number("dataset id", dataset_id, "integer [1, 999]", error=DatasetError)
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", name):
         raise DatasetError(f"dataset name '{name}' may only contain letters, digits, '_' and '-'")
     target = paths.raw_folder() / f"Dataset{dataset_id:03d}_{name}"

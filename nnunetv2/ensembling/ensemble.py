@@ -30,7 +30,7 @@ from nnunetv2.formats.prediction_folder import (
     load_plans_and_dataset_json,
     segmentation_files,
 )
-from nnunetv2.utilities.file_io import atomic_path
+from nnunetv2.utilities.file_io import atomic_path, list_files
 from nnunetv2.utilities.process_pool import map_over_cases
 
 logger = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def _probability_files(folder: Path) -> dict[str, Path]:
     """Case id -> .npz file of a prediction folder."""
     if not folder.is_dir():
         raise InferenceError(f"{folder}: folder not found")
-    return {p.name[: -len(".npz")]: p for p in sorted(folder.glob("*.npz")) if not p.name.startswith(".")}
+    return {p.name[: -len(".npz")]: p for p in list_files(folder, ".npz")}
 
 
 def _cases_in_every_member(members: dict[str, dict[str, Path]]) -> dict[str, list[Path]]:

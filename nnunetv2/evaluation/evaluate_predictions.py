@@ -12,15 +12,22 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from nnunetv2.evaluation.metrics import METRIC_NAMES, LabelOrRegion, compute_metrics
+from nnunetv2.evaluation.metrics import (  # noqa: F401 (compute_tp_fp_fn_tn: nnU-Net v2 has it here)
+    METRIC_NAMES,
+    LabelOrRegion,
+    _as_values,
+    compute_metrics,
+    compute_tp_fp_fn_tn,
+)
 from nnunetv2.exceptions import EvaluationError
-from nnunetv2.utilities.file_io import load_json, save_json
+from nnunetv2.utilities.file_io import list_files, load_json, save_json
+from nnunetv2.utilities.parameters import check_number
+from nnunetv2.utilities.process_pool import spawn_executor
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +98,7 @@ def load_summary_json(path: str | os.PathLike) -> dict[str, Any]:
 def _files_with_ending(folder: Path, file_ending: str) -> list[str]:
     if not folder.is_dir():
         raise EvaluationError(f"{folder}: folder not found")
-    # dot files are temporary files of an interrupted write
-    return sorted(
-        f.name for f in folder.iterdir() if f.name.endswith(file_ending) and not f.name.startswith(".") and f.is_file()
-    )
+    return [f.name for f in list_files(folder, file_ending)]
 
 
 def _case_pairs(folder_ref: Path, folder_pred: Path, file_ending: str, chill: bool) -> list[tuple[Path, Path]]:
@@ -116,8 +120,8 @@ def _case_pairs(folder_ref: Path, folder_pred: Path, file_ending: str, chill: bo
 
 
 def _compute_case(args: tuple) -> dict[str, Any]:
-    reference, prediction, reader_writer, labels_or_regions, ignore_label = args
-    return compute_metrics(reference, prediction, reader_writer, labels_or_regions, ignore_label)
+    reference, prediction, reader_writer, labels_or_regions, ignore_label, declared_values = args
+    return compute_metrics(reference, prediction, reader_writer, labels_or_regions, ignore_label, declared_values)
 
 
 def _summarize(per_case: list[dict[str, Any]], labels_or_regions: Sequence[LabelOrRegion]) -> dict[str, Any]:
@@ -145,24 +149,25 @@ def compute_metrics_on_folder(
     ignore_label: int | None = None,
     num_processes: int = 1,
     chill: bool = False,
+    declared_values: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Return (and write to ``output_file`` unless None) the summary of every prediction in ``folder_pred``.
 
     A reference without a prediction is an error unless ``chill``; a prediction without a
-    reference is always an error. ``reader_writer_class`` may also be an instance.
+    reference is always an error. ``reader_writer_class`` may also be an instance. With
+    ``declared_values``, files holding other label values are refused.
     """
+    check_number("the number of processes (-np)", num_processes, "integer >= 0", error=EvaluationError)
     labels_or_regions = [tuple(r) if isinstance(r, list) else r for r in labels_or_regions]
     if not labels_or_regions:
         raise EvaluationError("no labels or regions to evaluate")
     reader_writer = reader_writer_class() if isinstance(reader_writer_class, type) else reader_writer_class
     pairs = _case_pairs(Path(folder_ref), Path(folder_pred), file_ending, chill)
-    jobs = [(ref, pred, reader_writer, labels_or_regions, ignore_label) for ref, pred in pairs]
+    jobs = [(ref, pred, reader_writer, labels_or_regions, ignore_label, declared_values) for ref, pred in pairs]
     workers = min(num_processes, len(jobs) // _MIN_CASES_PER_PROCESS)
     if workers > 1:
-        import multiprocessing
-
         # spawn: forked workers can deadlock on thread pools numpy or torch started in the parent
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with spawn_executor(workers) as pool:
             per_case = list(pool.map(_compute_case, jobs))
     else:
         per_case = [_compute_case(job) for job in jobs]
@@ -206,6 +211,7 @@ def compute_metrics_on_folder_with_plans(
         label_manager.ignore_label,
         num_processes,
         chill,
+        label_manager.declared_values,
     )
 
 
@@ -213,13 +219,14 @@ def compute_metrics_on_folder_simple(
     folder_ref: str | os.PathLike,
     folder_pred: str | os.PathLike,
     labels: Sequence[int],
-    ignore_label: int | None = None,
-    num_processes: int = 1,
     output_file: str | os.PathLike | None = None,
+    num_processes: int = 1,
+    ignore_label: int | None = None,
     chill: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``labels`` with the reader-writer that fits the reference files' ending.
 
+    Arguments in nnU-Net v2's order.
     ``output_file`` defaults to ``folder_pred/summary.json`` (nnUNetv2_evaluate_simple).
     """
     from nnunetv2.imageio.registry import file_ending_of, reader_writer_for_ending
@@ -227,7 +234,7 @@ def compute_metrics_on_folder_simple(
     folder_ref = Path(folder_ref)
     if not folder_ref.is_dir():
         raise EvaluationError(f"{folder_ref}: folder not found")
-    examples = sorted(f for f in folder_ref.iterdir() if f.is_file() and not f.name.startswith("."))
+    examples = list_files(folder_ref)
     if not examples:
         raise EvaluationError(f"{folder_ref}: no reference files")
     # the ending as spelled in the folder (file_ending_of lowercases it for the reader lookup)
@@ -246,3 +253,17 @@ def compute_metrics_on_folder_simple(
         num_processes,
         chill,
     )
+
+
+# nnU-Net v2's other names in this module
+compute_metrics_on_folder2 = compute_metrics_on_folder_with_plans
+
+
+def labels_to_list_of_regions(labels: Sequence[int]) -> list[tuple[int]]:
+    """Each label as a one-label region, ``[(1,), (2,)]``."""
+    return [(int(i),) for i in labels]
+
+
+def region_or_label_to_mask(segmentation: np.ndarray, region_or_label: LabelOrRegion) -> np.ndarray:
+    """Boolean mask of the voxels whose label is ``region_or_label`` (or one of the region's labels)."""
+    return np.isin(segmentation, _as_values(region_or_label))

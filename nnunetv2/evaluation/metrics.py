@@ -162,10 +162,22 @@ def compute_metrics(
     reader_writer,
     labels_or_regions: Sequence[LabelOrRegion],
     ignore_label: int | None = None,
+    declared_values: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Return ``{'reference_file', 'prediction_file', 'metrics': {label_or_region: {...}}}`` for one case."""
+    """Return ``{'reference_file', 'prediction_file', 'metrics': {label_or_region: {...}}}`` for one case.
+
+    With ``declared_values`` (dataset.json's labels), a file holding any other value is refused: its
+    voxels would otherwise count silently as background.
+    """
+    from nnunetv2.dataset.case_checks import label_value_problem
+
     seg_ref, _ = reader_writer.read_seg(str(reference_file))
     seg_pred, _ = reader_writer.read_seg(str(prediction_file))
+    if declared_values is not None:
+        for file, seg in ((prediction_file, seg_pred), (reference_file, seg_ref)):
+            problem = label_value_problem(seg, declared_values)
+            if problem:
+                raise EvaluationError(f"{file}: {problem}")
     try:
         metrics = metrics_from_segmentations(seg_ref, seg_pred, labels_or_regions, ignore_label)
     except EvaluationError as e:

@@ -22,6 +22,7 @@ from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.formats.plans import ArchitectureSpec, Plans
 from nnunetv2.preprocessing.resampling import compute_new_shape
 from nnunetv2.utilities.file_io import load_json
+from nnunetv2.utilities.parameters import check_number
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +93,7 @@ class ExperimentPlanner:
         fingerprint_source: str = FINGERPRINT_FILE_NAME,
     ):
         self.spacings, self.shapes_after_crop = _case_geometry(fingerprint, fingerprint_source)
-        if gpu_memory_target_in_gb is not None and gpu_memory_target_in_gb <= 0:
-            raise PlansError(f"the GPU memory target must be positive (got {gpu_memory_target_in_gb} GB)")
+        check_number("the GPU memory target (GB)", gpu_memory_target_in_gb, "> 0", error=PlansError, optional=True)
         if overwrite_target_spacing is not None and (
             len(overwrite_target_spacing) != 3 or min(overwrite_target_spacing) <= 0
         ):

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from nnunetv2.dataset.case_checks import dimensionality_problem, training_case_problem
 from nnunetv2.exceptions import DatasetError, NnUNetError
 from nnunetv2.experiment_planning.intensity_statistics import (
     ForegroundIntensitySummary,
@@ -24,6 +25,7 @@ from nnunetv2.experiment_planning.intensity_statistics import (
 )
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.utilities.file_io import atomic_path, load_json, save_json
+from nnunetv2.utilities.process_pool import spawn_executor
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ class CaseJob:
     num_channels: int
     ignore_label: int | None
     max_distinct_values: int
+    declared_labels: tuple[int, ...]  # label values dataset.json declares (the ignore label included)
 
 
 def analyze_case(job: CaseJob) -> CaseFingerprint:
@@ -67,19 +70,13 @@ def analyze_case(job: CaseJob) -> CaseFingerprint:
 
     reader = job.reader_writer_class()
     images, properties = reader.read_images(list(job.image_files))
-    seg, _ = reader.read_seg(job.label_file)
-    if images.shape[0] != job.num_channels:
-        raise DatasetError(
-            f"{job.image_files[0]}: case '{job.case}' has {images.shape[0]} channel(s) "
-            f"but dataset.json lists {job.num_channels}"
-        )
-    if images.shape[1:] != seg.shape[1:]:
-        raise DatasetError(
-            f"{job.label_file}: label shape {tuple(seg.shape[1:])} differs from the image "
-            f"shape {tuple(images.shape[1:])} of case '{job.case}'"
-        )
-    if np.isnan(images).any():
-        raise DatasetError(f"{job.image_files[0]}: case '{job.case}' contains NaN intensities")
+    seg, seg_properties = reader.read_seg(job.label_file)
+    # always on and cheap (one pass over voxels read anyway): bad data would otherwise train silently
+    problem = training_case_problem(
+        images, properties, seg, seg_properties, job.label_file, job.num_channels, job.declared_labels
+    )
+    if problem:
+        raise DatasetError(f"case '{job.case}': {problem}")
     # signed, so that cropping can mark voxels outside the nonzero region with -1
     cropped, seg_cropped, _, _ = crop_to_nonzero(images, seg.astype(np.int32, copy=False))
     # annotated foreground only: voxels under the ignore label are unlabelled, not foreground
@@ -123,6 +120,7 @@ def extract_fingerprint(
             raise DatasetError(f"{entry['label']}: label file of case '{case}' is missing")
     reader_writer = reader_writer_for_dataset(dataset_json, str(next(iter(cases.values()))["images"][0]))
     max_distinct_values = max(1, int(num_foreground_voxels_for_stats // len(cases)))
+    declared = label_manager.declared_values
     jobs = [
         CaseJob(
             case,
@@ -132,10 +130,14 @@ def extract_fingerprint(
             dataset_json.num_channels,
             label_manager.ignore_label,
             max_distinct_values,
+            tuple(declared),
         )
         for case, entry in cases.items()
     ]
     results = _analyze_cases(jobs, num_processes, show_progress)
+    problem = dimensionality_problem({job.case: r.spacing for job, r in zip(jobs, results)})
+    if problem:
+        raise DatasetError(f"{folder}: {problem}")
 
     statistics = {}
     for channel in range(dataset_json.num_channels):
@@ -170,14 +172,11 @@ def _analyze_cases(jobs: Sequence[CaseJob], num_processes: int, show_progress: b
                 results.append(analyze_case(job))
                 progress.update()
             return results
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
         from concurrent.futures.process import BrokenProcessPool
 
         results = []
         # spawn: forking a parent that already runs threads (torch, blosc2) is unsafe
-        spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(num_processes, len(jobs)), mp_context=spawn) as pool:
+        with spawn_executor(min(num_processes, len(jobs))) as pool:
             try:
                 for result in pool.map(analyze_case, jobs):
                     results.append(result)

@@ -21,12 +21,21 @@ def plan_and_preprocess(
     preprocessor_name: str = "DefaultPreprocessor",
     run_preprocessing: bool = True,
     show_progress: bool = True,
+    overwrite_target_spacing: Sequence[float] | None = None,
+    verbose: bool = False,
 ) -> None:
     """Run fingerprint extraction, planning and (unless disabled) preprocessing for each dataset."""
     from nnunetv2.experiment_planning.fingerprint import extract_fingerprint_for_dataset
     from nnunetv2.experiment_planning.planner import plan_experiment_for_dataset
     from nnunetv2.preprocessing.preprocessor import preprocess_dataset
+    from nnunetv2.utilities.parameters import check_number
 
+    # every number first: a refused run writes nothing
+    counts = [num_processes] if num_processes is None or isinstance(num_processes, int) else list(num_processes)
+    for count in counts:
+        check_number("-np", count, "integer >= 1", optional=True)
+    check_number("-npfp", num_processes_fingerprint, "integer >= 1", optional=True)
+    check_number("-gpu_memory_target", gpu_memory_target_in_gb, "> 0", optional=True)
     for dataset in dataset_ids:
         extract_fingerprint_for_dataset(
             dataset,
@@ -41,6 +50,7 @@ def plan_and_preprocess(
             gpu_memory_target_in_gb=gpu_memory_target_in_gb,
             overwrite_plans_name=overwrite_plans_name,
             preprocessor_name=preprocessor_name,
+            overwrite_target_spacing=overwrite_target_spacing,
         )
         logger.info("plans written to %s", plans_file)
         if run_preprocessing:
@@ -50,4 +60,5 @@ def plan_and_preprocess(
                 configurations=configurations,
                 num_processes=num_processes,
                 show_progress=show_progress,
+                verbose=verbose,
             )

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from nnunetv2.exceptions import NnUNetError
+from nnunetv2.exceptions import NnUNetError, reason_of
 
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")  # added by DistributedDataParallel and torch.compile
 
@@ -43,11 +43,14 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
             checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         offending = next((line.strip() for line in str(e).splitlines() if "GLOBAL" in line), "")
+        if not offending:  # not a refused type: the file is no pickle at all (random bytes, truncated)
+            raise NnUNetError(f"{path}: not a readable checkpoint ({reason_of(e)})") from None
         raise NnUNetError(
             f"{path}: checkpoint holds types that are not allowed, refusing to unpickle them ({offending[:200]})"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, struct.error, zipfile.BadZipFile) as e:
-        raise NnUNetError(f"{path}: not a readable checkpoint ({str(e).splitlines()[0][:200]})") from None
+        empty = " (the file is empty)" if path.stat().st_size == 0 else ""
+        raise NnUNetError(f"{path}: not a readable checkpoint{empty} ({reason_of(e)})") from None
     if not isinstance(checkpoint, dict) or "network_weights" not in checkpoint:
         raise NnUNetError(f"{path}: not an nnU-Net checkpoint (no 'network_weights')")
     return checkpoint

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,49 @@ class DatasetJson:
     def num_channels(self) -> int:
         """Number of input channels."""
         return len(self.channel_names)
+
+
+def generate_dataset_json(
+    output_folder: str | os.PathLike,
+    channel_names: dict,
+    labels: dict,
+    num_training_cases: int,
+    file_ending: str,
+    citation: list[str] | str | None = None,
+    regions_class_order: Sequence[int] | None = None,
+    dataset_name: str | None = None,
+    reference: str | None = None,
+    release: str | None = None,
+    description: str | None = None,
+    overwrite_image_reader_writer: str | None = None,
+    license: str = "not given",
+    converted_by: str = "not given",
+    **kwargs: Any,
+) -> None:
+    """Write ``output_folder/dataset.json`` (nnU-Net v2's function of this name, same arguments).
+
+    Channel keys become strings and label values integers (tuples of them for regions); the
+    result is checked as any dataset.json we read, so a mistake shows here, not at planning.
+    """
+    d: dict[str, Any] = {
+        "channel_names": {str(k): v for k, v in channel_names.items()},
+        "labels": {k: ([int(i) for i in v] if isinstance(v, (list, tuple)) else int(v)) for k, v in labels.items()},
+        "numTraining": num_training_cases,
+        "file_ending": file_ending,
+        "licence": license,
+        "converted_by": converted_by,
+    }
+    optional = {
+        "name": dataset_name,
+        "reference": reference,
+        "release": release,
+        "citation": citation,
+        "description": description,
+        "overwrite_image_reader_writer": overwrite_image_reader_writer,
+        "regions_class_order": list(regions_class_order) if regions_class_order is not None else None,
+    }
+    d.update({k: v for k, v in optional.items() if v is not None})
+    d.update(kwargs)
+    output = Path(output_folder) / "dataset.json"
+    DatasetJson.from_dict(d, source=str(output))  # validate
+    save_json(d, output)

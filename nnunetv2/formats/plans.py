@@ -136,6 +136,48 @@ class ConfigurationPlans:
         """True for 2D configurations (two patch axes)."""
         return len(self.patch_size) == 2
 
+    # ----- nnU-Net v2's ConfigurationManager names (read by trainer hooks written for nnU-Net v2) -----
+
+    @property
+    def configuration(self) -> dict[str, Any]:
+        """Return the resolved configuration as its JSON dict."""
+        return self.to_dict()
+
+    @property
+    def network_arch_class_name(self) -> str:
+        """Return the dotted class path of the network."""
+        return self.architecture.network_class_name
+
+    @property
+    def network_arch_init_kwargs(self) -> dict[str, Any]:
+        """Return the network's constructor arguments (a copy; class paths not yet imported)."""
+        return copy.deepcopy(self.architecture.arch_kwargs)
+
+    @property
+    def network_arch_init_kwargs_req_import(self) -> list[str]:
+        """Return the constructor arguments whose values are dotted paths to import."""
+        return list(self.architecture.kw_requires_import)
+
+    @property
+    def pool_op_kernel_sizes(self) -> list:
+        """Return the architecture's per-stage strides (nnU-Net v2's pooling kernel sizes)."""
+        strides = self.architecture.arch_kwargs.get("strides")
+        if strides is None:
+            raise PlansError(f"configuration '{self.name}': the architecture has no 'strides'")
+        return copy.deepcopy(strides)
+
+    @property
+    def previous_stage_name(self) -> str | None:
+        """Return the cascade's previous configuration, or None."""
+        return self.previous_stage
+
+    @property
+    def next_stage_names(self) -> list[str] | None:
+        """Return the configurations that use this one as their previous stage, or None."""
+        if self.next_stage is None:
+            return None
+        return [self.next_stage] if isinstance(self.next_stage, str) else list(self.next_stage)
+
 
 @dataclass
 class Plans:
@@ -186,6 +228,17 @@ class Plans:
         """Return the configuration ``name`` with ``inherits_from`` chains resolved."""
         return ConfigurationPlans.from_dict(name, self._resolved_dict(name, seen=()))
 
+    # ----- nnU-Net v2's PlansManager names (read by trainer hooks written for nnU-Net v2) -----
+
+    def get_configuration(self, configuration_name: str) -> ConfigurationPlans:
+        """Return the configuration ``configuration_name`` (nnU-Net v2's name for ``configuration``)."""
+        return self.configuration(configuration_name)
+
+    @property
+    def plans(self) -> dict[str, Any]:
+        """Return the plans as their JSON dict."""
+        return self.to_dict()
+
     def _resolved_dict(self, name: str, seen: tuple[str, ...]) -> dict[str, Any]:
         if name not in self.configurations:
             raise PlansError(
@@ -201,3 +254,27 @@ class Plans:
         merged = self._resolved_dict(parent, seen + (name,))
         merged.update(copy.deepcopy({k: v for k, v in own.items() if k != "inherits_from"}))
         return merged
+
+
+def as_plans(plans: Plans | dict[str, Any] | str | os.PathLike) -> Plans:
+    """Our Plans from a Plans (nnU-Net v2's ``PlansManager`` view is one), a plans dict or a plans file."""
+    if isinstance(plans, Plans):
+        return plans
+    if isinstance(plans, dict):
+        return Plans.from_dict(plans)
+    if isinstance(plans, (str, os.PathLike)):
+        return Plans.load(plans)
+    raise PlansError(f"expected plans (a Plans, a plans dict or a plans file), got {type(plans).__name__}")
+
+
+def as_configuration_plans(configuration: Any, name: str = "configuration") -> ConfigurationPlans:
+    """Our ConfigurationPlans from one, from a resolved configuration dict, or from nnU-Net v2's
+    ``ConfigurationManager`` view (anything with a ``configuration_plans`` attribute)."""
+    if isinstance(configuration, ConfigurationPlans):
+        return configuration
+    inner = getattr(configuration, "configuration_plans", None)
+    if isinstance(inner, ConfigurationPlans):
+        return inner
+    if isinstance(configuration, dict):
+        return ConfigurationPlans.from_dict(name, configuration)
+    raise PlansError(f"expected a configuration, got {type(configuration).__name__}")

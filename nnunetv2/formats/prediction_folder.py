@@ -9,6 +9,7 @@ from typing import Any
 from nnunetv2.exceptions import NnUNetError
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.formats.plans import Plans
+from nnunetv2.utilities.file_io import list_files
 
 PlansLike = Plans | dict[str, Any] | str | os.PathLike | None
 DatasetJsonLike = DatasetJson | dict[str, Any] | str | os.PathLike | None
@@ -47,6 +48,4 @@ def segmentation_files(folder: str | os.PathLike, file_ending: str) -> list[Path
     folder = Path(folder)
     if not folder.is_dir():
         raise NnUNetError(f"{folder}: folder not found")
-    return sorted(
-        p for p in folder.iterdir() if p.name.endswith(file_ending) and not p.name.startswith(".") and p.is_file()
-    )
+    return list_files(folder, file_ending)

@@ -113,24 +113,36 @@ def _rounded(values: np.ndarray) -> list:
     return np.round(values.astype(float), 6).tolist()
 
 
+def geometry_difference(
+    properties: Properties, reference: Properties, rtol: float = GEOMETRY_RTOL, atol: float = GEOMETRY_ATOL
+) -> str | None:
+    """Describe the first geometry entry of ``properties`` that differs from ``reference``, or return None.
+
+    The backend's own geometry (nested, e.g. SimpleITK's x-first spacing or a NIfTI affine) is compared
+    first: it is the root cause when derived values (array-order spacing) differ too. The message names
+    the axis order, so a spacing reads the same way in every message.
+    """
+    reference_leaves = dict(_numeric_leaves(reference))
+    for key, value in sorted(_numeric_leaves(properties), key=lambda leaf: "." not in leaf[0]):
+        expected = reference_leaves.get(key)
+        if expected is None:
+            continue
+        if value.shape != expected.shape or not np.allclose(value, expected, rtol=rtol, atol=atol):
+            name = key.rsplit(".", 1)[-1]
+            if name in ("spacing", "origin") and len(value) in (2, 3):
+                name += " (x, y, z)" if "." in key else " (z, y, x)"
+            return f"{name} {_rounded(value)} differs from {_rounded(expected)}"
+    return None
+
+
 def check_channels_match(files: Sequence[Path], arrays: Sequence[np.ndarray], properties: Sequence[Properties]) -> None:
     """Raise ImageIOError naming the first channel file whose geometry or shape differs from the first."""
-    reference_leaves = dict(_numeric_leaves(properties[0]))
     for file, array, props in zip(files[1:], arrays[1:], properties[1:]):
-        # the backend's own geometry (nested, e.g. the file's affine) first: it is the root cause
-        # when derived values (array-order spacing, reoriented shape) differ too
-        for key, value in sorted(_numeric_leaves(props), key=lambda leaf: "." not in leaf[0]):
-            reference = reference_leaves.get(key)
-            if reference is None:
-                continue
-            if value.shape != reference.shape or not np.allclose(
-                value, reference, rtol=GEOMETRY_RTOL, atol=GEOMETRY_ATOL
-            ):
-                name = key.rsplit(".", 1)[-1]
-                raise ImageIOError(
-                    f"{file}: {name} {_rounded(value)} differs from {_rounded(reference)} "
-                    f"of {files[0].name}; the channels of a case must share one geometry"
-                )
+        difference = geometry_difference(props, properties[0])
+        if difference:
+            raise ImageIOError(
+                f"{file}: {difference} of {files[0].name}; the channels of a case must share one geometry"
+            )
         if array.shape[1:] != arrays[0].shape[1:]:
             raise ImageIOError(
                 f"{file}: shape {list(array.shape[1:])} differs from "

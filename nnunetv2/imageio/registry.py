@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 
-from nnunetv2.exceptions import ImageIOError
+from nnunetv2.exceptions import DatasetError, ImageIOError
 from nnunetv2.imageio.base_reader_writer import BaseReaderWriter
+from nnunetv2.utilities.file_io import list_files
 
 # name -> "module:Class"; imported lazily so listing names costs nothing
 READER_WRITERS = {
@@ -36,6 +39,29 @@ def file_ending_of(path: str) -> str:
             return double
     dot = name.rfind(".")
     return name[dot:] if dot >= 0 else ""
+
+
+# files that sit next to images and segmentations but are not images (summaries, probabilities, plans, reports)
+NOT_IMAGE_ENDINGS = (".json", ".csv", ".npz", ".npy", ".pkl", ".txt", ".html", ".md", ".pth", ".log")
+
+
+def is_image_file_name(name: str) -> bool:
+    """Whether a file name may be an image (bookkeeping files such as .json or .npz are not)."""
+    return not name.lower().endswith(NOT_IMAGE_ENDINGS)
+
+
+def image_file_ending(folder: str | os.PathLike) -> str:
+    """Return the one file ending of the images in ``folder``, as spelled there (e.g. ``.nii.gz``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: images folder not found")
+    endings = {
+        f.name[len(f.name) - len(file_ending_of(f.name)) :] for f in list_files(folder) if is_image_file_name(f.name)
+    }
+    if len(endings) != 1:
+        found = f"files ending in {', '.join(sorted(endings))}" if endings else "no image files"
+        raise DatasetError(f"{folder}: expected images of one file ending, found {found}; name the dataset (-d)")
+    return endings.pop()
 
 
 def reader_writer_for_ending(file_ending: str, example_file: str | None = None) -> type[BaseReaderWriter]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnunetv2.exceptions import ImageIOError
+from nnunetv2.exceptions import ImageIOError, reason_of
 from nnunetv2.imageio.base_reader_writer import (
     SPACING_OF_MISSING_AXIS,
     FileByFileReaderWriter,
@@ -109,4 +109,7 @@ class SimpleITKIO(FileByFileReaderWriter):
         image.SetOrigin(geometry["origin"])
         image.SetDirection(geometry["direction"])
         with atomic_image_path(output_file) as tmp:
-            sitk.WriteImage(image, str(tmp), True)
+            try:
+                sitk.WriteImage(image, str(tmp), True)
+            except RuntimeError as e:  # ITK reports a full disk or a lost mount as RuntimeError
+                raise ImageIOError(f"{output_file}: cannot write the file ({reason_of(e, last=True)})") from None

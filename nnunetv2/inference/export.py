@@ -14,15 +14,17 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from nnunetv2.dataset.label_manager import LabelManager
-from nnunetv2.exceptions import InferenceError
+from nnunetv2.exceptions import ImageIOError, InferenceError
 from nnunetv2.formats.dataset_json import DatasetJson
-from nnunetv2.formats.plans import ConfigurationPlans, Plans
+from nnunetv2.formats.plans import ConfigurationPlans, Plans, as_configuration_plans, as_plans
 from nnunetv2.utilities.file_io import atomic_path, save_npz_compressed
 
 if TYPE_CHECKING:
@@ -178,11 +180,12 @@ def convert_logits_to_segmentation_with_correct_shape(
     properties: dict[str, Any],
     configuration: ConfigurationPlans,
     plans: Plans,
-    dataset_json: DatasetJson | dict,
+    dataset_json: DatasetJson | dict | LabelManager,
     return_probabilities: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Return the segmentation (and, if asked, float32 probabilities ``(C, ...)``) in the original geometry.
 
+    ``dataset_json`` may also be the LabelManager built from it.
     ``logits`` are ``(C, *shape)`` in preprocessed (transposed, cropped, resampled) geometry; they
     are not modified. Memory beyond them: the resampled logits, which become the probabilities in
     place, plus the uncropped probabilities when the crop box is smaller than the image. The
@@ -190,9 +193,13 @@ def convert_logits_to_segmentation_with_correct_shape(
     """
     import torch
 
-    if isinstance(dataset_json, dict):
-        dataset_json = DatasetJson.from_dict(dataset_json)
-    label_manager = LabelManager.from_dataset_json(dataset_json)
+    configuration, plans = as_configuration_plans(configuration), as_plans(plans)
+    if isinstance(dataset_json, LabelManager):
+        label_manager = dataset_json
+    else:
+        if isinstance(dataset_json, dict):
+            dataset_json = DatasetJson.from_dict(dataset_json)
+        label_manager = LabelManager.from_dataset_json(dataset_json)
     logits = torch.as_tensor(logits)
     if logits.shape[0] != label_manager.num_segmentation_heads:
         raise InferenceError(
@@ -217,7 +224,7 @@ def export_prediction_from_logits(
     properties: dict[str, Any],
     configuration: ConfigurationPlans,
     plans: Plans,
-    dataset_json: DatasetJson | dict,
+    dataset_json: DatasetJson | dict | str | os.PathLike,
     output_file_truncated: str | os.PathLike,
     save_probabilities: bool = False,
     reader_writer: BaseReaderWriter | None = None,
@@ -227,8 +234,11 @@ def export_prediction_from_logits(
     The writer is the plans' ``image_reader_writer`` unless ``reader_writer`` is given. Every file
     appears only once it is complete.
     """
-    if isinstance(dataset_json, dict):
+    if isinstance(dataset_json, (str, os.PathLike)):
+        dataset_json = DatasetJson.load(dataset_json)
+    elif isinstance(dataset_json, dict):
         dataset_json = DatasetJson.from_dict(dataset_json)
+    configuration, plans = as_configuration_plans(configuration), as_plans(plans)
     result = convert_logits_to_segmentation_with_correct_shape(
         logits, properties, configuration, plans, dataset_json, return_probabilities=save_probabilities
     )
@@ -250,6 +260,10 @@ def export_prediction_from_logits(
     # on that); its temporary name keeps the ending because writers choose the format by it
     output_file = output_file_truncated + dataset_json.file_ending
     with atomic_path(output_file, suffix=dataset_json.file_ending) as tmp:
-        reader_writer.write_seg(segmentation, str(tmp), properties)
+        try:
+            reader_writer.write_seg(segmentation, str(tmp), properties)
+        except ImageIOError as e:  # name the file the user asked for, not its temporary name
+            temporary = rf"{re.escape(str(tmp.parent))}/\.{re.escape(Path(output_file).name)}[^:\s]*"
+            raise ImageIOError(re.sub(temporary, output_file, str(e))) from None
     logger.debug("wrote %s", output_file)
     return output_file

@@ -12,6 +12,7 @@ from pathlib import Path
 from nnunetv2.exceptions import InferenceError
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.formats.plans import ConfigurationPlans
+from nnunetv2.utilities.file_io import list_files
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +25,13 @@ class PredictionCase:
 
     case_id: str
     image_files: tuple[str, ...]
-    output_file_truncated: str
+    output_file_truncated: str | None  # None: the prediction is returned, not written
     previous_stage_file: str | None = None
 
     def is_done(self, file_ending: str, save_probabilities: bool) -> bool:
         """True when the outputs a run would write already exist."""
+        if self.output_file_truncated is None:
+            return False
         done = os.path.isfile(self.output_file_truncated + file_ending)
         return done and (not save_probabilities or os.path.isfile(self.output_file_truncated + ".npz"))
 
@@ -38,7 +41,7 @@ def _cases_from_folder(folder: Path, dataset_json: DatasetJson) -> dict[str, lis
 
     if not folder.is_dir():
         raise InferenceError(f"{folder}: input folder not found")
-    files = [f for f in folder.iterdir() if f.is_file() and not f.name.startswith(".")]
+    files = list_files(folder)
     if not any(f.name.endswith(dataset_json.file_ending) for f in files):
         others = sorted({"".join(f.suffixes) for f in files})
         found = f"; found files ending in {', '.join(others)}" if others else ""
@@ -74,21 +77,28 @@ def _cases_from_lists(lists: Sequence[Sequence[str | os.PathLike]], dataset_json
 
 def list_prediction_cases(
     inputs: str | os.PathLike | Sequence[Sequence[str | os.PathLike]],
-    outputs: str | os.PathLike | Sequence[str],
+    outputs: str | os.PathLike | Sequence[str] | None,
     dataset_json: DatasetJson,
     configuration: ConfigurationPlans,
     folder_with_segs_from_prev_stage: str | os.PathLike | None = None,
     num_parts: int = 1,
     part_id: int = 0,
 ) -> list[PredictionCase]:
-    """Return this part's cases from an input folder (``CASE_XXXX`` files) or a list of channel-file lists."""
+    """Return this part's cases from an input folder (``CASE_XXXX`` files) or a list of channel-file lists.
+
+    ``outputs`` is an output folder, one truncated output name per case, or None (predictions are
+    returned instead of written, as nnU-Net v2's ``predict_from_files`` allows).
+    """
     if num_parts < 1 or not 0 <= part_id < num_parts:
         raise InferenceError(f"part_id must be in 0..num_parts-1, got part_id {part_id} of {num_parts} parts")
     if isinstance(inputs, (str, os.PathLike)):
         images = _cases_from_folder(Path(inputs), dataset_json)
     else:
         images = _cases_from_lists(inputs, dataset_json)
-    if isinstance(outputs, (str, os.PathLike)):
+    truncated: list[str | None]
+    if outputs is None:
+        truncated = [None] * len(images)
+    elif isinstance(outputs, (str, os.PathLike)):
         truncated = [str(Path(outputs) / case_id) for case_id in images]
     else:
         truncated = [str(o) for o in outputs]

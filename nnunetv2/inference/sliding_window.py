@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnunetv2.exceptions import InferenceError
+from nnunetv2.utilities.parameters import check_number
 
 if TYPE_CHECKING:
     import torch
@@ -36,8 +37,7 @@ def compute_steps_for_sliding_window(
     image_size: Sequence[int], patch_size: Sequence[int], step_size: float
 ) -> list[list[int]]:
     """Return the tile start positions per axis (nnU-Net v2's rule; the image must be >= the patch)."""
-    if not 0 < step_size <= 1:
-        raise InferenceError(f"step_size must be in (0, 1], got {step_size}")
+    check_number("step_size", step_size, "(0, 1]", error=InferenceError)
     steps = []
     for size, patch in zip(image_size, patch_size):
         assert size >= patch, "pad the image to the patch size first"

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnunetv2.dataset.label_manager import LabelManager
-from nnunetv2.exceptions import InferenceError, NnUNetError
+from nnunetv2.exceptions import InferenceError, NnUNetError, reason_of
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.formats.plans import ConfigurationPlans, Plans
 
@@ -145,8 +145,7 @@ def load_trained_model(
         network.load_state_dict(fold_weights[0])
     except RuntimeError as e:
         raise InferenceError(
-            f"{model_folder}: the weights of fold {folds[0]} do not fit the network of the "
-            f"plans ({str(e).splitlines()[0]})"
+            f"{model_folder}: the weights of fold {folds[0]} do not fit the network of the plans ({reason_of(e)})"
         ) from None
     network.eval()
     return TrainedModel(

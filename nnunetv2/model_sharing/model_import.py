@@ -7,6 +7,7 @@ archive, so a malicious zip cannot write anywhere else ("zip slip").
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -63,6 +64,14 @@ def _checked_members(archive: zipfile.ZipFile, zip_file: Path) -> list[zipfile.Z
     return members
 
 
+def _make_folders(folder: Path) -> list[Path]:
+    """Create ``folder`` and its missing parents; return the ones created, outermost first."""
+    missing = [p for p in [folder, *folder.parents] if not p.exists()][::-1]
+    for path in missing:
+        path.mkdir(exist_ok=True)
+    return missing
+
+
 def install_model_from_zip_file(
     zip_file: str | os.PathLike, target_folder: str | os.PathLike | None = None
 ) -> list[Path]:
@@ -79,17 +88,32 @@ def install_model_from_zip_file(
     except zipfile.BadZipFile:
         raise NnUNetError(f"{zip_file}: not a zip file") from None
     written: list[Path] = []
-    with archive:
-        members = _checked_members(archive, zip_file)
-        for member in members:
-            destination = target / member.filename.replace("\\", "/")
-            if member.is_dir():
-                destination.mkdir(parents=True, exist_ok=True)
-                continue
-            # each file appears complete or not at all, even if the copy is interrupted
-            with archive.open(member) as source, atomic_path(destination) as tmp:
-                with open(tmp, "wb") as out:
-                    shutil.copyfileobj(source, out)
-            written.append(destination)
+    added: list[Path] = []  # files that did not exist before
+    created: list[Path] = []  # folders this install made, removed again if it fails
+    try:
+        with archive:
+            members = _checked_members(archive, zip_file)
+            for member in members:
+                destination = target / member.filename.replace("\\", "/")
+                folder = destination if member.is_dir() else destination.parent
+                created += _make_folders(folder)
+                if member.is_dir():
+                    continue
+                existed = destination.exists()
+                # each file appears complete or not at all, even if the copy is interrupted
+                with archive.open(member) as source, atomic_path(destination) as tmp:
+                    with open(tmp, "wb") as out:
+                        shutil.copyfileobj(source, out)
+                written.append(destination)
+                if not existed:
+                    added.append(destination)
+    except BaseException:
+        # a full disk or Ctrl-C: take back what this install added (files it replaced stay replaced)
+        for path in reversed(added):
+            path.unlink(missing_ok=True)
+        for folder in reversed(created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only if empty
+        raise
     logger.info("installed %d file(s) from %s into %s", len(written), zip_file, target)
     return written

@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from nnunetv2 import paths
+from nnunetv2.dataset.case_checks import geometry_problem, is_2d, label_value_problem, nonfinite_problem
 from nnunetv2.dataset.cases import list_training_cases
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.dataset.preprocessed_case import (
@@ -29,16 +30,19 @@ from nnunetv2.dataset.preprocessed_case import (
     remove_preprocessed_case,
     sample_class_locations,
     save_preprocessed_case,
+    write_preprocessing_record,
 )
 from nnunetv2.exceptions import DatasetError, NnUNetError, PlansError, PreprocessingError
 from nnunetv2.formats.dataset_json import DatasetJson
-from nnunetv2.formats.plans import ConfigurationPlans, Plans
+from nnunetv2.formats.plans import ConfigurationPlans, Plans, as_configuration_plans, as_plans
+from nnunetv2.imageio.base_reader_writer import SPACING_OF_MISSING_AXIS
 from nnunetv2.imageio.registry import reader_writer_class_from_name
 from nnunetv2.preprocessing.cropping import OUTSIDE_NONZERO_LABEL, crop_to_nonzero
 from nnunetv2.preprocessing.normalization import normalization_class_from_name
 from nnunetv2.preprocessing.resampling import compute_new_shape, resampling_function_by_name
 from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
 from nnunetv2.utilities.file_io import atomic_path
+from nnunetv2.utilities.process_pool import spawn_executor
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +83,10 @@ class DefaultPreprocessor:
     ) -> PreprocessedCase:
         """Read and preprocess one case; returns ``(data, seg or None, properties)``.
 
-        With a seg, ``properties['class_locations']`` holds the sampled voxels per class.
+        With a seg, ``properties['class_locations']`` holds the sampled voxels per class. Plans and
+        configuration may also be dicts or nnU-Net v2's ``PlansManager`` / ``ConfigurationManager``.
         """
+        plans, configuration = as_plans(plans), as_configuration_plans(configuration)
         data, seg, properties = self.read_case(image_files, seg_file, plans)
         return self.run_case_npy(data, seg, properties, plans, configuration, dataset_json)
 
@@ -94,6 +100,7 @@ class DefaultPreprocessor:
         dataset_json: DatasetJson | dict,
     ) -> PreprocessedCase:
         """Preprocess arrays already in memory (as read by the plans' reader-writer)."""
+        plans, configuration = as_plans(plans), as_configuration_plans(configuration)
         cropped = self.transpose_and_crop(data, seg, properties, plans)
         normalized = self.normalize(cropped, configuration, plans)
         return self.resample(cropped, normalized, configuration, _as_dataset_json(dataset_json))
@@ -112,6 +119,11 @@ class DefaultPreprocessor:
         """
         dataset_json = _as_dataset_json(dataset_json)
         data, seg, properties = self.read_case(image_files, seg_file, plans)
+        if seg is not None:
+            # -1 would take the crop marker's meaning and 0.5 would become 0: refused here, naming the file
+            problem = label_value_problem(seg, LabelManager.from_dataset_json(dataset_json).declared_values)
+            if problem:
+                raise DatasetError(f"{seg_file}: {problem}")
         cropped = self.transpose_and_crop(data, seg, properties, plans)
         del data, seg
         norm_keys = [_normalization_key(c) for c in configurations]
@@ -143,18 +155,31 @@ class DefaultPreprocessor:
         data, properties = reader.read_images([str(f) for f in image_files])
         if seg_file is None:
             return data, None, properties
-        seg, _ = reader.read_seg(str(seg_file))
+        seg, seg_properties = reader.read_seg(str(seg_file))
         if seg.shape[1:] != data.shape[1:]:
             raise DatasetError(
                 f"{seg_file}: segmentation shape {tuple(seg.shape[1:])} differs from the "
                 f"image shape {tuple(data.shape[1:])}"
             )
+        difference = geometry_problem(properties, seg_properties)
+        if difference:
+            raise DatasetError(f"{seg_file}: {difference}")
         return data, seg, properties
 
     def transpose_and_crop(
         self, data: np.ndarray, seg: np.ndarray | None, properties: dict[str, Any], plans: Plans
     ) -> CroppedCase:
-        """Transpose by ``plans.transpose_forward`` and crop to the nonzero region; records the geometry."""
+        """Transpose by ``plans.transpose_forward`` and crop to the nonzero region; records the geometry.
+
+        Refuses NaN or inf intensities (a network turns them into a background-only output) and an
+        image whose dimensionality differs from the plans' dataset (a 2D image in a 3D dataset).
+        """
+        problem = nonfinite_problem(data)
+        if problem:
+            raise DatasetError(f"the input {problem}; fix the image (e.g. replace them with the background value)")
+        if is_2d(properties["spacing"]) != (SPACING_OF_MISSING_AXIS in plans.original_median_spacing_after_transp):
+            kind, other = ("2D", "3D") if is_2d(properties["spacing"]) else ("3D", "2D")
+            raise DatasetError(f"the input is a {kind} image but plans '{plans.plans_name}' are for {other} images")
         axes = [0] + [a + 1 for a in plans.transpose_forward]
         data = data.transpose(axes)
         if seg is not None:
@@ -280,6 +305,7 @@ class _CaseJob:
     configurations: list[ConfigurationPlans]
     output_folders: dict[str, Path]
     dataset_json: DatasetJson
+    verbose: bool = False
 
 
 def _preprocess_case(job: _CaseJob) -> str:
@@ -289,7 +315,7 @@ def _preprocess_case(job: _CaseJob) -> str:
         for configuration in job.configurations:
             by_preprocessor.setdefault(configuration.preprocessor_name, []).append(configuration)
         for name, configurations in by_preprocessor.items():
-            preprocessor = preprocessor_class_from_name(name)()
+            preprocessor = preprocessor_class_from_name(name)(verbose=job.verbose)
             for configuration, data, seg, properties in preprocessor.run_case_for_configurations(
                 job.image_files, job.label_file, job.plans, configurations, job.dataset_json
             ):
@@ -379,10 +405,9 @@ def _run_jobs(jobs: list[_CaseJob], num_processes: int, show_progress: bool) -> 
                 _preprocess_case(job)
                 progress.update()
             return
-        import multiprocessing
 
         # spawn: forked workers can deadlock on thread pools that numpy/blosc2 started in the parent
-        pool = ProcessPoolExecutor(min(num_processes, len(jobs)), mp_context=multiprocessing.get_context("spawn"))
+        pool = spawn_executor(min(num_processes, len(jobs)))
         try:
             for future in as_completed([pool.submit(_preprocess_case, job) for job in jobs]):
                 future.result()
@@ -397,6 +422,7 @@ def preprocess_dataset(
     configurations: Sequence[str] = DEFAULT_CONFIGURATIONS,
     num_processes: int | Sequence[int] | None = None,
     show_progress: bool = True,
+    verbose: bool = False,
 ) -> None:
     """Preprocess a raw dataset into ``nnUNet_preprocessed/DatasetXXX/<data_identifier>/`` per configuration.
 
@@ -429,8 +455,10 @@ def preprocess_dataset(
     gt_folder = output_root / "gt_segmentations"
     case_ids = set(cases)
     for folder in output_folders.values():
-        _remove_stale_outputs(folder, case_ids)
         folder.mkdir(parents=True, exist_ok=True)
+        # first: from here until the final record, training sees this folder as incomplete
+        write_preprocessing_record(folder, sorted(case_ids), complete=False)
+        _remove_stale_outputs(folder, case_ids)
     _remove_stale_outputs(gt_folder, case_ids, gt_ending=dataset_json.file_ending)
     dataset_json.save(output_root / "dataset.json")
 
@@ -445,6 +473,7 @@ def preprocess_dataset(
             configurations_to_run,
             output_folders,
             dataset_json,
+            verbose,
         )
         for case_id, entry in cases.items()
     ]
@@ -453,3 +482,5 @@ def preprocess_dataset(
         "preprocessing %d cases of %s for %s", len(jobs), dataset_name, ", ".join(c.name for c in configurations_to_run)
     )
     _run_jobs(jobs, workers, show_progress)
+    for folder in output_folders.values():
+        write_preprocessing_record(folder, sorted(case_ids), complete=True)

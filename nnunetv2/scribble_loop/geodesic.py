@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnunetv2.exceptions import NnUNetError
+from nnunetv2.utilities.parameters import check_number
 
 if TYPE_CHECKING:
     import torch
@@ -32,6 +33,8 @@ DEFAULT_TOLERANCE = 5e-3
 MAX_SWEEPS = 50
 # edge costs are computed for this many elements at a time (small enough to stay in cache)
 _WEIGHT_BLOCK_ELEMENTS = 1 << 21
+
+_WHERE = "geodesic distance"
 
 
 @dataclass
@@ -74,11 +77,9 @@ def prepare_geodesic_inputs(
     # aminmax propagates NaN and shows inf, in one pass (isfinite().all() is several times slower)
     if not all(math.isfinite(float(v)) for v in torch.aminmax(image_t)):
         raise NnUNetError("geodesic distance: the image contains NaN or infinite values")
-    if not 0.0 <= _as_number(lamb, "lamb") <= 1.0:
-        raise NnUNetError(f"geodesic distance: lamb must be between 0 and 1, got {lamb!r}")
+    check_number("lamb", lamb, "[0, 1]", where=_WHERE)
     spacing_t = _checked_spacing(spacing, len(spatial))
-    if max_distance is not None and _as_number(max_distance, "max_distance") <= 0:
-        raise NnUNetError(f"geodesic distance: max_distance must be > 0, got {max_distance!r}")
+    check_number("max_distance", max_distance, "> 0", where=_WHERE, optional=True)
     half_step = None
     if step_cost is not None:
         step_t = _as_tensor(step_cost, "step_cost", image_t.device).float()
@@ -151,11 +152,9 @@ def geodesic_distance(
     """
     import torch
 
-    if iterations is not None and (isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 1):
-        raise NnUNetError(f"geodesic distance: iterations must be a positive integer or None, got {iterations!r}")
-    if _as_number(tolerance, "tolerance") < 0:
-        raise NnUNetError(f"geodesic distance: tolerance must be >= 0, got {tolerance!r}")
-    _as_number(cache_limit_gb, "cache_limit_gb")
+    check_number("iterations", iterations, "integer >= 1", where=_WHERE, optional=True)
+    check_number("tolerance", tolerance, ">= 0", where=_WHERE)
+    check_number("cache_limit_gb", cache_limit_gb, ">= 0", where=_WHERE)
     compute_device = _compute_device(image, device)
     inputs = prepare_geodesic_inputs(image, seeds, spacing, lamb, step_cost, max_distance, compute_device)
     with torch.no_grad():
@@ -362,13 +361,6 @@ def _as_tensor(value, name: str, device):
         # torch refuses non-native byte order, which nibabel returns for big-endian files
         return torch.from_numpy(np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("="))).to(device)
     raise NnUNetError(f"geodesic distance: {name} must be a numpy array or torch tensor, got {type(value).__name__}")
-
-
-def _as_number(value, name: str) -> float:
-    """Return ``value`` as a float; raise if it is not a real number (bool and NaN included)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or value != value:
-        raise NnUNetError(f"geodesic distance: {name} must be a number, got {value!r}")
-    return float(value)
 
 
 def _checked_spacing(spacing, ndim: int) -> tuple[float, ...]:

@@ -6,7 +6,10 @@ r >= 1 fine-tunes the previous round's network (round 1: the preliminary one) wi
 nnUNetTrainerConfidenceWeighted on the dataset's labeled cases plus round r-1's pseudo labels, predicts
 the pool and regenerates the pseudo labels from the same scribbles; a voxel's label then changes from
 round r-1's only to a class the new network gives at least ``update_min_probability`` (0: every voxel
-takes the new label, as in the published loop). Layout::
+takes the new label, as in the published loop). With ``refresh_every`` N the pseudo labels are also renewed
+within a round, every N epochs (the published method's in-run refresh): the network after e epochs predicts
+the pool into ``round_r/refresh_after_epoch_e/`` and training goes on, with one learning-rate decay and
+optimiser state across the round, on the renewed pseudo labels. Layout::
 
     LOOP/loop_state.json    settings and finished rounds, rewritten atomically after every round
     LOOP/round_0/           predictions/ (+ probabilities), pseudo_labels/ (+ confidence/), metrics.json
@@ -36,6 +39,7 @@ from nnunetv2.utilities.file_io import load_json, save_json
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "loop_state.json"
+REFRESH_PREFIX = "refresh_after_epoch_"  # round_r/refresh_after_epoch_E/: an in-run pseudo-label refresh
 METRICS_FILE = "metrics.json"
 # settings that only say how or how long to run, or what to measure; changing them keeps a loop folder usable
 _RUNTIME_SETTINGS = (
@@ -46,7 +50,10 @@ _RUNTIME_SETTINGS = (
     "pool_reference",
     "test_images",
     "test_reference",
+    "save_distance_maps",
 )
+# settings added after loop folders existed: a state file without them was made with these values
+_LATER_SETTING_DEFAULTS = {"freeze_encoder": False, "reinit_decoder_stages": 0, "refresh_every": None}
 
 
 def run_scribble_loop(request: ScribbleLoopRequest) -> list[dict[str, Any]]:
@@ -88,19 +95,15 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     from nnunetv2 import paths
     from nnunetv2.dataset.cases import group_images_by_case
     from nnunetv2.formats.model_folder import fold_folder, model_folder
+    from nnunetv2.scribble_loop.partial_fine_tuning import check_reinit_decoder_stages
     from nnunetv2.scribble_loop.pseudo_labels import check_update_min_probability, pseudo_label_parameters
     from nnunetv2.scribble_loop.training_data import check_pool_case_names
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.parameters import check_numbers
 
-    for name in ("num_rounds", "epochs_per_round", "iterations_per_epoch", "val_iterations_per_epoch"):
-        if getattr(request, name) < 1:
-            raise NnUNetError(f"scribble loop: {name} must be at least 1, got {getattr(request, name)}")
-    if not request.initial_lr > 0:
-        raise NnUNetError(f"scribble loop: initial_lr must be positive, got {request.initial_lr}")
-    if not 0 <= request.scribble_sample_probability <= 1:
-        raise NnUNetError(
-            f"scribble loop: scribble_sample_probability must lie in [0, 1], got {request.scribble_sample_probability}"
-        )
+    counts = ("num_rounds", "epochs_per_round", "iterations_per_epoch", "val_iterations_per_epoch")
+    rules = {name: "integer >= 1" for name in counts} | {"initial_lr": "> 0", "scribble_sample_probability": "[0, 1]"}
+    check_numbers(rules, {name: getattr(request, name) for name in rules}, where="scribble loop")
     if (request.test_images is None) != (request.test_reference is None):
         raise NnUNetError("scribble loop: a test set needs both its images and its reference labels")
     for name in ("pool_images", "scribbles", "pool_reference", "test_images", "test_reference"):
@@ -132,9 +135,25 @@ def _resolve(request: ScribbleLoopRequest) -> ResolvedLoop:
     pseudo_label_parameters(**request.pseudo_label_parameters)  # bad names and values fail before any work
     if request.update_min_probability is not None:
         check_update_min_probability(request.update_min_probability)
+    check_reinit_decoder_stages(request.reinit_decoder_stages)
+    if request.refresh_every is not None and not 1 <= request.refresh_every < request.epochs_per_round:
+        raise NnUNetError(
+            f"scribble loop: refresh_every must lie between 1 and epochs_per_round - 1 "
+            f"({request.epochs_per_round - 1}), got {request.refresh_every}"
+        )
+    _check_reinit_against_plans(request.reinit_decoder_stages, configuration)
     return ResolvedLoop(
         request, Path(request.output_folder), preliminary, labeled, plans_dict, plans, configuration, dataset_json, pool
     )
+
+
+def _check_reinit_against_plans(num_stages: int, configuration) -> None:
+    """More decoder stages to re-initialise than the plans' U-Net has is an error before any work."""
+    encoder_stages = configuration.architecture.arch_kwargs.get("n_stages")
+    if isinstance(encoder_stages, int) and num_stages > encoder_stages - 1:
+        raise TrainingError(
+            f"reinit_decoder_stages is {num_stages}, but the network has only {encoder_stages - 1} decoder stages"
+        )
 
 
 def _comparable_settings(request: ScribbleLoopRequest) -> dict[str, Any]:
@@ -153,7 +172,7 @@ def _load_or_create_state(loop: ResolvedLoop) -> dict[str, Any]:
     if path.is_file():
         state = load_json(path)
         stored = state.get("settings", {})
-        changed = sorted(k for k in settings if stored.get(k) != settings[k])
+        changed = sorted(k for k in settings if stored.get(k, _LATER_SETTING_DEFAULTS.get(k)) != settings[k])
         if changed:
             raise NnUNetError(
                 f"{path}: this loop was started with {changed[0]}={stored.get(changed[0])!r}, now "
@@ -178,57 +197,128 @@ def _train_round(loop: ResolvedLoop, round_index: int) -> None:
 
     fold = fold_folder(loop.round_folder(round_index) / "model", "all")
     if not (fold / "checkpoint_final.pth").is_file():
-        _fine_tune(loop, round_index, fold)
+        _fine_tune_with_refreshes(loop, round_index, fold)
     # derived data: cheap to rebuild, large to keep
     shutil.rmtree(loop.round_folder(round_index) / "training_data", ignore_errors=True)
+    for refresh in loop.round_folder(round_index).glob(f"{REFRESH_PREFIX}*"):
+        shutil.rmtree(refresh / "training_data", ignore_errors=True)
 
 
-def _fine_tune(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
-    """Train the round's model into ``fold``, from its checkpoint_latest or else from the previous round's weights."""
+def _refresh_folder(loop: ResolvedLoop, round_index: int, epoch: int) -> Path:
+    return loop.round_folder(round_index) / f"{REFRESH_PREFIX}{epoch}"
+
+
+def latest_pseudo_labels(loop: ResolvedLoop, round_index: int, at_epoch: int | None = None) -> Path:
+    """The pseudo labels round ``round_index`` trains on after ``at_epoch`` epochs (None: the last ones): its latest
+    in-run refresh (``refresh_every``), else round r-1's."""
+    request = loop.request
+    if request.refresh_every is not None:
+        at = request.epochs_per_round if at_epoch is None else at_epoch
+        done = [e for e in range(request.refresh_every, request.epochs_per_round, request.refresh_every) if e <= at]
+        if done:
+            return _refresh_folder(loop, round_index, done[-1]) / "pseudo_labels"
+    return loop.round_folder(round_index - 1) / "pseudo_labels"
+
+
+def _fine_tune_with_refreshes(loop: ResolvedLoop, round_index: int, fold: Path) -> None:
+    """Fine-tune the round; with ``refresh_every`` the pseudo labels are renewed every N epochs within the run
+    (one learning-rate decay and optimiser state across the whole round, as in the published method)."""
+    from nnunetv2.formats.checkpoint_io import load_checkpoint
+
+    request = loop.request
+    every = request.refresh_every
+    if every is None:
+        _fine_tune(loop, round_index, fold)
+        return
+    latest = fold / "checkpoint_latest.pth"
+    epoch = int(load_checkpoint(latest)["current_epoch"]) if latest.is_file() else 0
+    while epoch < request.epochs_per_round:
+        if epoch > 0 and epoch % every == 0:  # the network after `epoch` epochs predicts the pool, labels renewed
+            refresh = _refresh_folder(loop, round_index, epoch)
+            pool = Path(request.pool_images)
+            _predict(loop, fold.parent, ["all"], "checkpoint_latest.pth", pool, refresh / "predictions", True)
+            _make_pseudo_labels(loop, round_index, refresh, latest_pseudo_labels(loop, round_index, epoch - 1))
+        stop = min((epoch // every + 1) * every, request.epochs_per_round)
+        _fine_tune(loop, round_index, fold, stop, latest_pseudo_labels(loop, round_index, epoch))
+        if stop < request.epochs_per_round:
+            (fold / "checkpoint_final.pth").unlink(missing_ok=True)  # the round is not finished
+        epoch = stop
+
+
+def _fine_tune(
+    loop: ResolvedLoop,
+    round_index: int,
+    fold: Path,
+    stop_after: int | None = None,
+    pseudo_labels: Path | None = None,
+) -> None:
+    """Train the round's model into ``fold``, from its checkpoint_latest or else from the previous round's weights.
+
+    ``stop_after``: stop after this many epochs of the round (the learning rate still decays over the whole
+    round); ``pseudo_labels``: train on these instead of round r-1's.
+    """
     from nnunetv2.formats.model_folder import fold_folder
+    from nnunetv2.scribble_loop.partial_fine_tuning import apply_partial_fine_tuning
     from nnunetv2.training.checkpointing import load_pretrained_weights
+    from nnunetv2.training.run_training import prepare_run_environment
+    from nnunetv2.training.trainer_options import TrainerOptions
     from nnunetv2.training.trainers.nnUNetTrainerConfidenceWeighted import nnUNetTrainerConfidenceWeighted
+    from nnunetv2.utilities.device import resolve_device
 
     request = loop.request
     if round_index == 1:
         start_weights = fold_folder(loop.preliminary_model, request.fold) / request.checkpoint_name
     else:
         start_weights = fold_folder(loop.round_folder(round_index - 1) / "model", "all") / "checkpoint_final.pth"
-    data_folder = _training_data(loop, round_index)
-    trainer = nnUNetTrainerConfidenceWeighted(
-        loop.plans_dict, request.configuration, "all", loop.dataset_json.to_dict(), request.device
+    data_folder = _training_data(loop, round_index, pseudo_labels)
+    # one request: the checkpoints' init_args then reproduce the round's training
+    options = TrainerOptions(
+        num_epochs=request.epochs_per_round,  # the lr decays over the whole round, however it is cut
+        stop_after_epoch=stop_after,
+        num_iterations_per_epoch=request.iterations_per_epoch,
+        num_val_iterations_per_epoch=request.val_iterations_per_epoch,
+        initial_lr=request.initial_lr,
+        save_every=request.save_every,
+        seed=None if request.seed is None else request.seed + round_index,
+        num_data_workers=request.num_data_workers,
+        preprocessed_dataset_folder=str(data_folder),
+        output_folder_base=str(fold.parent),
+        settings={"scribble_sample_probability": request.scribble_sample_probability},
     )
-    trainer.use_folders(data_folder, fold.parent)
-    trainer.num_epochs = request.epochs_per_round
-    trainer.num_iterations_per_epoch = request.iterations_per_epoch
-    trainer.num_val_iterations_per_epoch = request.val_iterations_per_epoch
-    trainer.initial_lr = request.initial_lr
-    trainer.scribble_sample_probability = request.scribble_sample_probability
-    if request.save_every is not None:
-        trainer.save_every = request.save_every
-    trainer.seed = None if request.seed is None else request.seed + round_index
-    trainer.num_data_workers = request.num_data_workers
-    if (fold / "checkpoint_latest.pth").is_file():
+    # ``options`` is taken by the trainers' metaclass (TrainerMeta), which mypy does not see
+    trainer = nnUNetTrainerConfidenceWeighted(  # type: ignore[call-arg]
+        loop.plans_dict, request.configuration, "all", loop.dataset_json.to_dict(), resolve_device(request.device),
+        options=options,
+    )  # fmt: skip
+    resuming = (fold / "checkpoint_latest.pth").is_file()
+    if resuming:
         trainer.load_checkpoint(fold / "checkpoint_latest.pth")
         logger.info("round %d: continuing training at epoch %d", round_index, trainer.current_epoch)
     else:
         trainer.initialize()
         load_pretrained_weights(trainer.unwrapped_network(), start_weights)
+    # a resumed round keeps its re-initialised weights (they are in the checkpoint); freezing is redone
+    apply_partial_fine_tuning(
+        trainer.unwrapped_network(), request.freeze_encoder, request.reinit_decoder_stages, reinitialise=not resuming
+    )
+    prepare_run_environment(trainer, options.seed)
     trainer.run_training()
 
 
-def _training_data(loop: ResolvedLoop, round_index: int) -> Path:
-    """The round's preprocessed training folder, built once (into a temporary folder renamed when complete)."""
+def _training_data(loop: ResolvedLoop, round_index: int, pseudo_labels: Path | None = None) -> Path:
+    """The round's preprocessed training folder, built once (into a temporary folder renamed when complete);
+    ``pseudo_labels`` of an in-run refresh get their own, next to them."""
     from nnunetv2.scribble_loop.pseudo_label_folder import CONFIDENCE_FOLDER, CONFIDENCE_SUFFIX, SUMMARY_FILE
     from nnunetv2.scribble_loop.training_data import PseudoLabeledCase, build_round_training_data
 
-    round_folder = loop.round_folder(round_index)
+    previous_round = loop.round_folder(round_index - 1) / "pseudo_labels"
+    pseudo_labels = previous_round if pseudo_labels is None else pseudo_labels
+    round_folder = loop.round_folder(round_index) if pseudo_labels == previous_round else pseudo_labels.parent
     target = round_folder / "training_data"
     if target.is_dir():
         return target
     for leftover in round_folder.glob(".training_data.*"):
         shutil.rmtree(leftover)
-    pseudo_labels = loop.round_folder(round_index - 1) / "pseudo_labels"
     summary = load_json(pseudo_labels / SUMMARY_FILE)["cases"]
     ending = loop.dataset_json.file_ending
     pool = []
@@ -290,17 +380,23 @@ def _predict(
     )
 
 
-def _make_pseudo_labels(loop: ResolvedLoop, round_index: int) -> None:
-    """Grow the scribbles into pseudo labels with the round's probabilities (skipped when already complete)."""
+def _make_pseudo_labels(
+    loop: ResolvedLoop, round_index: int, round_folder: Path | None = None, previous: Path | None = None
+) -> None:
+    """Grow the scribbles into pseudo labels with the round's probabilities (skipped when already complete).
+
+    ``round_folder``/``previous``: an in-run refresh's folder and the pseudo labels it renews.
+    """
     from nnunetv2.scribble_loop.pseudo_label_folder import SUMMARY_FILE, make_pseudo_labels_for_folder
 
-    round_folder = loop.round_folder(round_index)
+    round_folder = loop.round_folder(round_index) if round_folder is None else round_folder
     output = round_folder / "pseudo_labels"
     if (output / SUMMARY_FILE).is_file():  # written last
         return
     request = loop.request
     # later rounds renew a voxel's label only where the new network supports it (update_min_probability)
-    previous = None if round_index == 0 else loop.round_folder(round_index - 1) / "pseudo_labels"
+    if previous is None and round_index > 0:
+        previous = latest_pseudo_labels(loop, round_index)
     make_pseudo_labels_for_folder(
         request.pool_images,
         round_folder / "predictions",
@@ -312,5 +408,6 @@ def _make_pseudo_labels(loop: ResolvedLoop, round_index: int) -> None:
         progress=request.show_progress,
         previous_pseudo_labels=previous,
         update_min_probability=None if previous is None else request.update_min_probability,
+        save_distance_maps=request.save_distance_maps,
         **request.pseudo_label_parameters,
     )

@@ -40,6 +40,11 @@ class ScribbleLoopRequest:
     device: str | None = None
     num_data_workers: int | None = None
     show_progress: bool = True
+    # partial fine-tuning (the published method's retrain_layer / reinit)
+    freeze_encoder: bool = False
+    reinit_decoder_stages: int = 0  # the finest decoder stages re-initialised before each round's fine-tuning
+    save_distance_maps: bool = False  # per-class geodesic distance maps next to each round's pseudo labels
+    refresh_every: int | None = None  # renew the pseudo labels every N epochs within a round (None: per round only)
 
 
 @dataclass

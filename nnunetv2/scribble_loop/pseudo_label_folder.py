@@ -6,7 +6,8 @@ holding ``probabilities`` ``(C, *spatial)`` in the image's geometry (what ``nnUN
 --save_probabilities`` writes; a region model's sigmoid outputs become label probabilities with
 ``label_probabilities``), and optionally ``SCRIBBLES/{case}{ending}`` (a case without a scribble
 file has no correction). Outputs: ``OUT/{case}{ending}`` (pseudo label, written like a prediction),
-``OUT/confidence/{case}_confidence.nii.gz`` (float32 in [0, 1], the image's geometry) and
+``OUT/confidence/{case}_confidence.nii.gz`` (float32 in [0, 1], the image's geometry; ``read_float_map`` of
+``nnunetv2.imageio.image_files`` reads it) and
 ``OUT/summary.json``.
 """
 
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 CONFIDENCE_FOLDER = "confidence"
 CONFIDENCE_SUFFIX = "_confidence.nii.gz"
 SUMMARY_FILE = "summary.json"
+DISTANCE_MAPS_FOLDER = "distance_maps"  # with save_distance_maps: CASE_class{c}.nii.gz
 
 
 def make_pseudo_labels_for_folder(
@@ -44,6 +46,7 @@ def make_pseudo_labels_for_folder(
     progress: bool = True,
     previous_pseudo_labels: str | os.PathLike | None = None,
     update_min_probability: float | None = None,
+    save_distance_maps: bool = False,
     **rule_parameters: Any,
 ) -> dict[str, Any]:
     """Write a pseudo label, a confidence map and summary.json for every case of ``images_folder``; return the summary.
@@ -57,9 +60,14 @@ def make_pseudo_labels_for_folder(
     its new label only where the network gives it at least ``update_min_probability`` (default
     DEFAULT_UPDATE_MIN_PROBABILITY) and otherwise keeps its previous label and confidence
     (``keep_previous_where_unsure``).
+    save_distance_maps: also write each growing class's capped geodesic distance D_c as
+    ``distance_maps/CASE_class{c}.nii.gz`` (float32, the image's geometry).
     rule_parameters: options of ``geodesic_pseudo_label`` (threshold, lamb, ...).
     """
     from nnunetv2.dataset.cases import group_images_by_case
+    from nnunetv2.imageio.image_files import write_float_map
+    from nnunetv2.imageio.registry import image_file_ending
+    from nnunetv2.scribble_loop.pseudo_label_summary import case_summary, classes_over_cases, warn_about_shrunk_classes
     from nnunetv2.scribble_loop.pseudo_labels import (
         DEFAULT_UPDATE_MIN_PROBABILITY,
         check_update_min_probability,
@@ -81,7 +89,7 @@ def make_pseudo_labels_for_folder(
     images_folder, scribbles_folder = Path(images_folder), Path(scribbles_folder)
     probabilities_folder, output_folder = Path(probabilities_folder), Path(output_folder)
     dataset_json = _load_dataset_json(dataset) if dataset is not None else None
-    file_ending = dataset_json.file_ending if dataset_json is not None else _file_ending_of_images(images_folder)
+    file_ending = dataset_json.file_ending if dataset_json is not None else image_file_ending(images_folder)
     cases = group_images_by_case(
         images_folder, file_ending, dataset_json.num_channels if dataset_json is not None else None
     )
@@ -104,12 +112,24 @@ def make_pseudo_labels_for_folder(
         scribbles = _load_scribbles(
             scribble_files.get(case), reader_writer, image.shape[1:], case_unannotated, label_manager
         )
+        distances: dict[int, np.ndarray] | None = {} if save_distance_maps else None
         try:
             label, confidence = geodesic_pseudo_label(
-                image, probabilities, scribbles, properties["spacing"], case_unannotated, device=device, **parameters
+                image,
+                probabilities,
+                scribbles,
+                properties["spacing"],
+                case_unannotated,
+                device=device,
+                distance_maps=distances,
+                **parameters,
             )
         except NnUNetError as e:
             raise type(e)(f"case '{case}': {e}") from None
+        for class_value, distance in (distances or {}).items():
+            write_float_map(
+                distance, output_folder / DISTANCE_MAPS_FOLDER / f"{case}_class{class_value}.nii.gz", properties
+            )
         kept = None
         if previous_files is not None:
             previous_label, previous_confidence = _load_previous(previous_files[case], reader_writer, label.shape)
@@ -117,8 +137,10 @@ def make_pseudo_labels_for_folder(
                 label, confidence, probabilities, previous_label, previous_confidence, update_min_probability
             )
         reader_writer.write_seg(label, output_folder / f"{case}{file_ending}", properties)
-        write_confidence_map(confidence, output_folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}", properties)
-        summary_cases[case] = _case_summary(probabilities.argmax(0), label, scribbles, case_unannotated, confidence)
+        write_float_map(confidence, output_folder / CONFIDENCE_FOLDER / f"{case}{CONFIDENCE_SUFFIX}", properties)
+        summary_cases[case] = case_summary(
+            probabilities.argmax(0), label, scribbles, case_unannotated, confidence, probabilities.shape[0]
+        )
         if kept is not None:
             summary_cases[case]["kept_previous_voxels"] = int(kept.sum())
         logger.debug("%s: %d voxels changed", case, summary_cases[case]["changed_voxels"])
@@ -129,80 +151,17 @@ def make_pseudo_labels_for_folder(
             "previous_pseudo_labels": str(previous_pseudo_labels),
             "update_min_probability": update_min_probability,
         }
+    per_class = classes_over_cases(summary_cases)
     summary = {
         "parameters": parameters,
         "total_changed_voxels": sum(c["changed_voxels"] for c in summary_cases.values()),
+        "per_class": per_class,
+        "shrunk_classes": sorted(c for c, entry in per_class.items() if entry["shrunk"]),
         "cases": summary_cases,
     }
+    warn_about_shrunk_classes(summary_cases)
     save_json(summary, output_folder / SUMMARY_FILE)
     return summary
-
-
-def write_confidence_map(confidence: np.ndarray, output_file: str | os.PathLike, properties: dict[str, Any]) -> None:
-    """Write a float32 ``(z, y, x)`` map (``(1, y, x)`` for a 2D image) as an image file with the geometry in
-    ``properties`` (as a reader-writer returned it); the format follows the file name (e.g. .nii.gz)."""
-    import SimpleITK as sitk
-
-    from nnunetv2.imageio.base_reader_writer import atomic_image_path
-
-    confidence = _in_file_orientation(np.asarray(confidence, dtype=np.float32), properties)
-    spacing, origin, direction = _itk_geometry(properties, confidence.shape)
-    image = sitk.GetImageFromArray(confidence[0] if len(spacing) == 2 else confidence)
-    image.SetSpacing(spacing)
-    image.SetOrigin(origin)
-    image.SetDirection(direction)
-    with atomic_image_path(output_file) as tmp:
-        sitk.WriteImage(image, str(tmp), True)
-
-
-def read_confidence_map(path: str | os.PathLike, image_reader_writer: str | None = None) -> np.ndarray:
-    """Return a map written by ``write_confidence_map`` as float32 ``(1, z, y, x)`` (2D: ``(1, 1, y, x)``),
-    aligned with the arrays ``image_reader_writer`` (the dataset's reader-writer name) reads from the images."""
-    from nnunetv2.imageio.registry import reader_writer_class_from_name
-
-    reader_class = reader_writer_class_from_name(image_reader_writer or "SimpleITKIO")
-    # a reorienting NIfTI reader must reorient the map as it did the image; PNG/TIFF readers cannot read NIfTI
-    if ".nii.gz" not in reader_class.supported_file_endings:
-        reader_class = reader_writer_class_from_name("SimpleITKIO")
-    confidence, _ = reader_class().read_images([path])
-    return confidence.astype(np.float32, copy=False)
-
-
-def _in_file_orientation(array: np.ndarray, properties: dict[str, Any]) -> np.ndarray:
-    """Undo a reader's reorientation (NibabelIOWithReorient) so the map matches the image file voxel by voxel."""
-    stuff = properties.get("nibabel_stuff", {})
-    if "reoriented_affine" not in stuff:
-        return array
-    from nibabel.orientations import apply_orientation, io_orientation, ornt_transform
-
-    back = ornt_transform(
-        io_orientation(np.asarray(stuff["reoriented_affine"], dtype=float)),
-        io_orientation(np.asarray(stuff["original_affine"], dtype=float)),
-    )
-    # nibabel orders axes (x, y, z), our arrays (z, y, x)
-    return np.ascontiguousarray(apply_orientation(array.transpose(2, 1, 0), back).transpose(2, 1, 0))
-
-
-def _itk_geometry(properties: dict[str, Any], shape: tuple[int, ...]) -> tuple[list, list, list]:
-    """Return SimpleITK's (spacing, origin, direction) for an array read with ``properties``."""
-    from nnunetv2.imageio.base_reader_writer import SPACING_OF_MISSING_AXIS
-
-    if "sitk_stuff" in properties:
-        geometry = properties["sitk_stuff"]
-        return list(geometry["spacing"]), list(geometry["origin"]), list(geometry["direction"])
-    if "nibabel_stuff" in properties:
-        stuff = properties["nibabel_stuff"]
-        affine = np.asarray(stuff["original_affine"], dtype=float)
-        dimension = int(stuff.get("spatial_dimensions", 3))
-        # nibabel's affine maps voxel indices to RAS coordinates, ITK's geometry maps them to LPS
-        lps = np.diag([-1.0, -1.0, 1.0]) @ affine[:3]
-        matrix = lps[:dimension, :dimension]
-        spacing = np.linalg.norm(matrix, axis=0)
-        return spacing.tolist(), lps[:dimension, 3].tolist(), (matrix / spacing).ravel().tolist()
-    spacing = [float(s) for s in properties["spacing"]]
-    if shape[0] == 1 and spacing[0] == SPACING_OF_MISSING_AXIS:
-        spacing = spacing[1:]
-    return spacing[::-1], [0.0] * len(spacing), np.eye(len(spacing)).ravel().tolist()
 
 
 def _load_dataset_json(dataset: str | os.PathLike) -> DatasetJson:
@@ -221,23 +180,6 @@ def _load_dataset_json(dataset: str | os.PathLike) -> DatasetJson:
         if (root / name / "dataset.json").is_file():
             return DatasetJson.load(root / name / "dataset.json")
     raise DatasetNotFoundError(f"{name}: no dataset.json in {' or '.join(str(r / name) for r in roots)}")
-
-
-def _file_ending_of_images(folder: Path) -> str:
-    """The one file ending of the images in ``folder`` (as spelled there)."""
-    from nnunetv2.imageio.registry import file_ending_of
-
-    if not folder.is_dir():
-        raise DatasetError(f"{folder}: folder not found")
-    endings = {
-        f.name[len(f.name) - len(file_ending_of(f.name)) :]
-        for f in folder.iterdir()
-        if f.is_file() and not f.name.startswith(".") and not f.name.endswith(".json")
-    }
-    if len(endings) != 1:
-        found = f"files ending in {', '.join(sorted(endings))}" if endings else "no image files"
-        raise DatasetError(f"{folder}: expected images of one file ending, found {found}; pass -d to name the dataset")
-    return endings.pop()
 
 
 def _reader_writer(dataset_json: DatasetJson | None, file_ending: str, example_file: str):
@@ -273,13 +215,11 @@ def _probability_files(folder: Path, cases: dict[str, list[Path]]) -> dict[str, 
 
 def _scribble_files(folder: Path, file_ending: str, cases: dict[str, list[Path]]) -> dict[str, Path]:
     """``case -> SCRIBBLES/{case}{ending}`` for the cases that have one; a file of no known case is an error."""
+    from nnunetv2.utilities.file_io import list_files
+
     if not folder.is_dir():
         raise NnUNetError(f"{folder}: scribbles folder not found")
-    found = {
-        f.name[: -len(file_ending)]: f
-        for f in folder.iterdir()
-        if f.is_file() and f.name.endswith(file_ending) and not f.name.startswith(".")
-    }
+    found = {f.name[: -len(file_ending)]: f for f in list_files(folder, file_ending)}
     unknown = sorted(set(found) - set(cases))
     if unknown:
         raise NnUNetError(
@@ -312,7 +252,9 @@ def _load_previous(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A case's previous pseudo label and confidence as ``(*spatial)`` arrays, checked against the image shape."""
     label, _ = reader_writer.read_seg(files[0])
-    confidence = read_confidence_map(files[1], type(reader_writer).__name__)
+    from nnunetv2.imageio.image_files import read_float_map
+
+    confidence = read_float_map(files[1], type(reader_writer).__name__)
     for path, array in zip(files, (label, confidence)):
         if array.shape[1:] != tuple(spatial_shape):
             raise ImageIOError(
@@ -389,28 +331,6 @@ def _load_scribbles(
                 f"{path}: scribble value {int(drawn_gaps[0])} is not a label value of dataset.json ({values})"
             )
     return scribbles[0]
-
-
-def _case_summary(
-    prediction: np.ndarray, label: np.ndarray, scribbles: np.ndarray, unannotated: int, confidence: np.ndarray
-) -> dict[str, Any]:
-    """Changed voxels (pseudo label vs the network's argmax), per 'from->to' pair, and scribble counts."""
-    changed = prediction != label
-    num_classes = int(max(prediction.max(), label.max())) + 1
-    pairs = np.bincount(
-        prediction[changed].astype(np.int64) * num_classes + label[changed], minlength=num_classes * num_classes
-    )
-    scribbled = scribbles != unannotated
-    return {
-        "voxels": int(label.size),
-        "changed_voxels": int(changed.sum()),
-        "changed_fraction": float(changed.mean()),
-        "changes": {f"{i // num_classes}->{i % num_classes}": int(n) for i, n in enumerate(pairs) if n},
-        "scribbled_voxels": int(scribbled.sum()),
-        "scribbled_classes": sorted(int(c) for c in np.unique(scribbles[scribbled])),
-        "unannotated_value": int(unannotated),
-        "mean_confidence": float(confidence.mean()),
-    }
 
 
 # public name for other folder commands that take the same -d argument (nnunetv2.annotation, nnunetv2.visualization)

@@ -5,8 +5,9 @@ step of spacing-scaled length L (voxel units of the finest axis) between voxels 
 
     sqrt((1 - lamb) * L**2 + lamb * ||I(p) - I(q)||**2)  +  probability_weight * L * (2 - P_c(p) - P_c(q)) / 2
 
-(I: the image, each channel z-scored over the image and multiplied by ``intensity_weight``; P_c:
-the network's probability of c).
+(I: the image, each channel z-scored over the image, divided by the ``edge_normalisation`` percentile of
+its non-zero neighbour differences when that is > 0, and multiplied by ``intensity_weight``; P_c: the
+network's probability of c).
 D_c is capped at ``threshold`` T and turned into G_c = exp(-(exp(D_c) - 1) / T); classes without
 scribbles have G_c = 0. The label is argmax_c of P_c + G_c - sum_{j != c} G_j; scribbled voxels
 keep the class drawn there. Two rules (``rule``):
@@ -18,8 +19,10 @@ keep the class drawn there. Two rules (``rule``):
 - ``network_aware`` (default): a stroke (connected component of one class's scribbles) that the
   network already labels with its class on at least ``resolved_stroke_agreement`` of its voxels does
   not grow (its voxels still keep their class): it has been learned, and growing it again only spills
-  over edges. While the network disagrees with every stroke (the first prediction, on which the
-  strokes were drawn) the labels equal the published rule's. Confidence is max(G_label, network part)
+  over edges. With ``stroke_region_only`` a stroke voxel grows only through voxels the network labels
+  as the stroke's class or as the class it gave that stroke voxel (the class the person corrected),
+  never into a third class. Its defaults (RULE_DEFAULTS) also normalise edge strength per image and
+  weigh intensity change and the network's doubt more. Confidence is max(G_label, network part)
   x (1 - max_{j != label} G_j), 1 on scribbles: no dip far inside an object that the network labels
   right and a stroke reaches weakly, and low where strokes of two classes compete.
 
@@ -36,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nnunetv2.exceptions import NnUNetError
+from nnunetv2.utilities.parameters import check_number
 
 if TYPE_CHECKING:
     import torch
@@ -50,15 +54,18 @@ def geodesic_pseudo_label(
     *,
     threshold: float = 10.0,
     lamb: float = 0.99,
-    intensity_weight: float = 3.0,
-    probability_weight: float = 0.1,
+    intensity_weight: float | None = None,
+    probability_weight: float | None = None,
     min_geodesic_confidence: float = 0.1,
     probability_confidence_scale: float = 0.8,
     boundary_width: int = 1,
     boundary_factor: float = 0.5,
     rule: str = "network_aware",
     resolved_stroke_agreement: float = 0.5,
+    edge_normalisation: float | None = None,
+    stroke_region_only: bool | None = None,
     device=None,
+    distance_maps: dict[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Return (pseudo label ``(*spatial)`` uint8/uint16, confidence ``(*spatial)`` float32 in [0, 1]).
 
@@ -67,12 +74,24 @@ def geodesic_pseudo_label(
     scribbles: ``(*spatial)`` integer map with a class 0..C-1 where drawn and ``unannotated_value``
     (default C) elsewhere; spatial is 2D or 3D (a 2D image may be ``(1, y, x)``); spacing per
     spatial axis (default 1). See the module docstring for the rule and its parameters.
+    distance_maps: a dict to receive ``class -> D_c`` (float32, capped at ``threshold``) of every class
+    whose strokes grew, for debugging.
     """
     import torch
 
     from nnunetv2.scribble_loop.geodesic import geodesic_distance
     from nnunetv2.utilities.device import resolve_device
 
+    _check_parameters(rule=rule)
+    rule_defaults = RULE_DEFAULTS[rule]
+    if intensity_weight is None:
+        intensity_weight = rule_defaults["intensity_weight"]
+    if probability_weight is None:
+        probability_weight = rule_defaults["probability_weight"]
+    if edge_normalisation is None:
+        edge_normalisation = rule_defaults["edge_normalisation"]
+    if stroke_region_only is None:
+        stroke_region_only = rule_defaults["stroke_region_only"]
     _check_parameters(
         threshold=threshold,
         lamb=lamb,
@@ -84,17 +103,20 @@ def geodesic_pseudo_label(
         boundary_factor=boundary_factor,
         rule=rule,
         resolved_stroke_agreement=resolved_stroke_agreement,
+        edge_normalisation=edge_normalisation,
+        stroke_region_only=stroke_region_only,
     )
     num_classes = int(np.shape(probabilities)[0]) if np.ndim(probabilities) > 0 else 0
     unannotated_value = num_classes if unannotated_value is None else unannotated_value
     _check_arrays(image, probabilities, scribbles, spacing, unannotated_value)
     device = resolve_device(None if device is None else str(device))
     with torch.no_grad():
-        image_t = _z_scored(torch.as_tensor(np.asarray(image, dtype=np.float32), device=device)).mul_(intensity_weight)
+        relative_spacing = _relative_spacing(spacing, np.shape(scribbles))
+        image_t = torch.as_tensor(np.asarray(image, dtype=np.float32), device=device)
+        image_t = _normalised(image_t, edge_normalisation).mul_(intensity_weight)
         probs = torch.as_tensor(np.asarray(probabilities, dtype=np.float32), device=device)
         drawn = torch.as_tensor(np.asarray(scribbles).astype(np.int64), device=device)
         scribbled = drawn != unannotated_value
-        relative_spacing = _relative_spacing(spacing, drawn.shape)
 
         network_label = probs.argmax(0)
         # the strokes that grow: all (published), or those the network does not label as drawn yet (network_aware)
@@ -105,15 +127,19 @@ def geodesic_pseudo_label(
         )
         geodesic = torch.zeros_like(probs)  # G_c; stays 0 for classes without growing scribbles
         for c in torch.unique(drawn[growing]).tolist():
-            distance = geodesic_distance(
-                image_t,
-                growing & (drawn == c),
-                spacing=relative_spacing,
-                lamb=lamb,
-                step_cost=probability_weight * (1.0 - probs[c]),
-                device=device,
-            )
+            seeds = growing & (drawn == c)
+            step_cost = probability_weight * (1.0 - probs[c])
+            if stroke_region_only:
+                distance = _distance_within_corrected_classes(
+                    image_t, seeds, network_label, c, step_cost, relative_spacing, lamb, device
+                )
+            else:
+                distance = geodesic_distance(
+                    image_t, seeds, spacing=relative_spacing, lamb=lamb, step_cost=step_cost, device=device
+                )
             capped = torch.clamp(distance, max=threshold)  # unreached voxels (inf) become T as well
+            if distance_maps is not None:
+                distance_maps[int(c)] = capped.cpu().numpy().astype(np.float32)
             geodesic[c] = torch.exp(-torch.expm1(capped) / threshold)
 
         # P_c + G_c - sum_{j != c} G_j
@@ -173,33 +199,55 @@ def check_update_min_probability(value: Any) -> None:
 
 
 def pseudo_label_parameters(**overrides: Any) -> dict[str, Any]:
-    """Return the rule's parameters (``geodesic_pseudo_label``'s keyword options) with ``overrides`` applied."""
+    """Return the rule's parameters (``geodesic_pseudo_label``'s keyword options) with ``overrides`` applied; options
+    left at None take the chosen rule's default (RULE_DEFAULTS)."""
     defaults = {
         name: p.default
         for name, p in inspect.signature(geodesic_pseudo_label).parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY and name != "device"
+        if p.kind is inspect.Parameter.KEYWORD_ONLY and name not in _NOT_RULE_PARAMETERS
     }
     unknown = sorted(set(overrides) - set(defaults))
     if unknown:
         raise NnUNetError(f"unknown pseudo-label parameter(s) {', '.join(unknown)} (known: {', '.join(defaults)})")
-    _check_parameters(**overrides)
-    return {**defaults, **overrides}
+    given = {name: value for name, value in overrides.items() if value is not None}
+    _check_parameters(**given)
+    rule = given.get("rule", defaults["rule"])
+    return {**defaults, **RULE_DEFAULTS[rule], **given}
 
 
-# parameter -> (accepts the value, what it must be)
+# keyword options of geodesic_pseudo_label that say where to run or what to return, not how to label
+_NOT_RULE_PARAMETERS = ("device", "distance_maps")
+# parameter -> its rule (nnunetv2.utilities.parameters)
 _PARAMETER_RULES = {
-    "threshold": (lambda v: v > 0, "> 0"),
-    "lamb": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "intensity_weight": (lambda v: v >= 0, ">= 0"),
-    "probability_weight": (lambda v: v >= 0, ">= 0"),
-    "min_geodesic_confidence": (lambda v: 0 <= v < 1, "in [0, 1)"),
-    "probability_confidence_scale": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "boundary_width": (lambda v: isinstance(v, (int, np.integer)) and v >= 0, "an integer >= 0"),
-    "boundary_factor": (lambda v: 0 <= v <= 1, "in [0, 1]"),
-    "resolved_stroke_agreement": (lambda v: 0 < v <= 1, "in (0, 1]"),
-    "update_min_probability": (lambda v: 0 <= v <= 1, "in [0, 1]"),  # between rounds, not a rule option
+    "threshold": "> 0",
+    "lamb": "[0, 1]",
+    "intensity_weight": ">= 0",
+    "probability_weight": ">= 0",
+    "min_geodesic_confidence": "[0, 1)",
+    "probability_confidence_scale": "[0, 1]",
+    "boundary_width": "integer >= 0",
+    "boundary_factor": "[0, 1]",
+    "resolved_stroke_agreement": "(0, 1]",
+    "edge_normalisation": "[0, 100)",  # a percentile (0: off)
+    "update_min_probability": "[0, 1]",  # between rounds, not a rule option
 }
 RULES = ("published", "network_aware")
+# options whose default depends on the rule: ``published`` is the paper's method; ``network_aware`` adds the
+# growth limits chosen on the real-anatomy benchmark's development part (documentation/benchmarks.md)
+RULE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "published": {
+        "intensity_weight": 3.0,
+        "probability_weight": 0.1,
+        "edge_normalisation": 0.0,
+        "stroke_region_only": False,
+    },
+    "network_aware": {
+        "intensity_weight": 6.0,
+        "probability_weight": 0.5,
+        "edge_normalisation": 98.0,
+        "stroke_region_only": True,
+    },
+}
 # between rounds a voxel's pseudo label changes only to a class the new network gives at least this probability
 DEFAULT_UPDATE_MIN_PROBABILITY = 0.8
 
@@ -211,13 +259,11 @@ def _check_parameters(**values: Any) -> None:
             if value not in RULES:
                 raise NnUNetError(f"pseudo labels: rule must be one of {', '.join(RULES)}, got {value!r}")
             continue
-        accepts, requirement = _PARAMETER_RULES[name]
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float, np.integer, np.floating))
-            or not accepts(value)
-        ):
-            raise NnUNetError(f"pseudo labels: {name} must be {requirement}, got {value!r}")
+        if name == "stroke_region_only":
+            if not isinstance(value, (bool, np.bool_)):
+                raise NnUNetError(f"pseudo labels: {name} must be true or false, got {value!r}")
+            continue
+        check_number(name, value, _PARAMETER_RULES[name], where="pseudo labels")
 
 
 def _check_arrays(image, probabilities, scribbles, spacing, unannotated_value) -> None:
@@ -279,6 +325,63 @@ def _z_scored(image: torch.Tensor) -> torch.Tensor:
     std = std.masked_fill(std == 0, 1.0)
     shape = (-1,) + (1,) * (image.ndim - 1)
     return (image - mean.reshape(shape)) / std.reshape(shape)
+
+
+def _normalised(image: torch.Tensor, edge_percentile: float) -> torch.Tensor:
+    """Each channel z-scored; with ``edge_percentile`` > 0 then divided by that percentile of the absolute
+    differences between neighbours along the axes (over the differences that are not 0), so that an image's
+    strong edges cost the same whatever its contrast, noise and share of empty background."""
+    import torch
+
+    image = _z_scored(image)
+    if edge_percentile == 0:
+        return image
+    scales = []
+    for channel in image:
+        differences = torch.cat(
+            [channel.diff(dim=axis).abs().reshape(-1) for axis in range(channel.ndim) if channel.shape[axis] > 1]
+        )
+        differences = differences[differences > 0]
+        if differences.numel() > 1_000_000:  # quantile refuses very large inputs; a strided subset is enough
+            differences = differences[:: differences.numel() // 1_000_000 + 1]
+        scale = float(torch.quantile(differences, edge_percentile / 100)) if differences.numel() else 1.0
+        scales.append(scale if scale > 0 else 1.0)
+    shape = (-1,) + (1,) * (image.ndim - 1)
+    return image / torch.tensor(scales, device=image.device).reshape(shape)
+
+
+def _distance_within_corrected_classes(
+    image: torch.Tensor,
+    seeds: torch.Tensor,
+    network_label: torch.Tensor,
+    stroke_class: int,
+    step_cost: torch.Tensor,
+    spacing: Sequence[float],
+    lamb: float,
+    device,
+) -> torch.Tensor:
+    """Geodesic distance from the strokes of one class where each stroke voxel grows only through voxels the network
+    labels as the stroke's class or as the class it labels that stroke voxel with (the class the person corrected).
+
+    A grey-matter stroke drawn on voxels the network calls white matter then never relabels background.
+    """
+    import torch
+
+    from nnunetv2.scribble_loop.geodesic import geodesic_distance
+
+    agreeing = seeds & (network_label == stroke_class)
+    corrected = torch.unique(network_label[seeds & ~agreeing]).tolist()
+    if not corrected:
+        return geodesic_distance(image, seeds, spacing=spacing, lamb=lamb, step_cost=step_cost, device=device)
+    distance = torch.full(seeds.shape, float("inf"), device=seeds.device)
+    for k in corrected:
+        # an infinite step cost blocks a voxel: the stroke cannot reach a third class
+        blocked = (network_label != k) & (network_label != stroke_class)
+        cost = step_cost.masked_fill(blocked, float("inf"))
+        group = (seeds & (network_label == k)) | agreeing
+        reach = geodesic_distance(image, group, spacing=spacing, lamb=lamb, step_cost=cost, device=device)
+        distance = torch.minimum(distance, reach)
+    return distance
 
 
 def _relative_spacing(spacing: Sequence[float] | None, shape: Sequence[int]) -> list[float]:

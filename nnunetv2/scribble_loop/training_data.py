@@ -113,11 +113,11 @@ def _confidence_in_preprocessed_geometry(
     path: Path, properties: dict[str, Any], plans: Plans, configuration: ConfigurationPlans, shape: Sequence[int]
 ) -> np.ndarray:
     """The confidence map as ``(1, *shape)`` float32 in [0, 1], resampled like probabilities."""
+    from nnunetv2.imageio.image_files import read_float_map
     from nnunetv2.preprocessing.preprocessor import DefaultPreprocessor
     from nnunetv2.preprocessing.resampling import resampling_function_by_name
-    from nnunetv2.scribble_loop.pseudo_label_folder import read_confidence_map
 
-    cropped = _transposed_and_cropped(read_confidence_map(path, plans.image_reader_writer), properties, plans, path)
+    cropped = _transposed_and_cropped(read_float_map(path, plans.image_reader_writer), properties, plans, path)
     spacing = [float(properties["spacing"][a]) for a in plans.transpose_forward]
     target = DefaultPreprocessor.target_spacing(spacing, configuration)
     resample = resampling_function_by_name(configuration.resampling_fn_probabilities)

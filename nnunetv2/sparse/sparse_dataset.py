@@ -17,6 +17,7 @@ from nnunetv2.exceptions import DatasetError
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.sparse import simulate
 from nnunetv2.utilities.file_io import atomic_folder
+from nnunetv2.utilities.parameters import check_number, check_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,26 @@ def _check_axes_fit(mode: str, mode_options: dict[str, Any], shape: tuple[int, .
         raise DatasetError(f"{label_file}: a 2D image is scribbled as one slice; use --axis 0")
 
 
+# the numbers each mode takes (nnunetv2.utilities.parameters rules); axes are checked against the images
+_MODE_OPTION_RULES = {
+    "scribble": {"slice_fraction": "(0, 1]", "thickness": "integer >= 1", "axis": "integer"},
+    "slices": {"fraction": "(0, 1]"},
+    "patches": {"num_patches": "integer >= 1", "patch_size": "integer >= 1"},
+}
+
+
+def check_simulation_options(mode: str, seed: Any, mode_options: dict[str, Any]) -> None:
+    """Raise DatasetError (one line) for an unknown mode or an option outside its range."""
+    if mode not in MODES:
+        raise DatasetError(f"unknown sparse annotation mode '{mode}' (use {', '.join(MODES)})")
+    check_number("seed", seed, "integer >= 0", where="sparse annotation", error=DatasetError)
+    rules = _MODE_OPTION_RULES[mode]
+    numbers = {k: v for k, v in mode_options.items() if k in rules}
+    check_numbers(rules, numbers, where=f"sparse annotation ({mode})", error=DatasetError)
+    for axis in mode_options.get("axes", ()):
+        check_number("axes", axis, "integer", where=f"sparse annotation ({mode})", error=DatasetError)
+
+
 def simulate_sparse_dataset(
     source_folder: Path, target_folder: Path, mode: str, seed: int = 0, copy_images: bool = False, **mode_options: Any
 ) -> dict[str, float]:
@@ -65,8 +86,7 @@ def simulate_sparse_dataset(
     Images (and imagesTs/labelsTs) are linked or copied, training labels rewritten with a new
     ``ignore`` label. Returns the annotated fraction per class name over the whole dataset.
     """
-    if mode not in MODES:
-        raise DatasetError(f"unknown sparse annotation mode '{mode}' (use {', '.join(MODES)})")
+    check_simulation_options(mode, seed, mode_options)
     source_folder, target_folder = Path(source_folder), Path(target_folder)
     dataset_json = DatasetJson.load(source_folder / "dataset.json")
     label_manager = LabelManager.from_dataset_json(dataset_json)
@@ -126,6 +146,8 @@ def simulate_sparse_dataset(
             **{k: v for k, v in mode_options.items()},
         }
         sparse_json.save(staging / "dataset.json")
+        if kept.sum() == 0:
+            raise DatasetError(f"{source_folder}: these {mode} options leave no voxel annotated in any case")
 
     names = {v: k for k, v in dataset_json.labels.items() if isinstance(v, int)}
     fractions = {names.get(c, str(c)): float(kept[c] / total[c]) for c in range(ignore_label) if total[c]}
@@ -147,6 +169,8 @@ def simulate_sparse_dataset_by_id(
     from nnunetv2 import paths
     from nnunetv2.utilities.dataset_name import dataset_id_from_name, resolve_dataset_name
 
+    check_simulation_options(mode, seed, mode_options)
+    check_number("the target id", target_id, "integer [1, 999]", error=DatasetError)
     raw = paths.raw_folder()
     source_name = resolve_dataset_name(source, [raw])
     target_name = f"Dataset{target_id:03d}_{name or source_name.split('_', 1)[1] + '_' + mode}"
@@ -155,9 +179,12 @@ def simulate_sparse_dataset_by_id(
     existing = [p for p in raw.glob(f"Dataset{target_id:03d}_*") if p.is_dir()]
     if existing and not overwrite:
         raise DatasetError(f"{existing[0]} already exists (use --overwrite to replace it)")
-    for folder in existing:
-        shutil.rmtree(folder)
     target = raw / target_name
-    return target, simulate_sparse_dataset(
+    fractions = simulate_sparse_dataset(
         raw / source_name, target, mode, seed=seed, copy_images=copy_images, **mode_options
     )
+    # only now: a refused or failed simulation leaves the dataset it would have replaced as it was
+    for folder in existing:
+        if folder != target:
+            shutil.rmtree(folder)
+    return target, fractions

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nnunetv2.exceptions import NnUNetError, TrainingError
+from nnunetv2.exceptions import NnUNetError, TrainingError, reason_of
 from nnunetv2.formats.checkpoint_io import load_checkpoint, unwrap_state_dict
 from nnunetv2.utilities.file_io import atomic_path
 
@@ -36,11 +36,15 @@ def save_checkpoint_file(checkpoint: dict[str, Any], path: str | os.PathLike) ->
     """
     missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint]
     assert not missing, f"checkpoint lacks {missing}"
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+    except (RuntimeError, OSError) as e:  # torch reports a full disk as RuntimeError ("file write failed")
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else reason_of(e)
+        raise TrainingError(f"{path}: cannot write the checkpoint ({reason}); the previous one is kept") from None
 
 
 def read_training_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

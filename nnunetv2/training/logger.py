@@ -27,15 +27,21 @@ CURVE_KEYS = (
 
 
 class TrainingCurves:
-    """One list per quantity, indexed by epoch; logging ``mean_fg_dice`` also updates its EMA."""
+    """One list per quantity, indexed by epoch; logging ``mean_fg_dice`` also updates its EMA.
+
+    The trainer's ``self.logger``, with nnU-Net v2's MetaLogger methods (``log``, ``get_value``,
+    ``log_summary``, ``plot_progress_png``, ``get_checkpoint``, ``load_checkpoint``). A trainer may log
+    keys of its own; they are kept in the checkpoint too.
+    """
 
     def __init__(self, ema_momentum: float = 0.9):
         self.ema_momentum = ema_momentum
         self.values: dict[str, list[Any]] = {k: [] for k in CURVE_KEYS}
+        self.summary: dict[str, Any] = {}
 
     def log(self, key: str, value: Any, epoch: int) -> None:
         """Record ``value`` for ``epoch`` (appending, or replacing a value logged before)."""
-        series = self.values[key]
+        series = self.values.setdefault(key, [])
         if len(series) < epoch:
             raise ValueError(f"'{key}' has no value for epoch {len(series)} but one for {epoch} is logged")
         if len(series) == epoch:
@@ -49,13 +55,31 @@ class TrainingCurves:
             )
             self.log("ema_fg_dice", new_ema, epoch)
 
+    def get_value(self, key: str, step: int | None) -> Any:
+        """Return the value of ``key`` at ``step`` (-1: the last), or all its values when ``step`` is None."""
+        return self.values[key] if step is None else self.values[key][step]
+
+    def log_summary(self, key: str, value: Any) -> None:
+        """Record a value logged once per run (e.g. the final validation Dice)."""
+        self.summary[key] = value
+
+    def update_config(self, config: dict[str, Any]) -> None:
+        """Accept nnU-Net v2's experiment configuration (only its optional external loggers use it)."""
+
+    def plot_progress_png(self, output_folder: str | os.PathLike) -> None:
+        """Draw progress.png into ``output_folder``."""
+        from nnunetv2.training.progress_plot import plot_progress
+
+        plot_progress(self.get_checkpoint(), Path(output_folder) / "progress.png")
+
     def get_checkpoint(self) -> dict[str, list[Any]]:
         """Return the curves for the checkpoint's ``logging`` entry."""
         return {k: list(v) for k, v in self.values.items()}
 
-    def load_checkpoint(self, curves: dict[str, list[Any]], num_epochs_done: int) -> None:
-        """Restore curves from a checkpoint, dropping entries of epochs after ``num_epochs_done``."""
-        self.values = {k: list(curves.get(k, []))[:num_epochs_done] for k in CURVE_KEYS}
+    def load_checkpoint(self, curves: dict[str, list[Any]], num_epochs_done: int | None = None) -> None:
+        """Restore curves from a checkpoint, dropping entries of epochs after ``num_epochs_done`` (if given)."""
+        keys = list(CURVE_KEYS) + [k for k in curves if k not in CURVE_KEYS]
+        self.values = {k: list(curves.get(k, []))[:num_epochs_done] for k in keys}
 
     def epoch_summary(self, epoch: int, num_epochs: int, class_names: Sequence[str] | None = None) -> str:
         """Return the one-line report of a finished epoch: losses, pseudo Dice per class (named when

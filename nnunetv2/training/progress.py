@@ -20,7 +20,7 @@ def epoch_iterations(trainer: Any, epoch: int) -> Iterator[int]:
 
     total = trainer.num_iterations_per_epoch
     shown = getattr(trainer, "show_progress", True) and trainer.dist.is_main
-    first = not trainer.curves.values["epoch_end_timestamps"][:epoch]  # no epoch timed yet: no estimate either
+    first = not trainer.logger.get_value("epoch_end_timestamps", None)[:epoch]  # no epoch timed yet: no estimate either
     terminal = output_is_terminal()
     bar = progress_bar(
         range(total),

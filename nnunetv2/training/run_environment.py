@@ -95,6 +95,7 @@ def collect_debug_information(trainer) -> dict[str, Any]:
         **{k: str(v) for k, v in settings.items()},
         "trainer_name": type(trainer).__name__,
         "configuration": trainer.configuration_name,
+        "options": trainer.init_args.get("options"),
         "fold": str(trainer.fold),
         "device": str(trainer.device),
         "world_size": trainer.dist.world_size,
@@ -105,6 +106,6 @@ def collect_debug_information(trainer) -> dict[str, Any]:
         "cuda_device": torch.cuda.get_device_name() if trainer.device.type == "cuda" else None,
         "python": platform.python_version(),
         "hostname": platform.node(),
-        "deep_supervision_scales": trainer.deep_supervision_scales(),
+        "deep_supervision_scales": trainer._get_deep_supervision_scales(),
         "inference_allowed_mirroring_axes": trainer.inference_allowed_mirroring_axes,
     }

@@ -9,6 +9,8 @@ from pathlib import Path
 from nnunetv2 import paths
 from nnunetv2.exceptions import PlansError, TrainingError
 from nnunetv2.formats.folds import Fold, parse_fold
+from nnunetv2.training.trainer_options import TrainerOptions
+from nnunetv2.utilities.parameters import check_number
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ class TrainingRequest:
     checkpoint_rule: str | None = None  # cyclic-LR trainers: 'sparse' or 'late' ensemble checkpoints
     cpu_bf16: bool | None = None  # bfloat16 network on the CPU (None: where the CPU has it natively)
     show_progress: bool = True  # the in-epoch bar (plain lines when redirected); the epoch lines stay
+    overwrite: bool = False  # start a fold that already holds a finished training over (nnU-Net v2 always does)
 
 
 def _check_request(request: TrainingRequest) -> TrainingRequest:
@@ -53,21 +56,76 @@ def _check_request(request: TrainingRequest) -> TrainingRequest:
         raise TrainingError("-pretrained_weights cannot be combined with --val")
     if request.validate_with_best and request.disable_checkpointing:
         raise TrainingError("--val_best needs checkpoint_best.pth, which --disable_checkpointing never writes")
-    if request.num_gpus < 1:
-        raise TrainingError(f"-num_gpus must be at least 1, got {request.num_gpus}")
+    if request.continue_training and request.overwrite:
+        raise TrainingError("--c continues the fold's training and --overwrite starts it over: give one of them")
+    check_number("-num_gpus", request.num_gpus, "integer >= 1", error=TrainingError)
     for name in _OVERRIDABLE:
-        value = getattr(request, name)
-        if value is not None and value < 1:
-            raise TrainingError(f"-{name} must be at least 1, got {value}")
-    return replace(request, fold=parse_fold(request.fold))
+        check_number(f"-{name}", getattr(request, name), "integer >= 1", error=TrainingError, optional=True)
+    check_number("-seed", request.seed, "integer >= 0", error=TrainingError, optional=True)
+    check_number("-num_of_cycles", request.num_of_cycles, "integer >= 1", error=TrainingError, optional=True)
+    check_number("num_data_workers", request.num_data_workers, "integer >= 0", error=TrainingError, optional=True)
+    from nnunetv2.training.trainers.nnUNetTrainerCyclicLR import trainer_for_cycle_flags
+
+    # UnnUNet's instructions give -num_of_cycles / -checkpoints to the default trainer
+    trainer_name = trainer_for_cycle_flags(request.trainer_name, request.num_of_cycles, request.checkpoint_rule)
+    if trainer_name != request.trainer_name:
+        logger.info("-num_of_cycles/-checkpoints given: training with %s", trainer_name)
+    elif trainer_name == "nnUNetTrainer" and request.num_of_cycles == 1 and request.checkpoint_rule is None:
+        request = replace(request, num_of_cycles=None)  # one cycle is nnUNetTrainer's own schedule
+    return replace(request, fold=parse_fold(request.fold), trainer_name=trainer_name)
+
+
+def trainer_options(request: TrainingRequest, trainer_class: type | None = None) -> TrainerOptions:
+    """Return the request's run settings as TrainerOptions (the augmentation workers resolved here)."""
+    from nnunetv2.training.dataloading.background_loader import default_num_workers
+
+    settings = {}
+    for name, flag in _CYCLIC_SETTINGS.items():
+        if getattr(request, name) is not None:
+            if trainer_class is not None and not hasattr(trainer_class, name):
+                raise TrainingError(
+                    f"{flag} needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
+                    f"subclass); '{request.trainer_name}' has none"
+                )
+            settings[name] = getattr(request, name)
+    return TrainerOptions(
+        num_epochs=request.num_epochs,
+        num_iterations_per_epoch=request.num_iterations_per_epoch,
+        num_val_iterations_per_epoch=request.num_val_iterations_per_epoch,
+        save_every=request.save_every,
+        seed=request.seed,
+        num_data_workers=default_num_workers() if request.num_data_workers is None else request.num_data_workers,
+        disable_checkpointing=request.disable_checkpointing,
+        cpu_bf16=request.cpu_bf16,
+        show_progress=request.show_progress,
+        settings=settings,
+    )
+
+
+def check_safe_to_start(trainer, request: TrainingRequest) -> None:
+    """Refuse, before anything is written, a start from unfinished preprocessing or over a finished fold."""
+    from nnunetv2.dataset.preprocessed_case import list_complete_preprocessed_cases
+
+    if not request.only_run_validation:
+        list_complete_preprocessed_cases(
+            trainer.preprocessed_dataset_folder
+        )  # PreprocessingError naming what is missing
+    finished = Path(trainer.output_folder) / "checkpoint_final.pth"
+    starting_over = not (request.continue_training or request.only_run_validation)
+    if starting_over and finished.is_file() and not request.overwrite:
+        raise TrainingError(
+            f"{finished.parent}: this fold has finished training; continue it with --c (e.g. with more -num_epochs), "
+            f"validate with --val, or train it again from scratch with --overwrite"
+        )
 
 
 def build_trainer(request: TrainingRequest, device=None):
-    """Return the requested trainer for its dataset, plans and configuration, flags applied."""
+    """Return the requested trainer for its dataset, plans and configuration, built from one request."""
     from nnunetv2.formats.dataset_json import DatasetJson
     from nnunetv2.formats.plans import Plans
     from nnunetv2.training.trainer_lookup import find_trainer_class
     from nnunetv2.utilities.dataset_name import convert_id_to_dataset_name
+    from nnunetv2.utilities.device import resolve_device
     from nnunetv2.utilities.file_io import load_json
 
     dataset_name = convert_id_to_dataset_name(request.dataset_name_or_id)
@@ -82,31 +140,57 @@ def build_trainer(request: TrainingRequest, device=None):
     dataset_json = load_json(preprocessed / "dataset.json")
     DatasetJson.from_dict(dataset_json, source=str(preprocessed / "dataset.json"))
     trainer_class = find_trainer_class(request.trainer_name)
-    trainer = trainer_class(
-        plans, request.configuration, request.fold, dataset_json, request.device if device is None else device
+    device = resolve_device(request.device) if device is None else resolve_device(str(device))
+    return trainer_class(
+        plans, request.configuration, request.fold, dataset_json, device,
+        options=trainer_options(request, trainer_class),
+    )  # fmt: skip
+
+
+def prepare_run_environment(trainer, seed: int | None) -> None:
+    """Set up the machine for a training run: torch's CPU threads (and a thread trial) or cuDNN autotuning.
+
+    Launcher concerns, kept out of the trainer: on the CPU, torch gets the idle cores beside the
+    augmentation workers; an unseeded single-process run also times the first iterations with every
+    core (``trainer.iteration_timer``) and keeps the faster choice. Seeded runs keep one rule, to stay
+    repeatable.
+    """
+    import os
+
+    import torch
+
+    from nnunetv2.training.dataloading.background_loader import default_num_workers
+    from nnunetv2.training.run_environment import (
+        CpuThreadTrial,
+        cpu_threads_beside_workers,
+        cpu_threads_without_workers,
     )
-    for name in _OVERRIDABLE:
-        if getattr(request, name) is not None:
-            setattr(trainer, name, getattr(request, name))
-    for name, flag in _CYCLIC_SETTINGS.items():
-        if getattr(request, name) is not None:
-            if not hasattr(trainer, name):
-                raise TrainingError(
-                    f"{flag} needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
-                    f"subclass); '{request.trainer_name}' has none"
-                )
-            setattr(trainer, name, getattr(request, name))
-    trainer.disable_checkpointing = trainer.disable_checkpointing or request.disable_checkpointing
-    trainer.seed = request.seed
-    trainer.num_data_workers = request.num_data_workers
-    if request.cpu_bf16 is not None:  # --bf16 / --fp32 override the trainer's (default: native bfloat16 CPUs)
-        trainer.cpu_bf16 = request.cpu_bf16
-    trainer.show_progress = getattr(trainer, "show_progress", True) and request.show_progress
-    return trainer
+
+    if trainer.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        return
+    if trainer.device.type != "cpu":
+        return
+    if trainer.num_data_workers is None:
+        trainer.num_data_workers = default_num_workers()
+    world_size = trainer.dist.world_size
+    threads, reason = cpu_threads_beside_workers(trainer.num_data_workers, world_size, consider_load=seed is None)
+    torch.set_num_threads(threads)
+    more = cpu_threads_without_workers(world_size)
+    if seed is None and world_size == 1 and not os.environ.get("OMP_NUM_THREADS") and more > threads:
+        trainer.iteration_timer = CpuThreadTrial([threads, more])
+        reason += f"; {more} will be tried on the first iterations"
+    trainer.print_to_log_file(
+        f"CPU training: {torch.get_num_threads()} torch thread(s) beside "
+        f"{trainer.num_data_workers} augmentation worker(s) ({reason}); network in "
+        f"{'bfloat16 (--fp32 for float32)' if trainer.cpu_bf16 else 'float32'}"
+    )
 
 
 def _checkpoint_to_resume(fold_folder: Path) -> Path | None:
-    for name in ("checkpoint_latest.pth", "checkpoint_final.pth"):
+    # latest first: it is never older than final (written with it at the end, and during an extended
+    # run); best last, as nnU-Net v2, for a run that stopped before its first checkpoint_latest
+    for name in ("checkpoint_latest.pth", "checkpoint_final.pth", "checkpoint_best.pth"):
         if (fold_folder / name).is_file():
             return fold_folder / name
     return None
@@ -140,6 +224,7 @@ def execute(trainer, request: TrainingRequest) -> None:
         if trainer.current_epoch >= trainer.num_epochs:
             logger.info("training already finished (%d epochs); only validating", trainer.current_epoch)
         else:
+            prepare_run_environment(trainer, request.seed)
             trainer.run_training()
         if request.validate_with_best:
             trainer.load_checkpoint(trainer.output_folder / "checkpoint_best.pth")
@@ -169,6 +254,7 @@ def run_training(request: TrainingRequest) -> Path:
     # build once here: user errors surface as one line before any process is spawned, and the
     # splits file is written by this process alone
     trainer = build_trainer(request)
+    check_safe_to_start(trainer, request)
     device = trainer.device
     torchrun = torchrun_context()
     if torchrun is not None:
@@ -192,7 +278,7 @@ def run_training(request: TrainingRequest) -> Path:
             raise TrainingError("-num_gpus > 1 is not supported on MPS")
         if request.only_run_validation:
             _validation_checkpoint(trainer.output_folder, request)
-        trainer.split_cases()
+        trainer.do_split()
         spawn_processes(_ddp_worker, request.num_gpus, (request, device.type))
     else:
         execute(trainer, request)

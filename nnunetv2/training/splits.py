@@ -56,11 +56,28 @@ def load_or_create_splits(preprocessed_dataset_folder: str | Path, case_ids: Seq
         splits = load_json(path)
         if not isinstance(splits, list) or not all(isinstance(s, dict) and "train" in s and "val" in s for s in splits):
             raise TrainingError(f'{path}: expected a list of {{"train": [...], "val": [...]}} folds')
+        _warn_about_uncovered_cases(path, splits, case_ids)
         return splits
     splits = generate_crossval_split(case_ids)
     save_json(splits, path)
     logger.info("created %s with %d folds of %d cases", path, len(splits), len(case_ids))
     return splits
+
+
+def _warn_about_uncovered_cases(path: Path, splits: list[dict], case_ids: Sequence[str]) -> None:
+    """Warn when cases of the dataset are in no fold (e.g. a split made before cases were added)."""
+    covered = {case for split in splits for case in list(split["train"]) + list(split["val"])}
+    uncovered = sorted(set(case_ids) - covered)
+    if uncovered:
+        shown = ", ".join(uncovered[:5]) + (", ..." if len(uncovered) > 5 else "")
+        logger.warning(
+            "%s: %d of the %d preprocessed cases are in no fold (%s) and are never used; delete the file to "
+            "make new 5-fold splits of all cases",
+            path,
+            len(uncovered),
+            len(case_ids),
+            shown,
+        )
 
 
 def train_val_cases(

@@ -118,10 +118,12 @@ def predict_checkpoint_ensemble(
     num_processes_preprocessing: int = 3,
     folder_with_segs_from_prev_stage: str | os.PathLike | None = None,
     show_progress: bool = True,
+    flat_member_folders: bool = False,
 ) -> Path:
     """Predict every case of ``input_folder`` with every ensemble member; return the run's index file.
 
     Without ``overwrite`` a (member, case) whose .npz exists is kept (``--continue_prediction``).
+    ``flat_member_folders`` (one fold only) puts each member in ``OUT/{checkpoint}/``, UnnUNet's layout.
     """
     from nnunetv2.inference.export import convert_logits_to_segmentation_with_correct_shape
     from nnunetv2.inference.prediction_inputs import list_prediction_cases
@@ -131,6 +133,9 @@ def predict_checkpoint_ensemble(
 
     output_folder = Path(output_folder)
     members = ensemble_members(model_folder, folds, checkpoint_names)
+    member_folder = {m: m.name if flat_member_folders else m.relative_folder for m in members}
+    if flat_member_folders and len({m.fold for m in members}) > 1:
+        raise InferenceError("one folder per checkpoint (UnnUNet's layout) needs a single fold")
     # before the expensive part: a poor ensemble is better known now than after the prediction
     warnings = ensemble_warnings(model_folder, [{"fold": m.fold, "checkpoint": m.checkpoint} for m in members])
     predictor = nnUNetPredictor(
@@ -151,7 +156,7 @@ def predict_checkpoint_ensemble(
     if not cases:
         raise InferenceError(f"{input_folder}: no cases to predict")
 
-    for folder in [output_folder] + [output_folder / m.relative_folder for m in members]:
+    for folder in [output_folder] + [output_folder / member_folder[m] for m in members]:
         folder.mkdir(parents=True, exist_ok=True)
         model.dataset_json.save(folder / "dataset.json")
         model.plans.save(folder / "plans.json")
@@ -159,7 +164,7 @@ def predict_checkpoint_ensemble(
         m: [
             c.case_id
             for c in cases
-            if overwrite or not (output_folder / m.relative_folder / f"{c.case_id}.npz").is_file()
+            if overwrite or not (output_folder / member_folder[m] / f"{c.case_id}.npz").is_file()
         ]
         for m in members
     }
@@ -210,10 +215,10 @@ def predict_checkpoint_ensemble(
                         return_probabilities=True,
                     )
                     _save_member_case(
-                        output_folder / member.relative_folder, case_id, probabilities, properties[case_id]
+                        output_folder / member_folder[member], case_id, probabilities, properties[case_id]
                     )
                     progress.update()
-                seconds[member.relative_folder] = time.perf_counter() - start
+                seconds[member_folder[member]] = time.perf_counter() - start
         finally:
             progress.close()
 
@@ -225,7 +230,7 @@ def predict_checkpoint_ensemble(
         "step_size": step_size,
         "use_mirroring": use_mirroring,
         "cases": [c.case_id for c in cases],
-        "members": [{"fold": m.fold, "checkpoint": m.checkpoint, "folder": m.relative_folder} for m in members],
+        "members": [{"fold": m.fold, "checkpoint": m.checkpoint, "folder": member_folder[m]} for m in members],
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
         "warnings": warnings,
     }

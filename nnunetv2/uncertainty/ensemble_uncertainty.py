@@ -3,7 +3,8 @@
 Input is the folder written by ``predict_checkpoint_ensemble``. Per case, the checkpoints'
 probabilities are streamed into ``EnsembleStatistics`` (one member in memory at a time); the
 ensemble segmentation is the argmax of their mean; the map is the chosen measure; the score is
-the map's mean over the predicted foreground and a ``border_width``-voxel band around it.
+the map's mean over the predicted foreground and a ``border_width``-voxel band around it
+(``foreground_mean``), or UnnUNet's ``edge_ring`` score.
 With fold selection each fold's checkpoints form their own ensemble and the fold with the
 lowest score gives the case's outputs. Output layout::
 
@@ -27,7 +28,7 @@ import numpy as np
 
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.exceptions import InferenceError
-from nnunetv2.uncertainty.measures import MEASURES, EnsembleStatistics, case_uncertainty_score
+from nnunetv2.uncertainty.measures import CASE_SCORE_DEFINITIONS, CASE_SCORES, MEASURES, EnsembleStatistics, case_score
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,11 @@ class CaseUncertainty:
     scores_per_fold: dict[str, float] = field(default_factory=dict)
 
 
+def _check_score_definition(score_definition: str) -> None:
+    if score_definition not in CASE_SCORES:
+        raise InferenceError(f"unknown case score '{score_definition}' (use {' or '.join(CASE_SCORES)})")
+
+
 def _ensemble_of(npz_files: Sequence[Path]) -> EnsembleStatistics:
     from nnunetv2.ensembling.ensemble import load_probabilities
 
@@ -73,20 +79,23 @@ def case_uncertainty(
     label_manager: LabelManager,
     measure: str = "class_entropy",
     border_width: int = 2,
+    score_definition: str = "foreground_mean",
 ) -> CaseUncertainty:
     """Return the case's result from each group's .npz files, keeping the group with the lowest score.
 
     Pass one group (e.g. ``{'all': files}``) for a single ensemble, one per fold for fold selection.
+    ``score_definition`` is one of CASE_SCORES (ours, or UnnUNet's edge ring).
     """
     if measure not in MEASURES:
         raise InferenceError(f"unknown uncertainty measure '{measure}' (use {', '.join(MEASURES)})")
+    _check_score_definition(score_definition)
     best: tuple[float, Any, EnsembleStatistics, np.ndarray, np.ndarray] | None = None
     scores_per_fold: dict[str, float] = {}
     for fold, npz_files in npz_files_per_fold.items():
         statistics = _ensemble_of(npz_files)
         segmentation = label_manager.probabilities_to_segmentation(statistics.mean_probabilities())
         uncertainty = statistics.uncertainty_map(measure)
-        score = case_uncertainty_score(uncertainty, segmentation, border_width)
+        score = case_score(uncertainty, segmentation, score_definition, border_width)
         scores_per_fold[str(fold)] = score
         if best is None or score < best[0]:
             best = (score, fold, statistics, segmentation, uncertainty)
@@ -94,7 +103,9 @@ def case_uncertainty(
         raise InferenceError(f"case '{case_id}': no checkpoint probabilities to measure")
     score, fold, statistics, segmentation, uncertainty = best
     scores_per_measure = {
-        m: score if m == measure else case_uncertainty_score(statistics.uncertainty_map(m), segmentation, border_width)
+        m: score
+        if m == measure
+        else case_score(statistics.uncertainty_map(m), segmentation, score_definition, border_width)
         for m in MEASURES
     }
     return CaseUncertainty(
@@ -121,15 +132,19 @@ class _CaseJob:
     measure: str
     border_width: int
     reference_file: Path | None
+    score_definition: str = "foreground_mean"
 
 
 def _run_case(job: _CaseJob) -> dict[str, Any]:
     """Compute and write one case; return its table row."""
     from nnunetv2.ensembling.ensemble import load_case_properties
+    from nnunetv2.imageio.image_files import write_scaled_map
     from nnunetv2.imageio.registry import reader_writer_class_from_name
     from nnunetv2.uncertainty.score_report import mean_foreground_dice
 
-    result = case_uncertainty(job.case_id, job.npz_files_per_fold, job.label_manager, job.measure, job.border_width)
+    result = case_uncertainty(
+        job.case_id, job.npz_files_per_fold, job.label_manager, job.measure, job.border_width, job.score_definition
+    )
     properties = load_case_properties(job.properties_file)
     writer = reader_writer_class_from_name(job.reader_writer_name)()
     row: dict[str, Any] = {
@@ -137,6 +152,7 @@ def _run_case(job: _CaseJob) -> dict[str, Any]:
         "fold": result.fold,
         "num_checkpoints": result.num_checkpoints,
         "score": result.score,
+        "case_score": job.score_definition,
         **{f"score_{m}": s for m, s in result.scores_per_measure.items()},
         **{f"score_fold_{f}": s for f, s in result.scores_per_fold.items()},
     }
@@ -146,7 +162,7 @@ def _run_case(job: _CaseJob) -> dict[str, Any]:
     segmentation_file = job.output_folder / f"{job.case_id}{job.file_ending}"
     map_file = job.output_folder / MAPS_FOLDER / f"{job.case_id}{job.file_ending}"
     map_file.parent.mkdir(exist_ok=True)
-    writer.write_seg(np.round(result.uncertainty * MAP_SCALE).astype(np.uint16), map_file, properties)
+    write_scaled_map(result.uncertainty, map_file, properties, writer, MAP_SCALE)
     writer.write_seg(result.segmentation, segmentation_file, properties)
     row.update(segmentation_file=segmentation_file.name, uncertainty_map_file=f"{MAPS_FOLDER}/{map_file.name}")
     return row
@@ -174,12 +190,14 @@ def compute_uncertainty(
     reference_folder: str | os.PathLike | None = None,
     num_processes: int = 1,
     show_progress: bool = True,
+    score_definition: str = "foreground_mean",
 ) -> dict[str, Any]:
     """Write every case's ensemble segmentation, uncertainty map and score; return the table (as in the .json).
 
     ``select_fold``: each fold's checkpoints form their own ensemble and the least uncertain is kept.
     ``reference_folder``: reference segmentations (``CASE{file_ending}``) to put each case's Dice next
     to its score, with the Spearman correlation and a scatter plot.
+    ``score_definition``: the case score, one of CASE_SCORES; the table records which.
     """
     from nnunetv2.formats.prediction_folder import load_plans_and_dataset_json
     from nnunetv2.uncertainty.guidance import ensemble_warnings
@@ -188,6 +206,7 @@ def compute_uncertainty(
 
     if measure not in MEASURES:
         raise InferenceError(f"unknown uncertainty measure '{measure}' (use {', '.join(MEASURES)})")
+    _check_score_definition(score_definition)
     if border_width < 0:
         raise InferenceError(f"the border width must be 0 or more voxels, got {border_width}")
     prediction_folder, output_folder = Path(prediction_folder), Path(output_folder)
@@ -242,6 +261,7 @@ def compute_uncertainty(
                 measure,
                 border_width,
                 reference_file,
+                score_definition,
             )
         )
 
@@ -252,6 +272,8 @@ def compute_uncertainty(
     settings = {
         "measure": measure,
         "border_width": border_width,
+        "case_score": score_definition,
+        "case_score_definition": CASE_SCORE_DEFINITIONS[score_definition],
         "select_fold": select_fold,
         "map_scale": MAP_SCALE,
         "checkpoint_predictions": str(prediction_folder.resolve()),

@@ -157,13 +157,19 @@ def t_test_uncertain(probabilities: np.ndarray, alpha: float = T_TEST_ALPHA) -> 
     return EnsembleStatistics.of(probabilities).t_test_uncertain(alpha)
 
 
-# the t_test measure marks voxels uncertain where p >= 0.05; its p-values stay available
+# the t_test measure marks voxels uncertain where p >= 0.05; t_test_p_value is UnnUNet's map (the p-values)
 _MEASURE_METHODS = {
     "class_entropy": EnsembleStatistics.class_entropy,
     "total_entropy": EnsembleStatistics.total_entropy,
     "t_test": EnsembleStatistics.t_test_uncertain,
+    "t_test_p_value": EnsembleStatistics.t_test_p_values,
 }
-MEASURES = {"class_entropy": class_entropy, "total_entropy": total_entropy, "t_test": t_test_uncertain}
+MEASURES = {
+    "class_entropy": class_entropy,
+    "total_entropy": total_entropy,
+    "t_test": t_test_uncertain,
+    "t_test_p_value": t_test_p_values,
+}
 
 
 def uncertainty_map(probabilities: np.ndarray, measure: str) -> np.ndarray:
@@ -189,3 +195,36 @@ def case_uncertainty_score(uncertainty: np.ndarray, segmentation: np.ndarray, bo
     """
     region = score_region(segmentation, border_width)
     return float(uncertainty.mean() if region is None else uncertainty[region].mean())
+
+
+def edge_ring(segmentation: np.ndarray) -> np.ndarray:
+    """The one-voxel ring just outside the predicted foreground (dilation by a full 3^n neighbourhood, minus it)."""
+    foreground = segmentation > 0
+    structure = np.ones((3,) * foreground.ndim, dtype=bool)
+    return ndimage.binary_dilation(foreground, structure=structure) & ~foreground
+
+
+def edge_ring_score(uncertainty: np.ndarray, segmentation: np.ndarray) -> float:
+    """UnnUNet's case score: 100 x the map's sum over the whole image / the number of voxels in the edge ring.
+
+    The ring normalises for the object's outline length. Without predicted foreground the ring is
+    empty and UnnUNet divides by zero; we divide by one voxel instead, so the score stays finite and large.
+    """
+    return float(100.0 * uncertainty.sum(dtype=np.float64) / max(int(edge_ring(segmentation).sum()), 1))
+
+
+CASE_SCORES = ("foreground_mean", "edge_ring")
+CASE_SCORE_DEFINITIONS = {
+    "foreground_mean": "mean of the map over the predicted foreground dilated by border_width voxels",
+    "edge_ring": "UnnUNet's edge ring: 100 x sum of the map over the image / voxels of the 1-voxel ring just "
+    "outside the predicted foreground",
+}
+
+
+def case_score(uncertainty: np.ndarray, segmentation: np.ndarray, definition: str, border_width: int = 2) -> float:
+    """Return the case score of ``definition`` (one of CASE_SCORES); higher means less certain."""
+    if definition == "foreground_mean":
+        return case_uncertainty_score(uncertainty, segmentation, border_width)
+    if definition == "edge_ring":
+        return edge_ring_score(uncertainty, segmentation)
+    raise ValueError(f"unknown case score '{definition}' (use {' or '.join(CASE_SCORES)})")

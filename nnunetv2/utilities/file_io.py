@@ -1,4 +1,4 @@
-"""Small file helpers: JSON in and out, and writes that never leave a half-written file."""
+"""Small file helpers: JSON in and out, folder listing, and writes that never leave a half-written file."""
 
 from __future__ import annotations
 
@@ -70,6 +70,16 @@ def save_json(obj: Any, path: str | os.PathLike, sort_keys: bool = False, indent
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             json.dump(obj, f, default=_to_builtin, sort_keys=sort_keys, indent=indent)
+
+
+def list_files(folder: str | os.PathLike, file_ending: str = "") -> list[Path]:
+    """Return the regular files of an existing ``folder`` ending in ``file_ending``, sorted by name.
+
+    Dot-files are skipped: they are the temporary files of unfinished atomic writes (and OS clutter).
+    """
+    return sorted(
+        p for p in Path(folder).iterdir() if p.name.endswith(file_ending) and not p.name.startswith(".") and p.is_file()
+    )
 
 
 @contextlib.contextmanager

@@ -77,8 +77,9 @@ def folder_inputs(
     With a segmentation folder only its cases are drawn; the dataset (id, name or dataset.json; default:
     the dataset.json in SEGS) gives the file ending, the reader and the ignore label.
     """
-    from nnunetv2.annotation.case_files import dataset_json_for, image_file_ending, index_case_files
+    from nnunetv2.annotation.case_files import dataset_json_for, index_case_files
     from nnunetv2.dataset.cases import group_images_by_case
+    from nnunetv2.imageio.registry import image_file_ending
 
     dataset_json = dataset_json_for(dataset, segs_folder, uncertainty_folder)
     ending = dataset_json.file_ending if dataset_json is not None else image_file_ending(images_folder)

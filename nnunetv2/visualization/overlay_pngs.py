@@ -19,6 +19,7 @@ import numpy as np
 
 from nnunetv2.annotation.worklist import AXIS_NAMES, WorklistEntry
 from nnunetv2.exceptions import NnUNetError
+from nnunetv2.utilities.parameters import check_number, check_numbers
 from nnunetv2.visualization.case_layers import CaseLayers, OverlayInputs, image_channel, load_case_layers
 
 logger = logging.getLogger(__name__)
@@ -223,15 +224,19 @@ def _save_png(picture: np.ndarray, path: Path) -> None:
 
 def check_options(options: OverlayOptions) -> None:
     """Raise NnUNetError for options out of range."""
-    if not 0.0 <= options.overlay_intensity <= 1.0:
-        raise NnUNetError(f"overlay intensity must be in [0, 1], got {options.overlay_intensity}")
+    check_number("overlay intensity", options.overlay_intensity, "[0, 1]")
     if options.axis not in (0, 1, 2):
         raise NnUNetError(f"axis must be 0, 1 or 2, got {options.axis}")
-    for name in ("num_slices", "scale"):
-        if getattr(options, name) is not None and getattr(options, name) < 1:
-            raise NnUNetError(f"{name} must be at least 1, got {getattr(options, name)}")
-    if options.max_worklist_slices < 0 or options.channel_idx < 0:
-        raise NnUNetError("max_worklist_slices and channel_idx must not be negative")
+    # num_slices and scale: None picks them from the image
+    check_numbers(
+        {"num_slices": "integer >= 1", "scale": "integer >= 1"},
+        {"num_slices": options.num_slices, "scale": options.scale},
+        optional=True,
+    )
+    check_numbers(
+        {"max_worklist_slices": "integer >= 0", "channel_idx": "integer >= 0"},
+        {"max_worklist_slices": options.max_worklist_slices, "channel_idx": options.channel_idx},
+    )
 
 
 def plot_overlays(

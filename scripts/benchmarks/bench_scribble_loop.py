@@ -21,7 +21,7 @@ Usage: python scripts/benchmarks/bench_scribble_loop.py [--work /tmp/bench_scrib
     [--epochs 10] [--iterations 25] [--preliminary-epochs 15] [--pool 8] [--test 8] [--noise 0.5]
     [--tube-shift 2] [--budget 0.3] [--seed 0] [--rule network_aware|published] [--threshold T]
     [--intensity-weight W] [--probability-weight W] [--resolved-stroke-agreement A]
-    [--update-min-probability U] [--no-control]
+    [--update-min-probability U] [--refresh-every N] [--no-control]
 The published loop: --rule published --update-min-probability 0.
 Targets: pool pseudo-label Dice of round 1 >= preliminary pool prediction Dice + 0.05, never falling in
 later rounds; test Dice after the last round above the preliminary model's.
@@ -96,6 +96,13 @@ def parse_args() -> argparse.Namespace:
         type=int,
         default=0,
         help="seed of all network training (preliminary model, loop, control); the data stay the same",
+    )
+    parser.add_argument(
+        "--refresh-every",
+        type=int,
+        default=None,
+        help="also renew the pseudo labels every N epochs within a round (e.g. --rounds 1 --epochs 30 "
+        "--refresh-every 10 against the default 3 rounds of 10 epochs)",
     )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-control", action="store_true", help="skip the labeled-cases-only control")
@@ -286,6 +293,7 @@ def main() -> None:
             show_progress=False,
             pseudo_label_parameters=rule,
             update_min_probability=args.update_min_probability,
+            refresh_every=args.refresh_every,
         )
     )
     loop_seconds = time.perf_counter() - loop_start

@@ -92,7 +92,7 @@ def measure_ours(
     """Time our nnUNetTrainer's data stream and train_step."""
     import torch
 
-    from nnunetv2.training.run_training import TrainingRequest, build_trainer
+    from nnunetv2.training.run_training import TrainingRequest, build_trainer, prepare_run_environment
 
     trainer = build_trainer(
         TrainingRequest(
@@ -105,16 +105,16 @@ def measure_ours(
             cpu_bf16=cpu_bf16,
         )
     )
-    trainer.on_train_start()  # picks the torch threads (kept at 1 by OMP_NUM_THREADS in the in-process setting)
-    for group in trainer.optimizer.param_groups:
-        group["lr"] = trainer.lr_schedule(0)
-    trainer.network.train()
+    # the launcher picks the torch threads (kept at 1 by OMP_NUM_THREADS in the in-process setting)
+    prepare_run_environment(trainer, seed=None)
+    trainer.on_train_start()
+    trainer.on_train_epoch_start()
     try:
-        while trainer.cpu_thread_trial_running:  # defaults: let the trainer choose its threads first, as it would
-            trainer.train_iteration()
-        times = _timed_iterations(lambda: next(trainer.batches.train), trainer.train_step, warmup, iterations)
+        while trainer.iteration_timer is not None:  # defaults: let the thread trial choose first, as a run would
+            trainer._next_train_step()
+        times = _timed_iterations(lambda: next(trainer.dataloader_train), trainer.train_step, warmup, iterations)
     finally:
-        trainer.close_batch_streams()
+        trainer._close_dataloaders()
     return {
         **times,
         **_peak_memory(device),

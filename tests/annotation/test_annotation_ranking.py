@@ -170,7 +170,7 @@ def test_regions_are_split_into_stroke_windows_at_their_most_uncertain_spot():
         ({"axis": 1, "uncertainty": np.ones((1, 5, 5))}, "a 2D image has only slices along axis 0"),
         ({"axis": 3}, "axis must be 0, 1 or 2"),
         ({"threshold": "high"}, "threshold must be a number"),
-        ({"min_region_size": 0}, "min_region_size must be a positive integer"),
+        ({"min_region_size": 0}, "min_region_size must be an integer >= 1"),
         ({"uncertainty": np.full((2, 3, 3), np.nan)}, "contains NaN"),
         ({"uncertainty": np.ones((2, 2, 2, 2))}, "expected a 2D or 3D map"),
         ({"prediction": np.zeros((2, 4, 4), dtype=np.uint8)}, "prediction of shape [2, 4, 4] does not match"),
@@ -189,10 +189,10 @@ def test_bad_region_arguments_raise_one_clear_error(kwargs, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"budget": -1}, "budget must be a number of regions"),
-        ({"budget": 2.5}, "budget must be a number of regions"),
+        ({"budget": -1}, "budget must be an integer >= 0"),
+        ({"budget": 2.5}, "budget must be an integer >= 0"),
         ({"distance_scale": -1.0}, "distance_scale must be a number >= 0"),
-        ({"max_per_case": 0}, "max_per_case must be a positive integer"),
+        ({"max_per_case": 0}, "max_per_case must be an integer >= 1"),
         ({"exclusion_radius": -2.0}, "exclusion_radius must be a number >= 0"),
     ],
 )

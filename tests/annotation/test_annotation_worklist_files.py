@@ -179,7 +179,7 @@ def test_suggest_annotations_reads_the_uncertainty_command_output(tmp_path: Path
 
 
 def test_suggest_annotations_with_float_maps_and_existing_scribbles(tmp_path: Path, synthetic_dataset_3d: Path):
-    from nnunetv2.dataset.synthetic import write_image
+    from nnunetv2.imageio.image_files import write_image
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 
     out, seg = _pool(synthetic_dataset_3d, tmp_path)

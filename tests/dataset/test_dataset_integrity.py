@@ -112,7 +112,7 @@ def test_shape_mismatch(dataset):
 )
 def test_label_geometry_mismatch(dataset, geometry, word):
     _rewrite(_label(dataset), **geometry)
-    text = _expect(dataset, f"{word} of the label")
+    text = _expect(dataset, f"label {word}")
     assert text.startswith("case 'case_002':") and "case_002.nii.gz" in text
 
 
@@ -149,8 +149,8 @@ def test_regions_need_class_order(tmp_path):
     _expect(folder, "region labels (lists of integers) need 'regions_class_order'")
 
 
-@pytest.mark.parametrize("bad_value", [np.nan, np.inf])
-def test_non_finite_image_values(tmp_path, bad_value):
+@pytest.mark.parametrize(("bad_value", "kind"), [(np.nan, "NaN"), (np.inf, "inf")])
+def test_non_finite_image_values(tmp_path, bad_value, kind):
     # NRRD keeps NaN/inf; ITK's NIfTI reader would already turn them into 0
     folder = tmp_path / "Dataset016_Nrrd"
     generate_synthetic_dataset(folder, num_cases=2, shape=(6, 10, 10), num_channels=2, file_ending=".nrrd")
@@ -161,7 +161,7 @@ def test_non_finite_image_values(tmp_path, bad_value):
         return a
 
     _rewrite(folder / "imagesTr" / "case_001_0001.nrrd", poison)
-    _expect(folder, "case 'case_001': image channel 1 contains NaN or inf values")
+    _expect(folder, f"case 'case_001': image channel 1 contains {kind} values (1 voxel(s))")
 
 
 def test_unreadable_file(dataset):

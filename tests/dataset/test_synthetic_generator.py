@@ -124,7 +124,7 @@ def test_2d_nifti_is_written_as_2d(tmp_path):
         (dict(shape=(16, 16), file_ending=".png", intensity="ct"), "8-bit natural images"),
         (dict(shape=(8, 16, 16), spacing=(1.0, 1.0)), "one value per axis"),
         (dict(regions=True, num_foreground_classes=1), "regions need at least 2"),
-        (dict(num_cases=0), "must be at least 1"),
+        (dict(num_cases=0), "must be integers >= 1"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, message):

@@ -274,7 +274,7 @@ def test_planner_lookup_by_name_and_module_path(tmp_path, monkeypatch):
 
 def test_bad_inputs_give_one_line_errors():
     spacings, shapes = [[1, 1, 1]] * 2, [[50, 50, 50]] * 2
-    with pytest.raises(PlansError, match="must be positive \\(got 0 GB\\)"):
+    with pytest.raises(PlansError, match=r"the GPU memory target \(GB\) must be a number > 0, got 0"):
         _planner(["T1"], 2, spacings, shapes, gpu_memory_target_in_gb=0)
     with pytest.raises(PlansError, match="a case has a spacing <= 0"):
         _planner(["T1"], 2, [[1, 0, 1]] * 2, shapes)

@@ -99,7 +99,7 @@ def test_large_labels_are_written_as_uint16(tmp_path):
     [
         (dict(shape=(3, 4, 6)), r"shape \[3, 4, 6\] differs from \[3, 4, 5\] of a_0000.nii.gz"),
         (dict(spacing=(1.0, 1.0, 2.5)), r"spacing .* differs"),
-        (dict(origin=(0.0, 0.0, 1.0)), r"origin \[0.0, 0.0, 1.0\] differs from \[0.0, 0.0, 0.0\]"),
+        (dict(origin=(0.0, 0.0, 1.0)), r"origin \(x, y, z\) \[0.0, 0.0, 1.0\] differs from \[0.0, 0.0, 0.0\]"),
         (dict(direction=FLIPPED_PERMUTED), r"direction .* differs"),
     ],
 )

@@ -113,9 +113,57 @@ def test_bad_inputs_raise_one_line_errors():
         simulate_correction_scribbles(reference, prediction, UNANNOTATED, budget=1.5)
     with pytest.raises(NnUNetError, match="budget must be a voxel count"):
         simulate_correction_scribbles(reference, prediction, UNANNOTATED, budget=-3)
-    with pytest.raises(NnUNetError, match="thickness must be a positive integer"):
+    with pytest.raises(NnUNetError, match="thickness must be an integer >= 1"):
         simulate_correction_scribbles(reference, prediction, UNANNOTATED, thickness=0)
     with pytest.raises(NnUNetError, match="prediction contains the unannotated value 1"):
         simulate_correction_scribbles(reference, prediction, 1)
     with pytest.raises(NnUNetError, match="must be an integer label map"):
         simulate_correction_scribbles(reference, prediction.astype(np.float32), UNANNOTATED)
+
+
+def test_centreline_strokes_are_one_voxel_wide_traces_along_the_middle_of_a_region():
+    reference = np.zeros((40, 60), dtype=np.uint8)
+    reference[10:17, 5:55] = 1  # a 7-voxel wide band, wrongly predicted as background
+    prediction = np.zeros_like(reference)
+    scribbles = simulate_correction_scribbles(reference, prediction, UNANNOTATED, style="centreline", thickness=1)
+    drawn = np.argwhere(scribbles != UNANNOTATED)
+    assert set(np.unique(scribbles)) == {1, UNANNOTATED}
+    # one voxel per column, on the band's middle row along most of its length (the skeleton forks at the ends)
+    assert len(drawn) == len(np.unique(drawn[:, 1]))
+    assert (drawn[:, 0] == 13).sum() >= 40
+
+
+def test_dabs_are_short_and_reach_more_regions_than_centrelines_on_the_same_budget():
+    reference = np.zeros((40, 80), dtype=np.uint8)
+    for start in (5, 25, 45, 65):
+        reference[5:35, start : start + 6] = 1  # four long wrong bands
+    prediction = np.zeros_like(reference)
+    dabs = simulate_correction_scribbles(reference, prediction, UNANNOTATED, budget=24, style="dab", thickness=1)
+    traces = simulate_correction_scribbles(
+        reference, prediction, UNANNOTATED, budget=24, style="centreline", thickness=1
+    )
+
+    def regions_hit(scribbles: np.ndarray) -> int:
+        return sum(bool((scribbles[5:35, s : s + 6] != UNANNOTATED).any()) for s in (5, 25, 45, 65))
+
+    from nnunetv2.scribble_loop.correction_scribbles import DAB_LENGTH
+
+    assert (dabs != UNANNOTATED).sum() == 4 * DAB_LENGTH
+    assert regions_hit(dabs) == 4 > regions_hit(traces) == 1
+
+
+def test_unknown_stroke_style_is_refused():
+    reference, prediction = _case_2d()
+    with pytest.raises(NnUNetError, match="style must be one of"):
+        simulate_correction_scribbles(reference, prediction, UNANNOTATED, style="zigzag")
+
+
+def test_centre_line_of_tiny_pieces_is_the_piece_itself():
+    from nnunetv2.scribble_loop.correction_scribbles import centre_line
+
+    for pixels in ([(3, 3)], [(3, 3), (3, 4)], [(3, 3), (4, 4)]):
+        piece = np.zeros((8, 8), dtype=bool)
+        piece[tuple(np.array(pixels).T)] = True
+        line = centre_line(piece)
+        assert line.any() and not (line & ~piece).any()
+        assert centre_line(piece, length=6).sum() == line.sum()

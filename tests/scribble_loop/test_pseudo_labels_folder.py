@@ -13,10 +13,11 @@ from scipy import ndimage
 
 from nnunetv2.cli.scribble_loop import scribble_pseudolabels_entry
 from nnunetv2.dataset.synthetic import generate_synthetic_dataset
+from nnunetv2.imageio.image_files import write_float_map
 from nnunetv2.imageio.nibabel_reader_writer import NibabelIO, NibabelIOWithReorient
 from nnunetv2.imageio.registry import reader_writer_for_ending
 from nnunetv2.scribble_loop.correction_scribbles import simulate_correction_scribbles
-from nnunetv2.scribble_loop.pseudo_label_folder import make_pseudo_labels_for_folder, write_confidence_map
+from nnunetv2.scribble_loop.pseudo_label_folder import make_pseudo_labels_for_folder
 from nnunetv2.utilities.file_io import load_json
 
 
@@ -118,6 +119,47 @@ def test_3d_folder_run_writes_labels_and_confidence_in_the_image_geometry(inputs
     assert summary["total_changed_voxels"] == total
 
 
+def test_summary_reports_per_class_change_and_low_confidence_and_flags_a_shrunk_class(inputs_3d, tmp_path, caplog):
+    inputs = _copy(inputs_3d, tmp_path)
+    reader_writer = reader_writer_for_ending(".nii.gz")()
+    # case_001: a big background stroke over most of class 1 (as a careless person might draw): class 1 shrinks
+    reference, properties = reader_writer.read_seg(inputs["labels"] / "case_001.nii.gz")
+    prediction = np.load(inputs["probabilities"] / "case_001.npz")["probabilities"].argmax(0)
+    scribbles = np.full(reference.shape[1:], 3, dtype=np.uint8)
+    scribbles[prediction == 1] = 0
+    reader_writer.write_seg(scribbles, inputs["scribbles"] / "case_001.nii.gz", properties)
+    out = tmp_path / "out"
+    summary = make_pseudo_labels_for_folder(
+        inputs["images"], inputs["probabilities"], inputs["scribbles"], out, dataset=inputs["dataset"], device="cpu",
+        progress=False,
+    )  # fmt: skip
+    pseudo = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "case_001.nii.gz")))
+    confidence = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "confidence" / "case_001_confidence.nii.gz")))
+    entry = summary["cases"]["case_001"]
+    for c in range(3):
+        counts = entry["per_class"][str(c)]
+        assert counts["prediction_voxels"] == int((prediction == c).sum())
+        assert counts["pseudo_label_voxels"] == int((pseudo == c).sum())
+        assert (
+            counts["gained_voxels"] - counts["lost_voxels"]
+            == counts["pseudo_label_voxels"] - counts["prediction_voxels"]
+        )
+        assert counts["low_confidence_voxels"] == int(((pseudo == c) & (confidence < 0.5)).sum())
+    assert entry["per_class"]["1"]["change_fraction"] < -0.5
+    assert entry["shrunk_classes"] == ["1"] and entry["per_class"]["1"]["shrunk"]
+    assert summary["cases"]["case_000"]["shrunk_classes"] == []
+    assert entry["low_confidence_fraction"] == pytest.approx(float((confidence < 0.5).mean()))
+    # over all cases the counts add up, and the flag follows the summed change
+    total = summary["per_class"]["1"]
+    for key in ("prediction_voxels", "pseudo_label_voxels", "lost_voxels"):
+        assert total[key] == sum(c["per_class"]["1"][key] for c in summary["cases"].values())
+    assert total["change_fraction"] == pytest.approx(
+        (total["pseudo_label_voxels"] - total["prediction_voxels"]) / total["prediction_voxels"]
+    )
+    assert total["shrunk"] == (total["change_fraction"] < -0.1) == ("1" in summary["shrunk_classes"])
+    assert "case_001: the pseudo label has" in caplog.text and "fewer voxels of class 1" in caplog.text
+
+
 def test_2d_png_run_without_dataset_and_a_case_without_scribbles(tmp_path, monkeypatch, capsys):
     inputs = _make_inputs(tmp_path, (32, 32), ".png")
     (inputs["scribbles"] / "case_001.png").unlink()
@@ -165,7 +207,7 @@ def test_confidence_map_of_a_nibabel_read_image_matches_the_image_file(inputs_3d
     image_file = inputs_3d["images"] / "case_000_0000.nii.gz"
     image, properties = reader_writer().read_images([image_file])
     low, high = image.min(), image.max()
-    write_confidence_map((image[0] - low) / (high - low), tmp_path / "c_confidence.nii.gz", properties)
+    write_float_map((image[0] - low) / (high - low), tmp_path / "c_confidence.nii.gz", properties)
     read_back, read_properties = reader_writer().read_images([tmp_path / "c_confidence.nii.gz"])
     np.testing.assert_allclose(read_back[0], (image[0] - low) / (high - low), atol=1e-6)
     np.testing.assert_allclose(
@@ -244,7 +286,7 @@ def test_bad_scribble_files_are_clear_errors(inputs_3d, tmp_path, monkeypatch, c
 
 def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
     inputs = _copy(inputs_3d, tmp_path)
-    _fails_with(monkeypatch, capsys, inputs, "threshold must be > 0, got -1.0", "--threshold", "-1")
+    _fails_with(monkeypatch, capsys, inputs, "threshold must be a number > 0, got -1.0", "--threshold", "-1")
     _fails_with(monkeypatch, capsys, inputs, "unannotated value 2 is also class 2", "--unannotated", "2")
     _fails_with(
         monkeypatch, capsys, inputs, "rule must be one of published, network_aware, got 'paper'", "--rule", "paper"
@@ -253,7 +295,7 @@ def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
         monkeypatch,
         capsys,
         inputs,
-        "resolved_stroke_agreement must be in (0, 1], got 0.0",
+        "resolved_stroke_agreement must be a number in (0, 1], got 0.0",
         "--resolved_stroke_agreement",
         "0",
     )
@@ -261,7 +303,7 @@ def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
         monkeypatch,
         capsys,
         inputs,
-        "resolved_stroke_agreement must be in (0, 1], got 2.0",
+        "resolved_stroke_agreement must be a number in (0, 1], got 2.0",
         "--resolved_stroke_agreement",
         "2",
     )
@@ -370,7 +412,7 @@ def test_bad_previous_pseudo_label_options_are_clear_errors(inputs_3d, tmp_path,
         monkeypatch,
         capsys,
         inputs,
-        "update_min_probability must be in [0, 1], got 1.5",
+        "update_min_probability must be a number in [0, 1], got 1.5",
         "--previous",
         previous,
         "--update_min_probability",

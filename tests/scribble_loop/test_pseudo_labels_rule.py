@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nnunetv2.exceptions import NnUNetError
-from nnunetv2.scribble_loop.pseudo_labels import geodesic_pseudo_label, pseudo_label_parameters
+from nnunetv2.scribble_loop.pseudo_labels import RULE_DEFAULTS, geodesic_pseudo_label, pseudo_label_parameters
 
 UNANNOTATED = 2
 ERROR_A = (slice(12, 22), slice(10, 20))  # inside the left object, scribbled
@@ -32,7 +32,7 @@ def _two_objects_case():
 
 def test_a_scribble_fixes_its_error_region_and_nothing_far_away():
     image, probabilities, scribbles, truth = _two_objects_case()
-    label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")
+    label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, rule="published", device="cpu")
     prediction = probabilities.argmax(0)
     assert label.shape == truth.shape and label.dtype == np.uint8
     assert np.all(label[ERROR_A] == 1)  # fixed
@@ -190,9 +190,9 @@ def test_bad_inputs_raise_one_line_errors():
         geodesic_pseudo_label(image, probabilities, scribbles, unannotated_value=1)
     with pytest.raises(NnUNetError, match="do not sum to 1"):
         geodesic_pseudo_label(image, probabilities * 0.5, scribbles)
-    with pytest.raises(NnUNetError, match="threshold must be > 0, got 0"):
+    with pytest.raises(NnUNetError, match="threshold must be a number > 0, got 0"):
         geodesic_pseudo_label(image, probabilities, scribbles, threshold=0)
-    with pytest.raises(NnUNetError, match="lamb must be in"):
+    with pytest.raises(NnUNetError, match="lamb must be a number in"):
         geodesic_pseudo_label(image, probabilities, scribbles, lamb="high")
     with pytest.raises(NnUNetError, match="unknown pseudo-label parameter"):
         pseudo_label_parameters(temperature=3)
@@ -210,7 +210,10 @@ def _learned_stroke_case():
 def test_network_aware_equals_the_published_labels_while_the_network_disagrees_with_every_stroke():
     image, probabilities, scribbles, _ = _two_objects_case()  # the network says 0 on the whole class-1 stroke
     published = geodesic_pseudo_label(image, probabilities, scribbles, rule="published", device="cpu")[0]
-    aware = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware", device="cpu")[0]
+    same_options = RULE_DEFAULTS["published"]  # network_aware's own defaults also limit growth (tested below)
+    aware = geodesic_pseudo_label(image, probabilities, scribbles, rule="network_aware", device="cpu", **same_options)[
+        0
+    ]
     assert np.array_equal(published, aware)
     assert np.all(aware[ERROR_A] == 1)
 
@@ -276,7 +279,13 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
     probabilities[:, 1, 9, 6:11] = np.array([0.1, 0.8, 0.1], dtype=np.float32)[:, None]
     probabilities[:, 3, 6, 6:9] = np.array([0.7, 0.2, 0.1], dtype=np.float32)[:, None]
     parameters = pseudo_label_parameters(
-        rule="network_aware", threshold=4.0, lamb=0.9, intensity_weight=2.0, probability_weight=0.5
+        rule="network_aware",
+        threshold=4.0,
+        lamb=0.9,
+        intensity_weight=2.0,
+        probability_weight=0.5,
+        edge_normalisation=0.0,
+        stroke_region_only=False,
     )
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
 
@@ -310,14 +319,70 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
     assert confidence.min() >= 0 and confidence.max() <= 1 and (competing[~drawn] > 0.1).sum() > 5
 
 
+def test_network_aware_default_fixes_the_region_near_its_stroke_and_changes_nothing_else():
+    image, probabilities, scribbles, truth = _two_objects_case()
+    label, _ = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")
+    prediction = probabilities.argmax(0)
+    changed = label != prediction
+    assert changed.sum() > 0.5 * truth[ERROR_A].size  # most of the scribbled error region
+    assert np.all(label[changed] == truth[changed])  # every change is right
+    assert np.all(label[ERROR_B] == 0)
+
+
+def test_stroke_region_only_never_relabels_a_third_class():
+    # a class-2 stroke drawn on voxels the network calls 1; class 0 next to them looks the same in the image
+    image = np.zeros((1, 20, 30), dtype=np.float32)
+    network = np.zeros((20, 30), dtype=np.int64)
+    network[:, 10:20] = 1
+    network[:, 20:] = 2
+    probabilities = np.stack([np.where(network == c, 0.6, 0.2) for c in range(3)]).astype(np.float32)
+    scribbles = np.full((20, 30), 3, dtype=np.uint8)
+    scribbles[10, 12:18] = 2
+    options = dict(rule="network_aware", edge_normalisation=0.0, device="cpu")
+    free = geodesic_pseudo_label(image, probabilities, scribbles, stroke_region_only=False, **options)[0]
+    limited = geodesic_pseudo_label(image, probabilities, scribbles, stroke_region_only=True, **options)[0]
+    assert np.any(free[:, :10] == 2)  # the flat image lets the stroke spill into class 0
+    assert np.array_equal(limited[:, :10], network[:, :10])  # not with stroke_region_only
+    assert np.all(limited[10, 12:18] == 2) and (limited == 2).sum() > (network == 2).sum() + 6  # it grew in class 1
+
+
+def test_edge_normalisation_makes_the_labels_independent_of_contrast_and_empty_background():
+    image, probabilities, scribbles, _ = _two_objects_case()
+    options = dict(rule="network_aware", edge_normalisation=98.0, device="cpu")
+    label = geodesic_pseudo_label(image, probabilities, scribbles, **options)[0]
+    brighter = geodesic_pseudo_label(image * 7.0 + 100.0, probabilities, scribbles, **options)[0]
+    assert np.array_equal(label, brighter)
+    # z-scoring alone depends on how much empty background the image has; the percentile of the edges much less
+    wide_probabilities = np.pad(probabilities, ((0, 0), (0, 0), (0, 40)), mode="edge")
+    wide_scribbles = np.pad(scribbles, ((0, 0), (0, 40)), constant_values=UNANNOTATED)
+    wide_image = np.pad(image, ((0, 0), (0, 0), (0, 40)))
+    wide = geodesic_pseudo_label(wide_image, wide_probabilities, wide_scribbles, **options)[0]
+    assert np.array_equal(wide[:, :60], label)
+
+
+def test_rule_defaults_depend_on_the_rule_and_explicit_values_win():
+    published = pseudo_label_parameters(rule="published")
+    aware = pseudo_label_parameters()
+    assert aware["rule"] == "network_aware"
+    for name, value in RULE_DEFAULTS["published"].items():
+        assert published[name] == value
+    for name, value in RULE_DEFAULTS["network_aware"].items():
+        assert aware[name] == value
+    assert pseudo_label_parameters(rule="published", probability_weight=0.7)["probability_weight"] == 0.7
+
+
 def test_bad_rule_options_raise_one_line_errors():
     image, probabilities, scribbles, _ = _two_objects_case()
     with pytest.raises(NnUNetError, match="rule must be one of published, network_aware, got 'magic'"):
         geodesic_pseudo_label(image, probabilities, scribbles, rule="magic")
-    with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be in \(0, 1\], got 0"):
+    with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be a number in \(0, 1\], got 0"):
         pseudo_label_parameters(resolved_stroke_agreement=0)
-    with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be in \(0, 1\], got 1.5"):
+    with pytest.raises(NnUNetError, match=r"resolved_stroke_agreement must be a number in \(0, 1\], got 1.5"):
         geodesic_pseudo_label(image, probabilities, scribbles, resolved_stroke_agreement=1.5)
+    with pytest.raises(NnUNetError, match=r"edge_normalisation must be a number in \[0, 100\), got 100"):
+        geodesic_pseudo_label(image, probabilities, scribbles, edge_normalisation=100)
+    with pytest.raises(NnUNetError, match="stroke_region_only must be true or false, got 'yes'"):
+        pseudo_label_parameters(stroke_region_only="yes")
 
 
 def test_keep_previous_where_unsure_changes_a_voxel_only_to_a_well_supported_class():
@@ -349,5 +414,5 @@ def test_keep_previous_where_unsure_changes_a_voxel_only_to_a_well_supported_cla
     nothing = keep_previous_where_unsure(label, confidence, probabilities, previous_label, previous_confidence, 1)
     assert np.array_equal(nothing[0], previous_label)
     for bad in (-0.1, 1.5, "high", True):
-        with pytest.raises(NnUNetError, match=r"update_min_probability must be in \[0, 1\], got"):
+        with pytest.raises(NnUNetError, match=r"update_min_probability must be a number in \[0, 1\], got"):
             keep_previous_where_unsure(label, confidence, probabilities, previous_label, previous_confidence, bad)

@@ -82,7 +82,7 @@ def test_two_rounds_resume_after_interruptions(prepared, monkeypatch, caplog, ca
 
     # 1. stopped in the second epoch of round 1: the first epoch's checkpoint_latest stays
     with monkeypatch.context() as patch:
-        _interrupt_on_call(patch, nnUNetTrainerConfidenceWeighted, "run_epoch", 2)
+        _interrupt_on_call(patch, nnUNetTrainerConfidenceWeighted, "on_epoch_start", 2)
         with pytest.raises(KeyboardInterrupt):
             run_scribble_loop(request)
     state = json.loads((loop / "loop_state.json").read_text())
@@ -209,16 +209,20 @@ def test_bad_requests_fail_with_one_line(prepared, monkeypatch, tmp_path):
     checks = [
         (dict(fold=3), TrainingError, "fold_3/checkpoint_final.pth: the preliminary model's checkpoint is not there"),
         (dict(test_reference=None), NnUNetError, "a test set needs both its images and its reference labels"),
-        (dict(num_rounds=0), NnUNetError, "num_rounds must be at least 1"),
-        (dict(scribble_sample_probability=2.0), NnUNetError, "scribble_sample_probability must lie in"),
+        (dict(num_rounds=0), NnUNetError, "num_rounds must be an integer >= 1"),
+        (dict(scribble_sample_probability=2.0), NnUNetError, "scribble_sample_probability must be a number in"),
         (dict(scribbles=str(tmp_path / "nowhere")), NnUNetError, "nowhere: folder not found"),
         (dict(pseudo_label_parameters={"treshold": 3.0}), NnUNetError, "unknown pseudo-label parameter"),
         (dict(pseudo_label_parameters={"rule": "paper"}), NnUNetError, "rule must be one of published, network_aware"),
-        (dict(update_min_probability=-0.5), NnUNetError, r"update_min_probability must be in \[0, 1\], got -0.5"),
+        (
+            dict(update_min_probability=-0.5),
+            NnUNetError,
+            r"update_min_probability must be a number in \[0, 1\], got -0.5",
+        ),
         (
             dict(pseudo_label_parameters={"resolved_stroke_agreement": 0.0}),
             NnUNetError,
-            r"resolved_stroke_agreement must be in \(0, 1\]",
+            r"resolved_stroke_agreement must be a number in \(0, 1\]",
         ),
     ]
     for overrides, error, message in checks:
@@ -243,8 +247,8 @@ def test_bad_requests_fail_with_one_line(prepared, monkeypatch, tmp_path):
     "flags, message",
     [
         (["--rule", "paper"], "rule must be one of published, network_aware, got 'paper'"),
-        (["--resolved_stroke_agreement", "1.5"], "resolved_stroke_agreement must be in (0, 1], got 1.5"),
-        (["--update_min_probability", "2"], "update_min_probability must be in [0, 1], got 2.0"),
+        (["--resolved_stroke_agreement", "1.5"], "resolved_stroke_agreement must be a number in (0, 1], got 1.5"),
+        (["--update_min_probability", "2"], "update_min_probability must be a number in [0, 1], got 2.0"),
     ],
 )
 def test_bad_rule_flags_of_the_loop_command_fail_with_one_line(prepared, monkeypatch, capsys, tmp_path, flags, message):

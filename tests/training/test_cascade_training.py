@@ -115,7 +115,9 @@ def test_cascade_trains_on_lowres_validation_outputs_and_predicts(nnunet_env, mo
         "case_002.nii.gz",
         "case_003.nii.gz",
     ]
-    assert "cascade stage: the segmentations of '3d_lowres' in" in next(fold.glob("training_log_*.txt")).read_text()
+    # the newest log (the refused run before also started one)
+    log = max(fold.glob("training_log_*.txt")).read_text()
+    assert "cascade stage: the segmentations of '3d_lowres' in" in log
 
     lowres_out, cascade_out = nnunet_env["nnUNet_results"] / "lowres_ts", nnunet_env["nnUNet_results"] / "cascade_ts"
     predict_from_dataset_id(

@@ -12,9 +12,9 @@ from nnunetv2.training.loss.compound import DiceCELoss
 from nnunetv2.training.loss.confidence_weighted import (
     ConfidenceWeightedDiceCELoss,
     build_confidence_weighted_loss,
-    confidence_weighted_soft_dice_loss,
 )
 from nnunetv2.training.loss.deep_supervision import DeepSupervisionLoss
+from nnunetv2.training.loss.dice import soft_dice_loss
 
 
 def _logits_for(p1: list[float]) -> torch.Tensor:
@@ -43,7 +43,7 @@ def test_dice_term_alone_matches_hand_computation():
     probabilities = torch.tensor([[[[0.8, 0.4, 0.3]]]])
     onehot = torch.tensor([[[[1.0, 0.0, 1.0]]]])
     weight = torch.tensor([[[[1.0, 0.5, 0.0]]]])
-    value = confidence_weighted_soft_dice_loss(probabilities, onehot, weight, smooth=0.0)
+    value = soft_dice_loss(probabilities, onehot, weight, smooth=0.0)
     assert float(value) == pytest.approx(-(1.6 / (1.6 + 0.2 + 0.2)), abs=1e-6)
 
 

@@ -124,7 +124,7 @@ def test_the_confidence_channel_survives_region_conversion_and_deep_supervision(
 
 def test_trainer_trains_regions_with_the_weighted_loss_and_validates_them_unweighted(nnunet_env):
     trainer = nnUNetTrainerConfidenceWeighted(tiny_plans(), "3d_fullres", "all", REGION_DATASET_JSON, "cpu")
-    loss = trainer.build_loss()
+    loss = trainer._build_loss()
     assert isinstance(loss, DeepSupervisionLoss) and isinstance(loss.loss, ConfidenceWeightedDiceBCELoss)
     assert loss.loss.use_ignore_label
     trainer.enable_deep_supervision = False
@@ -133,9 +133,8 @@ def test_trainer_trains_regions_with_the_weighted_loss_and_validates_them_unweig
     data = torch.randn(2, 2, 8, 16, 16)
     label = torch.randint(0, 4, (2, 1, 8, 16, 16))
     target = _region_target(label, True)
-    loss_value, tp, fp, fn = trainer.validation_step(
-        {"data": data, "target": torch.cat([target, torch.full_like(target[:, :1], 0.5)], 1)}
-    )
+    out = trainer.validation_step({"data": data, "target": torch.cat([target, torch.full_like(target[:, :1], 0.5)], 1)})
+    loss_value, tp, fp, fn = (out[k] for k in ("loss", "tp_hard", "fp_hard", "fn_hard"))
     trainer.network.eval()
     with torch.no_grad():
         output = trainer.network(data)
@@ -145,5 +144,5 @@ def test_trainer_trains_regions_with_the_weighted_loss_and_validates_them_unweig
         assert tp[r] == (predicted & reference).sum() and fp[r] == (predicted & ~reference).sum()
         assert fn[r] == (~predicted & reference).sum()
     with torch.no_grad():
-        assert loss_value == pytest.approx(float(trainer.loss(output, target)), rel=1e-5)
+        assert float(loss_value) == pytest.approx(float(trainer.loss(output, target)), rel=1e-5)
     assert np.isfinite(loss_value)

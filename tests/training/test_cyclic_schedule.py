@@ -29,7 +29,7 @@ def test_checkpoint_epochs():
 
 
 def test_bad_schedule_arguments():
-    with pytest.raises(TrainingError, match="between 1 and the number of epochs"):
+    with pytest.raises(TrainingError, match=r"-num_of_cycles must be an integer in \[1, 5\], got 6"):
         ensemble_checkpoint_epochs(5, 6, "late")
     with pytest.raises(TrainingError, match="unknown checkpoint rule 'dense'"):
         ensemble_checkpoint_epochs(10, 1, "dense")

@@ -77,7 +77,8 @@ def test_fold_folder_files_and_checkpoint_format(trained_3d):
     final = load_checkpoint(fold / "checkpoint_final.pth")
     assert final["current_epoch"] == 3 and final["trainer_name"] == "nnUNetTrainer"
     assert final["inference_allowed_mirroring_axes"] == (0, 1, 2)
-    assert set(final["init_args"]) == {"plans", "configuration", "fold", "dataset_json", "device"}
+    assert set(final["init_args"]) == {"plans", "configuration", "fold", "dataset_json", "device", "options"}
+    assert final["init_args"]["options"]["num_epochs"] == 3 and final["init_args"]["options"]["seed"] == 3
     assert final["init_args"]["fold"] == 0 and final["init_args"]["configuration"] == "3d_fullres"
     assert final["init_args"]["device"] == torch.device("cpu") and final["grad_scaler_state"] is None
     assert len(final["logging"]["train_losses"]) == 3 and len(final["logging"]["ema_fg_dice"]) == 3
@@ -132,10 +133,10 @@ def test_validation_only_with_npz(trained_3d, tmp_path, monkeypatch, capsys):
 
 def _fixed_batch_loss_drops(trainer) -> None:
     trainer.on_train_start()
-    batch = next(trainer.batches.train)
+    batch = next(trainer.dataloader_train)
     trainer.network.train()
-    losses = [trainer.train_step(batch) for _ in range(12)]
-    trainer.close_batch_streams()
+    losses = [float(trainer.train_step(batch)["loss"]) for _ in range(12)]
+    trainer._close_dataloaders()
     assert losses[-1] < losses[0] - 0.1, losses
 
 
@@ -146,9 +147,9 @@ def test_bf16_training_runs_convolutions_in_bfloat16_and_learns(dataset_2d):
     seen = set()
     first_conv = next(m for m in trainer.network.modules() if isinstance(m, torch.nn.Conv2d))
     first_conv.register_forward_hook(lambda module, inputs, output: seen.add(output.dtype))
-    batch = next(trainer.batches.train)
-    losses = [trainer.train_step(batch) for _ in range(12)]
-    trainer.close_batch_streams()
+    batch = next(trainer.dataloader_train)
+    losses = [float(trainer.train_step(batch)["loss"]) for _ in range(12)]
+    trainer._close_dataloaders()
     assert losses[-1] < losses[0] - 0.1, losses
     assert seen == {torch.bfloat16}
     assert all(p.dtype == torch.float32 for p in trainer.network.parameters())  # master weights stay float32
@@ -224,7 +225,7 @@ def _train_2d_losses(seed: int) -> tuple[list[float], dict]:
         TrainingRequest(NAME_2D, "2d", 0, device="cpu", seed=seed, num_epochs=1, disable_checkpointing=True, **FAST)
     )
     trainer.run_training()
-    return trainer.curves.values["train_losses"], trainer.network.state_dict()
+    return trainer.logger.get_value("train_losses", None), trainer.network.state_dict()
 
 
 def test_seeded_cpu_runs_repeat(dataset_2d):
@@ -273,7 +274,7 @@ def test_ddp_two_gloo_processes_end_with_identical_weights(dataset_2d):
         (["Dataset999_Missing", "2d", "0"], "Dataset999_Missing: preprocessed dataset not found"),
         ([NAME_2D, "2d", "7"], "fold 7 is out of range"),
         ([NAME_2D, "2d", "0", "--c", "-pretrained_weights", "x.pth"], "-pretrained_weights only applies to a new"),
-        ([NAME_2D, "2d", "0", "-num_epochs", "0"], "-num_epochs must be at least 1, got 0"),
+        ([NAME_2D, "2d", "0", "-num_epochs", "0"], "-num_epochs must be an integer >= 1, got 0"),
     ],
 )
 def test_user_errors_are_one_line(dataset_2d, capsys, argv, message):
@@ -295,10 +296,10 @@ def test_too_few_cases_for_five_folds(tmp_path, monkeypatch, capsys):
 def test_unseeded_cpu_runs_try_more_threads_and_log_the_choice(dataset_2d, monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS")
     monkeypatch.setattr(
-        "nnunetv2.training.trainers.nnunet_trainer.cpu_threads_beside_workers",
+        "nnunetv2.training.run_environment.cpu_threads_beside_workers",
         lambda workers, world_size, consider_load: (1, "2 core(s)"),
     )
-    monkeypatch.setattr("nnunetv2.training.trainers.nnunet_trainer.cpu_threads_without_workers", lambda world_size: 2)
+    monkeypatch.setattr("nnunetv2.training.run_environment.cpu_threads_without_workers", lambda world_size: 2)
     options = dict(FAST, num_iterations_per_epoch=8)
     unseeded = run_training(TrainingRequest(NAME_2D, "2d", 0, num_epochs=1, device="cpu", **options))
     log = next(unseeded.glob("training_log_*.txt")).read_text()

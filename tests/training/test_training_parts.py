@@ -8,18 +8,21 @@ from nnunetv2.formats.checkpoint_io import unwrap_state_dict
 from nnunetv2.training.checkpointing import load_pretrained_weights
 from nnunetv2.training.ddp import split_batch
 from nnunetv2.training.logger import TrainingCurves
-from nnunetv2.training.lr_schedule.poly import PolyLRSchedule
+from nnunetv2.training.lr_schedule.poly import PolyLRScheduler, poly_lr
 from nnunetv2.training.pseudo_dice import dice_from_counts, hard_tp_fp_fn, mean_foreground_dice
 from nnunetv2.training.run_environment import CpuThreadTrial, cpu_threads_beside_workers, cpu_threads_without_workers
 
 
 def test_poly_schedule_values():
-    schedule = PolyLRSchedule(1e-2, 1000)
-    assert schedule(0) == 1e-2
-    assert schedule(500) == pytest.approx(1e-2 * 0.5**0.9)
-    assert schedule(999) == pytest.approx(1e-2 * 0.001**0.9)
-    assert schedule(1000) == 0.0 and schedule(1200) == 0.0
-    assert PolyLRSchedule(0.1, 10, exponent=1.0)(5) == pytest.approx(0.05)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = PolyLRScheduler(optimizer, 1e-2, 1000)
+    assert optimizer.param_groups[0]["lr"] == 1e-2  # built at step 0, as nnU-Net v2's
+    for epoch, expected in [(500, 1e-2 * 0.5**0.9), (999, 1e-2 * 0.001**0.9), (1000, 0.0), (1200, 0.0)]:
+        scheduler.step(epoch)
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(expected) and scheduler.get_last_lr() == [
+            optimizer.param_groups[0]["lr"]
+        ]
+    assert poly_lr(5, 0.1, 10, exponent=1.0) == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize(

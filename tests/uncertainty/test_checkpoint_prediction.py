@@ -98,7 +98,7 @@ def test_temperature_softens_probabilities_but_keeps_labels(model_folder, input_
     assert clear.mean() > 0.9
     np.testing.assert_array_equal(warm.argmax(0)[clear], cold.argmax(0)[clear])
     assert warm.max(0).astype(np.float32).mean() < cold.max(0).astype(np.float32).mean()
-    with pytest.raises(InferenceError, match="the softmax temperature must be positive, got 0"):
+    with pytest.raises(InferenceError, match=r"the softmax temperature \(-temperature\) must be a number > 0, got 0"):
         nnUNetPredictor(device="cpu", temperature=0)
 
 

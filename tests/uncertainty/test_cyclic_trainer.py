@@ -83,11 +83,21 @@ def test_learning_rate_per_epoch(env, cycles, lengths):
             DATASET, "2d", 0, trainer_name="nnUNetTrainerCyclicLR", num_epochs=12, num_of_cycles=cycles, device="cpu"
         )
     )
-    schedule = trainer.configure_lr_schedule()
-    np.testing.assert_allclose([schedule(e) for e in range(12)], _expected_lrs(lengths))
+    lrs = _lrs_per_epoch(trainer, 12)
+    np.testing.assert_allclose(lrs, _expected_lrs(lengths))
     if cycles == 1:  # one cycle is nnUNetTrainer's schedule
-        plain = build_trainer(TrainingRequest(DATASET, "2d", 0, num_epochs=12, device="cpu")).configure_lr_schedule()
-        np.testing.assert_allclose([schedule(e) for e in range(12)], [plain(e) for e in range(12)])
+        plain = build_trainer(TrainingRequest(DATASET, "2d", 0, num_epochs=12, device="cpu"))
+        np.testing.assert_allclose(lrs, _lrs_per_epoch(plain, 12))
+
+
+def _lrs_per_epoch(trainer, num_epochs: int) -> list[float]:
+    """The rates configure_optimizers' scheduler sets when stepped per epoch, as on_train_epoch_start does."""
+    trainer.initialize()
+    rates = []
+    for epoch in range(num_epochs):
+        trainer.lr_scheduler.step(epoch)
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+    return rates
 
 
 def test_checkpoint_epochs_of_both_rules(env):
@@ -180,13 +190,13 @@ def test_trained_ensemble_predicts_and_scores_the_test_cases(env, tmp_path):
     "flags, message",
     [
         (
-            ["-num_of_cycles", "2"],
+            ["-tr", "nnUNetTrainerNoDeepSupervision", "-num_of_cycles", "2"],
             "-num_of_cycles needs a cyclic learning-rate trainer (-tr nnUNetTrainerCyclicLR or a "
-            "subclass); 'nnUNetTrainer' has none",
+            "subclass); 'nnUNetTrainerNoDeepSupervision' has none",
         ),
         (
             ["-tr", "nnUNetTrainerCyclicLR", "-num_epochs", "3", "-num_of_cycles", "4"],
-            "-num_of_cycles must be between 1 and the number of epochs (3), got 4",
+            "-num_of_cycles must be an integer in [1, 3], got 4",
         ),
     ],
 )

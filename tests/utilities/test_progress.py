@@ -30,21 +30,22 @@ def test_updates_postfix_and_silence(caplog):
 
 def test_an_epoch_shows_progress_only_until_the_run_has_an_estimate(caplog):
     from nnunetv2.dataset.label_manager import label_names
+    from nnunetv2.training.logger import TrainingCurves
     from nnunetv2.training.progress import epoch_iterations
 
     trainer = SimpleNamespace(
         num_iterations_per_epoch=4,
         num_epochs=3,
         dist=SimpleNamespace(is_main=True),
-        curves=SimpleNamespace(values={"epoch_end_timestamps": []}),
+        logger=TrainingCurves(),
     )
     with caplog.at_level(logging.INFO, logger="nnunetv2.utilities.progress"):
         assert list(epoch_iterations(trainer, 0)) == [0, 1, 2, 3]
         assert [r.getMessage().split(",")[0] for r in caplog.records][-1] == "epoch 1/3: 4/4 iteration(s)"
         count = len(caplog.records)
-        trainer.curves.values["epoch_end_timestamps"] = [12.0]
+        trainer.logger.values["epoch_end_timestamps"] = [12.0]
         assert list(epoch_iterations(trainer, 1)) == [0, 1, 2, 3]  # redirected: the epoch line suffices now
-        trainer.curves.values["epoch_end_timestamps"] = []
+        trainer.logger.values["epoch_end_timestamps"] = []
         trainer.show_progress = False
         assert list(epoch_iterations(trainer, 0)) == [0, 1, 2, 3]
         assert len(caplog.records) == count

@@ -66,7 +66,7 @@ class _Table(HTMLParser):
 
 def _report_inputs(dataset: Path, root: Path) -> dict[str, Path]:
     """Images, labels, predictions (case_001 loses its label 1 in slices 6-9), float uncertainty maps, scores."""
-    from nnunetv2.dataset.synthetic import write_image
+    from nnunetv2.imageio.image_files import write_image
     from nnunetv2.imageio.simpleitk_reader_writer import SimpleITKIO
 
     io = SimpleITKIO()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -28,30 +29,40 @@ def _symmetric_range_degrees(degrees: float) -> RotationRange:
     return (-math.radians(degrees), math.radians(degrees))
 
 
-def _rotation_matrices(dim: int, angle: float) -> list[np.ndarray]:
+def _rotation_matrix(dim: int, axis: int, angle: float) -> np.ndarray:
     c, s = math.cos(angle), math.sin(angle)
     if dim == 2:
-        return [np.array([[c, -s], [s, c]])]
+        return np.array([[c, -s], [s, c]])
     return [
         np.array([[1, 0, 0], [0, c, -s], [0, s, c]]),
         np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]]),
         np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]),
-    ]
+    ][axis]
+
+
+def _largest_angle(rotation: Any) -> float:
+    angle = max(abs(a) for a in rotation) if isinstance(rotation, (tuple, list)) else abs(rotation)
+    return min(angle, math.pi / 2)
 
 
 def compute_initial_patch_size(
     patch_size: Sequence[int],
-    rotation_for_da: RotationRange,
-    scale_range: tuple[float, float] = INITIAL_PATCH_SCALE_RANGE,
+    rotation_for_da: Any,
+    scale_range: Sequence[float] = INITIAL_PATCH_SCALE_RANGE,
 ) -> tuple[int, ...]:
     """Return nnU-Net v2's larger patch to sample so rotation and scaling leave (almost) no empty corners.
 
-    The patch's corner vector is rotated by the largest angle (at most 90 degrees) about each axis in
-    turn; per axis the largest absolute extent is kept, then divided by the smallest scale and floored.
+    ``rotation_for_da`` is one range for every axis, or one range (or angle) per rotation axis (x, y, z;
+    2D uses the first). The patch's corner vector is rotated by each axis' largest angle (at most 90
+    degrees) in turn; per axis the largest absolute extent is kept, then divided by the smallest scale
+    and floored.
     """
-    angle = min(max(abs(a) for a in rotation_for_da), math.pi / 2)
     corner = np.asarray(patch_size, dtype=float)
-    extents = [corner] + [np.abs(corner @ rotation) for rotation in _rotation_matrices(len(corner), angle)]
+    dim = len(corner)
+    per_axis = len(rotation_for_da) == 3 and all(isinstance(r, (tuple, list)) for r in rotation_for_da)
+    ranges = list(rotation_for_da) if per_axis else [rotation_for_da] * 3
+    axes = range(1) if dim == 2 else range(3)
+    extents = [corner] + [np.abs(corner @ _rotation_matrix(dim, a, _largest_angle(ranges[a]))) for a in axes]
     largest = np.max(np.stack(extents), axis=0) / min(scale_range)
     return tuple(int(v) for v in np.floor(largest))
 

@@ -1,7 +1,8 @@
 """Patch sampling from blosc2-stored preprocessed cases, with nnU-Net v2's foreground oversampling.
 
 Cases are drawn uniformly with replacement. In every batch the last ``round(batch_size *
-oversample_foreground_percent)`` samples are centred on a random stored voxel of a random class present
+oversample_foreground_percent)`` samples (with ``probabilistic_oversampling``: each sample with probability
+``oversample_foreground_percent``) are centred on a random stored voxel of a random class present
 in the case; the others are placed uniformly at random, allowed to reach half the extra border of the
 larger sampling patch beyond the image so the final (centre) patch also covers image borders. Padding
 is 0 for data and -1 for the segmentation.
@@ -86,6 +87,7 @@ class NnUNetDataLoader:
         seed: int | None = None,
         pad_mode: str = "constant",
         previous_stage_folder: str | Path | None = None,
+        probabilistic_oversampling: bool = False,
     ):
         self.data_folder = Path(data_folder)
         self.previous_stage_folder = Path(previous_stage_folder) if previous_stage_folder is not None else None
@@ -93,6 +95,7 @@ class NnUNetDataLoader:
         self.batch_size = int(batch_size)
         self.label_manager = label_manager
         self.oversample_foreground_percent = float(oversample_foreground_percent)
+        self.probabilistic_oversampling = bool(probabilistic_oversampling)
         self.transforms = transforms
         self.pad_mode = pad_mode
         self._validate(patch_size, final_patch_size)
@@ -152,8 +155,7 @@ class NnUNetDataLoader:
 
     def __next__(self) -> dict[str, Any]:
         keys = [self.case_ids[i] for i in self.rng.integers(len(self.case_ids), size=self.batch_size)]
-        first_forced = round(self.batch_size * (1 - self.oversample_foreground_percent))
-        patches = [self.sample_patch(case_id, force_foreground=j >= first_forced) for j, case_id in enumerate(keys)]
+        patches = [self.sample_patch(case_id, force) for case_id, force in zip(keys, self._forced_foreground())]
         transform_seed = int(self.rng.integers(2**32))
         if self.transforms is None:
             samples = [self._centre_crop(data, seg) for data, seg in patches]
@@ -167,6 +169,14 @@ class NnUNetDataLoader:
         else:
             target = torch.stack(targets)
         return {"data": data, "target": target, "keys": keys}
+
+    def _forced_foreground(self) -> list[bool]:
+        """Which samples of the next batch are centred on a class: the last ``round(batch * percent)``, or (with
+        ``probabilistic_oversampling``) each with probability ``oversample_foreground_percent``."""
+        if self.probabilistic_oversampling:
+            return (self.rng.random(self.batch_size) < self.oversample_foreground_percent).tolist()
+        first_forced = round(self.batch_size * (1 - self.oversample_foreground_percent))
+        return [j >= first_forced for j in range(self.batch_size)]
 
     def _transform(self, data: np.ndarray, seg: np.ndarray) -> tuple[torch.Tensor, Any]:
         out = self.transforms(image=torch.from_numpy(data), segmentation=torch.from_numpy(seg))

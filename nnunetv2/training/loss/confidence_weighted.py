@@ -26,39 +26,8 @@ from torch import nn
 
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.training.loss.compound import DiceBCELoss, DiceCELoss
-from nnunetv2.training.loss.deep_supervision import DeepSupervisionLoss
-
-
-def confidence_weighted_soft_dice_loss(
-    probabilities: torch.Tensor,
-    target_onehot: torch.Tensor,
-    weight: torch.Tensor,
-    batch_dice: bool = False,
-    smooth: float = 1e-5,
-    across_ranks: bool = False,
-) -> torch.Tensor:
-    """Return minus the mean soft Dice over channels of confidence-weighted TP, FP and FN.
-
-    ``probabilities`` and ``target_onehot`` are (b, c, ...); ``weight`` is (b, 1, ...) in [0, 1]. A weight
-    of 0 removes a voxel even where its probability is inf/nan. ``batch_dice`` sums the counts over the
-    batch (over all DDP ranks when ``across_ranks``) before the Dice.
-    """
-    target = target_onehot.to(probabilities.dtype)
-    weighted_probabilities = torch.where(weight > 0, probabilities * weight, 0.0)
-    weighted_target = target * weight
-    axes = tuple(range(2, probabilities.ndim))
-    tp = (weighted_probabilities * target).sum(axes)
-    # FP + TP = sum(w p) and FN + TP = sum(w y): the denominator 2TP + FP + FN needs no separate FP/FN
-    sum_pred = weighted_probabilities.sum(axes)
-    sum_gt = weighted_target.sum(axes)
-    if batch_dice:
-        tp, sum_pred, sum_gt = tp.sum(0), sum_pred.sum(0), sum_gt.sum(0)
-        if across_ranks:
-            from nnunetv2.training.ddp import all_gather_with_grad
-
-            tp, sum_pred, sum_gt = (all_gather_with_grad(t).sum(0) for t in (tp, sum_pred, sum_gt))
-    dice = (2 * tp + smooth) / torch.clamp(sum_gt + sum_pred + smooth, min=1e-8)
-    return -dice.mean()
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+from nnunetv2.training.loss.dice import soft_dice_loss
 
 
 def split_label_and_confidence(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,7 +51,7 @@ class ConfidenceWeightedDiceCELoss(DiceCELoss):
         with torch.no_grad():
             onehot = torch.zeros_like(logits, dtype=torch.bool).scatter_(1, label, True)
         probabilities = torch.softmax(logits.float(), 1)
-        dice = confidence_weighted_soft_dice_loss(
+        dice = soft_dice_loss(
             probabilities[:, 1:], onehot[:, 1:], weight, self.batch_dice, self.smooth, self.dice_across_ranks
         )
         ce = F.cross_entropy(logits.float(), label[:, 0], reduction="none")
@@ -111,7 +80,7 @@ class ConfidenceWeightedDiceBCELoss(DiceBCELoss):
             target = target[:, :-1]
         target = target.float()
         logits = logits.float()
-        dice = confidence_weighted_soft_dice_loss(
+        dice = soft_dice_loss(
             torch.sigmoid(logits), target, weight, self.batch_dice, self.smooth, self.dice_across_ranks
         )
         bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
@@ -137,5 +106,5 @@ def build_confidence_weighted_loss(
             batch_dice, ignore_label=label_manager.ignore_label, dice_across_ranks=distributed
         )
     if deep_supervision_weights is not None:
-        loss = DeepSupervisionLoss(loss, deep_supervision_weights)
+        loss = DeepSupervisionWrapper(loss, deep_supervision_weights)
     return loss

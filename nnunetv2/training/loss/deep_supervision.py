@@ -21,19 +21,31 @@ def deep_supervision_weights(num_outputs: int, keep_lowest_output: bool = False)
     return (weights / weights.sum()).tolist()
 
 
-class DeepSupervisionLoss(nn.Module):
-    """Weighted sum of ``loss`` over (output, target) pairs, highest resolution first."""
+class DeepSupervisionWrapper(nn.Module):
+    """Weighted sum of ``loss`` over (output, target) pairs, highest resolution first (nnU-Net v2's signature).
 
-    def __init__(self, loss: nn.Module, weights: Sequence[float]):
+    ``weight_factors`` None weighs every output 1.
+    """
+
+    def __init__(self, loss: nn.Module, weight_factors: Sequence[float] | None = None):
         super().__init__()
         self.loss = loss
-        self.weights = list(weights)
+        self.weight_factors = None if weight_factors is None else [float(w) for w in weight_factors]
 
-    def forward(self, outputs: Sequence[torch.Tensor], targets: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Return the weighted loss; outputs with weight 0 are not computed at all."""
-        if len(outputs) != len(self.weights) or len(targets) != len(self.weights):
+    @property
+    def weights(self) -> list[float] | None:
+        """Return the output weights."""
+        return self.weight_factors
+
+    def forward(self, *args: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Return the weighted loss over zipped arguments; outputs with weight 0 are not computed at all."""
+        weights = self.weight_factors or [1.0] * len(args[0])
+        if any(len(a) != len(weights) for a in args):
             raise ValueError(
-                f"deep supervision expects {len(self.weights)} outputs and targets, "
-                f"got {len(outputs)} and {len(targets)}"
+                f"deep supervision expects {len(weights)} outputs and targets, got {[len(a) for a in args]}"
             )
-        return sum(w * self.loss(o, t) for w, o, t in zip(self.weights, outputs, targets) if w != 0)
+        return sum(w * self.loss(*inputs) for w, inputs in zip(weights, zip(*args)) if w != 0)
+
+
+# the name this package used before adopting nnU-Net v2's
+DeepSupervisionLoss = DeepSupervisionWrapper

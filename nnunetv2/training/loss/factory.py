@@ -8,7 +8,7 @@ from torch import nn
 
 from nnunetv2.dataset.label_manager import LabelManager
 from nnunetv2.training.loss.compound import DiceBCELoss, DiceCELoss
-from nnunetv2.training.loss.deep_supervision import DeepSupervisionLoss
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
 
 
 def build_segmentation_loss(
@@ -28,5 +28,5 @@ def build_segmentation_loss(
     else:
         loss = DiceCELoss(batch_dice, ignore_label=label_manager.ignore_label, dice_across_ranks=distributed)
     if deep_supervision_weights is not None:
-        loss = DeepSupervisionLoss(loss, deep_supervision_weights)
+        loss = DeepSupervisionWrapper(loss, deep_supervision_weights)
     return loss

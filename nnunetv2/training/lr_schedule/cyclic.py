@@ -8,18 +8,19 @@ exactly nnU-Net's schedule. Each cycle ends near a minimum whose checkpoints for
 from __future__ import annotations
 
 import numpy as np
+from torch.optim import Optimizer
 
 from nnunetv2.exceptions import TrainingError
 from nnunetv2.formats.checkpoint_index import cycle_bounds
+from nnunetv2.training.lr_schedule.poly import EpochLRScheduler
+from nnunetv2.utilities.parameters import check_number
 
 CHECKPOINT_RULES = ("sparse", "late")
 
 
 def _cycle_bounds(num_epochs: int, num_cycles: int) -> list[tuple[int, int]]:
-    if num_cycles < 1 or num_cycles > num_epochs:
-        raise TrainingError(
-            f"-num_of_cycles must be between 1 and the number of epochs ({num_epochs}), got {num_cycles}"
-        )
+    # at most one cycle per epoch
+    check_number("-num_of_cycles", num_cycles, f"integer [1, {num_epochs}]", error=TrainingError)
     return cycle_bounds(num_epochs, num_cycles)
 
 
@@ -29,6 +30,27 @@ def cyclic_poly_lr(epoch: int, num_epochs: int, num_cycles: int, initial_lr: flo
         if start <= epoch < end:
             return initial_lr * (1 - (epoch - start) / (end - start)) ** exponent
     return 0.0  # past the schedule (e.g. an extended run): keep the last cycle's floor
+
+
+class CyclicPolyLRScheduler(EpochLRScheduler):
+    """Torch scheduler of ``cyclic_poly_lr``, stepped once per epoch like nnU-Net v2's PolyLRScheduler."""
+
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        initial_lr: float,
+        num_epochs: int,
+        num_cycles: int,
+        exponent: float = 0.9,
+        current_step: int | None = None,
+    ):
+        _cycle_bounds(num_epochs, num_cycles)  # bad settings fail here, before the first epoch
+        self.initial_lr, self.num_epochs, self.num_cycles, self.exponent = initial_lr, num_epochs, num_cycles, exponent
+        super().__init__(optimizer, current_step)
+
+    def lr_at(self, step: int) -> float:
+        """Return the cyclic rate of epoch ``step``."""
+        return cyclic_poly_lr(step, self.num_epochs, self.num_cycles, self.initial_lr, self.exponent)
 
 
 def cycle_of_epoch(epoch: int, num_epochs: int, num_cycles: int) -> int:

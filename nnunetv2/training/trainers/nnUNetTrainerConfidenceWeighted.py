@@ -1,5 +1,6 @@
 """nnUNetTrainerConfidenceWeighted: fine-tuning on fully labeled plus pseudo-labeled cases, each voxel
-weighted by the confidence of its label.
+weighted by the confidence of its label. It overrides only the loss and data loader hooks
+(``_build_loss``, ``get_dataloaders``), ``validation_step`` and ``on_train_start``.
 
 The confidence of a pseudo-labeled case is stored next to it in the preprocessed folder
 (``nnunetv2.dataset.preprocessed_confidence``); cases without one (the fully labeled cases) have
@@ -11,27 +12,22 @@ a case with stored scribbles is centred on them (``scribble_sample_probability``
 training scores the pseudo labels (their regions) unweighted.
 
 ``nnUNetv2_scribble_loop`` builds such a preprocessed folder per round and starts this trainer from
-the previous model's weights; with ``nnUNetv2_train -tr nnUNetTrainerConfidenceWeighted
--pretrained_weights ...`` it trains on any preprocessed dataset that holds confidence maps.
+the previous model's weights (folders and settings given as ``TrainerOptions``); with
+``nnUNetv2_train -tr nnUNetTrainerConfidenceWeighted -pretrained_weights ...`` it trains on any
+preprocessed dataset that holds confidence maps.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 from torch import nn
 
 from nnunetv2.dataset.preprocessed_confidence import CONFIDENCE_SUFFIX, SCRIBBLES_SUFFIX
 from nnunetv2.exceptions import TrainingError
-from nnunetv2.formats.model_folder import fold_folder
-from nnunetv2.training.data_pipeline import BatchStreams, build_batch_streams, derive_seed
 from nnunetv2.training.dataloading.confidence_data_loader import ConfidenceDataLoader
-from nnunetv2.training.ddp import split_batch
-from nnunetv2.training.logger import TrainingLogFile
 from nnunetv2.training.loss.confidence_weighted import build_confidence_weighted_loss
 from nnunetv2.training.loss.deep_supervision import deep_supervision_weights
 from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
@@ -51,63 +47,35 @@ class nnUNetTrainerConfidenceWeighted(nnUNetTrainer):
                 f"this trainer does not support"
             )
 
-    def use_folders(
-        self, preprocessed_dataset_folder: str | os.PathLike, output_folder_base: str | os.PathLike
-    ) -> None:
-        """Read the preprocessed dataset from ``preprocessed_dataset_folder`` (holding the configuration's
-        data_identifier folder) and write the model folder to ``output_folder_base`` instead of nnU-Net's folders."""
-        self.preprocessed_dataset_folder = Path(preprocessed_dataset_folder)
-        self.preprocessed_data_folder = self.preprocessed_dataset_folder / self.configuration.data_identifier
-        self.output_folder_base = Path(output_folder_base)
-        self.output_folder = fold_folder(self.output_folder_base, self.fold)
-        self.log_file = TrainingLogFile(self.output_folder, enabled=self.dist.is_main)
-
-    def build_loss(self) -> nn.Module:
+    def _build_loss(self) -> nn.Module:
         """Return the confidence-weighted Dice + CE (Dice + BCE for regions), wrapped for deep supervision."""
-        scales = self.deep_supervision_scales()
-        weights = None if scales is None else deep_supervision_weights(len(scales), self.dist.is_distributed)
+        scales = self._get_deep_supervision_scales()
+        weights = None if scales is None else deep_supervision_weights(len(scales), self.is_ddp)
         return build_confidence_weighted_loss(
-            self.label_manager, self.configuration.batch_dice, weights, distributed=self.dist.is_distributed
+            self.label_manager, self.configuration_manager.batch_dice, weights, distributed=self.is_ddp
         )
 
-    def build_batch_streams(self, train_cases: list[str], val_cases: list[str]) -> BatchStreams:
-        """Return batch streams whose targets are (label, confidence) pairs."""
-        batch_size, oversample = split_batch(
-            self.configuration.batch_size, self.oversample_foreground_percent, self.dist.rank, self.dist.world_size
-        )
-        make_loader = functools.partial(
-            ConfidenceDataLoader, scribble_sample_probability=self.scribble_sample_probability
-        )
-        return build_batch_streams(
-            self.preprocessed_data_folder,
-            train_cases,
-            val_cases,
-            self.configuration,
-            self.label_manager,
-            batch_size,
-            oversample,
-            self.deep_supervision_scales(),
-            self.num_data_workers,
-            seed=derive_seed(self.seed, self.dist.rank, self.current_epoch),
-            pin_memory=self.device.type == "cuda",
-            make_loader=make_loader,
+    def get_dataloaders(self) -> tuple[Any, Any]:
+        """Return batch iterators whose targets are (label, confidence) pairs."""
+        return self._make_dataloaders(
+            functools.partial(ConfidenceDataLoader, scribble_sample_probability=self.scribble_sample_probability)
         )
 
     def on_train_start(self) -> None:
         """Prepare the run as nnUNetTrainer does and log how many cases carry confidence maps and scribbles."""
         super().on_train_start()
-        names = os.listdir(self.preprocessed_data_folder)
+        names = os.listdir(self.preprocessed_dataset_folder)
         with_confidence = sum(n.endswith(CONFIDENCE_SUFFIX) for n in names)
         with_scribbles = sum(n.endswith(SCRIBBLES_SUFFIX) for n in names)
-        self.log_file.write(
+        self.print_to_log_file(
             f"confidence-weighted loss: {with_confidence} case(s) with a confidence map (the others "
             f"count as fully labeled), {with_scribbles} with scribbles, sampled near them with "
             f"probability {self.scribble_sample_probability}"
         )
 
-    def validation_step(self, batch: dict[str, Any]) -> tuple[float, np.ndarray, np.ndarray, np.ndarray]:
-        """Return (loss, tp, fp, fn) against the pseudo labels (or their regions) without weights (confidence channel
-        dropped)."""
+    def validation_step(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Return nnUNetTrainer's validation dict against the pseudo labels (or their regions), unweighted (the
+        confidence channel dropped)."""
         target = batch["target"]
         labels = [t[:, :-1] for t in target] if isinstance(target, (list, tuple)) else target[:, :-1]
         return super().validation_step(dict(batch, target=labels))

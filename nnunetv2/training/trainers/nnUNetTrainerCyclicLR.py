@@ -12,15 +12,28 @@ and ``-checkpoints``.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from typing import Any
 
 from nnunetv2.formats.checkpoint_index import CHECKPOINT_INDEX_FILE, ensemble_checkpoint_name, save_checkpoint_index
-from nnunetv2.training.lr_schedule.cyclic import cycle_of_epoch, cyclic_poly_lr, ensemble_checkpoint_epochs
+from nnunetv2.training.lr_schedule.cyclic import CyclicPolyLRScheduler, cycle_of_epoch, ensemble_checkpoint_epochs
 from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
 
 LR_SCHEDULE_DESCRIPTION = "poly decay (exponent 0.9) restarted at the start of every cycle"
+DEFAULT_TRAINER_NAME = "nnUNetTrainer"
+
+
+def trainer_for_cycle_flags(trainer_name: str, num_of_cycles: int | None, checkpoint_rule: str | None) -> str:
+    """Return the trainer to run: ``nnUNetTrainerCyclicLR`` for the default trainer with cycles or ensemble checkpoints.
+
+    UnnUNet built the cycles into nnUNetTrainer itself, so its users type ``-num_of_cycles`` and
+    ``-checkpoints`` without ``-tr``. One cycle and no ``-checkpoints`` stays plain nnUNetTrainer (its
+    schedule is the same), so that run and its model folder are exactly nnU-Net's.
+    """
+    if trainer_name != DEFAULT_TRAINER_NAME:
+        return trainer_name
+    if checkpoint_rule is None and (num_of_cycles is None or num_of_cycles == 1):
+        return trainer_name
+    return nnUNetTrainerCyclicLR.__name__
 
 
 class nnUNetTrainerCyclicLR(nnUNetTrainer):
@@ -38,16 +51,11 @@ class nnUNetTrainerCyclicLR(nnUNetTrainer):
         """Return the 0-based epochs after which an ensemble checkpoint is saved (checks the settings)."""
         return ensemble_checkpoint_epochs(self.num_epochs, self.num_of_cycles, self.checkpoint_rule)
 
-    def configure_lr_schedule(self) -> Callable[[int], float]:
-        """Return epoch -> learning rate: poly decay restarted ``num_of_cycles`` times."""
+    def configure_optimizers(self) -> tuple[Any, CyclicPolyLRScheduler]:
+        """Return nnUNetTrainer's optimizer with a poly learning rate restarted ``num_of_cycles`` times."""
         self.ensemble_epochs()  # bad settings fail here, before the first epoch
-        return functools.partial(
-            cyclic_poly_lr,
-            num_epochs=self.num_epochs,
-            num_cycles=self.num_of_cycles,
-            initial_lr=self.initial_lr,
-            exponent=self.poly_lr_exponent,
-        )
+        optimizer, _ = super().configure_optimizers()
+        return optimizer, CyclicPolyLRScheduler(optimizer, self.initial_lr, self.num_epochs, self.num_of_cycles)
 
     def _index_settings(self) -> dict[str, Any]:
         return {
@@ -72,7 +80,7 @@ class nnUNetTrainerCyclicLR(nnUNetTrainer):
         except NnUNetError:
             existing = {}
         if not isinstance(existing, dict) or any(existing.get(k) != v for k, v in settings.items()):
-            self.log_file.write(f"{path.name}: written with other settings; starting a new checkpoint ensemble")
+            self.print_to_log_file(f"{path.name}: written with other settings; starting a new checkpoint ensemble")
             return {**settings, "checkpoints": []}
         kept = [
             entry
@@ -87,7 +95,7 @@ class nnUNetTrainerCyclicLR(nnUNetTrainer):
         self._ensemble_epochs = set(self.ensemble_epochs())
         self._checkpoint_index = self._resumed_index()
         cycle_length = self.num_epochs / self.num_of_cycles
-        self.log_file.write(
+        self.print_to_log_file(
             f"cyclic learning rate: {self.num_of_cycles} cycle(s) of ~{cycle_length:g} epochs, "
             f"{len(self._ensemble_epochs)} ensemble checkpoint(s) ('{self.checkpoint_rule}')"
         )
@@ -103,10 +111,16 @@ class nnUNetTrainerCyclicLR(nnUNetTrainer):
         """Save the checkpoint after 0-based ``epoch`` and list it in checkpoint_ensemble.json (rank 0 only)."""
         if self.disable_checkpointing or not self.dist.is_main:
             return
+        assert self._checkpoint_index is not None, "on_train_start sets up the checkpoint index"
         cycle = cycle_of_epoch(epoch, self.num_epochs, self.num_of_cycles)
         name = ensemble_checkpoint_name(cycle, epoch + 1)
-        self.save_checkpoint(name, epochs_done=epoch + 1)
+        # on_epoch_end has counted the epoch already; a checkpoint stores current_epoch + 1 epochs done
+        self.current_epoch -= 1
+        try:
+            self.save_checkpoint(name)
+        finally:
+            self.current_epoch += 1
         entries = [e for e in self._checkpoint_index["checkpoints"] if e["file"] != name]
         self._checkpoint_index["checkpoints"] = entries + [{"file": name, "cycle": cycle, "epoch": epoch + 1}]
         save_checkpoint_index(self.output_folder, self._checkpoint_index)
-        self.log_file.write(f"saved ensemble checkpoint {name}")
+        self.print_to_log_file(f"saved ensemble checkpoint {name}")

@@ -1,8 +1,9 @@
-"""nnU-Net v2's trainer variants that only change the number of epochs (e.g. ``-tr nnUNetTrainer_5epochs``)."""
+"""nnU-Net v2's training-length variants (e.g. ``-tr nnUNetTrainer_5epochs``), also without mirroring."""
 
 from __future__ import annotations
 
 from nnunetv2.training.trainers.nnunet_trainer import nnUNetTrainer
+from nnunetv2.training.trainers.variants_data_augmentation import nnUNetTrainerNoMirroring
 
 
 class nnUNetTrainer_1epoch(nnUNetTrainer):
@@ -73,5 +74,29 @@ class nnUNetTrainer_4000epochs(nnUNetTrainer):
 
 class nnUNetTrainer_8000epochs(nnUNetTrainer):
     """Trains 8000 epochs."""
+
+    num_epochs = 8000
+
+
+class nnUNetTrainer_250epochs_NoMirroring(nnUNetTrainerNoMirroring):
+    """Trains 250 epochs without mirroring."""
+
+    num_epochs = 250
+
+
+class nnUNetTrainer_2000epochs_NoMirroring(nnUNetTrainerNoMirroring):
+    """Trains 2000 epochs without mirroring."""
+
+    num_epochs = 2000
+
+
+class nnUNetTrainer_4000epochs_NoMirroring(nnUNetTrainerNoMirroring):
+    """Trains 4000 epochs without mirroring."""
+
+    num_epochs = 4000
+
+
+class nnUNetTrainer_8000epochs_NoMirroring(nnUNetTrainerNoMirroring):
+    """Trains 8000 epochs without mirroring."""
 
     num_epochs = 8000

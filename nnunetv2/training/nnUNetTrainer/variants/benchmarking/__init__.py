@@ -1,0 +1,1 @@
+"""nnU-Net v2's path of its benchmarking trainer variants."""

@@ -1,0 +1,8 @@
+"""Alias of ``nnunetv2.training.trainers.variants_network_architecture``
+(nnU-Net v2's ``variants/network_architecture/nnUNetTrainerNoDeepSupervision.py``)."""
+
+from nnunetv2.training.trainers.variants_network_architecture import (
+    nnUNetTrainerNoDeepSupervision,
+)
+
+__all__ = ["nnUNetTrainerNoDeepSupervision"]

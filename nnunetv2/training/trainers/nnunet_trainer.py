@@ -416,7 +416,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
     def _autocast(self) -> contextlib.AbstractContextManager:
         from nnunetv2.utilities.precision import network_autocast
 
-        return network_autocast(self.device, self.cpu_bf16)
+        return network_autocast(self.device, bool(self.cpu_bf16))  # resolved to a bool in __init__
 
     def print_to_log_file(self, *args: Any, also_print_to_console: bool = True, add_timestamp: bool = True) -> None:
         """Append ``args`` (joined by spaces) to the training log and to ``logging`` (rank 0 only)."""

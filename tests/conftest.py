@@ -9,6 +9,20 @@ import pytest
 from nnunetv2.dataset.synthetic import generate_synthetic_dataset
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``cuda`` when no CUDA device is present (they run in scripts/gpu_check.sh)."""
+    marked = [item for item in items if item.get_closest_marker("cuda") is not None]
+    if not marked:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in marked:
+        item.add_marker(skip)
+
+
 @pytest.fixture
 def nnunet_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     """Point nnUNet_raw / nnUNet_preprocessed / nnUNet_results at fresh folders under tmp_path."""

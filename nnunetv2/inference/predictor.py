@@ -177,9 +177,11 @@ class nnUNetPredictor:
     ) -> None:
         """Load plans, dataset.json and the checkpoints of ``use_folds`` (None: every fold found)."""
         from nnunetv2.inference.trained_model import load_trained_model
+        from nnunetv2.utilities.compile import compile_network
 
         self.model = load_trained_model(model_training_output_dir, use_folds, checkpoint_name)
         self.model.network.to(self.device)
+        compile_network(self.model.network, self.device, "prediction")
 
     def manual_initialization(
         self,

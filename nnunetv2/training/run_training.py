@@ -44,7 +44,7 @@ class TrainingRequest:
     num_data_workers: int | None = None  # None: the augmentation default (nnUNet_n_proc_DA)
     num_of_cycles: int | None = None  # cyclic-LR trainers: learning-rate restarts (None: the trainer's)
     checkpoint_rule: str | None = None  # cyclic-LR trainers: 'sparse' or 'late' ensemble checkpoints
-    cpu_bf16: bool = False  # bfloat16 network on the CPU
+    cpu_bf16: bool | None = None  # bfloat16 network on the CPU (None: where the CPU has it natively)
     show_progress: bool = True  # the in-epoch bar (plain lines when redirected); the epoch lines stay
     overwrite: bool = False  # start a fold that already holds a finished training over (nnU-Net v2 always does)
 
@@ -182,7 +182,8 @@ def prepare_run_environment(trainer, seed: int | None) -> None:
         reason += f"; {more} will be tried on the first iterations"
     trainer.print_to_log_file(
         f"CPU training: {torch.get_num_threads()} torch thread(s) beside "
-        f"{trainer.num_data_workers} augmentation worker(s) ({reason})"
+        f"{trainer.num_data_workers} augmentation worker(s) ({reason}); network in "
+        f"{'bfloat16 (--fp32 for float32)' if trainer.cpu_bf16 else 'float32'}"
     )
 
 

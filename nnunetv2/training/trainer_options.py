@@ -43,7 +43,7 @@ class TrainerOptions:
     # end the run after this epoch while the lr schedule still spans num_epochs (a round cut into segments)
     stop_after_epoch: int | None = None
     disable_checkpointing: bool = False
-    cpu_bf16: bool = False  # bfloat16 network on the CPU
+    cpu_bf16: bool | None = None  # bfloat16 network on the CPU (None: the trainer's, by default where native)
     show_progress: bool = True  # False: no bar inside epochs (the epoch lines stay)
     # read the preprocessed dataset from / write the model folder to these folders instead of nnU-Net's
     preprocessed_dataset_folder: str | None = None
@@ -78,8 +78,8 @@ class TrainerOptions:
                 setattr(trainer, name, value)
         if self.disable_checkpointing:
             trainer.disable_checkpointing = True
-        if self.cpu_bf16:
-            trainer.cpu_bf16 = True
+        if self.cpu_bf16 is not None:  # --bf16 / --fp32
+            trainer.cpu_bf16 = self.cpu_bf16
         if not self.show_progress:
             trainer.show_progress = False
         for name, value in self.settings.items():

@@ -32,6 +32,21 @@ def cpu_has_native_bf16() -> bool:
     return bool(flags & _NATIVE_BF16_FLAGS)
 
 
+def default_cpu_bf16() -> bool:
+    """Whether CPU training runs in bfloat16 unless told otherwise: where the CPU has native bfloat16.
+
+    Measured (documentation/training.md): about 2x faster steps and the same test Dice within 0.005
+    as float32 on every benchmark dataset. Prediction stays float32 by default (its labels equal
+    nnU-Net v2's); ``--bf16`` opts in there.
+    """
+    return cpu_has_native_bf16()
+
+
+def resolve_cpu_bf16(requested: bool | None) -> bool:
+    """``requested`` when given (``--bf16`` / ``--fp32``), else ``default_cpu_bf16()``."""
+    return default_cpu_bf16() if requested is None else requested
+
+
 @functools.cache
 def _warn_emulated_bf16() -> None:
     logger.warning(

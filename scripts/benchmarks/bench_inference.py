@@ -17,7 +17,8 @@ command or any of its worker processes (not their sum).
 With ``--reference-bin`` (the bin/ folder of a venv holding nnU-Net v2) the same runs are made
 with nnU-Net v2 and the table shows nnU-Net v2 / ours ratios. ``--bf16`` adds runs of ours with
 ``--bf16`` (bfloat16 network on the CPU) and prints the fraction of voxels whose label equals
-ours in float32. The export benchmark resamples the
+ours in float32; ``--compile`` adds runs of ours with ``nnUNet_compile=1`` (torch.compile; its
+compiling falls in the first case's time). The export benchmark resamples the
 logits of a large case (3 classes, 200x384x384 at the network's spacing, 200x512x512 in the
 original image) back to the image and writes it, in a fresh process per tool, and reports the
 peak memory above the logits already in memory, with and without ``--save_probabilities``.
@@ -56,6 +57,7 @@ EXPORT_NUM_CLASSES = 3
 # the line each tool prints when the network starts on a case (ours with --verbose)
 FIRST_CASE_MARKERS = {"ours": re.compile(r"^predicting \S+"), "nnU-Net v2": re.compile(r"^Predicting \S+:")}
 BF16_TOOL = "ours --bf16"
+COMPILE_TOOL = "ours nnUNet_compile=1"
 
 
 def _prepare_model(root: Path, spec: dict, num_cases: int) -> tuple[Path, Path]:
@@ -187,6 +189,7 @@ def bench_prediction(
     inputs, cases = _input_subset(images, root / f"inputs_{spec['name']}_{num_cases}", num_cases, file_ending)
     env = nnunet_env(root)
     env.pop("OMP_NUM_THREADS", None)  # nnU-Net v2 sets its CPU threads itself; both use every core
+    env["nnUNet_compile"] = "0"
     rows = []
     for device in devices:
         for tta in tta_modes:
@@ -216,8 +219,9 @@ def bench_prediction(
                 command += ["--verbose"] if ours else []  # ours names each case it starts only then
                 command += ["--bf16"] if tool == BF16_TOOL else []
                 marker = FIRST_CASE_MARKERS["ours" if ours else tool]
+                run_env = dict(env, nnUNet_compile="1") if tool == COMPILE_TOOL else env
                 startup, last_file, total, peak = _run_timed(
-                    command, env, marker, [output / f"{c}{file_ending}" for c in cases]
+                    command, run_env, marker, [output / f"{c}{file_ending}" for c in cases]
                 )
                 per_case = (last_file - startup) / len(cases)
                 results[tool] = (startup, per_case, total, peak)
@@ -395,6 +399,7 @@ def main() -> None:
         "--tta", nargs="+", choices=["off", "on"], default=["off", "on"], help="test-time mirroring off and/or on"
     )
     parser.add_argument("--bf16", action="store_true", help="also time ours with --bf16 and compare its labels")
+    parser.add_argument("--compile", action="store_true", help="also time ours with nnUNet_compile=1 (torch.compile)")
     parser.add_argument("--num-cases-3d", type=int, default=2)
     parser.add_argument("--num-cases-2d", type=int, default=4)
     parser.add_argument("--work-dir", type=Path, default=None, help="keep data and models here (reused if present)")
@@ -414,6 +419,8 @@ def main() -> None:
     tools = {"ours": Path(sys.executable).parent}
     if args.bf16:
         tools[BF16_TOOL] = tools["ours"]
+    if args.compile:
+        tools[COMPILE_TOOL] = tools["ours"]
     if args.reference_bin:
         tools["nnU-Net v2"] = args.reference_bin
     root = args.work_dir or Path(tempfile.mkdtemp(prefix="bench_inference_"))

@@ -32,14 +32,13 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import nnunet_env, print_table  # noqa: E402
+from common import plan_and_preprocess_with, print_table, run_checked  # noqa: E402
 
 DATASETS = {
     "2d": dict(dataset_id=811, num_cases=20, shape=(160, 160), file_ending=".png"),
@@ -162,13 +161,6 @@ def measure_reference(
 # ----- orchestration -----
 
 
-def _run(command: list[str], env: dict[str, str]) -> str:
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        sys.exit(f"command failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-3000:]}")
-    return result.stdout
-
-
 def _plans_summary(plans_file: Path, configuration: str) -> dict:
     configuration_plans = json.loads(plans_file.read_text())["configurations"][configuration]
     arch = configuration_plans["architecture"]["arch_kwargs"]
@@ -211,27 +203,7 @@ def _measure(
         "--iterations",
         str(args.iterations),
     ] + (["--workers", str(workers)] if workers is not None else [])
-    return json.loads(_run(command, env).strip().splitlines()[-1])
-
-
-def _prepare(tool_bin: Path, root: Path, raw: Path, dataset_id: int, configuration: str) -> dict[str, str]:
-    env = nnunet_env(root)
-    env["nnUNet_raw"] = str(raw)
-    _run(
-        [
-            str(tool_bin / "nnUNetv2_plan_and_preprocess"),
-            "-d",
-            str(dataset_id),
-            "-c",
-            configuration,
-            "-np",
-            "2",
-            "-npfp",
-            "2",
-        ],
-        env,
-    )
-    return env
+    return json.loads(run_checked(command, env).strip().splitlines()[-1])
 
 
 def _setting_rows(
@@ -305,7 +277,7 @@ def _dataset_rows(key: str, tools: dict, devices: list[str], work: Path, args: a
     dataset = f"Dataset{dataset_id}_BenchTraining{key.upper()}"
     generate_synthetic_dataset(work / "raw" / dataset, **spec)
     prepared = {
-        role: _prepare(tool_bin, work / role, work / "raw", dataset_id, configuration)
+        role: plan_and_preprocess_with(tool_bin, work / role, work / "raw", dataset_id, configuration)
         for tool_bin, role in tools.values()
         if role in ("ours", "reference")
     }
@@ -335,6 +307,7 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(DATASETS), default=None)
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="default: cpu, plus cuda when present")
     parser.add_argument("--bf16", action="store_true", help="also measure ours with --bf16")
+    parser.add_argument("--json", type=Path, default=None, help="also write the table's rows to this JSON file")
     parser.add_argument("--measure", choices=["ours", "ours-bf16", "reference"], help=argparse.SUPPRESS)
     parser.add_argument("--dataset", help=argparse.SUPPRESS)
     parser.add_argument("--configuration", help=argparse.SUPPRESS)
@@ -386,6 +359,8 @@ def main() -> None:
         ],
         rows,
     )
+    if args.json:
+        args.json.write_text(json.dumps(rows))
     print(
         f"load average at the end {os.getloadavg()[0]:.1f} (other processes share the cores: compare rows measured "
         f"together)"

@@ -32,6 +32,23 @@ def nnunet_env(root: Path) -> dict[str, str]:
     return env
 
 
+def run_checked(command: Sequence[str], env: dict[str, str]) -> str:
+    """Run ``command``; return its stdout, or exit with its stderr's tail if it fails."""
+    result = subprocess.run(list(command), env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"command failed ({result.returncode}): {' '.join(command)}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def plan_and_preprocess_with(tool_bin: Path, root: Path, raw: Path, dataset_id: int, configuration: str) -> dict:
+    """Plan and preprocess ``dataset_id`` from ``raw`` into ``root`` with the tool in ``tool_bin``; return its env."""
+    env = nnunet_env(root)
+    env["nnUNet_raw"] = str(raw)
+    command = [str(tool_bin / "nnUNetv2_plan_and_preprocess"), "-d", str(dataset_id), "-c", configuration]
+    run_checked(command + ["-np", "2", "-npfp", "2"], env)
+    return env
+
+
 def print_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """Print a plain aligned table."""
     cells = [[str(h) for h in header]] + [[f"{c:.2f}" if isinstance(c, float) else str(c) for c in r] for r in rows]

@@ -32,3 +32,12 @@ def test_emulated_bf16_is_warned_about_once(monkeypatch, caplog):
     caplog.clear()
     precision.network_autocast(torch.device("cpu"), cpu_bf16=True)
     assert not caplog.records
+
+
+def test_training_default_is_bf16_exactly_where_the_cpu_has_it(monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.resolve_cpu_bf16(None) is True
+    assert precision.resolve_cpu_bf16(False) is False  # --fp32
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    assert precision.resolve_cpu_bf16(None) is False
+    assert precision.resolve_cpu_bf16(True) is True  # --bf16 forces it

@@ -55,7 +55,9 @@ from nnunetv2.training.pseudo_dice import dice_from_counts, hard_tp_fp_fn, mean_
 from nnunetv2.training.run_environment import collect_debug_information
 from nnunetv2.training.splits import train_val_cases
 from nnunetv2.training.trainer_options import TrainerMeta, options_being_applied
+from nnunetv2.utilities.compile import compile_network
 from nnunetv2.utilities.file_io import save_json
+from nnunetv2.utilities.precision import resolve_cpu_bf16
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +103,8 @@ class nnUNetTrainer(metaclass=TrainerMeta):
     nesterov = True
     grad_clip_norm = 12.0
     pseudo_dice_ema_momentum = 0.9
-    cpu_bf16 = False  # bfloat16 network on the CPU (--bf16): ~2x faster steps where the CPU has native bfloat16
+    # bfloat16 network on the CPU: ~2x faster steps; None follows default_cpu_bf16 (on where the CPU has it natively)
+    cpu_bf16: bool | None = None
     show_progress = True  # the bar inside each epoch (nnUNetv2_train --disable_progress_bar: False)
     seed: int | None = None
     num_data_workers: int | None = None  # None: nnUNet_n_proc_DA or a default from the CPU count
@@ -118,6 +121,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         # nnU-Net v2's launcher passes this flag inside the plans; it is no plans key
         plans = {k: v for k, v in plans.items() if k != "continue_training"}
         self.device = _resolve_device(device)
+        self.cpu_bf16 = resolve_cpu_bf16(self.cpu_bf16)
         # stored in checkpoints as nnU-Net v2 does, so a checkpoint can rebuild its trainer (and run)
         self.init_args = {
             "plans": plans,
@@ -203,6 +207,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
             len(self.label_manager.foreground_labels) if self.is_cascaded else 0
         )
         self.network = self._build_network().to(self.device)
+        compile_network(self.network, self.device, "training", self.print_to_log_file)
         self.optimizer, self.lr_scheduler = self.configure_optimizers()
         if self.is_ddp:
             from torch.nn.parallel import DistributedDataParallel
@@ -411,7 +416,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
     def _autocast(self) -> contextlib.AbstractContextManager:
         from nnunetv2.utilities.precision import network_autocast
 
-        return network_autocast(self.device, self.cpu_bf16)
+        return network_autocast(self.device, bool(self.cpu_bf16))  # resolved to a bool in __init__
 
     def print_to_log_file(self, *args: Any, also_print_to_console: bool = True, add_timestamp: bool = True) -> None:
         """Append ``args`` (joined by spaces) to the training log and to ``logging`` (rank 0 only)."""

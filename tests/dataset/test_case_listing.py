@@ -47,7 +47,8 @@ def test_training_cases_from_folders_and_from_explicit_list(tmp_path):
     assert cases == {
         "c1": {"images": [tmp_path / "imagesTr" / "c1_0000.nii.gz"], "label": tmp_path / "labelsTr" / "c1.nii.gz"}
     }
-    dj.dataset = {"z": {"images": ["elsewhere/z.nii.gz"], "label": "/abs/z_seg.nii.gz"}}
+    outside = tmp_path.parent / "labels_elsewhere" / "z_seg.nii.gz"  # an absolute path outside the dataset
+    dj.dataset = {"z": {"images": ["elsewhere/z.nii.gz"], "label": str(outside)}}
     cases = list_training_cases(tmp_path, dj)
     assert cases["z"]["images"] == [tmp_path / "elsewhere" / "z.nii.gz"]
-    assert str(cases["z"]["label"]) == "/abs/z_seg.nii.gz"
+    assert cases["z"]["label"] == outside

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from nnunetv2.cli.train import train_entry
 from nnunetv2.dataset.synthetic import generate_synthetic_dataset_in_raw
@@ -16,9 +15,9 @@ from nnunetv2.formats.checkpoint_io import load_checkpoint
 from nnunetv2.training.run_training import TrainingRequest, build_trainer
 from nnunetv2.uncertainty.checkpoint_prediction import predict_checkpoint_ensemble_from_dataset_id
 from nnunetv2.uncertainty.ensemble_uncertainty import compute_uncertainty
+from tests.helpers.environment import use_test_folders
 
 DATASET = "Dataset971_CyclicTiny"
-ENV_VARS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
 TRAIN_FLAGS = [
     "-tr",
     "nnUNetTrainerCyclicLR",
@@ -39,21 +38,12 @@ TRAIN_FLAGS = [
 ]
 
 
-def _use(root: Path, mp: pytest.MonkeyPatch) -> None:
-    for var in ENV_VARS:
-        (root / var).mkdir(exist_ok=True)
-        mp.setenv(var, str(root / var))
-    mp.setenv("nnUNet_n_proc_DA", "0")
-    mp.setenv("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """Five 32x32 training cases and two test cases; fold 0 trained 6 epochs in 2 cycles with 'late' checkpoints."""
     root = tmp_path_factory.mktemp("cyclic")
     with pytest.MonkeyPatch.context() as mp:
-        _use(root, mp)
+        use_test_folders(root, mp)
         generate_synthetic_dataset_in_raw(
             971, "CyclicTiny", num_cases=5, shape=(32, 32), file_ending=".png", num_test_cases=2
         )
@@ -64,7 +54,7 @@ def trained(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def env(trained, monkeypatch) -> Path:
-    _use(trained, monkeypatch)
+    use_test_folders(trained, monkeypatch)
     return trained
 
 
@@ -158,7 +148,7 @@ def test_training_saves_and_lists_the_ensemble(trained):
 
 def test_resume_keeps_the_earlier_checkpoints(trained, tmp_path, monkeypatch):
     shutil.copytree(trained, tmp_path, dirs_exist_ok=True)
-    _use(tmp_path, monkeypatch)
+    use_test_folders(tmp_path, monkeypatch)
     fold = _fold(tmp_path)
     # an interruption after epoch 4: checkpoint_latest is that epoch's state, later files are gone
     shutil.copy(fold / "checkpoint_cycle2_epoch4.pth", fold / "checkpoint_latest.pth")

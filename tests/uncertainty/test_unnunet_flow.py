@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from nnunetv2.cli.train import train_entry
 from nnunetv2.cli.uncertainty import uncertainty_entry
@@ -19,18 +18,9 @@ from nnunetv2.cli.unnunet import predict_from_folder_entry, run_uncertainty_on_f
 from nnunetv2.dataset.synthetic import generate_synthetic_dataset_in_raw
 from nnunetv2.experiment_planning.pipeline import plan_and_preprocess
 from nnunetv2.uncertainty.measures import edge_ring, edge_ring_score, t_test_p_values
+from tests.helpers.environment import use_test_folders
 
 DATASET = "Dataset973_UnnUNetFlow"
-ENV_VARS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
-
-
-def _use(root: Path, mp: pytest.MonkeyPatch) -> None:
-    for var in ENV_VARS:
-        (root / var).mkdir(exist_ok=True)
-        mp.setenv(var, str(root / var))
-    mp.setenv("nnUNet_n_proc_DA", "0")
-    mp.setenv("OMP_NUM_THREADS", "1")
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +28,7 @@ def predicted(tmp_path_factory) -> Path:
     """Fold 0 trained as UnnUNet's README says (2 cycles, 'late'), then its test images predicted per checkpoint."""
     root = tmp_path_factory.mktemp("unnunet")
     with pytest.MonkeyPatch.context() as mp:
-        _use(root, mp)
+        use_test_folders(root, mp)
         generate_synthetic_dataset_in_raw(
             973, "UnnUNetFlow", num_cases=5, shape=(32, 32), file_ending=".png", num_test_cases=2
         )
@@ -58,7 +48,7 @@ def predicted(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def env(predicted, monkeypatch) -> Path:
-    _use(predicted, monkeypatch)
+    use_test_folders(predicted, monkeypatch)
     return predicted
 
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 import torch
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
@@ -16,16 +18,16 @@ def poly_lr(step: int, initial_lr: float, max_steps: int, exponent: float = 0.9)
     return initial_lr * max(0.0, 1 - step / max_steps) ** exponent
 
 
-class EpochLRScheduler(LRScheduler):
+class EpochLRScheduler(LRScheduler, metaclass=ABCMeta):
     """A scheduler whose rate is a function of the step alone (``lr_at``); ``step(n)`` jumps to step n."""
 
     def __init__(self, optimizer: Optimizer, current_step: int | None = None):
         self.ctr = 0
         super().__init__(optimizer, current_step if current_step is not None else -1)
 
+    @abstractmethod
     def lr_at(self, step: int) -> float:
         """Return the learning rate of ``step`` (0-based)."""
-        raise NotImplementedError
 
     def step(self, current_step: int | None = None) -> None:
         """Set every parameter group's rate to that of ``current_step`` (None: the next step)."""

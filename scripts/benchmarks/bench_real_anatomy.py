@@ -32,29 +32,24 @@ below the prediction by more than 0.01 on any case.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np
-from scipy import ndimage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from brain_template import LABELS, degraded, download_wheel, template_from_wheel  # noqa: E402
 from common import print_table  # noqa: E402
 
 DATASET_ID, DATASET_NAME = 996, "RealAnatomyBench"
 DATASET = f"Dataset{DATASET_ID:03d}_{DATASET_NAME}"
 CONFIGURATION = "2d"
 FEATURES = [8, 16, 32, 64, 128, 256, 256, 256]  # a small 2D U-Net for the CPU, the plans' topology
-TEMPLATE = "nilearn/datasets/data/mni_icbm152_{}_tal_nlin_sym_09a_converted.nii.gz"
-LABELS = {"background": 0, "grey matter": 1, "white matter": 2}
 UNANNOTATED = 3
 NUM_LABELED = 8
 SLAB_DEPTH = 8  # 3D cases: slabs of this many axial slices, the whole head in-plane
@@ -81,31 +76,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
-
-
-def template_from_wheel(wheel: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Return (T1 image float32, tissue label uint8), both (z, y, x) at 1 mm, cropped to the head."""
-    import nibabel as nib
-
-    arrays = {}
-    with zipfile.ZipFile(wheel) as archive:
-        for name in ("t1", "gm", "wm"):
-            image = nib.Nifti1Image.from_bytes(gzip.decompress(archive.read(TEMPLATE.format(name))))
-            arrays[name] = np.asarray(image.dataobj, dtype=np.float32).transpose(2, 1, 0)  # (x, y, z) -> (z, y, x)
-    rest = np.clip(255.0 - arrays["gm"] - arrays["wm"], 0, None)
-    label = np.argmax(np.stack([rest, arrays["gm"], arrays["wm"]]), 0).astype(np.uint8)
-    box = ndimage.find_objects((label > 0).astype(np.uint8))[0]
-    box = tuple(slice(max(0, s.start - 4), s.stop + 4) for s in box)
-    return arrays["t1"][box], label[box]
-
-
-def degraded(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Return ``image`` with a scanner's flaws: a smooth bias field (+-25%), blur and Gaussian noise."""
-    coarse = rng.uniform(-1, 1, size=tuple(min(4, n) for n in image.shape))
-    field = ndimage.zoom(coarse, [n / c for n, c in zip(image.shape, coarse.shape)], order=3, mode="nearest")
-    out = image * np.exp(rng.uniform(0.1, 0.25) * field[tuple(slice(0, n) for n in image.shape)])
-    out = ndimage.gaussian_filter(out, rng.uniform(0.3, 0.8))
-    return (out + rng.normal(0, rng.uniform(0.04, 0.08) * 200, out.shape)).astype(np.float32)
 
 
 def case_layout(label: np.ndarray) -> dict[str, list[tuple[str, tuple[slice, ...]]]]:
@@ -139,7 +109,7 @@ def build(args: argparse.Namespace, root: Path) -> None:
     """Write the raw dataset and pool folders, train the preliminary model and predict the pool."""
     import SimpleITK as sitk
 
-    wheel = args.wheel or download_wheel(root)
+    wheel = args.wheel or download_wheel(root / "wheel")
     t1, label = template_from_wheel(wheel)
     layout = case_layout(label)
     raw = root / "nnUNet_raw" / DATASET
@@ -168,17 +138,6 @@ def build(args: argparse.Namespace, root: Path) -> None:
     }
     (raw / "dataset.json").write_text(json.dumps(dataset_json, indent=2))
     train_and_predict(args, root)
-
-
-def download_wheel(root: Path) -> Path:
-    """Fetch the nilearn wheel (no dependencies) into the work folder; return its path."""
-    target = root / "wheel"
-    found = sorted(target.glob("nilearn-*.whl"))
-    if not found:
-        command = [sys.executable, "-m", "pip", "download", "nilearn", "--no-deps", "-q", "-d", str(target)]
-        subprocess.run(command, check=True)
-        found = sorted(target.glob("nilearn-*.whl"))
-    return found[-1]
 
 
 def train_and_predict(args: argparse.Namespace, root: Path) -> None:

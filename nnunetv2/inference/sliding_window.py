@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnunetv2.exceptions import InferenceError
+from nnunetv2.utilities.memory_format import as_network_input, resolve_channels_last, set_network_memory_format
 from nnunetv2.utilities.parameters import check_number
 
 if TYPE_CHECKING:
@@ -87,8 +88,8 @@ def _tiles(padded_shape: Sequence[int], patch_size: Sequence[int], step_size: fl
     ]
 
 
-def _forward(network, x: torch.Tensor) -> torch.Tensor:
-    out = network(x)
+def _forward(network, x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    out = network(as_network_input(x, channels_last))
     # networks built with deep supervision return one output per resolution, full size first
     if isinstance(out, (list, tuple)):
         out = out[0]
@@ -100,15 +101,17 @@ def _mirror_combinations(mirror_axes: Sequence[int] | None) -> list[tuple[int, .
     return [c for k in range(1, len(axes) + 1) for c in itertools.combinations(axes, k)]
 
 
-def _predict_batch(network, x: torch.Tensor, mirror_axes: Sequence[int] | None) -> torch.Tensor:
+def _predict_batch(
+    network, x: torch.Tensor, mirror_axes: Sequence[int] | None, channels_last: bool = False
+) -> torch.Tensor:
     """Logits of a batch of tiles, averaged over every combination of flips along ``mirror_axes``."""
     import torch
 
-    prediction = _forward(network, x)
+    prediction = _forward(network, x, channels_last)
     combinations = _mirror_combinations(mirror_axes)
     for axes in combinations:
         dims = [a + 2 for a in axes]
-        prediction += torch.flip(_forward(network, torch.flip(x, dims)), dims)
+        prediction += torch.flip(_forward(network, torch.flip(x, dims), channels_last), dims)
     return prediction / (len(combinations) + 1) if combinations else prediction
 
 
@@ -130,6 +133,7 @@ def _accumulate(
     batch_size: int,
     show_progress: bool,
     cpu_bf16: bool,
+    channels_last: bool,
 ) -> torch.Tensor:
     """Gaussian-weighted average of the tiles' logits over the padded image, held on ``results_device``."""
     import torch
@@ -157,7 +161,7 @@ def _accumulate(
         # inference mode only around the network: the accumulators stay ordinary tensors that
         # callers may update in place (e.g. summing folds)
         with torch.inference_mode(), network_autocast(device, cpu_bf16):
-            prediction = _predict_batch(network, x, mirror_axes)
+            prediction = _predict_batch(network, x, mirror_axes, channels_last)
         if prediction.shape[1] != num_output_channels:
             raise InferenceError(f"the network returned {prediction.shape[1]} channels, expected {num_output_channels}")
         prediction = prediction.to(results_device)
@@ -200,6 +204,7 @@ def sliding_window_predict(
     tile_batch_size: int | None = None,
     results_on_device: bool = True,
     cpu_bf16: bool = False,
+    channels_last: bool | None = None,
 ) -> torch.Tensor:
     """Return the logits ``(C, *spatial)`` (float32, CPU) of a network applied to a whole ``(c, *spatial)`` image.
 
@@ -209,6 +214,8 @@ def sliding_window_predict(
     mode; results accumulate there too unless that runs out of memory, then on the CPU
     (always on the CPU with ``results_on_device=False``). ``cpu_bf16`` runs the network in bfloat16
     on the CPU (CUDA always uses float16 autocast, as nnU-Net v2); logits are accumulated in float32.
+    ``channels_last`` stores the network's weights (in place) and its input tiles channels-last, or
+    contiguous with False; None follows ``nnUNet_channels_last`` (default off).
     """
     import torch
 
@@ -226,6 +233,7 @@ def sliding_window_predict(
         device = next((p.device for p in network.parameters()), torch.device("cpu"))
     device = torch.device(device)
     network = network.to(device)
+    channels_last = set_network_memory_format(network, resolve_channels_last(channels_last, device, cpu_bf16))
 
     pads = _padding_for(spatial, patch_size)
     if any(before or after for before, after in pads):
@@ -249,6 +257,7 @@ def sliding_window_predict(
         batch_size=tile_batch_size,
         show_progress=show_progress,
         cpu_bf16=cpu_bf16,
+        channels_last=channels_last,
     )
     was_training = network.training
     network.eval()

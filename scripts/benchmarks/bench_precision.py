@@ -1,6 +1,7 @@
 """float32 vs bfloat16 (``--bf16``) on the CPU: training and prediction seconds, and test Dice, same budget.
 
     python scripts/benchmarks/bench_precision.py [--only 2d|3d] [--epochs N] [--iterations N] [--threads 1]
+                                                 [--shape Z Y X --spacing Z Y X --num-cases N]
 
 For each dataset: generate a synthetic dataset with test cases, plan and preprocess it, train fold 0
 twice with the same epochs, iterations and seed (once in float32, once with ``cpu_bf16``), predict
@@ -96,13 +97,15 @@ def run_dataset(name: str, spec: dict, work: Path, args: argparse.Namespace) -> 
     from nnunetv2.formats.model_folder import model_folder
 
     epochs, iterations = args.epochs or spec["epochs"], args.iterations or spec["iterations"]
+    shape = tuple(args.shape or spec["shape"])
+    spacing = tuple(args.spacing) if args.spacing else spec["spacing"]
     raw = generate_synthetic_dataset_in_raw(
         spec["dataset_id"],
         f"Precision{name.upper()}",
         overwrite=True,
-        num_cases=spec["num_cases"],
-        shape=spec["shape"],
-        spacing=spec["spacing"],
+        num_cases=args.num_cases or spec["num_cases"],
+        shape=shape,
+        spacing=spacing,
         num_test_cases=args.num_test,
         seed=args.seed,
     )
@@ -138,7 +141,7 @@ def run_dataset(name: str, spec: dict, work: Path, args: argparse.Namespace) -> 
         dice = [summary["mean"][key]["Dice"] for key in sorted(summary["mean"], key=str)]
         rows.append(
             [
-                name,
+                f"{name} {'x'.join(map(str, shape))}",
                 f"{epochs}x{iterations}",
                 precision,
                 train_s,
@@ -155,7 +158,12 @@ def run_dataset(name: str, spec: dict, work: Path, args: argparse.Namespace) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_training_run_arguments(parser, DATASETS)
+    parser.add_argument("--shape", type=int, nargs="+", default=None, help="image shape (with --only)")
+    parser.add_argument("--spacing", type=float, nargs="+", default=None, help="voxel spacing (with --only)")
+    parser.add_argument("--num-cases", type=int, default=None, help="training cases (default per dataset)")
     args = parser.parse_args()
+    if (args.shape or args.spacing) and args.only is None:
+        parser.error("--shape and --spacing need --only")
 
     work = start_training_run(args.threads, "bench_precision_")
     from nnunetv2.utilities.precision import cpu_has_native_bf16

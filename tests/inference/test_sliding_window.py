@@ -176,3 +176,21 @@ def test_results_move_to_the_cpu_when_device_memory_runs_out():
     assert calls == ["cuda", "cpu"]
     with pytest.raises(torch.cuda.OutOfMemoryError):
         _accumulate_with_cpu_fallback(lambda results_device: accumulate(torch.device("cuda")), torch.device("cpu"))
+
+
+@pytest.mark.parametrize(("patch", "layout"), [((8, 8), torch.channels_last), ((4, 6, 6), torch.channels_last_3d)])
+def test_channels_last_gives_the_same_logits_and_switches_the_network(patch, layout):
+    torch.manual_seed(0)
+    conv, norm = (nn.Conv2d, nn.InstanceNorm2d) if len(patch) == 2 else (nn.Conv3d, nn.InstanceNorm3d)
+    network = nn.Sequential(conv(2, 8, 3, padding=1), norm(8, affine=True), nn.LeakyReLU(), conv(8, 3, 1))
+    image = torch.from_numpy(_random_image((2, *(2 * p - 2 for p in patch))))
+    seen = []
+    network[0].register_forward_pre_hook(
+        lambda module, inputs: seen.append(inputs[0].is_contiguous(memory_format=layout))
+    )
+    kwargs = dict(mirror_axes=tuple(range(len(patch))))
+    contiguous = sliding_window_predict(network, image, patch, 3, channels_last=False, **kwargs)
+    assert not any(seen) and network[0].weight.is_contiguous()
+    last = sliding_window_predict(network, image, patch, 3, channels_last=True, **kwargs)
+    assert seen[-1] and network[0].weight.is_contiguous(memory_format=layout)  # tiles and weights channels-last
+    torch.testing.assert_close(last, contiguous, atol=1e-5, rtol=1e-5)

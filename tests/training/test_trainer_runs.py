@@ -155,6 +155,23 @@ def test_bf16_training_runs_convolutions_in_bfloat16_and_learns(dataset_2d):
     assert all(p.dtype == torch.float32 for p in trainer.network.parameters())  # master weights stay float32
 
 
+def test_channels_last_training_matches_contiguous(dataset_2d, monkeypatch):
+    losses = {}
+    for value in ("0", "1"):
+        monkeypatch.setenv("nnUNet_channels_last", value)
+        trainer = build_trainer(TrainingRequest(NAME_2D, "2d", "all", device="cpu", seed=0, cpu_bf16=False, **FAST))
+        trainer.on_train_start()
+        # with one input channel both layouts have the same strides: look at a later convolution
+        conv = next(m for m in trainer.network.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+        assert trainer.channels_last is (value == "1")
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last) is (value == "1")
+        batch = next(trainer.dataloader_train)
+        losses[value] = [float(trainer.train_step(batch)["loss"]) for _ in range(6)]
+        trainer._close_dataloaders()
+    # same seed, same batch: the layout changes only the order of float32 sums
+    np.testing.assert_allclose(losses["1"], losses["0"], atol=1e-3)
+
+
 def test_lowres_validation_saves_the_cascade_input(trained_3d, tmp_path, monkeypatch, capsys):
     shutil.copytree(trained_3d / "nnUNet_preprocessed", tmp_path / "nnUNet_preprocessed")
     _set_env(monkeypatch, tmp_path)

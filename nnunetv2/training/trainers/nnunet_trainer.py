@@ -57,6 +57,7 @@ from nnunetv2.training.splits import train_val_cases
 from nnunetv2.training.trainer_options import TrainerMeta, options_being_applied
 from nnunetv2.utilities.compile import compile_network
 from nnunetv2.utilities.file_io import save_json
+from nnunetv2.utilities.memory_format import as_network_input, resolve_channels_last, set_network_memory_format
 from nnunetv2.utilities.precision import resolve_cpu_bf16
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ class nnUNetTrainer(metaclass=TrainerMeta):
     pseudo_dice_ema_momentum = 0.9
     # bfloat16 network on the CPU: ~2x faster steps; None follows default_cpu_bf16 (on where the CPU has it natively)
     cpu_bf16: bool | None = None
+    # channels-last network and batches; None follows nnUNet_channels_last (default off: slower step, measured)
+    channels_last: bool | None = None
     show_progress = True  # the bar inside each epoch (nnUNetv2_train --disable_progress_bar: False)
     seed: int | None = None
     num_data_workers: int | None = None  # None: nnUNet_n_proc_DA or a default from the CPU count
@@ -122,6 +125,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         plans = {k: v for k, v in plans.items() if k != "continue_training"}
         self.device = _resolve_device(device)
         self.cpu_bf16 = resolve_cpu_bf16(self.cpu_bf16)
+        self.channels_last = resolve_channels_last(self.channels_last, self.device, self.cpu_bf16)
         # stored in checkpoints as nnU-Net v2 does, so a checkpoint can rebuild its trainer (and run)
         self.init_args = {
             "plans": plans,
@@ -207,6 +211,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
             len(self.label_manager.foreground_labels) if self.is_cascaded else 0
         )
         self.network = self._build_network().to(self.device)
+        self.channels_last = set_network_memory_format(self.network, bool(self.channels_last))
         compile_network(self.network, self.device, "training", self.print_to_log_file)
         self.optimizer, self.lr_scheduler = self.configure_optimizers()
         if self.is_ddp:
@@ -468,7 +473,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
         """Run one optimiser step on a batch; return ``{'loss': ...}``."""
-        data = batch["data"].to(self.device, non_blocking=True)
+        data = as_network_input(batch["data"].to(self.device, non_blocking=True), self.channels_last)
         target = _to_device(batch["target"], self.device)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
@@ -497,7 +502,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
 
     def validation_step(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Return ``{'loss', 'tp_hard', 'fp_hard', 'fn_hard'}`` of a batch; counts on the full-resolution output."""
-        data = batch["data"].to(self.device, non_blocking=True)
+        data = as_network_input(batch["data"].to(self.device, non_blocking=True), self.channels_last)
         target = _to_device(batch["target"], self.device)
         with torch.no_grad():
             with self._autocast():

@@ -86,7 +86,9 @@ def set_network_memory_format(network: torch.nn.Module, channels_last: bool) -> 
     ndim = network_ndim(network)
     if ndim not in (4, 5):
         return False
-    network.to(memory_format=memory_format_for(ndim) if channels_last else torch.contiguous_format)
+    layout = memory_format_for(ndim) if channels_last else torch.contiguous_format
+    # Module.to converts only the parameters and buffers of that rank; torch's stubs omit memory_format
+    network.to(memory_format=layout)  # type: ignore[call-overload]
     return channels_last
 
 

@@ -473,7 +473,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
         """Run one optimiser step on a batch; return ``{'loss': ...}``."""
-        data = as_network_input(batch["data"].to(self.device, non_blocking=True), self.channels_last)
+        data = as_network_input(batch["data"].to(self.device, non_blocking=True), bool(self.channels_last))
         target = _to_device(batch["target"], self.device)
         self.optimizer.zero_grad(set_to_none=True)
         with self._autocast():
@@ -502,7 +502,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
 
     def validation_step(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Return ``{'loss', 'tp_hard', 'fp_hard', 'fn_hard'}`` of a batch; counts on the full-resolution output."""
-        data = as_network_input(batch["data"].to(self.device, non_blocking=True), self.channels_last)
+        data = as_network_input(batch["data"].to(self.device, non_blocking=True), bool(self.channels_last))
         target = _to_device(batch["target"], self.device)
         with torch.no_grad():
             with self._autocast():

@@ -2,6 +2,7 @@
 
     python scripts/benchmarks/bench_precision.py [--only 2d|3d] [--epochs N] [--iterations N] [--threads 1]
                                                  [--shape Z Y X --spacing Z Y X --num-cases N]
+                                                 [--precisions float32 bfloat16]
 
 For each dataset: generate a synthetic dataset with test cases, plan and preprocess it, train fold 0
 twice with the same epochs, iterations and seed (once in float32, once with ``cpu_bf16``), predict
@@ -117,7 +118,7 @@ def run_dataset(name: str, spec: dict, work: Path, args: argparse.Namespace) -> 
         show_progress=False,
     )
     results = {}
-    for precision in ("float32", "bfloat16"):
+    for precision in args.precisions:
         # both runs train into the same model folder: start each from scratch
         shutil.rmtree(model_folder(raw.name, "nnUNetTrainer", "nnUNetPlans", spec["configuration"]), ignore_errors=True)
         results[precision] = train_and_predict(
@@ -150,8 +151,9 @@ def run_dataset(name: str, spec: dict, work: Path, args: argparse.Namespace) -> 
                 f"{summary['foreground_mean']['Dice']:.3f}",
             ]
         )
-    (train32, predict32, _), (train16, predict16, _) = results["float32"], results["bfloat16"]
-    rows.append([name, "", "ratio fp32/bf16", train32 / train16, predict32 / predict16, "", ""])
+    if len(results) == 2:
+        (train32, predict32, _), (train16, predict16, _) = results["float32"], results["bfloat16"]
+        rows.append([name, "", "ratio fp32/bf16", train32 / train16, predict32 / predict16, "", ""])
     return rows
 
 
@@ -160,6 +162,13 @@ def main() -> None:
     add_training_run_arguments(parser, DATASETS)
     parser.add_argument("--shape", type=int, nargs="+", default=None, help="image shape (with --only)")
     parser.add_argument("--spacing", type=float, nargs="+", default=None, help="voxel spacing (with --only)")
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=["float32", "bfloat16"],
+        default=["float32", "bfloat16"],
+        help="run only these (e.g. the two in parallel processes: same data and seed)",
+    )
     parser.add_argument("--num-cases", type=int, default=None, help="training cases (default per dataset)")
     args = parser.parse_args()
     if (args.shape or args.spacing) and args.only is None:

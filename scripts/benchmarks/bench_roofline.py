@@ -238,36 +238,40 @@ def measure_ours(dataset: str, configuration: str, precision: str, warmup: int, 
     import torch
 
     from nnunetv2.inference.sliding_window import sliding_window_predict
-    from nnunetv2.training.run_training import TrainingRequest, build_trainer
+    from nnunetv2.training.run_training import TrainingRequest, build_trainer, prepare_run_environment
     from nnunetv2.utilities.compile import compile_network, is_compiled
 
     bf16 = precision == "bfloat16"
     trainer = build_trainer(
         TrainingRequest(dataset, configuration, 0, device="cpu", disable_checkpointing=True, cpu_bf16=bf16)
     )
+    prepare_run_environment(trainer, seed=None)  # threads as nnUNetv2_train picks them (with its trial)
     trainer.on_train_start()
-    for group in trainer.optimizer.param_groups:
-        group["lr"] = trainer.lr_schedule(0)
-    trainer.network.train()
+    trainer.on_train_epoch_start()
     try:
         start = time.perf_counter()
-        while trainer.cpu_thread_trial_running:  # compiling happens here when the trial runs
-            trainer.train_iteration()
+        while trainer.iteration_timer is not None:  # the thread trial; compiling happens here too
+            trainer._next_train_step()
         trial_s = time.perf_counter() - start
-        result = _median_step(trainer.train_step, lambda: next(trainer.batches.train), warmup, iterations)
+        result = _median_step(trainer.train_step, lambda: next(trainer.dataloader_train), warmup, iterations)
     finally:
-        trainer.close_batch_streams()
+        trainer._close_dataloaders()
     result["warmup_s"] += trial_s  # warm-up = thread trial + warm-up iterations (compiling included)
     result["compiled"] = is_compiled(trainer.network)
     result["threads"] = torch.get_num_threads()
 
     # prediction: a fresh inference network, as the predictor loads it (compiled when nnUNet_compile says so)
-    trainer.enable_deep_supervision = False
-    network = trainer.build_network_architecture()
+    network = trainer.build_network_architecture(
+        trainer.plans_manager,
+        trainer.configuration_manager,
+        trainer.num_input_channels,
+        trainer.label_manager.num_segmentation_heads,
+        enable_deep_supervision=False,
+    )
     network.eval()
     compile_network(network, torch.device("cpu"), "prediction")
-    patch = tuple(trainer.configuration.patch_size)
-    image, tiles = _tile_image(patch, trainer.dataset_json.num_channels)
+    patch = tuple(trainer.configuration_manager.patch_size)
+    image, tiles = _tile_image(patch, trainer.typed_dataset_json.num_channels)
     outputs = trainer.label_manager.num_segmentation_heads
     start = time.perf_counter()
     sliding_window_predict(network, image, patch, outputs, device="cpu", cpu_bf16=bf16)

@@ -184,6 +184,7 @@ def prepare_run_environment(trainer, seed: int | None) -> None:
         f"CPU training: {torch.get_num_threads()} torch thread(s) beside "
         f"{trainer.num_data_workers} augmentation worker(s) ({reason}); network in "
         f"{'bfloat16 (--fp32 for float32)' if trainer.cpu_bf16 else 'float32'}"
+        f"{', channels-last (nnUNet_channels_last)' if trainer.channels_last else ''}"
     )
 
 

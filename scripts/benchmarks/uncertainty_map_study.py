@@ -6,7 +6,9 @@ rows differ only in the map. Mirror members come from predicting flipped copies 
 without test-time mirroring and flipping the probabilities back: T checkpoints x 4 mirrors.
 
 Regions: "image" is every pixel; "fg+border" is the reference or predicted foreground dilated by
-``BORDER`` pixels (it holds every wrong pixel that is not far background).
+``BORDER`` pixels (it holds every wrong pixel that is not far background); "pred+border" is the
+predicted foreground dilated by ``BORDER`` pixels (the case score's region, the benchmark's earlier
+definition: it leaves out missed structures away from the prediction).
 """
 
 from __future__ import annotations
@@ -65,6 +67,26 @@ def foreground_and_border(reference: np.ndarray, segmentation: np.ndarray) -> np
     return ndimage.binary_dilation((reference > 0) | (segmentation > 0), iterations=BORDER)
 
 
+def predicted_foreground_and_border(segmentation: np.ndarray) -> np.ndarray:
+    """Predicted foreground dilated by BORDER pixels (the whole image when nothing is predicted)."""
+    from nnunetv2.uncertainty.measures import score_region
+
+    region = score_region(segmentation, BORDER)
+    return np.ones(segmentation.shape, bool) if region is None else region
+
+
+def region_aurocs(uncertainty: np.ndarray, wrong: np.ndarray, regions: dict[str, np.ndarray]) -> list[float]:
+    """AUROC of ``uncertainty`` for the ``wrong`` pixels over the whole arrays, then inside each region."""
+    from nnunetv2.uncertainty.score_report import error_detection_auroc
+
+    right = np.zeros_like(wrong, dtype=np.int64)  # error_detection_auroc compares a segmentation with a reference
+    wrong = wrong.astype(np.int64)
+    aurocs = [error_detection_auroc(uncertainty, wrong, right)]
+    for inside in regions.values():
+        aurocs.append(error_detection_auroc(uncertainty[inside], wrong[inside], right[inside]))
+    return aurocs
+
+
 def load_members(folders: list[Path], case: str) -> np.ndarray:
     """Stack the case's probabilities from each member folder: (T, C, ...)."""
     from nnunetv2.ensembling.ensemble import load_probabilities
@@ -93,38 +115,38 @@ CaseData = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]  # reference, se
 
 
 def score_maps(cases: list[str], dice: dict[str, float], data: dict[str, CaseData]) -> list[list[object]]:
-    """One row per candidate: pooled AUROC (image, fg+border), Spearman of the fg-mean score vs Dice."""
+    """One row per candidate: pooled AUROC (image, fg+border, pred+border), Spearman of the score vs Dice."""
     from nnunetv2.uncertainty.score_report import spearman_correlation
 
     rows = []
     for name in data[cases[0]][2]:
-        whole, near = pooled_aurocs(cases, data, name)
+        aurocs = pooled_aurocs(cases, data, name)
         scores = [case_uncertainty_score(data[c][2][name], data[c][1]) for c in cases]
         rho = spearman_correlation([dice[c] for c in cases], scores)["rho"]
-        rows.append([name, f"{whole:.3f}", f"{near:.3f}", f"{rho:.3f}"])
+        rows.append([name, *(f"{a:.3f}" for a in aurocs), f"{rho:.3f}"])
     return rows
 
 
-def pooled_aurocs(cases: list[str], data: dict[str, CaseData], name: str) -> tuple[float, float]:
-    """AUROC of map ``name`` for wrong pixels pooled over ``cases``: whole images, and fg+border only."""
-    from nnunetv2.uncertainty.score_report import error_detection_auroc
-
+def pooled_aurocs(cases: list[str], data: dict[str, CaseData], name: str) -> list[float]:
+    """AUROC of map ``name`` for wrong pixels pooled over ``cases``: whole images, fg+border, pred+border."""
     u = np.concatenate([data[c][2][name].ravel() for c in cases])
-    wrong = np.concatenate([(data[c][0] != data[c][1]).ravel() for c in cases]).astype(np.int64)
-    inside = np.concatenate([foreground_and_border(data[c][0], data[c][1]).ravel() for c in cases])
-    right = np.zeros_like(wrong)  # error_detection_auroc compares a segmentation (wrong) with a reference (0)
-    return error_detection_auroc(u, wrong, right), error_detection_auroc(u[inside], wrong[inside], right[inside])
+    wrong = np.concatenate([(data[c][0] != data[c][1]).ravel() for c in cases])
+    regions = {
+        "fg+border": np.concatenate([foreground_and_border(data[c][0], data[c][1]).ravel() for c in cases]),
+        "pred+border": np.concatenate([predicted_foreground_and_border(data[c][1]).ravel() for c in cases]),
+    }
+    return region_aurocs(u, wrong, regions)
 
 
 def score_groups(
     groups: dict[str, list[str]], dice: dict[str, float], data: dict[str, CaseData], names: list[str]
 ) -> list[list[object]]:
-    """One row per group of cases (e.g. per shift): its mean Dice and the maps' pooled AUROCs."""
+    """One row per group of cases (e.g. per shift): its mean Dice and the maps' pooled AUROCs (image, fg+border)."""
     rows = []
     for group, cases in groups.items():
         row: list[object] = [group, len(cases), f"{np.mean([dice[c] for c in cases]):.3f}"]
         for name in names:
-            row += [f"{a:.3f}" for a in pooled_aurocs(cases, data, name)]
+            row += [f"{a:.3f}" for a in pooled_aurocs(cases, data, name)[:2]]
         rows.append(row)
     return rows
 

@@ -15,6 +15,10 @@ from scipy import ndimage
 
 _EPS = 1e-12
 T_TEST_ALPHA = 0.05  # p-values at or above this: the two most probable classes cannot be told apart
+# class_entropy_regional: the voxel's entropy plus REGIONAL_WEIGHT x its neighbourhood's (Gaussian of
+# REGIONAL_SIGMA voxels); chosen on the uncertainty benchmark (documentation/benchmarks.md)
+REGIONAL_SIGMA = 8.0
+REGIONAL_WEIGHT = 0.5
 
 
 def _check(probabilities: np.ndarray) -> None:
@@ -95,6 +99,12 @@ class EnsembleStatistics:
         _, _, entropy_sum = self._require_data()
         return np.clip(entropy_sum / self.count / np.log(self.num_classes), 0, 1).astype(np.float32)
 
+    def class_entropy_regional(self) -> np.ndarray:
+        """Class entropy raised where the neighbourhood is uncertain too (see ``class_entropy_regional``)."""
+        entropy = self.class_entropy()
+        regional = ndimage.gaussian_filter(entropy, REGIONAL_SIGMA, mode="nearest")
+        return np.clip((entropy + REGIONAL_WEIGHT * regional) / (1 + REGIONAL_WEIGHT), 0, 1).astype(np.float32)
+
     def mutual_information(self) -> np.ndarray:
         """Class entropy minus total entropy (the checkpoints' disagreement alone), divided by log(C)."""
         return np.clip(self.class_entropy() - self.total_entropy(), 0, 1)
@@ -153,6 +163,16 @@ def total_entropy(probabilities: np.ndarray) -> np.ndarray:
     return EnsembleStatistics.of(probabilities).total_entropy()
 
 
+def class_entropy_regional(probabilities: np.ndarray) -> np.ndarray:
+    """(H + 0.5 G(H)) / 1.5: class entropy H plus half its Gaussian blur G (sigma 8 voxels), in [0, 1].
+
+    Errors cluster: a voxel whose neighbourhood is uncertain is more likely wrong than one as
+    uncertain among certain voxels, and a structure the network missed lies next to uncertain
+    boundaries while its own voxels look certain. The sigma counts voxels, not millimetres.
+    """
+    return EnsembleStatistics.of(probabilities).class_entropy_regional()
+
+
 def mutual_information(probabilities: np.ndarray) -> np.ndarray:
     """Mutual information between the class and the checkpoint, divided by log(C): class minus total entropy.
 
@@ -189,6 +209,7 @@ _MEASURE_METHODS = {
     "t_test_p_value": EnsembleStatistics.t_test_p_values,
     "mutual_information": EnsembleStatistics.mutual_information,
     "margin": EnsembleStatistics.margin,
+    "class_entropy_regional": EnsembleStatistics.class_entropy_regional,
 }
 MEASURES = {
     "class_entropy": class_entropy,
@@ -197,6 +218,7 @@ MEASURES = {
     "t_test_p_value": t_test_p_values,
     "mutual_information": mutual_information,
     "margin": margin,
+    "class_entropy_regional": class_entropy_regional,
 }
 
 

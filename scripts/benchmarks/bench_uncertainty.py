@@ -356,7 +356,7 @@ def study(root: Path, raw: Path, model: Path, dice: dict[str, float], difficulty
     groups: dict[str, list[str]] = {}
     for case in dice:
         groups.setdefault(difficulty[case].split("@")[0], []).append(case)
-    shown = ["class_entropy", "margin"]
+    shown = ["class_entropy", "class_entropy_regional"]
     print("\nper shift (AUROC image / fg+border)")
     print_table(
         ["shift", "cases", "Dice"] + [f"{n} {where}" for n in shown for where in ("image", "fg+border")],

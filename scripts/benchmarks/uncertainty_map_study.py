@@ -37,7 +37,14 @@ def candidate_maps(checkpoints: np.ndarray, mirrored: np.ndarray | None) -> dict
     from nnunetv2.uncertainty.measures import EnsembleStatistics
 
     statistics = EnsembleStatistics.of(checkpoints)
-    library = ("class_entropy", "total_entropy", "t_test_p_value", "mutual_information", "margin")
+    library = (
+        "class_entropy",
+        "total_entropy",
+        "t_test_p_value",
+        "mutual_information",
+        "margin",
+        "class_entropy_regional",
+    )
     maps = {m: statistics.uncertainty_map(m) for m in library}
     maps["variance (sum over classes)"] = statistics.variance().sum(0)
     for temperature in (2.0, 4.0):

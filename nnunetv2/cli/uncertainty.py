@@ -7,7 +7,16 @@ from collections.abc import Sequence
 
 from nnunetv2.cli.common import run_cli
 
-MEASURE_NAMES = ("class_entropy", "total_entropy", "t_test", "t_test_p_value")  # uncertainty.measures.MEASURES
+# uncertainty.measures.MEASURES (the CLI does not import the library at parse time)
+MEASURE_NAMES = (
+    "class_entropy",
+    "total_entropy",
+    "t_test",
+    "t_test_p_value",
+    "mutual_information",
+    "margin",
+    "class_entropy_regional",
+)
 CASE_SCORE_NAMES = ("foreground_mean", "edge_ring")  # nnunetv2.uncertainty.measures.CASE_SCORES
 
 
@@ -110,7 +119,9 @@ def build_uncertainty_parser() -> argparse.ArgumentParser:
         default="class_entropy",
         choices=MEASURE_NAMES,
         help="voxel uncertainty used for maps, scores and fold selection (default class_entropy); "
-        "t_test marks voxels with p >= 0.05, t_test_p_value keeps the p-values (UnnUNet's map)",
+        "t_test marks voxels with p >= 0.05, t_test_p_value keeps the p-values (UnnUNet's map), "
+        "mutual_information is the checkpoints' disagreement alone, margin is 1 - (p1 - p2), "
+        "class_entropy_regional adds half the entropy blurred over 8 voxels",
     )
     parser.add_argument(
         "-case_score",

@@ -15,6 +15,10 @@ from scipy import ndimage
 
 _EPS = 1e-12
 T_TEST_ALPHA = 0.05  # p-values at or above this: the two most probable classes cannot be told apart
+# class_entropy_regional: the voxel's entropy plus REGIONAL_WEIGHT x its neighbourhood's (Gaussian of
+# REGIONAL_SIGMA voxels); chosen on the uncertainty benchmark (documentation/benchmarks.md)
+REGIONAL_SIGMA = 8.0
+REGIONAL_WEIGHT = 0.5
 
 
 def _check(probabilities: np.ndarray) -> None:
@@ -95,6 +99,22 @@ class EnsembleStatistics:
         _, _, entropy_sum = self._require_data()
         return np.clip(entropy_sum / self.count / np.log(self.num_classes), 0, 1).astype(np.float32)
 
+    def class_entropy_regional(self) -> np.ndarray:
+        """Class entropy raised where the neighbourhood is uncertain too (see ``class_entropy_regional``)."""
+        entropy = self.class_entropy()
+        regional = ndimage.gaussian_filter(entropy, REGIONAL_SIGMA, mode="nearest")
+        return np.clip((entropy + REGIONAL_WEIGHT * regional) / (1 + REGIONAL_WEIGHT), 0, 1).astype(np.float32)
+
+    def mutual_information(self) -> np.ndarray:
+        """Class entropy minus total entropy (the checkpoints' disagreement alone), divided by log(C)."""
+        return np.clip(self.class_entropy() - self.total_entropy(), 0, 1)
+
+    def margin(self) -> np.ndarray:
+        """One minus the gap between the two largest mean probabilities over checkpoints."""
+        mean, _, _ = self._require_data()
+        top_two = np.partition(mean, mean.shape[0] - 2, axis=0)[-2:]
+        return np.clip(1 - top_two[1] + top_two[0], 0, 1).astype(np.float32)
+
     def t_test_p_values(self) -> np.ndarray:
         """Welch's t-test p-value between the checkpoints' samples of the two most probable classes."""
         from scipy import stats
@@ -143,6 +163,30 @@ def total_entropy(probabilities: np.ndarray) -> np.ndarray:
     return EnsembleStatistics.of(probabilities).total_entropy()
 
 
+def class_entropy_regional(probabilities: np.ndarray) -> np.ndarray:
+    """(H + 0.5 G(H)) / 1.5: class entropy H plus half its Gaussian blur G (sigma 8 voxels), in [0, 1].
+
+    Errors cluster: a voxel whose neighbourhood is uncertain is more likely wrong than one as
+    uncertain among certain voxels, and a structure the network missed lies next to uncertain
+    boundaries while its own voxels look certain. The sigma counts voxels, not millimetres.
+    """
+    return EnsembleStatistics.of(probabilities).class_entropy_regional()
+
+
+def mutual_information(probabilities: np.ndarray) -> np.ndarray:
+    """Mutual information between the class and the checkpoint, divided by log(C): class minus total entropy.
+
+    It is the part of class_entropy that comes from checkpoints disagreeing (BALD's score): 0 when
+    all agree, whether sure or unsure, and 1 when confident checkpoints split evenly over all classes.
+    """
+    return EnsembleStatistics.of(probabilities).mutual_information()
+
+
+def margin(probabilities: np.ndarray) -> np.ndarray:
+    """1 - (p1 - p2) of the mean probability over checkpoints: 0 when one class is certain, 1 when two tie."""
+    return EnsembleStatistics.of(probabilities).margin()
+
+
 def t_test_p_values(probabilities: np.ndarray) -> np.ndarray:
     """Welch's t-test p-value between the checkpoints' samples of the two most probable classes.
 
@@ -163,12 +207,18 @@ _MEASURE_METHODS = {
     "total_entropy": EnsembleStatistics.total_entropy,
     "t_test": EnsembleStatistics.t_test_uncertain,
     "t_test_p_value": EnsembleStatistics.t_test_p_values,
+    "mutual_information": EnsembleStatistics.mutual_information,
+    "margin": EnsembleStatistics.margin,
+    "class_entropy_regional": EnsembleStatistics.class_entropy_regional,
 }
 MEASURES = {
     "class_entropy": class_entropy,
     "total_entropy": total_entropy,
     "t_test": t_test_uncertain,
     "t_test_p_value": t_test_p_values,
+    "mutual_information": mutual_information,
+    "margin": margin,
+    "class_entropy_regional": class_entropy_regional,
 }
 
 

@@ -4,6 +4,9 @@ import pytest
 from nnunetv2.uncertainty.measures import (
     case_uncertainty_score,
     class_entropy,
+    class_entropy_regional,
+    margin,
+    mutual_information,
     t_test_p_values,
     total_entropy,
     uncertainty_map,
@@ -55,9 +58,58 @@ def test_t_test():
     assert t_test_p_values(overlapping)[0] >= 0.05
 
 
+def test_mutual_information_is_the_disagreement_alone():
+    assert np.allclose(mutual_information(_certain()), 0)
+    assert np.allclose(mutual_information(_uniform()), 0)  # unsure, but every checkpoint alike
+    assert np.allclose(mutual_information(_split()), 1)  # sure checkpoints split evenly over both classes
+    # two checkpoints, (0.9, 0.1) and (0.5, 0.5): H(0.7, 0.3) - (H(0.9, 0.1) + H(0.5, 0.5)) / 2, in bits
+    p = np.array([[[0.9], [0.1]], [[0.5], [0.5]]])
+
+    def bits(*q):
+        return -sum(x * np.log2(x) for x in q)
+
+    expected = bits(0.7, 0.3) - (bits(0.9, 0.1) + bits(0.5, 0.5)) / 2
+    assert np.isclose(mutual_information(p)[0], expected, atol=1e-6)
+
+
+def test_margin_is_one_minus_the_gap_of_the_top_two_mean_probabilities():
+    assert np.allclose(margin(_certain()), 0)
+    assert np.allclose(margin(_uniform()), 1)
+    assert np.allclose(margin(_split()), 1)  # mean (0.5, 0.5)
+    # mean over the two checkpoints (0.5, 0.3, 0.2): 1 - (0.5 - 0.3)
+    p = np.array([[[0.6], [0.3], [0.1]], [[0.4], [0.3], [0.3]]])
+    assert np.isclose(margin(p)[0], 0.8, atol=1e-6)
+
+
+def test_class_entropy_regional_adds_the_blurred_entropy():
+    assert np.allclose(class_entropy_regional(_certain(n=20)), 0)
+    assert np.allclose(class_entropy_regional(_uniform(n=20)), 1)
+    # one fully uncertain voxel in a certain 41 x 41 field: its neighbours are raised, far voxels stay 0
+    p = np.zeros((2, 2, 41, 41))
+    p[:, 0] = 1
+    p[:, :, 20, 20] = 0.5
+    regional = class_entropy_regional(p)
+    from scipy import ndimage
+
+    impulse = np.zeros((41, 41))
+    impulse[20, 20] = 1
+    blurred = ndimage.gaussian_filter(impulse, 8.0, mode="nearest")
+    assert np.isclose(regional[20, 20], (1 + 0.5 * blurred[20, 20]) / 1.5, atol=1e-6)
+    assert np.isclose(regional[20, 26], 0.5 * blurred[20, 26] / 1.5, atol=1e-6)
+    assert regional[20, 26] > 0 and class_entropy(p)[20, 26] == 0
+    assert regional[20, 26] > regional[0, 0]
+
+
 def test_maps_keep_spatial_shape_and_reject_unknown_measure():
     p = np.random.default_rng(0).dirichlet([1, 1, 1], size=(4, 5, 6)).transpose(0, 3, 1, 2)
-    for measure in ("class_entropy", "total_entropy", "t_test"):
+    for measure in (
+        "class_entropy",
+        "total_entropy",
+        "t_test",
+        "mutual_information",
+        "margin",
+        "class_entropy_regional",
+    ):
         u = uncertainty_map(p, measure)
         assert u.shape == (5, 6) and u.dtype == np.float32 and (u >= 0).all() and (u <= 1).all()
     with pytest.raises(ValueError, match="unknown uncertainty measure"):

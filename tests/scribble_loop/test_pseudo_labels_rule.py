@@ -360,6 +360,37 @@ def test_edge_normalisation_makes_the_labels_independent_of_contrast_and_empty_b
     assert np.array_equal(wide[:, :60], label)
 
 
+def _unlearned_tube_case():
+    """A one-voxel bright line the network has not learned (class 1 at probability 0.001 everywhere), a stroke on it."""
+    image = np.zeros((1, 21, 60), dtype=np.float32)
+    image[0, 10, 5:55] = 10
+    p1 = np.full((21, 60), 0.001, dtype=np.float32)
+    scribbles = np.full((21, 60), UNANNOTATED, dtype=np.uint8)
+    scribbles[10, 27:33] = 1
+    return image, np.stack([1 - p1, p1]), scribbles
+
+
+def test_a_stroke_on_a_class_the_network_rules_out_grows_without_the_probability_brake():
+    image, probabilities, scribbles = _unlearned_tube_case()
+    label = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")[0]
+    braked = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.0, device="cpu")[0]
+    free = geodesic_pseudo_label(
+        image, probabilities, scribbles, probability_weight=0.0, unbraked_stroke_probability=0.0, device="cpu"
+    )[0]
+    assert np.array_equal(label, free)  # below unbraked_stroke_probability: as if the probability term were off
+    assert (label == 1).sum() >= 30 and (braked == 1).sum() <= 14  # it follows the line much farther
+    assert np.all(label[np.arange(21) != 10] == 0)  # and only the line
+
+
+def test_a_stroke_whose_class_the_network_gives_some_probability_stays_braked():
+    image, probabilities, scribbles, _ = _two_objects_case()  # 0.1 on the stroke, above the default 0.015
+    label = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")[0]
+    braked = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.0, device="cpu")[0]
+    assert np.array_equal(label, braked)
+    above = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.2, device="cpu")[0]
+    assert (above == 1).sum() > (label == 1).sum()  # counted as ruled out, the same stroke grows farther
+
+
 def test_rule_defaults_depend_on_the_rule_and_explicit_values_win():
     published = pseudo_label_parameters(rule="published")
     aware = pseudo_label_parameters()
@@ -383,6 +414,10 @@ def test_bad_rule_options_raise_one_line_errors():
         geodesic_pseudo_label(image, probabilities, scribbles, edge_normalisation=100)
     with pytest.raises(NnUNetError, match="stroke_region_only must be true or false, got 'yes'"):
         pseudo_label_parameters(stroke_region_only="yes")
+    with pytest.raises(NnUNetError, match=r"unbraked_stroke_probability must be a number in \[0, 1\), got 1"):
+        geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=1)
+    with pytest.raises(NnUNetError, match=r"unbraked_stroke_probability must be a number in \[0, 1\), got -0.1"):
+        pseudo_label_parameters(unbraked_stroke_probability=-0.1)
 
 
 def test_keep_previous_where_unsure_changes_a_voxel_only_to_a_well_supported_class():

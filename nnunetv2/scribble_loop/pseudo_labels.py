@@ -23,9 +23,10 @@ keep the class drawn there. Two rules (``rule``):
   as the stroke's class or as the class it gave that stroke voxel (the class the person corrected),
   never into a third class. A stroke whose voxels get a mean network probability of its class below
   ``unbraked_stroke_probability`` grows without the probability term (the network is sure and wrong
-  there, so its doubt does not say how far the stroke reaches); every other stroke grows only through voxels
-  where the network gives its class at least ``support_fraction`` of its mean probability on the strokes of
-  the same correction (the region it corrects looks like the stroke to the network). Its defaults (RULE_DEFAULTS) also
+  there, so its doubt does not say how far the stroke reaches); with ``support_fraction`` > 0 every other
+  stroke grows only through voxels where the network gives its class at least that fraction of its mean
+  probability on the strokes of the same correction (the region it corrects looks like the stroke to the
+  network). Its defaults (RULE_DEFAULTS) also
   normalise edge strength per image and weigh intensity change and the network's doubt more.
   Confidence is max(G_label, network part) x (1 - max_{j != label} G_j), 1 on scribbles: no dip far
   inside an object that the network labels right and a stroke reaches weakly, and low where strokes of
@@ -274,7 +275,7 @@ RULE_DEFAULTS: dict[str, dict[str, Any]] = {
         "edge_normalisation": 98.0,
         "stroke_region_only": True,
         "unbraked_stroke_probability": 0.015,
-        "support_fraction": 0.3,
+        "support_fraction": 0.0,
     },
 }
 # between rounds a voxel's pseudo label changes only to a class the new network gives at least this probability

@@ -39,6 +39,16 @@ _RULE_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
         _true_or_false,
         "true: a stroke grows only through voxels the network labels as its class or as the class it corrected",
     ),
+    "unbraked_stroke_probability": (
+        float,
+        "a stroke whose voxels get a mean network probability of its class below this grows without the "
+        "probability term (the network is sure and wrong there; 0: off)",
+    ),
+    "support_fraction": (
+        float,
+        "a stroke grows only through voxels where the network gives its class at least this fraction of its mean "
+        "probability on the stroke (0: off)",
+    ),
     "min_geodesic_confidence": (float, "max_c G_c above this counts as near a scribble and is the confidence"),
     "probability_confidence_scale": (float, "elsewhere confidence = this x the probability of the chosen class"),
     "boundary_width": (int, "voxels around a pseudo-label boundary whose confidence is lowered"),

@@ -21,10 +21,16 @@ keep the class drawn there. Two rules (``rule``):
   not grow (its voxels still keep their class): it has been learned, and growing it again only spills
   over edges. With ``stroke_region_only`` a stroke voxel grows only through voxels the network labels
   as the stroke's class or as the class it gave that stroke voxel (the class the person corrected),
-  never into a third class. Its defaults (RULE_DEFAULTS) also normalise edge strength per image and
-  weigh intensity change and the network's doubt more. Confidence is max(G_label, network part)
-  x (1 - max_{j != label} G_j), 1 on scribbles: no dip far inside an object that the network labels
-  right and a stroke reaches weakly, and low where strokes of two classes compete.
+  never into a third class. A stroke whose voxels get a mean network probability of its class below
+  ``unbraked_stroke_probability`` grows without the probability term (the network is sure and wrong
+  there, so its doubt does not say how far the stroke reaches); with ``support_fraction`` > 0 every other
+  stroke grows only through voxels where the network gives its class at least that fraction of its mean
+  probability on the strokes of the same correction (the region it corrects looks like the stroke to the
+  network). Its defaults (RULE_DEFAULTS) also
+  normalise edge strength per image and weigh intensity change and the network's doubt more.
+  Confidence is max(G_label, network part) x (1 - max_{j != label} G_j), 1 on scribbles: no dip far
+  inside an object that the network labels right and a stroke reaches weakly, and low where strokes of
+  two classes compete.
 
 ``keep_previous_where_unsure`` combines a round's pseudo labels with the previous round's: a voxel only
 changes to a class the new network gives at least ``update_min_probability``.
@@ -64,6 +70,8 @@ def geodesic_pseudo_label(
     resolved_stroke_agreement: float = 0.5,
     edge_normalisation: float | None = None,
     stroke_region_only: bool | None = None,
+    unbraked_stroke_probability: float | None = None,
+    support_fraction: float | None = None,
     device=None,
     distance_maps: dict[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -92,6 +100,10 @@ def geodesic_pseudo_label(
         edge_normalisation = rule_defaults["edge_normalisation"]
     if stroke_region_only is None:
         stroke_region_only = rule_defaults["stroke_region_only"]
+    if unbraked_stroke_probability is None:
+        unbraked_stroke_probability = rule_defaults["unbraked_stroke_probability"]
+    if support_fraction is None:
+        support_fraction = rule_defaults["support_fraction"]
     _check_parameters(
         threshold=threshold,
         lamb=lamb,
@@ -105,6 +117,8 @@ def geodesic_pseudo_label(
         resolved_stroke_agreement=resolved_stroke_agreement,
         edge_normalisation=edge_normalisation,
         stroke_region_only=stroke_region_only,
+        unbraked_stroke_probability=unbraked_stroke_probability,
+        support_fraction=support_fraction,
     )
     num_classes = int(np.shape(probabilities)[0]) if np.ndim(probabilities) > 0 else 0
     unannotated_value = num_classes if unannotated_value is None else unannotated_value
@@ -125,18 +139,28 @@ def geodesic_pseudo_label(
             if rule == "published"
             else scribbled & ~_resolved_strokes(drawn, scribbled, network_label, resolved_stroke_agreement)
         )
+        # strokes drawn where the network all but rules their class out: it is sure and wrong there, so its
+        # probabilities are no guide to how far such a stroke reaches (a structure the network has not learned)
+        unbraked = _strokes_the_network_rules_out(drawn, growing, probs, unbraked_stroke_probability)
+
+        def distance_from(seeds: torch.Tensor, c: int, step_cost: torch.Tensor, support: float) -> torch.Tensor:
+            if stroke_region_only:
+                return _distance_within_corrected_classes(
+                    image_t, seeds, network_label, probs[c], c, step_cost, support, relative_spacing, lamb, device
+                )
+            cost = _outside_support_blocked(step_cost, probs[c], seeds, support)
+            return geodesic_distance(image_t, seeds, spacing=relative_spacing, lamb=lamb, step_cost=cost, device=device)
+
         geodesic = torch.zeros_like(probs)  # G_c; stays 0 for classes without growing scribbles
         for c in torch.unique(drawn[growing]).tolist():
             seeds = growing & (drawn == c)
             step_cost = probability_weight * (1.0 - probs[c])
-            if stroke_region_only:
-                distance = _distance_within_corrected_classes(
-                    image_t, seeds, network_label, c, step_cost, relative_spacing, lamb, device
-                )
-            else:
-                distance = geodesic_distance(
-                    image_t, seeds, spacing=relative_spacing, lamb=lamb, step_cost=step_cost, device=device
-                )
+            distance = torch.full(seeds.shape, float("inf"), device=seeds.device)
+            if (seeds & ~unbraked).any():
+                distance = distance_from(seeds & ~unbraked, c, step_cost, support_fraction)
+            if (seeds & unbraked).any():  # neither brake nor support: the network's probabilities say nothing here
+                free = distance_from(seeds & unbraked, c, torch.zeros_like(step_cost), 0.0)
+                distance = torch.minimum(distance, free)
             capped = torch.clamp(distance, max=threshold)  # unreached voxels (inf) become T as well
             if distance_maps is not None:
                 distance_maps[int(c)] = capped.cpu().numpy().astype(np.float32)
@@ -229,6 +253,8 @@ _PARAMETER_RULES = {
     "boundary_factor": "[0, 1]",
     "resolved_stroke_agreement": "(0, 1]",
     "edge_normalisation": "[0, 100)",  # a percentile (0: off)
+    "unbraked_stroke_probability": "[0, 1)",  # 0: off
+    "support_fraction": "[0, 1]",  # 0: off
     "update_min_probability": "[0, 1]",  # between rounds, not a rule option
 }
 RULES = ("published", "network_aware")
@@ -240,12 +266,16 @@ RULE_DEFAULTS: dict[str, dict[str, Any]] = {
         "probability_weight": 0.1,
         "edge_normalisation": 0.0,
         "stroke_region_only": False,
+        "unbraked_stroke_probability": 0.0,
+        "support_fraction": 0.0,
     },
     "network_aware": {
         "intensity_weight": 6.0,
         "probability_weight": 0.5,
         "edge_normalisation": 98.0,
         "stroke_region_only": True,
+        "unbraked_stroke_probability": 0.015,
+        "support_fraction": 0.0,
     },
 }
 # between rounds a voxel's pseudo label changes only to a class the new network gives at least this probability
@@ -354,8 +384,10 @@ def _distance_within_corrected_classes(
     image: torch.Tensor,
     seeds: torch.Tensor,
     network_label: torch.Tensor,
+    class_probability: torch.Tensor,
     stroke_class: int,
     step_cost: torch.Tensor,
+    support: float,
     spacing: Sequence[float],
     lamb: float,
     device,
@@ -372,16 +404,28 @@ def _distance_within_corrected_classes(
     agreeing = seeds & (network_label == stroke_class)
     corrected = torch.unique(network_label[seeds & ~agreeing]).tolist()
     if not corrected:
-        return geodesic_distance(image, seeds, spacing=spacing, lamb=lamb, step_cost=step_cost, device=device)
+        cost = _outside_support_blocked(step_cost, class_probability, seeds, support)
+        return geodesic_distance(image, seeds, spacing=spacing, lamb=lamb, step_cost=cost, device=device)
     distance = torch.full(seeds.shape, float("inf"), device=seeds.device)
     for k in corrected:
         # an infinite step cost blocks a voxel: the stroke cannot reach a third class
         blocked = (network_label != k) & (network_label != stroke_class)
-        cost = step_cost.masked_fill(blocked, float("inf"))
         group = (seeds & (network_label == k)) | agreeing
+        cost = _outside_support_blocked(step_cost.masked_fill(blocked, float("inf")), class_probability, group, support)
         reach = geodesic_distance(image, group, spacing=spacing, lamb=lamb, step_cost=cost, device=device)
         distance = torch.minimum(distance, reach)
     return distance
+
+
+def _outside_support_blocked(
+    step_cost: torch.Tensor, class_probability: torch.Tensor, seeds: torch.Tensor, support: float
+) -> torch.Tensor:
+    """The step cost, infinite where the network gives the strokes' class less than ``support`` times its mean
+    probability on the strokes (``seeds``): the error a stroke corrects looks to the network like the stroke itself."""
+    if support == 0:
+        return step_cost
+    floor = support * float(class_probability[seeds].mean())
+    return step_cost.masked_fill((class_probability < floor) & ~seeds, float("inf"))  # seeds always grow
 
 
 def _relative_spacing(spacing: Sequence[float] | None, shape: Sequence[int]) -> list[float]:
@@ -422,6 +466,32 @@ def _resolved_strokes(
         is_resolved[0] = False  # component 0 is everything outside this class's strokes
         resolved |= is_resolved[strokes]
     return torch.as_tensor(resolved, device=drawn.device)
+
+
+def _strokes_the_network_rules_out(
+    drawn: torch.Tensor, growing: torch.Tensor, probabilities: torch.Tensor, level: float
+) -> torch.Tensor:
+    """Bool map of the growing scribbled voxels whose stroke gets a mean network probability of its class below
+    ``level`` (none when ``level`` is 0); a stroke is a connected component (all neighbours) of one class's
+    scribbles."""
+    import torch
+    from scipy import ndimage
+
+    if level == 0:
+        return torch.zeros_like(growing)
+    drawn_np = drawn.cpu().numpy()
+    growing_np = growing.cpu().numpy()
+    own_probability = probabilities.gather(0, drawn.clamp(max=probabilities.shape[0] - 1)[None])[0].cpu().numpy()
+    ruled_out = np.zeros(drawn_np.shape, dtype=bool)
+    connectivity = np.ones((3,) * drawn_np.ndim, dtype=bool)
+    for c in np.unique(drawn_np[growing_np]):
+        strokes, count = ndimage.label(growing_np & (drawn_np == c), structure=connectivity)
+        size = np.bincount(strokes.ravel(), minlength=count + 1)
+        total = np.bincount(strokes.ravel(), weights=own_probability.ravel(), minlength=count + 1)
+        is_ruled_out = total < level * size
+        is_ruled_out[0] = False  # component 0 is everything outside this class's strokes
+        ruled_out |= is_ruled_out[strokes]
+    return torch.as_tensor(ruled_out, device=drawn.device)
 
 
 def _near_label_boundary(label: torch.Tensor, width: int) -> torch.Tensor:

@@ -21,7 +21,8 @@ Usage: python scripts/benchmarks/bench_scribble_loop.py [--work /tmp/bench_scrib
     [--epochs 10] [--iterations 25] [--preliminary-epochs 15] [--pool 8] [--test 8] [--noise 0.5]
     [--tube-shift 2] [--budget 0.3] [--seed 0] [--rule network_aware|published] [--threshold T]
     [--intensity-weight W] [--probability-weight W] [--resolved-stroke-agreement A]
-    [--update-min-probability U] [--refresh-every N] [--no-control]
+    [--unbraked-stroke-probability P] [--support-fraction F] [--update-min-probability U] [--refresh-every N]
+    [--no-control]
 The published loop: --rule published --update-min-probability 0.
 Targets: pool pseudo-label Dice of round 1 >= preliminary pool prediction Dice + 0.05, never falling in
 later rounds; test Dice after the last round above the preliminary model's.
@@ -47,7 +48,14 @@ DATASET_ID, DATASET_NAME = 997, "ScribbleLoopBench"
 DATASET = f"Dataset{DATASET_ID:03d}_{DATASET_NAME}"
 CONFIGURATION = "2d"
 FEATURES = [8, 16, 32, 64, 128, 256]  # a small 2D U-Net: CPU-sized, same topology as the plans
-RULE_NUMBERS = ("threshold", "intensity_weight", "probability_weight", "resolved_stroke_agreement")
+RULE_NUMBERS = (
+    "threshold",
+    "intensity_weight",
+    "probability_weight",
+    "resolved_stroke_agreement",
+    "unbraked_stroke_probability",
+    "support_fraction",
+)
 
 
 def parse_args() -> argparse.Namespace:

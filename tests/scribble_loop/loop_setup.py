@@ -58,7 +58,12 @@ def prepared_scribble_loop(
         dataset_name = convert_id_to_dataset_name(dataset_id)
         plans_file = root / "nnUNet_preprocessed" / dataset_name / "nnUNetPlans.json"
         plans = json.loads(plans_file.read_text())
-        plans["configurations"]["3d_fullres"]["architecture"] = ARCHITECTURE  # fast on a CPU
+        configuration = plans["configurations"]["3d_fullres"]
+        configuration["architecture"] = ARCHITECTURE  # fast on a CPU
+        # the planned patch fits the planned topology only (seed 2 plans 7 slices with no pooling along z); the
+        # tiny U-Net halves every axis, so each patch edge must be a multiple of its total stride
+        total_stride = np.prod(ARCHITECTURE["arch_kwargs"]["strides"], axis=0)
+        configuration["patch_size"] = [int(-(-n // s) * s) for n, s in zip(configuration["patch_size"], total_stride)]
         plans_file.write_text(json.dumps(plans))
         build_trainer(
             TrainingRequest(

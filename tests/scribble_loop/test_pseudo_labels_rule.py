@@ -286,6 +286,7 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
         probability_weight=0.5,
         edge_normalisation=0.0,
         stroke_region_only=False,
+        support_fraction=1.0,
     )
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
 
@@ -293,13 +294,11 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
     growing = np.zeros(shape, dtype=bool)
     growing[1, 9, 6:11] = growing[3, 6, 6:9] = True  # the class-0 stroke is resolved (the network says 0 on it)
     geodesic = np.zeros(probabilities.shape)
-    distance = exact_geodesic_distance(
-        z_scored,
-        growing,
-        spacing,
-        parameters["lamb"],
-        step_cost=parameters["probability_weight"] * (1 - probabilities[2]),
-    )
+    # support_fraction: no growth through voxels where P_2 is below that fraction of its mean on the strokes
+    unsupported = (probabilities[2] < parameters["support_fraction"] * probabilities[2][growing].mean()) & ~growing
+    assert unsupported.sum() > 10
+    step_cost = np.where(unsupported, np.inf, parameters["probability_weight"] * (1 - probabilities[2]))
+    distance = exact_geodesic_distance(z_scored, growing, spacing, parameters["lamb"], step_cost=step_cost)
     geodesic[2] = np.exp(-(np.exp(np.minimum(distance, 4.0)) - 1) / 4.0)
     score = probabilities + geodesic - (geodesic.sum(0) - geodesic)
     drawn = scribbles != 3
@@ -360,6 +359,53 @@ def test_edge_normalisation_makes_the_labels_independent_of_contrast_and_empty_b
     assert np.array_equal(wide[:, :60], label)
 
 
+def _unlearned_tube_case():
+    """A one-voxel bright line the network has not learned (class 1 at probability 0.001 everywhere), a stroke on it."""
+    image = np.zeros((1, 21, 60), dtype=np.float32)
+    image[0, 10, 5:55] = 10
+    p1 = np.full((21, 60), 0.001, dtype=np.float32)
+    scribbles = np.full((21, 60), UNANNOTATED, dtype=np.uint8)
+    scribbles[10, 27:33] = 1
+    return image, np.stack([1 - p1, p1]), scribbles
+
+
+def test_a_stroke_on_a_class_the_network_rules_out_grows_without_the_probability_brake():
+    image, probabilities, scribbles = _unlearned_tube_case()
+    label = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")[0]
+    braked = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.0, device="cpu")[0]
+    free = geodesic_pseudo_label(
+        image, probabilities, scribbles, probability_weight=0.0, unbraked_stroke_probability=0.0, device="cpu"
+    )[0]
+    assert np.array_equal(label, free)  # below unbraked_stroke_probability: as if the probability term were off
+    assert (label == 1).sum() >= 30 and (braked == 1).sum() <= 14  # it follows the line much farther
+    assert np.all(label[np.arange(21) != 10] == 0)  # and only the line
+
+
+def test_a_stroke_whose_class_the_network_gives_some_probability_stays_braked():
+    image, probabilities, scribbles, _ = _two_objects_case()  # 0.1 on the stroke, above the default 0.015
+    label = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")[0]
+    braked = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.0, device="cpu")[0]
+    assert np.array_equal(label, braked)
+    above = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.2, device="cpu")[0]
+    assert (above == 1).sum() > (label == 1).sum()  # counted as ruled out, the same stroke grows farther
+
+
+def test_support_fraction_keeps_growth_where_the_network_doubts_as_much_as_on_the_stroke():
+    # a flat image: the network gives the stroke's class 0.3 in the error region, 0.02 around it
+    image = np.zeros((1, 20, 40), dtype=np.float32)
+    p1 = np.full((20, 40), 0.02, dtype=np.float32)
+    error = np.zeros((20, 40), dtype=bool)
+    error[5:15, 10:20] = True
+    p1[error] = 0.3
+    probabilities = np.stack([1 - p1, p1])
+    scribbles = np.full((20, 40), UNANNOTATED, dtype=np.uint8)
+    scribbles[10, 12:18] = 1
+    free = geodesic_pseudo_label(image, probabilities, scribbles, support_fraction=0.0, device="cpu")[0]
+    supported = geodesic_pseudo_label(image, probabilities, scribbles, support_fraction=0.5, device="cpu")[0]
+    assert np.all(free[error] == 1) and (free[~error] == 1).sum() > 5  # without support: spills around the region
+    assert np.all(supported[error] == 1) and np.all(supported[~error] == 0)  # P_1 0.02 < 0.5 x 0.3: blocked
+
+
 def test_rule_defaults_depend_on_the_rule_and_explicit_values_win():
     published = pseudo_label_parameters(rule="published")
     aware = pseudo_label_parameters()
@@ -383,6 +429,12 @@ def test_bad_rule_options_raise_one_line_errors():
         geodesic_pseudo_label(image, probabilities, scribbles, edge_normalisation=100)
     with pytest.raises(NnUNetError, match="stroke_region_only must be true or false, got 'yes'"):
         pseudo_label_parameters(stroke_region_only="yes")
+    with pytest.raises(NnUNetError, match=r"unbraked_stroke_probability must be a number in \[0, 1\), got 1"):
+        geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=1)
+    with pytest.raises(NnUNetError, match=r"unbraked_stroke_probability must be a number in \[0, 1\), got -0.1"):
+        pseudo_label_parameters(unbraked_stroke_probability=-0.1)
+    with pytest.raises(NnUNetError, match=r"support_fraction must be a number in \[0, 1\], got 1.5"):
+        geodesic_pseudo_label(image, probabilities, scribbles, support_fraction=1.5)
 
 
 def test_keep_previous_where_unsure_changes_a_voxel_only_to_a_well_supported_class():

@@ -32,7 +32,8 @@ from nnunetv2.utilities.parameters import check_number
 logger = logging.getLogger(__name__)
 
 METHODS = ("intensity", "random_walker")
-DEFAULTS = {"method": "intensity", "min_probability": 0.8, "smoothing": 1.0, "neighbours": 15, "beta": 130.0}
+DEFAULT_METHOD = "intensity"
+DEFAULTS: dict[str, float] = {"min_probability": 0.8, "smoothing": 1.0, "neighbours": 15, "beta": 130.0}
 _RULES = {"min_probability": "[0.5, 1]", "smoothing": ">= 0", "neighbours": "integer >= 1", "beta": "> 0"}
 _QUERY_CHUNK = 500_000  # voxels per nearest-neighbour query, to bound the index arrays' memory
 
@@ -91,7 +92,7 @@ def _random_walker_probabilities(
         # it warns when probabilities leave [0, 1] by rounding; argmax and the threshold do not mind
         warnings.simplefilter("ignore", UserWarning)
         probabilities = random_walker(
-            np.moveaxis(image[(slice(None), *squeezed)], 0, -1),
+            np.moveaxis(image[(slice(None),) + squeezed], 0, -1),
             seeds[squeezed],
             beta=beta,
             mode="cg_j" if seeds.size > 20000 else "bf",
@@ -103,7 +104,7 @@ def _random_walker_probabilities(
 
 
 def _grow_block(
-    image: np.ndarray, sparse: np.ndarray, ignore_label: int, spacing: Sequence[float], options: dict
+    image: np.ndarray, sparse: np.ndarray, ignore_label: int, spacing: Sequence[float], method: str, options: dict
 ) -> np.ndarray:
     """Return one block's labels grown where confident (unchanged if it has seeds of fewer than two classes)."""
     classes = np.unique(sparse[sparse != ignore_label])
@@ -112,10 +113,10 @@ def _grow_block(
     seeds = np.zeros(sparse.shape, dtype=np.int32)  # 0: unannotated; seed k marks classes[k - 1]
     for k, c in enumerate(classes, start=1):
         seeds[sparse == c] = k
-    if options["method"] == "intensity":
+    if method == "intensity":
         finest = min(spacing)
         sigma = [0.0 if n == 1 else options["smoothing"] * finest / s for n, s in zip(sparse.shape, spacing)]
-        probabilities = _intensity_probabilities(image, seeds, len(classes), sigma, options["neighbours"])
+        probabilities = _intensity_probabilities(image, seeds, len(classes), sigma, int(options["neighbours"]))
     else:
         probabilities = _random_walker_probabilities(image, seeds, spacing, options["beta"])
     best = probabilities.argmax(0)
@@ -129,7 +130,7 @@ def expand_scribbles(
     ignore_label: int,
     spacing: Sequence[float] | None = None,
     axis: int | None = 0,
-    method: str = DEFAULTS["method"],
+    method: str = DEFAULT_METHOD,
     **options: float,
 ) -> np.ndarray:
     """Return ``sparse`` (a label map, ``ignore_label`` where unannotated) grown over confident voxels.
@@ -142,14 +143,16 @@ def expand_scribbles(
         raise DatasetError(f"scribble expansion: image shape {image.shape[1:]} differs from label shape {sparse.shape}")
     if axis is not None and not -sparse.ndim <= axis < sparse.ndim:
         raise DatasetError(f"scribble expansion: axis {axis} does not exist in a label map of shape {sparse.shape}")
-    settings = {**DEFAULTS, **options, "method": method}
+    settings = {**DEFAULTS, **options}
     spacing = [1.0] * sparse.ndim if spacing is None else [float(s) for s in spacing]
     image = _standardised(image)
     if axis is None:
-        return _grow_block(image, sparse, ignore_label, spacing, settings)
+        return _grow_block(image, sparse, ignore_label, spacing, method, settings)
     expanded = sparse.copy()
     axis %= sparse.ndim
     for index in range(sparse.shape[axis]):
         block = tuple(slice(index, index + 1) if i == axis else slice(None) for i in range(sparse.ndim))
-        expanded[block] = _grow_block(image[(slice(None), *block)], sparse[block], ignore_label, spacing, settings)
+        expanded[block] = _grow_block(
+            image[(slice(None),) + block], sparse[block], ignore_label, spacing, method, settings
+        )
     return expanded

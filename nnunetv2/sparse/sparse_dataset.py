@@ -16,8 +16,7 @@ from nnunetv2.dataset.label_manager import IGNORE_LABEL_NAME, LabelManager
 from nnunetv2.exceptions import DatasetError
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.sparse import simulate
-from nnunetv2.sparse.expand import DEFAULTS as EXPANSION_DEFAULTS
-from nnunetv2.sparse.expand import check_expansion_options, expand_scribbles
+from nnunetv2.sparse.expand import DEFAULT_METHOD, check_expansion_options, expand_scribbles
 from nnunetv2.utilities.file_io import atomic_folder
 from nnunetv2.utilities.parameters import check_number, check_numbers
 
@@ -195,7 +194,7 @@ def simulate_sparse_dataset_by_id(
 def expand_sparse_dataset(
     source_folder: Path,
     target_folder: Path,
-    method: str = EXPANSION_DEFAULTS["method"],
+    method: str = DEFAULT_METHOD,
     axis: int | None = 0,
     copy_images: bool = False,
     **options: float,
@@ -220,6 +219,7 @@ def expand_sparse_dataset(
         raise DatasetError(f"{source_folder}: no training cases found")
     io = reader_writer_for_dataset(dataset_json, str(next(iter(cases.values()))["images"][0]))()
     ignore_label = label_manager.ignore_label
+    assert ignore_label is not None  # has_ignore_label was checked above
     annotated = np.zeros(2, dtype=np.int64)
     total = 0
     with atomic_folder(target_folder) as staging:
@@ -251,7 +251,7 @@ def expand_sparse_dataset_by_id(
     target_id: int,
     name: str | None = None,
     overwrite: bool = False,
-    method: str = EXPANSION_DEFAULTS["method"],
+    method: str = DEFAULT_METHOD,
     axis: int | None = 0,
     copy_images: bool = False,
     **options: float,

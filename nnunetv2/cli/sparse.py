@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nnunetv2.cli.common import run_cli
+from nnunetv2.sparse.expand import DEFAULTS as EXPANSION_DEFAULTS
 
 
 def simulate_sparse_annotation_entry() -> None:
@@ -71,10 +72,14 @@ def expand_sparse_labels_entry() -> None:
     parser.add_argument("--method", default="intensity", choices=["intensity", "random_walker"])
     parser.add_argument("--axis", type=int, default=0, help="grow each slice along this axis (default 0)")
     parser.add_argument("--whole_volume", action="store_true", help="grow each case as one volume, not per slice")
-    parser.add_argument("--min_probability", type=float, default=0.8, help="grow where the class is this sure")
-    parser.add_argument("--smoothing", type=float, default=1.0, help="intensity: Gaussian sigma in voxels")
-    parser.add_argument("--neighbours", type=int, default=15, help="intensity: nearest seed voxels that vote")
-    parser.add_argument("--beta", type=float, default=130.0, help="random_walker: edge strength")
+    for option, kind, what in (
+        ("min_probability", float, "grow where the most probable class is at least this sure"),
+        ("smoothing", float, "intensity: Gaussian sigma in voxels"),
+        ("neighbours", int, "intensity: nearest scribbled voxels that vote"),
+        ("beta", float, "random_walker: how strongly image edges stop the walk"),
+    ):
+        default = kind(EXPANSION_DEFAULTS[option])
+        parser.add_argument(f"--{option}", type=kind, default=default, help=f"{what} (default {default})")
     parser.add_argument("--copy", action="store_true", help="copy images instead of linking them")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing target dataset")
     args = parser.parse_args()

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("intensity", "random_walker")
 DEFAULT_METHOD = "intensity"
-DEFAULTS: dict[str, float] = {"min_probability": 0.8, "smoothing": 1.0, "neighbours": 15, "beta": 130.0}
+DEFAULTS: dict[str, float] = {"min_probability": 0.9, "smoothing": 1.0, "neighbours": 15, "beta": 130.0}
 _RULES = {"min_probability": "[0.5, 1]", "smoothing": ">= 0", "neighbours": "integer >= 1", "beta": "> 0"}
 _QUERY_CHUNK = 500_000  # voxels per nearest-neighbour query, to bound the index arrays' memory
 

@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import sys
+from argparse import ArgumentParser, Namespace
 from collections.abc import Callable
 
 from nnunetv2.exceptions import NnUNetError
@@ -42,3 +43,24 @@ def run_cli(main: Callable[[], None]) -> None:
 def default_num_processes() -> int:
     """Default of the ``-np`` flags: nnU-Net v2's 8, or fewer on a machine with fewer CPUs."""
     return min(8, os.cpu_count() or 1)
+
+
+def add_precision_arguments(parser: ArgumentParser, purpose: str) -> None:
+    """Add the mutually exclusive ``--bf16`` / ``--fp32`` flags (the CPU network precision) for ``purpose``."""
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument(
+        "--bf16",
+        action="store_true",
+        help=f"on the CPU, {purpose} in bfloat16 even where the CPU has no native bfloat16 (slow there); "
+        "the default on CPUs with AVX512-BF16 or AMX, where it is about 2x faster",
+    )
+    precision.add_argument(
+        "--fp32",
+        action="store_true",
+        help=f"on the CPU, {purpose} in float32 also where bfloat16 is the default (CPUs with native bfloat16)",
+    )
+
+
+def requested_cpu_bf16(args: Namespace) -> bool | None:
+    """True for ``--bf16``, False for ``--fp32``, None (the CPU's default) for neither."""
+    return True if args.bf16 else False if args.fp32 else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nnunetv2.cli.common import run_cli
+from nnunetv2.cli.common import add_precision_arguments, requested_cpu_bf16, run_cli
 
 
 def _add_shared_args(parser: argparse.ArgumentParser) -> None:
@@ -56,12 +56,7 @@ def _add_shared_args(parser: argparse.ArgumentParser) -> None:
         help="softmax temperature: logits are divided by it (default 1; > 1 softens the saved "
         "probabilities, the segmentation stays the same)",
     )
-    parser.add_argument(
-        "--bf16",
-        action="store_true",
-        help="on the CPU, run the network in bfloat16 (about 2x faster on CPUs with AVX512-BF16 or "
-        "AMX; labels differ from float32 at a few boundary voxels)",
-    )
+    add_precision_arguments(parser, "run the network")
 
 
 def _shared_kwargs(args: argparse.Namespace) -> dict:
@@ -82,7 +77,7 @@ def _shared_kwargs(args: argparse.Namespace) -> dict:
         show_progress=not args.disable_progress_bar,
         perform_everything_on_device=not args.not_on_device,
         temperature=args.temperature,
-        cpu_bf16=args.bf16,
+        cpu_bf16=requested_cpu_bf16(args),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from nnunetv2.cli.common import run_cli
+from nnunetv2.cli.common import add_precision_arguments, requested_cpu_bf16, run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,18 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ensemble checkpoints per cycle (cyclic trainer), six from 70%% of "
         "the cycle to its end (sparse, default) or its last ten epochs (late)",
     )
-    precision = parser.add_mutually_exclusive_group()
-    precision.add_argument(
-        "--bf16",
-        action="store_true",
-        help="on the CPU, run the network in bfloat16 even where the CPU has no native bfloat16 (slow there); "
-        "the default on CPUs with AVX512-BF16 or AMX, where steps are about 2x faster",
-    )
-    precision.add_argument(
-        "--fp32",
-        action="store_true",
-        help="on the CPU, train in float32 also where bfloat16 is the default (CPUs with native bfloat16)",
-    )
+    add_precision_arguments(parser, "train the network")
     return parser
 
 
@@ -135,7 +124,7 @@ def train_entry(argv: Sequence[str] | None = None) -> None:
                 seed=args.seed,
                 num_of_cycles=args.num_of_cycles,
                 checkpoint_rule=args.checkpoints,
-                cpu_bf16=True if args.bf16 else False if args.fp32 else None,
+                cpu_bf16=requested_cpu_bf16(args),
                 show_progress=not args.disable_progress_bar,
                 overwrite=args.overwrite,
             )

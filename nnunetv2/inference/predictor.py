@@ -14,17 +14,17 @@ import logging
 import os
 from collections import deque
 from collections.abc import Generator, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nnunetv2.exceptions import InferenceError, NnUNetError
+from nnunetv2.exceptions import InferenceError
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.formats.plans import ConfigurationPlans, Plans
 from nnunetv2.inference.prediction_inputs import PredictionCase, list_prediction_cases
+from nnunetv2.inference.prediction_workers import ExportJob, PreprocessJob, export_case, preprocess_case, worker_pool
 
 if TYPE_CHECKING:
     import torch
@@ -32,87 +32,6 @@ if TYPE_CHECKING:
     from nnunetv2.inference.trained_model import TrainedModel
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _PreprocessJob:
-    case: PredictionCase
-    plans: Plans
-    configuration: ConfigurationPlans
-    dataset_json: DatasetJson
-    verbose: bool = False
-
-
-@dataclass
-class _ExportJob:
-    case_id: str
-    logits: np.ndarray
-    properties: dict[str, Any]
-    configuration: ConfigurationPlans
-    plans: Plans
-    dataset_json: DatasetJson
-    output_file_truncated: str | None  # None: return the segmentation (and probabilities) instead
-    save_probabilities: bool
-
-
-def _preprocess(job: _PreprocessJob) -> tuple[str, np.ndarray, dict[str, Any]]:
-    """Read and preprocess one case; errors name the case."""
-    from nnunetv2.dataset.label_manager import LabelManager
-    from nnunetv2.dataset.previous_stage import append_previous_stage_channels
-    from nnunetv2.preprocessing.preprocessor import preprocessor_class_from_name
-
-    if job.verbose and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")  # a spawned worker: show its messages
-    try:
-        preprocessor = preprocessor_class_from_name(job.configuration.preprocessor_name)(verbose=job.verbose)
-        data, seg, properties = preprocessor.run_case(
-            job.case.image_files, job.case.previous_stage_file, job.plans, job.configuration, job.dataset_json
-        )
-    except NnUNetError as e:
-        raise type(e)(f"case '{job.case.case_id}': {e}") from None
-    properties.pop("class_locations", None)
-    foreground = LabelManager.from_dataset_json(job.dataset_json).foreground_labels
-    return job.case.case_id, append_previous_stage_channels(data, seg, foreground), properties
-
-
-def _export(job: _ExportJob):
-    """Write the case (returns the segmentation file), or return its segmentation (and probabilities)."""
-    from nnunetv2.inference.export import (
-        convert_logits_to_segmentation_with_correct_shape,
-        export_prediction_from_logits,
-    )
-
-    try:
-        if job.output_file_truncated is None:
-            return convert_logits_to_segmentation_with_correct_shape(
-                job.logits,
-                job.properties,
-                job.configuration,
-                job.plans,
-                job.dataset_json,
-                return_probabilities=job.save_probabilities,
-            )
-        return export_prediction_from_logits(
-            job.logits,
-            job.properties,
-            job.configuration,
-            job.plans,
-            job.dataset_json,
-            job.output_file_truncated,
-            job.save_probabilities,
-        )
-    except NnUNetError as e:
-        raise type(e)(f"case '{job.case_id}': {e}") from None
-
-
-def _pool(num_processes: int, num_jobs: int) -> ProcessPoolExecutor | None:
-    """A spawn pool when it pays off (several processes and more than one job), else None (run inline)."""
-    if num_processes <= 1 or num_jobs <= 1:
-        return None
-    # spawn: forked workers can deadlock on thread pools torch/numpy started in the parent
-    from nnunetv2.utilities.process_pool import spawn_executor
-
-    return spawn_executor(min(num_processes, num_jobs))
 
 
 def _check_output_folder(inputs: Any, outputs: Any) -> None:
@@ -141,12 +60,13 @@ class nnUNetPredictor:
         verbose_preprocessing: bool = False,
         allow_tqdm: bool = True,
         temperature: float = 1.0,
-        cpu_bf16: bool = False,
+        cpu_bf16: bool | None = None,
     ):
         import torch
 
         from nnunetv2.utilities.device import resolve_device
         from nnunetv2.utilities.parameters import check_numbers
+        from nnunetv2.utilities.precision import resolve_cpu_bf16
 
         # checked here, before a run writes anything (the call record, model files)
         check_numbers(
@@ -160,8 +80,9 @@ class nnUNetPredictor:
         self.verbose_preprocessing = verbose_preprocessing
         # logits are divided by it before the softmax/sigmoid: > 1 softens the probabilities, labels stay
         self.temperature = float(temperature)
-        # bfloat16 network on the CPU: ~2x faster where the CPU has it natively, not bit-identical to float32
-        self.cpu_bf16 = cpu_bf16
+        # bfloat16 network on the CPU (None: where the CPU has it natively): ~2x faster, labels equal float32's at
+        # 99.95% of the voxels of a trained model (documentation/benchmarks.md), as float16 autocast on CUDA
+        self.cpu_bf16 = resolve_cpu_bf16(cpu_bf16)
         self.use_gaussian = use_gaussian
         self.use_mirroring = use_mirroring
         self.device = device if isinstance(device, torch.device) else resolve_device(device)
@@ -328,10 +249,10 @@ class nnUNetPredictor:
         jobs = self._preprocess_jobs(cases)
         return self._preprocessed(jobs, num_processes)
 
-    def _preprocess_jobs(self, cases: list[PredictionCase]) -> list[_PreprocessJob]:
+    def _preprocess_jobs(self, cases: list[PredictionCase]) -> list[PreprocessJob]:
         model = self._require_model()
         return [
-            _PreprocessJob(c, model.plans, model.configuration, model.dataset_json, self.verbose_preprocessing)
+            PreprocessJob(c, model.plans, model.configuration, model.dataset_json, self.verbose_preprocessing)
             for c in cases
         ]
 
@@ -582,13 +503,13 @@ class nnUNetPredictor:
         model = self._require_model()
         results: list = []
         progress = progress_bar(total=total, desc="predicting", unit="case", disable=not self.allow_tqdm)
-        export_pool = _pool(num_processes_segmentation_export, total if total is not None else 2)
+        export_pool = worker_pool(num_processes_segmentation_export, total if total is not None else 2)
         pending_exports: deque[Future] = deque()
         try:
             for name, data, properties, ofile in items:
                 (logger.info if self.verbose else logger.debug)("predicting %s", name)
                 logits = self.predict_logits_from_preprocessed_data(data).numpy()
-                export = _ExportJob(
+                export = ExportJob(
                     name,
                     logits,
                     properties,
@@ -599,10 +520,10 @@ class nnUNetPredictor:
                     save_probabilities,
                 )
                 if export_pool is None:
-                    results.append(_export(export))
+                    results.append(export_case(export))
                     progress.update()
                     continue
-                future = export_pool.submit(_export, export)
+                future = export_pool.submit(export_case, export)
                 # a case counts when its file is written, as soon as that happens (not when collected)
                 future.add_done_callback(lambda _: progress.update())
                 pending_exports.append(future)
@@ -619,25 +540,25 @@ class nnUNetPredictor:
         return results
 
     def _preprocessed(
-        self, jobs: list[_PreprocessJob], num_processes: int
+        self, jobs: list[PreprocessJob], num_processes: int
     ) -> Generator[tuple[str, np.ndarray, dict[str, Any]], None, None]:
         """Yield preprocessed cases in order; with workers, a few cases are prepared ahead."""
-        pool = _pool(num_processes, len(jobs))
+        pool = worker_pool(num_processes, len(jobs))
         if pool is None:
-            yield from (_preprocess(job) for job in jobs)
+            yield from (preprocess_case(job) for job in jobs)
             return
         try:
             ahead: deque[Future] = deque()
             queue = iter(jobs)
             for job in queue:
-                ahead.append(pool.submit(_preprocess, job))
+                ahead.append(pool.submit(preprocess_case, job))
                 if len(ahead) >= 2 * num_processes:
                     break
             while ahead:
                 result = ahead.popleft().result()
                 next_job = next(queue, None)
                 if next_job is not None:
-                    ahead.append(pool.submit(_preprocess, next_job))
+                    ahead.append(pool.submit(preprocess_case, next_job))
                 yield result
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -691,7 +612,7 @@ def predict_from_model_folder(
     part_id: int = 0,
     show_progress: bool = True,
     temperature: float = 1.0,
-    cpu_bf16: bool = False,
+    cpu_bf16: bool | None = None,
     perform_everything_on_device: bool = True,
 ) -> list[str]:
     """Predict every case of ``input_folder`` into ``output_folder`` (nnUNetv2_predict_from_modelfolder)."""

@@ -1,7 +1,7 @@
 """Prediction speed and memory: start-up seconds, seconds per case, peak memory; and the export step's peak memory.
 
     python scripts/benchmarks/bench_inference.py [--reference-bin DIR] [--only 3d 2d export]
-                                                 [--tta off on] [--num-cases-3d 2] [--num-cases-2d 4] [--bf16]
+                                                 [--tta off on] [--num-cases-3d 2] [--num-cases-2d 4] [--fp32]
 
 Models have realistic plans and random weights: a generated CT-like dataset of 128x256x256 voxels
 (spacing 1.5 x 0.8 x 0.8 mm) and one of 512x512 PNG images are planned with our planner, and a
@@ -15,9 +15,9 @@ number of cases; total is the command's wall time. Peak memory is the largest re
 command or any of its worker processes (not their sum).
 
 With ``--reference-bin`` (the bin/ folder of a venv holding nnU-Net v2) the same runs are made
-with nnU-Net v2 and the table shows nnU-Net v2 / ours ratios. ``--bf16`` adds runs of ours with
-``--bf16`` (bfloat16 network on the CPU) and prints the fraction of voxels whose label equals
-ours in float32; ``--compile`` adds runs of ours with ``nnUNet_compile=1`` (torch.compile; its
+with nnU-Net v2 and the table shows nnU-Net v2 / ours ratios. Ours runs with its defaults (bfloat16 on CPUs
+with native bfloat16); ``--fp32`` adds runs of ours with ``--fp32`` and prints the fraction of voxels
+whose label equals the default's; ``--compile`` adds runs of ours with ``nnUNet_compile=1`` (torch.compile; its
 compiling falls in the first case's time). The export benchmark resamples the
 logits of a large case (3 classes, 200x384x384 at the network's spacing, 200x512x512 in the
 original image) back to the image and writes it, in a fresh process per tool, and reports the
@@ -56,7 +56,7 @@ EXPORT_ORIGINAL_SPACING = (1.5, 0.6, 0.6)
 EXPORT_NUM_CLASSES = 3
 # the line each tool prints when the network starts on a case (ours with --verbose)
 FIRST_CASE_MARKERS = {"ours": re.compile(r"^predicting \S+"), "nnU-Net v2": re.compile(r"^Predicting \S+:")}
-BF16_TOOL = "ours --bf16"
+FP32_TOOL = "ours --fp32"
 COMPILE_TOOL = "ours nnUNet_compile=1"
 
 
@@ -217,7 +217,7 @@ def bench_prediction(
                 ] + (["--disable_tta"] if tta == "off" else [])
                 ours = tool.startswith("ours")
                 command += ["--verbose"] if ours else []  # ours names each case it starts only then
-                command += ["--bf16"] if tool == BF16_TOOL else []
+                command += ["--fp32"] if tool == FP32_TOOL else []
                 marker = FIRST_CASE_MARKERS["ours" if ours else tool]
                 run_env = dict(env, nnUNet_compile="1") if tool == COMPILE_TOOL else env
                 startup, last_file, total, peak = _run_timed(
@@ -239,14 +239,14 @@ def bench_prediction(
                             *(r / o for r, o in zip(results["nnU-Net v2"], results[tool])),
                         ]
                     )
-            if BF16_TOOL in results:
+            if FP32_TOOL in results:
                 folders = [
                     root / "predictions" / f"{spec['name']}_{t.replace(' ', '_')}_{device}_{tta}"
-                    for t in ("ours", BF16_TOOL)
+                    for t in ("ours", FP32_TOOL)
                 ]
                 agreement = _label_agreement(*folders, cases, file_ending)
                 print(
-                    f"  {spec['name']} {device} TTA {tta}: --bf16 labels equal float32 labels at "
+                    f"  {spec['name']} {device} TTA {tta}: default labels equal --fp32 labels at "
                     f"{100 * agreement:.3f}% of voxels",
                     flush=True,
                 )
@@ -356,7 +356,7 @@ def bench_export(root: Path, tools: dict[str, Path]) -> list[list[object]]:
     rows = []
     for save_probabilities in (False, True):
         for tool, bin_dir in tools.items():
-            if tool == BF16_TOOL:
+            if tool == FP32_TOOL:
                 continue  # the export does not run the network
             output = root / "export" / f"{tool.replace(' ', '_')}_{int(save_probabilities)}"
             output.parent.mkdir(parents=True, exist_ok=True)
@@ -398,7 +398,7 @@ def main() -> None:
     parser.add_argument(
         "--tta", nargs="+", choices=["off", "on"], default=["off", "on"], help="test-time mirroring off and/or on"
     )
-    parser.add_argument("--bf16", action="store_true", help="also time ours with --bf16 and compare its labels")
+    parser.add_argument("--fp32", action="store_true", help="also time ours with --fp32 and compare its labels")
     parser.add_argument("--compile", action="store_true", help="also time ours with nnUNet_compile=1 (torch.compile)")
     parser.add_argument("--num-cases-3d", type=int, default=2)
     parser.add_argument("--num-cases-2d", type=int, default=4)
@@ -417,8 +417,8 @@ def main() -> None:
     torch.set_num_threads(1)  # model preparation only; the measured commands pick their own threads
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     tools = {"ours": Path(sys.executable).parent}
-    if args.bf16:
-        tools[BF16_TOOL] = tools["ours"]
+    if args.fp32:
+        tools[FP32_TOOL] = tools["ours"]
     if args.compile:
         tools[COMPILE_TOOL] = tools["ours"]
     if args.reference_bin:

@@ -34,10 +34,8 @@ def test_nnunet_v2_checkpoint_loads_with_the_weights_only_allow_list():
     assert all(isinstance(v, torch.Tensor) for v in checkpoint["network_weights"].values())
 
 
-@pytest.fixture(scope="module")
-def our_prediction(tmp_path_factory) -> Path:
-    output = tmp_path_factory.mktemp("prediction")
-    predictor = nnUNetPredictor(device="cpu", allow_tqdm=False)
+def _predict(output: Path, cpu_bf16: bool) -> Path:
+    predictor = nnUNetPredictor(device="cpu", allow_tqdm=False, cpu_bf16=cpu_bf16)
     predictor.initialize_from_trained_model_folder(FIXTURE / "model", use_folds=(0,))
     predictor.predict_from_files(
         str(FIXTURE / "input"),
@@ -47,6 +45,12 @@ def our_prediction(tmp_path_factory) -> Path:
         num_processes_segmentation_export=0,
     )
     return output
+
+
+@pytest.fixture(scope="module")
+def our_prediction(tmp_path_factory) -> Path:
+    # float32, as nnU-Net v2 predicts on the CPU
+    return _predict(tmp_path_factory.mktemp("prediction"), cpu_bf16=False)
 
 
 def test_segmentation_matches_nnunet_v2_voxel_by_voxel(our_prediction):
@@ -69,6 +73,13 @@ def test_probabilities_match_nnunet_v2(our_prediction):
     assert expected.shape[0] == 3  # background and two labels
     assert np.abs(ours - expected).max() < PROBABILITY_TOLERANCE
     assert (our_prediction / "case_000.pkl").is_file()
+
+
+def test_bf16_prediction_labels_nearly_equal_nnunet_v2(tmp_path):
+    """bfloat16, the default on CPUs with native bfloat16, moves labels only at a few boundary voxels."""
+    expected = sitk.GetArrayFromImage(sitk.ReadImage(str(FIXTURE / "expected" / "case_000.nii.gz")))
+    ours = sitk.GetArrayFromImage(sitk.ReadImage(str(_predict(tmp_path, cpu_bf16=True) / "case_000.nii.gz")))
+    assert (ours == expected).mean() >= 0.999
 
 
 def test_constructor_takes_nnunet_v2_arguments_in_its_order():

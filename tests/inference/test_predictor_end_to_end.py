@@ -1,3 +1,4 @@
+import argparse
 import json
 import logging
 import os
@@ -10,8 +11,11 @@ import pytest
 import SimpleITK as sitk
 import torch
 
+from nnunetv2.cli.common import requested_cpu_bf16
+from nnunetv2.cli.predict import _add_shared_args
 from nnunetv2.exceptions import DatasetError, ImageIOError, InferenceError, NnUNetError
 from nnunetv2.inference.predictor import nnUNetPredictor
+from nnunetv2.utilities import precision
 from tests.helpers.tiny_models import DIRECTION, ORIGIN, SPACING_XYZ
 from tests.helpers.tiny_models import make_model_folder as _make_model_folder
 from tests.helpers.tiny_models import write_case as _write_case
@@ -34,7 +38,7 @@ def input_folder(tmp_path_factory):
 
 
 def _predictor(model_folder, folds=(0,)):
-    predictor = nnUNetPredictor(device="cpu", allow_tqdm=False)
+    predictor = nnUNetPredictor(device="cpu", allow_tqdm=False, cpu_bf16=False)
     predictor.initialize_from_trained_model_folder(model_folder, folds)
     return predictor
 
@@ -102,6 +106,23 @@ def test_bf16_prediction_stays_close_to_float32(model_folder, input_folder, tmp_
         input_folder, tmp_path / "bf16", num_processes_preprocessing=1, num_processes_segmentation_export=1
     )
     assert json.loads((tmp_path / "bf16" / "predict_from_raw_data_args.json").read_text())["cpu_bf16"] is True
+
+
+@pytest.mark.parametrize(
+    ("native", "requested", "expected"), [(True, None, True), (True, False, False), (False, None, False)]
+)
+def test_prediction_precision_follows_the_cpu_unless_told(monkeypatch, native, requested, expected):
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: native)
+    assert nnUNetPredictor(device="cpu", cpu_bf16=requested).cpu_bf16 is expected
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], None), (["--fp32"], False), (["--bf16"], True)])
+def test_predict_cli_precision_flags(flags, expected):
+    parser = argparse.ArgumentParser()
+    _add_shared_args(parser)
+    assert requested_cpu_bf16(parser.parse_args(["-i", "in", "-o", "out", *flags])) is expected
+    with pytest.raises(SystemExit):
+        parser.parse_args(["-i", "in", "-o", "out", "--bf16", "--fp32"])
 
 
 def test_continue_prediction_skips_finished_cases(model_folder, input_folder, tmp_path):
@@ -239,6 +260,8 @@ def test_predict_clis(model_folder, input_folder, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "a.nii.gz").is_file() and (tmp_path / "out" / "b.nii.gz").is_file()
+    recorded = json.loads((tmp_path / "out" / "predict_from_raw_data_args.json").read_text())
+    assert recorded["cpu_bf16"] is precision.cpu_has_native_bf16()  # the CPU's default precision
     failed = subprocess.run(
         [
             BIN / "nnUNetv2_predict_from_modelfolder",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from nnunetv2.cli.common import requested_cpu_bf16
 from nnunetv2.cli.train import build_parser
 from nnunetv2.training.run_training import TrainingRequest, build_trainer
 from nnunetv2.utilities import precision
@@ -33,7 +34,7 @@ def test_trainer_precision(dataset_2d, monkeypatch, native, requested, expected)
 @pytest.mark.parametrize(("flags", "expected"), [([], None), (["--fp32"], False), (["--bf16"], True)])
 def test_cli_precision_flags(flags, expected):
     args = build_parser().parse_args(["1", "2d", "0", *flags])
-    assert (True if args.bf16 else False if args.fp32 else None) is expected
+    assert requested_cpu_bf16(args) is expected
 
 
 def test_bf16_and_fp32_together_are_refused(capsys):

@@ -80,13 +80,10 @@ def expand_sparse_labels_entry() -> None:
     ):
         default = kind(EXPANSION_DEFAULTS[option])
         parser.add_argument(f"--{option}", type=kind, default=default, help=f"{what} (default {default})")
-    parser.add_argument(
-        "--connected", action="store_true", help="drop grown regions of a class that touch no scribble of that class"
-    )
     parser.add_argument("--copy", action="store_true", help="copy images instead of linking them")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing target dataset")
     args = parser.parse_args()
-    options = {"min_probability": args.min_probability, "connected": int(args.connected)}
+    options = {"min_probability": args.min_probability}
     if args.method == "intensity":
         options.update(smoothing=args.smoothing, neighbours=args.neighbours)
     else:

@@ -15,8 +15,7 @@ methods give every unannotated voxel a probability per seeded class:
   near chance, so little is grown.
 
 A voxel takes its most probable class where that probability is at least ``min_probability`` and stays
-``ignore`` otherwise. With ``connected=1`` a grown region of a class that touches no scribble of that
-class goes back to ``ignore``. Slices with seeds of a single class are not grown: nothing says where it ends.
+``ignore`` otherwise. Slices with seeds of a single class are not grown: nothing says where it ends.
 """
 
 from __future__ import annotations
@@ -35,20 +34,8 @@ logger = logging.getLogger(__name__)
 
 METHODS = ("intensity", "random_walker")
 DEFAULT_METHOD = "intensity"
-DEFAULTS: dict[str, float] = {
-    "min_probability": 0.9,
-    "smoothing": 0.5,
-    "neighbours": 15,
-    "beta": 130.0,
-    "connected": 0,
-}
-_RULES = {
-    "min_probability": "[0.5, 1]",
-    "smoothing": ">= 0",
-    "neighbours": "integer >= 1",
-    "beta": "> 0",
-    "connected": "integer [0, 1]",
-}
+DEFAULTS: dict[str, float] = {"min_probability": 0.9, "smoothing": 0.5, "neighbours": 15, "beta": 130.0}
+_RULES = {"min_probability": "[0.5, 1]", "smoothing": ">= 0", "neighbours": "integer >= 1", "beta": "> 0"}
 _QUERY_CHUNK = 500_000  # voxels per nearest-neighbour query, to bound the index arrays' memory
 
 
@@ -135,14 +122,7 @@ def _grow_block(
         probabilities = _random_walker_probabilities(image, seeds, spacing, options["beta"])
     best = probabilities.argmax(0)
     confident = np.take_along_axis(probabilities, best[None], 0)[0] >= options["min_probability"]
-    grown = np.where((sparse == ignore_label) & confident, classes[best], sparse).astype(sparse.dtype)
-    if options["connected"]:
-        # a look-alike elsewhere (bright scalp beside white matter) forms regions that touch no scribble of theirs
-        for c in classes:
-            regions, _ = ndimage.label(grown == c)
-            touched = np.unique(regions[sparse == c])
-            grown[(grown == c) & ~np.isin(regions, touched[touched > 0])] = ignore_label
-    return grown
+    return np.where((sparse == ignore_label) & confident, classes[best], sparse).astype(sparse.dtype)
 
 
 def expand_scribbles(

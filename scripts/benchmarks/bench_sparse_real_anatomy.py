@@ -59,13 +59,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--iterations", type=int, default=25)
     parser.add_argument("--method", default="intensity", help="expansion method (intensity, random_walker)")
-    for option, kind in (
-        ("min_probability", float),
-        ("smoothing", float),
-        ("neighbours", int),
-        ("beta", float),
-        ("connected", int),
-    ):
+    for option, kind in (("min_probability", float), ("smoothing", float), ("neighbours", int), ("beta", float)):
         parser.add_argument(f"--{option}", type=kind, default=None, help=f"expansion: {option} (default: library)")
     parser.add_argument("--retrain", action="store_true", help="train the chosen variants again")
     parser.add_argument("--threads", type=int, default=1)
@@ -144,7 +138,7 @@ def expand(args: argparse.Namespace, style: str) -> dict[str, float]:
     """Grow the ``style`` scribble dataset into its +expanded variant with the library's dataset tool."""
     from nnunetv2.sparse.sparse_dataset import expand_sparse_dataset_by_id
 
-    names = ("min_probability", "smoothing", "neighbours", "beta", "connected")
+    names = ("min_probability", "smoothing", "neighbours", "beta")
     options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     _, fractions = expand_sparse_dataset_by_id(
         VARIANT_IDS[style],

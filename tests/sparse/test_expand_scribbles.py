@@ -70,7 +70,6 @@ def test_expansion_grows_each_slice_or_the_whole_volume():
         ({"beta": -1.0}, "beta must be a number > 0, got -1.0"),
         ({"axis": 3}, "axis 3 does not exist"),
         ({"alpha": 1.0}, "unknown option 'alpha'"),
-        ({"connected": 2}, r"connected must be an integer in \[0, 1\], got 2"),
     ],
 )
 def test_bad_expansion_options_raise_one_line(options, message):
@@ -125,13 +124,3 @@ def test_cli_expands_and_reports_bad_options(synthetic_dataset_3d, nnunet_env):
     )
     assert bad.returncode == 1
     assert bad.stderr.strip() == "error: scribble expansion: min_probability must be a number in [0.5, 1], got 2.0"
-
-
-def test_connected_drops_look_alike_regions_that_touch_no_stroke_of_their_class():
-    image, label, sparse = two_tissues()
-    image[0, 0, 2:6, 2:6] = 160.0  # a bright island inside the dark tissue, where no bright stroke reaches
-    loose = expand_scribbles(image, sparse, 2)
-    assert (loose[0, 2:6, 2:6] == 1).mean() > 0.5  # the classifier calls it bright tissue
-    strict = expand_scribbles(image, sparse, 2, connected=1)
-    assert not (strict[0, 2:6, 2:6] == 1).any()
-    assert (strict[0, :, 24:] == 1).mean() > 0.9  # the bright tissue the strokes touch still grows

@@ -20,7 +20,6 @@ A voxel takes its most probable class where that probability is at least ``min_p
 
 from __future__ import annotations
 
-import logging
 import warnings
 from collections.abc import Sequence
 
@@ -29,8 +28,6 @@ from scipy import ndimage
 
 from nnunetv2.exceptions import DatasetError
 from nnunetv2.utilities.parameters import check_number
-
-logger = logging.getLogger(__name__)
 
 METHODS = ("intensity", "random_walker")
 DEFAULT_METHOD = "intensity"

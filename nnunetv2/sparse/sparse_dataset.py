@@ -39,6 +39,14 @@ def _place_file(source: Path, target: Path, copy: bool) -> None:
         os.symlink(source.resolve(), target)
 
 
+def _place_test_folders(source_folder: Path, staging: Path, copy: bool) -> None:
+    """Link or copy imagesTs and labelsTs unchanged: the dense test set of a sparse dataset."""
+    for extra in ("imagesTs", "labelsTs"):
+        if (source_folder / extra).is_dir():
+            for f in sorted((source_folder / extra).iterdir()):
+                _place_file(f, staging / extra / f.name, copy)
+
+
 def _check_axes_fit(mode: str, mode_options: dict[str, Any], shape: tuple[int, ...], label_file: Path) -> None:
     """Refuse slice axes that would annotate everything or nothing sensible (2D images: one slice along 0)."""
     if mode == "slices":
@@ -119,10 +127,7 @@ def simulate_sparse_dataset(
             io.write_seg(sparse, staging / "labelsTr" / files["label"].name, properties)
             for image in files["images"]:
                 _place_file(image, staging / "imagesTr" / image.name, copy_images)
-        for extra in ("imagesTs", "labelsTs"):
-            if (source_folder / extra).is_dir():
-                for f in sorted((source_folder / extra).iterdir()):
-                    _place_file(f, staging / extra / f.name, copy_images)
+        _place_test_folders(source_folder, staging, copy_images)
 
         labels = dict(dataset_json.labels)
         labels[IGNORE_LABEL_NAME] = ignore_label
@@ -234,10 +239,7 @@ def expand_sparse_dataset(
             io.write_seg(grown.astype(sparse.dtype), staging / "labelsTr" / files["label"].name, properties)
             for image_file in files["images"]:
                 _place_file(image_file, staging / "imagesTr" / image_file.name, copy_images)
-        for extra in ("imagesTs", "labelsTs"):
-            if (source_folder / extra).is_dir():
-                for f in sorted((source_folder / extra).iterdir()):
-                    _place_file(f, staging / extra / f.name, copy_images)
+        _place_test_folders(source_folder, staging, copy_images)
         expanded_json = DatasetJson.load(source_folder / "dataset.json")
         expanded_json.extra["name"] = target_folder.name
         record = {"source": source_folder.name, "method": method, "axis": axis, **options}

@@ -16,6 +16,7 @@ from nnunetv2.dataset.label_manager import IGNORE_LABEL_NAME, LabelManager
 from nnunetv2.exceptions import DatasetError
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.sparse import simulate
+from nnunetv2.sparse.expand import DEFAULT_METHOD, check_expansion_options, expand_scribbles
 from nnunetv2.utilities.file_io import atomic_folder
 from nnunetv2.utilities.parameters import check_number, check_numbers
 
@@ -36,6 +37,14 @@ def _place_file(source: Path, target: Path, copy: bool) -> None:
         shutil.copy2(source, target)
     else:
         os.symlink(source.resolve(), target)
+
+
+def _place_test_folders(source_folder: Path, staging: Path, copy: bool) -> None:
+    """Link or copy imagesTs and labelsTs unchanged: the dense test set of a sparse dataset."""
+    for extra in ("imagesTs", "labelsTs"):
+        if (source_folder / extra).is_dir():
+            for f in sorted((source_folder / extra).iterdir()):
+                _place_file(f, staging / extra / f.name, copy)
 
 
 def _check_axes_fit(mode: str, mode_options: dict[str, Any], shape: tuple[int, ...], label_file: Path) -> None:
@@ -118,10 +127,7 @@ def simulate_sparse_dataset(
             io.write_seg(sparse, staging / "labelsTr" / files["label"].name, properties)
             for image in files["images"]:
                 _place_file(image, staging / "imagesTr" / image.name, copy_images)
-        for extra in ("imagesTs", "labelsTs"):
-            if (source_folder / extra).is_dir():
-                for f in sorted((source_folder / extra).iterdir()):
-                    _place_file(f, staging / extra / f.name, copy_images)
+        _place_test_folders(source_folder, staging, copy_images)
 
         labels = dict(dataset_json.labels)
         labels[IGNORE_LABEL_NAME] = ignore_label
@@ -184,6 +190,89 @@ def simulate_sparse_dataset_by_id(
         raw / source_name, target, mode, seed=seed, copy_images=copy_images, **mode_options
     )
     # only now: a refused or failed simulation leaves the dataset it would have replaced as it was
+    for folder in existing:
+        if folder != target:
+            shutil.rmtree(folder)
+    return target, fractions
+
+
+def expand_sparse_dataset(
+    source_folder: Path,
+    target_folder: Path,
+    method: str = DEFAULT_METHOD,
+    axis: int | None = 0,
+    copy_images: bool = False,
+    **options: float,
+) -> dict[str, float]:
+    """Write ``target_folder`` as ``source_folder`` (a sparse raw dataset) with its labels grown by a random walker.
+
+    See :mod:`nnunetv2.sparse.expand` for ``method``, ``axis`` and ``options``. Returns the annotated
+    fraction of all voxels before and after.
+    """
+    check_expansion_options(method, axis, **options)
+    source_folder, target_folder = Path(source_folder), Path(target_folder)
+    dataset_json = DatasetJson.load(source_folder / "dataset.json")
+    label_manager = LabelManager.from_dataset_json(dataset_json)
+    if not label_manager.has_ignore_label:
+        raise DatasetError(f"{source_folder}: has no ignore label, so there is nothing to expand")
+    if label_manager.has_regions:
+        raise DatasetError(f"{source_folder}: scribble expansion needs plain labels, not regions")
+    from nnunetv2.imageio.registry import reader_writer_for_dataset
+
+    cases = list_training_cases(source_folder, dataset_json)
+    if not cases:
+        raise DatasetError(f"{source_folder}: no training cases found")
+    io = reader_writer_for_dataset(dataset_json, str(next(iter(cases.values()))["images"][0]))()
+    ignore_label = label_manager.ignore_label
+    assert ignore_label is not None  # has_ignore_label was checked above
+    annotated = np.zeros(2, dtype=np.int64)
+    total = 0
+    with atomic_folder(target_folder) as staging:
+        for case, files in cases.items():
+            if not files["label"].is_file():
+                raise DatasetError(f"{files['label']}: label file of case '{case}' is missing")
+            sparse, properties = io.read_seg(files["label"])
+            image, _ = io.read_images([str(f) for f in files["images"]])
+            grown = expand_scribbles(image, sparse[0], ignore_label, properties.get("spacing"), axis, method, **options)
+            annotated += [(sparse != ignore_label).sum(), (grown != ignore_label).sum()]
+            total += sparse.size
+            io.write_seg(grown.astype(sparse.dtype), staging / "labelsTr" / files["label"].name, properties)
+            for image_file in files["images"]:
+                _place_file(image_file, staging / "imagesTr" / image_file.name, copy_images)
+        _place_test_folders(source_folder, staging, copy_images)
+        expanded_json = DatasetJson.load(source_folder / "dataset.json")
+        expanded_json.extra["name"] = target_folder.name
+        record = {"source": source_folder.name, "method": method, "axis": axis, **options}
+        expanded_json.extra["scribble_expansion"] = record
+        expanded_json.save(staging / "dataset.json")
+    return {"annotated before": float(annotated[0] / total), "annotated after": float(annotated[1] / total)}
+
+
+def expand_sparse_dataset_by_id(
+    source: str | int,
+    target_id: int,
+    name: str | None = None,
+    overwrite: bool = False,
+    method: str = DEFAULT_METHOD,
+    axis: int | None = 0,
+    copy_images: bool = False,
+    **options: float,
+) -> tuple[Path, dict[str, float]]:
+    """Resolve dataset ids in nnUNet_raw, then run :func:`expand_sparse_dataset`."""
+    from nnunetv2 import paths
+    from nnunetv2.utilities.dataset_name import dataset_id_from_name, resolve_dataset_name
+
+    check_expansion_options(method, axis, **options)
+    check_number("the target id", target_id, "integer [1, 999]", error=DatasetError)
+    raw = paths.raw_folder()
+    source_name = resolve_dataset_name(source, [raw])
+    if dataset_id_from_name(source_name) == target_id:
+        raise DatasetError(f"the target id {target_id} is the source dataset's id; choose another")
+    target = raw / f"Dataset{target_id:03d}_{name or source_name.split('_', 1)[1] + '_expanded'}"
+    existing = [p for p in raw.glob(f"Dataset{target_id:03d}_*") if p.is_dir()]
+    if existing and not overwrite:
+        raise DatasetError(f"{existing[0]} already exists (use --overwrite to replace it)")
+    fractions = expand_sparse_dataset(raw / source_name, target, method, axis, copy_images, **options)
     for folder in existing:
         if folder != target:
             shutil.rmtree(folder)

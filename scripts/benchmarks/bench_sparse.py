@@ -1,14 +1,16 @@
 """Scribble vs dense training with the same budget, scored on dense test labels (2D and 3D generated data).
 
     python scripts/benchmarks/bench_sparse.py [--only 2d|3d] [--epochs N] [--iterations N]
-        [--thickness T] [--slice_fraction F]
+        [--thickness T] [--slice_fraction F] [--expand]
 
 For each dataset: generate a dense synthetic dataset with test cases, make its scribble copy
 (nnUNetv2_simulate_sparse_annotation), plan and preprocess both, train fold 0 of each with the same
 epochs, iterations and seed (default plans and network), predict the dense test images with each
 model, and evaluate against the dense test labels. Prints, per dataset, the test Dice of both models
 (per class and the foreground mean), their ratio, the annotated fraction of the scribble dataset and
-the training times. Target: scribble Dice >= 0.9 x dense Dice with under 10% of voxels annotated.
+the training times. With --expand a third model trains on the scribbles grown by
+nnUNetv2_expand_sparse_labels (library defaults) and gets its own rows.
+Target: scribble Dice >= 0.9 x dense Dice with under 10% of voxels annotated.
 Runs on one torch thread (the machine is shared); --threads changes that.
 """
 
@@ -110,7 +112,15 @@ def run_dataset(name: str, spec: dict, work: Path, args: argparse.Namespace) -> 
     epochs = args.epochs or spec["epochs"]
     iterations = args.iterations or spec["iterations"]
     results = {}
-    for kind, dataset_id, folder in (("dense", dense_id, raw), ("scribble", sparse_id, sparse_raw)):
+    variants = [("dense", dense_id, raw), ("scribble", sparse_id, sparse_raw)]
+    if args.expand:
+        from nnunetv2.sparse.sparse_dataset import expand_sparse_dataset_by_id
+
+        expanded_raw, grown = expand_sparse_dataset_by_id(sparse_id, sparse_id + 10, overwrite=True)
+        print(f"[{name}] expanded scribbles annotate {100 * grown['annotated after']:.1f}% of the voxels", flush=True)
+        variants.append(("expanded", sparse_id + 10, expanded_raw))
+        results["expanded_fraction"] = grown["annotated after"]
+    for kind, dataset_id, folder in variants:
         plan_and_preprocess(
             [dataset_id],
             configurations=[spec["configuration"]],
@@ -133,23 +143,32 @@ def run_dataset(name: str, spec: dict, work: Path, args: argparse.Namespace) -> 
 
 def table_rows(result: dict) -> list[list[str]]:
     """One row per class and one for the foreground mean: both test Dice, ratio, annotated share, budget."""
-    dense, scribble, scribble_validation = result["dense"][0], result["scribble"][0], result["scribble"][1]
+    rows = table_rows_of(result, "scribble")
+    if "expanded" in result:
+        rows += table_rows_of(result, "expanded")
+    return rows
+
+
+def table_rows_of(result: dict, kind: str) -> list[list[str]]:
+    """The rows of one sparse model (``scribble`` or ``expanded``) against the dense one."""
+    dense, scribble, scribble_validation = result["dense"][0], result[kind][0], result[kind][1]
     rows = []
     for key in (1, 2, None):
         if key is None:
             d, s = dense["foreground_mean"]["Dice"], scribble["foreground_mean"]["Dice"]
             v, fraction, label = (
                 scribble_validation["foreground_mean"]["Dice"],
-                result["fractions"]["all voxels"],
+                result["fractions"]["all voxels"] if kind == "scribble" else result["expanded_fraction"],
                 "mean",
             )
         else:
             d, s = dense["mean"][key]["Dice"], scribble["mean"][key]["Dice"]
             label = CLASS_NAMES[key]
-            v, fraction = scribble_validation["mean"][key]["Dice"], result["fractions"][label]
+            v = scribble_validation["mean"][key]["Dice"]
+            fraction = result["fractions"][label] if kind == "scribble" else float("nan")
         rows.append(
             [
-                result["name"],
+                result["name"] if kind == "scribble" else f"{result['name']} expanded",
                 label,
                 f"{d:.3f}",
                 f"{s:.3f}",
@@ -157,7 +176,7 @@ def table_rows(result: dict) -> list[list[str]]:
                 f"{100 * fraction:.1f}%",
                 f"{v:.3f}",
                 f"{result['epochs']}x{result['iterations']}",
-                f"{result['dense'][2]:.0f} / {result['scribble'][2]:.0f}",
+                f"{result['dense'][2]:.0f} / {result[kind][2]:.0f}",
             ]
         )
     return rows
@@ -175,6 +194,7 @@ def main() -> None:
     )
     parser.add_argument("--num_cases", type=int, default=None, help="training cases (default per dataset)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--expand", action="store_true", help="also train on the scribbles grown before training")
     args = parser.parse_args()
 
     work = start_training_run(args.threads, "bench_sparse_")

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table  # noqa: E402
+from common import print_table, shrink_planned_network  # noqa: E402
 
 DATASET_ID, DATASET_NAME = 991, "GuidedAnnotationBench"
 DATASET = f"Dataset{DATASET_ID:03d}_{DATASET_NAME}"
@@ -165,10 +165,7 @@ def train_and_predict(args: argparse.Namespace, root: Path) -> None:
         [DATASET_ID], [configuration], num_processes=1, num_processes_fingerprint=1, show_progress=False
     )
     plans_file = root / "nnUNet_preprocessed" / DATASET / "nnUNetPlans.json"
-    plans = json.loads(plans_file.read_text())
-    arch = plans["configurations"][configuration]["architecture"]["arch_kwargs"]
-    arch["features_per_stage"] = FEATURES[: arch["n_stages"]]
-    plans_file.write_text(json.dumps(plans, indent=2))
+    shrink_planned_network(plans_file, configuration, FEATURES)
     fold_folder = run_training(
         TrainingRequest(
             DATASET_ID,

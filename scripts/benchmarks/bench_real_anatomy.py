@@ -44,7 +44,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from brain_template import LABELS, degraded, download_wheel, template_from_wheel  # noqa: E402
-from common import print_table  # noqa: E402
+from common import print_table, shrink_planned_network  # noqa: E402
 
 DATASET_ID, DATASET_NAME = 996, "RealAnatomyBench"
 DATASET = f"Dataset{DATASET_ID:03d}_{DATASET_NAME}"
@@ -170,12 +170,7 @@ def train(args: argparse.Namespace, root: Path) -> None:
 
     plan_and_preprocess([DATASET_ID], configurations=[CONFIGURATION], show_progress=False)
     plans_file = root / "nnUNet_preprocessed" / DATASET / "nnUNetPlans.json"
-    plans = json.loads(plans_file.read_text())
-    configuration = plans["configurations"][CONFIGURATION]
-    arch = configuration["architecture"]["arch_kwargs"]
-    arch["features_per_stage"] = FEATURES[: arch["n_stages"]]
-    configuration["batch_size"] = 4
-    plans_file.write_text(json.dumps(plans, indent=2))
+    shrink_planned_network(plans_file, CONFIGURATION, FEATURES, batch_size=4)
     start = time.perf_counter()
     build_trainer(
         TrainingRequest(

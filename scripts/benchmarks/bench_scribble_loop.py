@@ -31,7 +31,6 @@ later rounds; test Dice after the last round above the preliminary model's.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shutil
@@ -42,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import print_table  # noqa: E402
+from common import print_table, shrink_planned_network  # noqa: E402
 
 DATASET_ID, DATASET_NAME = 997, "ScribbleLoopBench"
 DATASET = f"Dataset{DATASET_ID:03d}_{DATASET_NAME}"
@@ -149,10 +148,7 @@ def prepare_dataset(args: argparse.Namespace, root: Path) -> tuple[list[str], li
         sitk.WriteImage(noisy, str(image_file), True)
     plan_and_preprocess([DATASET_ID], configurations=[CONFIGURATION], show_progress=False)
     plans_file = root / "nnUNet_preprocessed" / DATASET / "nnUNetPlans.json"
-    plans = json.loads(plans_file.read_text())
-    arch = plans["configurations"][CONFIGURATION]["architecture"]["arch_kwargs"]
-    arch["features_per_stage"] = FEATURES[: arch["n_stages"]]
-    plans_file.write_text(json.dumps(plans, indent=2))
+    shrink_planned_network(plans_file, CONFIGURATION, FEATURES)
     cases = sorted(p.name[: -len("_0000.nii.gz")] for p in (raw / "imagesTs").glob("*_0000.nii.gz"))
     for subset, names in (("pool", cases[: args.pool]), ("test", cases[args.pool :])):
         for name in names:

@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from brain_template import LABELS, degraded, download_wheel, template_from_wheel  # noqa: E402
-from common import print_table  # noqa: E402
+from common import print_table, shrink_planned_network  # noqa: E402
 
 CONFIGURATION = "2d"
 FEATURES = [8, 16, 32, 64, 128, 256, 256, 256]  # a small 2D U-Net for the CPU, the plans' topology
@@ -182,12 +182,7 @@ def train_and_test(args: argparse.Namespace, dataset_id: int, root: Path) -> dic
     )
     name = next((root / "nnUNet_raw").glob(f"Dataset{dataset_id}_*")).name
     plans_file = root / "nnUNet_preprocessed" / name / "nnUNetPlans.json"
-    plans = json.loads(plans_file.read_text())
-    configuration = plans["configurations"][CONFIGURATION]
-    arch = configuration["architecture"]["arch_kwargs"]
-    arch["features_per_stage"] = FEATURES[: arch["n_stages"]]
-    configuration["batch_size"] = 4
-    plans_file.write_text(json.dumps(plans, indent=2))
+    shrink_planned_network(plans_file, CONFIGURATION, FEATURES, batch_size=4)
     start = time.perf_counter()
     build_trainer(
         TrainingRequest(
@@ -226,7 +221,7 @@ def train_and_test(args: argparse.Namespace, dataset_id: int, root: Path) -> dic
         "wm": summary["mean"][2]["Dice"],
         "mean": summary["foreground_mean"]["Dice"],
         "seconds": seconds,
-        "patch_size": configuration["patch_size"],
+        "patch_size": json.loads(plans_file.read_text())["configurations"][CONFIGURATION]["patch_size"],
     }
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import print_table  # noqa: E402
+from common import print_table, shrink_planned_network  # noqa: E402
 
 DATASET_ID, DATASET_NAME = 972, "UncertaintyBench"
 SHAPE = (64, 64)
@@ -166,12 +166,7 @@ def prepare(args: argparse.Namespace, root: Path) -> tuple[int, Path, dict[str, 
     plan_and_preprocess([BRAIN_ID], ["2d"], num_processes=1, num_processes_fingerprint=1, show_progress=False)
     # a small U-Net so a CPU trains it in minutes; the plans' topology stays
     plans_file = root / "nnUNet_preprocessed" / raw.name / "nnUNetPlans.json"
-    plans = json.loads(plans_file.read_text())
-    configuration = plans["configurations"]["2d"]
-    arch = configuration["architecture"]["arch_kwargs"]
-    arch["features_per_stage"] = BRAIN_FEATURES[: arch["n_stages"]]
-    configuration["batch_size"] = 4
-    plans_file.write_text(json.dumps(plans, indent=2))
+    shrink_planned_network(plans_file, "2d", BRAIN_FEATURES, batch_size=4)
     return BRAIN_ID, raw, difficulty
 
 

@@ -82,3 +82,18 @@ def start_training_run(threads: int, prefix: str) -> Path:
     work = Path(tempfile.mkdtemp(prefix=prefix))
     os.environ.update(nnunet_env(work))
     return work
+
+
+def shrink_planned_network(
+    plans_file: Path, configuration: str, features: Sequence[int], batch_size: int | None = None
+) -> None:
+    """Give the planned U-Net of ``configuration`` fewer features per stage (the topology stays) for CPU runs."""
+    import json
+
+    plans = json.loads(plans_file.read_text())
+    planned = plans["configurations"][configuration]
+    arch = planned["architecture"]["arch_kwargs"]
+    arch["features_per_stage"] = list(features)[: arch["n_stages"]]
+    if batch_size is not None:
+        planned["batch_size"] = batch_size
+    plans_file.write_text(json.dumps(plans, indent=2))

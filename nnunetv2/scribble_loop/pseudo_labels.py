@@ -26,7 +26,8 @@ keep the class drawn there. Two rules (``rule``):
   there, so its doubt does not say how far the stroke reaches); with ``support_fraction`` > 0 every other
   stroke grows only through voxels where the network gives its class at least that fraction of its mean
   probability on the strokes of the same correction (the region it corrects looks like the stroke to the
-  network). Its defaults (RULE_DEFAULTS) also
+  network), and these strokes use ``supported_threshold`` (when given) in place of ``threshold``: the
+  limit bounds them, so they may reach further. Its defaults (RULE_DEFAULTS) also
   normalise edge strength per image and weigh intensity change and the network's doubt more.
   Confidence is max(G_label, network part) x (1 - max_{j != label} G_j), 1 on scribbles: no dip far
   inside an object that the network labels right and a stroke reaches weakly, and low where strokes of
@@ -72,6 +73,7 @@ def geodesic_pseudo_label(
     stroke_region_only: bool | None = None,
     unbraked_stroke_probability: float | None = None,
     support_fraction: float | None = None,
+    supported_threshold: float | None = None,
     device=None,
     distance_maps: dict[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -82,8 +84,8 @@ def geodesic_pseudo_label(
     scribbles: ``(*spatial)`` integer map with a class 0..C-1 where drawn and ``unannotated_value``
     (default C) elsewhere; spatial is 2D or 3D (a 2D image may be ``(1, y, x)``); spacing per
     spatial axis (default 1). See the module docstring for the rule and its parameters.
-    distance_maps: a dict to receive ``class -> D_c`` (float32, capped at ``threshold``) of every class
-    whose strokes grew, for debugging.
+    distance_maps: a dict to receive ``class -> D_c`` (float32, capped at ``threshold``, or at
+    ``supported_threshold`` where that is larger and in use) of every class whose strokes grew, for debugging.
     """
     import torch
 
@@ -119,6 +121,7 @@ def geodesic_pseudo_label(
         stroke_region_only=stroke_region_only,
         unbraked_stroke_probability=unbraked_stroke_probability,
         support_fraction=support_fraction,
+        **({} if supported_threshold is None else {"supported_threshold": supported_threshold}),
     )
     num_classes = int(np.shape(probabilities)[0]) if np.ndim(probabilities) > 0 else 0
     unannotated_value = num_classes if unannotated_value is None else unannotated_value
@@ -155,16 +158,17 @@ def geodesic_pseudo_label(
         for c in torch.unique(drawn[growing]).tolist():
             seeds = growing & (drawn == c)
             step_cost = probability_weight * (1.0 - probs[c])
-            distance = torch.full(seeds.shape, float("inf"), device=seeds.device)
+            # braked strokes under a support limit may reach further (supported_threshold): the limit bounds them
+            braked_cap = supported_threshold if support_fraction > 0 and supported_threshold is not None else threshold
+            braked = free = torch.full(seeds.shape, float("inf"), device=seeds.device)
             if (seeds & ~unbraked).any():
-                distance = distance_from(seeds & ~unbraked, c, step_cost, support_fraction)
+                braked = distance_from(seeds & ~unbraked, c, step_cost, support_fraction)
             if (seeds & unbraked).any():  # neither brake nor support: the network's probabilities say nothing here
                 free = distance_from(seeds & unbraked, c, torch.zeros_like(step_cost), 0.0)
-                distance = torch.minimum(distance, free)
-            capped = torch.clamp(distance, max=threshold)  # unreached voxels (inf) become T as well
             if distance_maps is not None:
+                capped = torch.clamp(torch.minimum(braked, free), max=max(threshold, braked_cap))
                 distance_maps[int(c)] = capped.cpu().numpy().astype(np.float32)
-            geodesic[c] = torch.exp(-torch.expm1(capped) / threshold)
+            geodesic[c] = torch.maximum(_geodesic_support(braked, braked_cap), _geodesic_support(free, threshold))
 
         # P_c + G_c - sum_{j != c} G_j
         score = probs + geodesic - (geodesic.sum(0, keepdim=True) - geodesic)
@@ -189,6 +193,13 @@ def geodesic_pseudo_label(
         confidence = confidence.clamp_(0.0, 1.0)
     label_dtype = np.uint8 if num_classes <= 256 else np.uint16
     return label.cpu().numpy().astype(label_dtype), confidence.cpu().numpy().astype(np.float32)
+
+
+def _geodesic_support(distance: torch.Tensor, cap: float) -> torch.Tensor:
+    """G = exp(-(exp(D) - 1) / T) with D capped at T (unreached voxels, D = inf, get T as well)."""
+    import torch
+
+    return torch.exp(-torch.expm1(torch.clamp(distance, max=cap)) / cap)
 
 
 def keep_previous_where_unsure(
@@ -255,6 +266,7 @@ _PARAMETER_RULES = {
     "edge_normalisation": "[0, 100)",  # a percentile (0: off)
     "unbraked_stroke_probability": "[0, 1)",  # 0: off
     "support_fraction": "[0, 1]",  # 0: off
+    "supported_threshold": "> 0",
     "update_min_probability": "[0, 1]",  # between rounds, not a rule option
 }
 RULES = ("published", "network_aware")

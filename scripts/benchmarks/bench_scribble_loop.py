@@ -54,6 +54,7 @@ RULE_NUMBERS = (
     "resolved_stroke_agreement",
     "unbraked_stroke_probability",
     "support_fraction",
+    "supported_threshold",
 )
 
 

@@ -268,7 +268,8 @@ def test_network_aware_confidence_has_no_dip_inside_objects_and_drops_where_stro
     assert np.all(contested[contested_scribbles != UNANNOTATED] == 1.0)
 
 
-def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
+@pytest.mark.parametrize("supported_threshold", [None, 9.0])
+def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds(supported_threshold):
     """Labels and confidence of rule='network_aware' re-done from Dijkstra distances on an anisotropic 3D case."""
     from nnunetv2.scribble_loop.geodesic_reference import exact_geodesic_distance
 
@@ -287,8 +288,10 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
         edge_normalisation=0.0,
         stroke_region_only=False,
         support_fraction=1.0,
+        supported_threshold=supported_threshold,
     )
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
+    cap = 4.0 if supported_threshold is None else supported_threshold  # the supported strokes' T
 
     z_scored = (image - image.mean()) / image.std() * parameters["intensity_weight"]
     growing = np.zeros(shape, dtype=bool)
@@ -299,7 +302,7 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds():
     assert unsupported.sum() > 10
     step_cost = np.where(unsupported, np.inf, parameters["probability_weight"] * (1 - probabilities[2]))
     distance = exact_geodesic_distance(z_scored, growing, spacing, parameters["lamb"], step_cost=step_cost)
-    geodesic[2] = np.exp(-(np.exp(np.minimum(distance, 4.0)) - 1) / 4.0)
+    geodesic[2] = np.exp(-(np.exp(np.minimum(distance, cap)) - 1) / cap)
     score = probabilities + geodesic - (geodesic.sum(0) - geodesic)
     drawn = scribbles != 3
     expected = np.where(drawn, scribbles, score.argmax(0))
@@ -406,6 +409,28 @@ def test_support_fraction_keeps_growth_where_the_network_doubts_as_much_as_on_th
     assert np.all(supported[error] == 1) and np.all(supported[~error] == 0)  # P_1 0.02 < 0.5 x 0.3: blocked
 
 
+def test_supported_threshold_lets_a_supported_stroke_fill_more_of_its_region_and_nothing_outside():
+    # a long error region (the network gives the stroke's class 0.3 there, 0.02 around) and a short stroke at one end
+    image = np.zeros((1, 20, 60), dtype=np.float32)
+    p1 = np.full((20, 60), 0.02, dtype=np.float32)
+    error = np.zeros((20, 60), dtype=bool)
+    error[8:12, 5:55] = True
+    p1[error] = 0.3
+    probabilities = np.stack([1 - p1, p1])
+    scribbles = np.full((20, 60), UNANNOTATED, dtype=np.uint8)
+    scribbles[10, 5:9] = 1
+
+    def grown(**options) -> np.ndarray:
+        return geodesic_pseudo_label(image, probabilities, scribbles, device="cpu", **options)[0] == 1
+
+    near = grown(support_fraction=0.5)
+    far = grown(support_fraction=0.5, supported_threshold=1000.0)
+    assert near[error].sum() < error.sum() and far[error].sum() > near[error].sum() + 20
+    assert not far[~error].any()  # the support limit still bounds it
+    # without a support limit the option does nothing (the stroke's T stays the threshold)
+    assert np.array_equal(grown(support_fraction=0.0), grown(support_fraction=0.0, supported_threshold=1000.0))
+
+
 def test_rule_defaults_depend_on_the_rule_and_explicit_values_win():
     published = pseudo_label_parameters(rule="published")
     aware = pseudo_label_parameters()
@@ -435,6 +460,10 @@ def test_bad_rule_options_raise_one_line_errors():
         pseudo_label_parameters(unbraked_stroke_probability=-0.1)
     with pytest.raises(NnUNetError, match=r"support_fraction must be a number in \[0, 1\], got 1.5"):
         geodesic_pseudo_label(image, probabilities, scribbles, support_fraction=1.5)
+    with pytest.raises(NnUNetError, match=r"supported_threshold must be a number > 0, got 0"):
+        pseudo_label_parameters(supported_threshold=0)
+    with pytest.raises(NnUNetError, match=r"supported_threshold must be a number > 0, got -1"):
+        geodesic_pseudo_label(image, probabilities, scribbles, supported_threshold=-1)
 
 
 def test_keep_previous_where_unsure_changes_a_voxel_only_to_a_well_supported_class():

@@ -128,7 +128,7 @@ def scribble_pseudolabels_entry() -> None:
     parser.add_argument(
         "--save_distance_maps",
         action="store_true",
-        help="also write each scribbled class's geodesic distance (capped at --threshold) as "
+        help="also write each scribbled class's geodesic distance (capped at T) as "
         "OUT/distance_maps/CASE_class{c}.nii.gz, for debugging",
     )
     parser.add_argument("-device", default=None, help="cuda, cpu or mps (default: cuda when available)")

@@ -26,8 +26,8 @@ keep the class drawn there. Two rules (``rule``):
   there, so its doubt does not say how far the stroke reaches); with ``support_fraction`` > 0 every other
   stroke grows only through voxels where the network gives its class at least that fraction of its mean
   probability on the strokes of the same correction (the region it corrects looks like the stroke to the
-  network), and these strokes use ``supported_threshold`` (when given) in place of ``threshold``: the
-  limit bounds them, so they may reach further. Its defaults (RULE_DEFAULTS) also
+  network), and these strokes use ``supported_threshold`` (if set; the rule default's is 160) in place
+  of ``threshold``: the limit bounds them, so they may reach farther. Its defaults (RULE_DEFAULTS) also
   normalise edge strength per image and weigh intensity change and the network's doubt more.
   Confidence is max(G_label, network part) x (1 - max_{j != label} G_j), 1 on scribbles: no dip far
   inside an object that the network labels right and a stroke reaches weakly, and low where strokes of
@@ -106,6 +106,8 @@ def geodesic_pseudo_label(
         unbraked_stroke_probability = rule_defaults["unbraked_stroke_probability"]
     if support_fraction is None:
         support_fraction = rule_defaults["support_fraction"]
+    if supported_threshold is None:
+        supported_threshold = rule_defaults.get("supported_threshold")
     _check_parameters(
         threshold=threshold,
         lamb=lamb,
@@ -287,7 +289,8 @@ RULE_DEFAULTS: dict[str, dict[str, Any]] = {
         "edge_normalisation": 98.0,
         "stroke_region_only": True,
         "unbraked_stroke_probability": 0.015,
-        "support_fraction": 0.0,
+        "support_fraction": 0.5,
+        "supported_threshold": 160.0,
     },
 }
 # between rounds a voxel's pseudo label changes only to a class the new network gives at least this probability

@@ -268,7 +268,7 @@ def test_network_aware_confidence_has_no_dip_inside_objects_and_drops_where_stro
     assert np.all(contested[contested_scribbles != UNANNOTATED] == 1.0)
 
 
-@pytest.mark.parametrize("supported_threshold", [None, 9.0])
+@pytest.mark.parametrize("supported_threshold", [4.0, 9.0])
 def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds(supported_threshold):
     """Labels and confidence of rule='network_aware' re-done from Dijkstra distances on an anisotropic 3D case."""
     from nnunetv2.scribble_loop.geodesic_reference import exact_geodesic_distance
@@ -291,7 +291,7 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds(suppor
         supported_threshold=supported_threshold,
     )
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
-    cap = 4.0 if supported_threshold is None else supported_threshold  # the supported strokes' T
+    cap = supported_threshold  # the supported strokes' T
 
     z_scored = (image - image.mean()) / image.std() * parameters["intensity_weight"]
     growing = np.zeros(shape, dtype=bool)
@@ -374,10 +374,11 @@ def _unlearned_tube_case():
 
 def test_a_stroke_on_a_class_the_network_rules_out_grows_without_the_probability_brake():
     image, probabilities, scribbles = _unlearned_tube_case()
-    label = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")[0]
-    braked = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.0, device="cpu")[0]
+    braked_only = {"support_fraction": 0.0, "device": "cpu"}  # the brake alone, without the support limit
+    label = geodesic_pseudo_label(image, probabilities, scribbles, **braked_only)[0]
+    braked = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.0, **braked_only)[0]
     free = geodesic_pseudo_label(
-        image, probabilities, scribbles, probability_weight=0.0, unbraked_stroke_probability=0.0, device="cpu"
+        image, probabilities, scribbles, probability_weight=0.0, unbraked_stroke_probability=0.0, **braked_only
     )[0]
     assert np.array_equal(label, free)  # below unbraked_stroke_probability: as if the probability term were off
     assert (label == 1).sum() >= 30 and (braked == 1).sum() <= 14  # it follows the line much farther
@@ -386,10 +387,11 @@ def test_a_stroke_on_a_class_the_network_rules_out_grows_without_the_probability
 
 def test_a_stroke_whose_class_the_network_gives_some_probability_stays_braked():
     image, probabilities, scribbles, _ = _two_objects_case()  # 0.1 on the stroke, above the default 0.015
-    label = geodesic_pseudo_label(image, probabilities, scribbles, device="cpu")[0]
-    braked = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.0, device="cpu")[0]
+    braked_only = {"support_fraction": 0.0, "device": "cpu"}  # the brake alone, without the support limit
+    label = geodesic_pseudo_label(image, probabilities, scribbles, **braked_only)[0]
+    braked = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.0, **braked_only)[0]
     assert np.array_equal(label, braked)
-    above = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.2, device="cpu")[0]
+    above = geodesic_pseudo_label(image, probabilities, scribbles, unbraked_stroke_probability=0.2, **braked_only)[0]
     assert (above == 1).sum() > (label == 1).sum()  # counted as ruled out, the same stroke grows farther
 
 
@@ -423,7 +425,7 @@ def test_supported_threshold_lets_a_supported_stroke_fill_more_of_its_region_and
     def grown(**options) -> np.ndarray:
         return geodesic_pseudo_label(image, probabilities, scribbles, device="cpu", **options)[0] == 1
 
-    near = grown(support_fraction=0.5)
+    near = grown(support_fraction=0.5, supported_threshold=10.0)  # the threshold's reach
     far = grown(support_fraction=0.5, supported_threshold=1000.0)
     assert near[error].sum() < error.sum() and far[error].sum() > near[error].sum() + 20
     assert not far[~error].any()  # the support limit still bounds it

@@ -58,10 +58,10 @@ def _check_score_definition(score_definition: str) -> None:
         raise InferenceError(f"unknown case score '{score_definition}' (use {' or '.join(CASE_SCORES)})")
 
 
-def _ensemble_of(npz_files: Sequence[Path]) -> EnsembleStatistics:
+def _ensemble_of(npz_files: Sequence[Path], spacing: Sequence[float] | None) -> EnsembleStatistics:
     from nnunetv2.ensembling.ensemble import load_probabilities
 
-    statistics = EnsembleStatistics()
+    statistics = EnsembleStatistics(spacing)
     for npz_file in npz_files:
         probabilities = load_probabilities(npz_file)
         if statistics.mean is not None and probabilities.shape != statistics.mean.shape:
@@ -80,11 +80,13 @@ def case_uncertainty(
     measure: str = "class_entropy",
     border_width: int = 2,
     score_definition: str = "foreground_mean",
+    spacing: Sequence[float] | None = None,
 ) -> CaseUncertainty:
     """Return the case's result from each group's .npz files, keeping the group with the lowest score.
 
     Pass one group (e.g. ``{'all': files}``) for a single ensemble, one per fold for fold selection.
-    ``score_definition`` is one of CASE_SCORES (ours, or UnnUNet's edge ring).
+    ``score_definition`` is one of CASE_SCORES (ours, or UnnUNet's edge ring). ``spacing`` (per spatial
+    axis of the probabilities) scales class_entropy_regional's blur to millimetres.
     """
     if measure not in MEASURES:
         raise InferenceError(f"unknown uncertainty measure '{measure}' (use {', '.join(MEASURES)})")
@@ -92,7 +94,7 @@ def case_uncertainty(
     best: tuple[float, Any, EnsembleStatistics, np.ndarray, np.ndarray] | None = None
     scores_per_fold: dict[str, float] = {}
     for fold, npz_files in npz_files_per_fold.items():
-        statistics = _ensemble_of(npz_files)
+        statistics = _ensemble_of(npz_files, spacing)
         segmentation = label_manager.probabilities_to_segmentation(statistics.mean_probabilities())
         uncertainty = statistics.uncertainty_map(measure)
         score = case_score(uncertainty, segmentation, score_definition, border_width)
@@ -142,10 +144,16 @@ def _run_case(job: _CaseJob) -> dict[str, Any]:
     from nnunetv2.imageio.registry import reader_writer_class_from_name
     from nnunetv2.uncertainty.score_report import mean_foreground_dice
 
-    result = case_uncertainty(
-        job.case_id, job.npz_files_per_fold, job.label_manager, job.measure, job.border_width, job.score_definition
-    )
     properties = load_case_properties(job.properties_file)
+    result = case_uncertainty(
+        job.case_id,
+        job.npz_files_per_fold,
+        job.label_manager,
+        job.measure,
+        job.border_width,
+        job.score_definition,
+        spacing=properties.get("spacing"),
+    )
     writer = reader_writer_class_from_name(job.reader_writer_name)()
     row: dict[str, Any] = {
         "case": job.case_id,

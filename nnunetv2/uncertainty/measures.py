@@ -9,6 +9,7 @@ memory at once. Entropies are normalised to [0, 1] so maps of different datasets
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
@@ -33,17 +34,18 @@ class EnsembleStatistics:
     Welford's update, which stays exact in float32 where sum-of-squares would cancel.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, spacing: Sequence[float] | None = None) -> None:
+        self.spacing = spacing  # per spatial axis; scales class_entropy_regional's blur (None: isotropic)
         self.count = 0
         self.mean: np.ndarray | None = None  # (C, *spatial)
         self._squared_deviations: np.ndarray | None = None  # (C, *spatial)
         self._entropy_sum: np.ndarray | None = None  # (*spatial), nats
 
     @classmethod
-    def of(cls, probabilities: np.ndarray) -> EnsembleStatistics:
+    def of(cls, probabilities: np.ndarray, spacing: Sequence[float] | None = None) -> EnsembleStatistics:
         """Return the statistics of a whole ``(T, C, *spatial)`` array."""
         _check(probabilities)
-        statistics = cls()
+        statistics = cls(spacing)
         for member in probabilities:
             statistics.add(member)
         return statistics
@@ -102,7 +104,7 @@ class EnsembleStatistics:
     def class_entropy_regional(self) -> np.ndarray:
         """Class entropy raised where the neighbourhood is uncertain too (see ``class_entropy_regional``)."""
         entropy = self.class_entropy()
-        regional = ndimage.gaussian_filter(entropy, REGIONAL_SIGMA, mode="nearest")
+        regional = ndimage.gaussian_filter(entropy, _regional_sigma(entropy.shape, self.spacing), mode="nearest")
         return np.clip((entropy + REGIONAL_WEIGHT * regional) / (1 + REGIONAL_WEIGHT), 0, 1).astype(np.float32)
 
     def mutual_information(self) -> np.ndarray:
@@ -163,14 +165,25 @@ def total_entropy(probabilities: np.ndarray) -> np.ndarray:
     return EnsembleStatistics.of(probabilities).total_entropy()
 
 
-def class_entropy_regional(probabilities: np.ndarray) -> np.ndarray:
-    """(H + 0.5 G(H)) / 1.5: class entropy H plus half its Gaussian blur G (sigma 8 voxels), in [0, 1].
+def class_entropy_regional(probabilities: np.ndarray, spacing: Sequence[float] | None = None) -> np.ndarray:
+    """(H + 0.5 G(H)) / 1.5: class entropy H plus half its Gaussian blur G, in [0, 1].
 
     Errors cluster: a voxel whose neighbourhood is uncertain is more likely wrong than one as
     uncertain among certain voxels, and a structure the network missed lies next to uncertain
-    boundaries while its own voxels look certain. The sigma counts voxels, not millimetres.
+    boundaries while its own voxels look certain. G's sigma is 8 voxels along the finest axis and the
+    same length in millimetres along the others (``spacing`` per spatial axis; None: 8 voxels each).
     """
-    return EnsembleStatistics.of(probabilities).class_entropy_regional()
+    return EnsembleStatistics.of(probabilities, spacing).class_entropy_regional()
+
+
+def _regional_sigma(shape: Sequence[int], spacing: Sequence[float] | None) -> list[float]:
+    """REGIONAL_SIGMA voxels along the finest axis, the same length along coarser ones; 0 on single-voxel axes."""
+    if spacing is None:
+        return [0.0 if n == 1 else REGIONAL_SIGMA for n in shape]
+    if len(spacing) != len(shape) or not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise ValueError(f"spacing {list(spacing)} does not fit a map of shape {list(shape)}")
+    finest = min((float(s) for s, n in zip(spacing, shape) if n > 1), default=1.0)
+    return [0.0 if n == 1 else REGIONAL_SIGMA * finest / float(s) for s, n in zip(spacing, shape)]
 
 
 def mutual_information(probabilities: np.ndarray) -> np.ndarray:

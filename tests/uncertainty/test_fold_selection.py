@@ -100,6 +100,21 @@ def test_fold_selection_keeps_the_least_uncertain_fold(run, tmp_path):
     assert (tmp_path / "out" / "plans.json").is_file() and (tmp_path / "out" / "dataset.json").is_file()
 
 
+def test_the_regional_map_blurs_in_millimetres_of_the_case_spacing(tmp_path, monkeypatch):
+    from nnunetv2.uncertainty import measures
+    from nnunetv2.uncertainty.measures import class_entropy_regional
+
+    monkeypatch.setattr(measures, "REGIONAL_SIGMA", 1.0)  # a blur the tiny 4 x 6 x 8 case can show
+    members = [_one_hot(_labels(1 if k % 2 == 0 else 2)) for k in range(4)]
+    run = _write_run(tmp_path / "run", {"z": {0: members}})
+    compute_uncertainty(run, tmp_path / "out", measure="class_entropy_regional", show_progress=False)
+    written = sitk.GetArrayFromImage(_read(tmp_path / "out" / "uncertainty_maps" / "z.nii.gz")) / 1000
+    stacked = np.stack(members).astype(np.float16).astype(np.float32)  # as stored
+    expected = class_entropy_regional(stacked, spacing=SPACING_XYZ[::-1])  # array order: 2 mm slices
+    assert np.abs(written - expected).max() <= 1e-3
+    assert np.abs(written - class_entropy_regional(stacked)).max() > 0.02  # not the same voxels of blur on every axis
+
+
 def test_one_ensemble_of_all_folds_with_references(run, tmp_path):
     references = tmp_path / "labels"
     references.mkdir()

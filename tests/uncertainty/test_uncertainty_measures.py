@@ -100,6 +100,27 @@ def test_class_entropy_regional_adds_the_blurred_entropy():
     assert regional[20, 26] > regional[0, 0]
 
 
+def test_class_entropy_regional_blurs_the_same_millimetres_along_coarse_axes():
+    from scipy import ndimage
+
+    # one uncertain voxel in a volume of 4 mm slices and 1 mm pixels: 2 voxels of sigma across slices, 8 in-plane
+    p = np.zeros((2, 2, 21, 41, 41))
+    p[:, 0] = 1
+    p[:, :, 10, 20, 20] = 0.5
+    impulse = np.zeros((21, 41, 41))
+    impulse[10, 20, 20] = 1
+    anisotropic = class_entropy_regional(p, spacing=(4.0, 1.0, 1.0))
+    expected = (impulse + 0.5 * ndimage.gaussian_filter(impulse, (2.0, 8.0, 8.0), mode="nearest")) / 1.5
+    assert np.allclose(anisotropic, expected, atol=1e-6)
+    isotropic = class_entropy_regional(p)  # no spacing: 8 voxels along every axis
+    assert isotropic[18, 20, 20] > 100 * anisotropic[18, 20, 20]  # 8 slices (32 mm) away: barely raised
+    # a 2D image stored as one slice with a placeholder spacing: no blur across the single slice
+    flat = class_entropy_regional(p[:, :, 10:11], spacing=(999.0, 1.0, 1.0))
+    assert np.allclose(flat[0], class_entropy_regional(p[:, :, 10])[...], atol=1e-6)
+    with pytest.raises(ValueError, match="does not fit a map of shape"):
+        class_entropy_regional(p, spacing=(1.0, 1.0))
+
+
 def test_maps_keep_spatial_shape_and_reject_unknown_measure():
     p = np.random.default_rng(0).dirichlet([1, 1, 1], size=(4, 5, 6)).transpose(0, 3, 1, 2)
     for measure in (

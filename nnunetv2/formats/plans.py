@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from nnunetv2.exceptions import PlansError
 from nnunetv2.utilities.file_io import load_json, save_json
 
@@ -130,6 +132,24 @@ class ConfigurationPlans:
             d["previous_stage"] = self.previous_stage
         d.update(self.extra)
         return d
+
+    def check_patch_fits_network(self) -> None:
+        """Raise PlansError (one line) when the patch size is not a multiple of the network's total stride on every
+        axis: the decoder's upsampled maps would not match the skips (a hand-edited patch_size, say). Architectures
+        without 'strides' are not checked."""
+        strides = self.architecture.arch_kwargs.get("strides")
+        if not strides:
+            return
+        dim = len(self.patch_size)
+        total = [int(t) for t in np.prod([[s] * dim if isinstance(s, int) else list(s) for s in strides], axis=0)]
+        if len(total) != dim:
+            raise PlansError(f"configuration '{self.name}': strides of {len(total)} axes for a {dim}D patch size")
+        if any(p % t for p, t in zip(self.patch_size, total)):
+            suggestion = [max(t, int(round(p / t)) * t) for p, t in zip(self.patch_size, total)]
+            raise PlansError(
+                f"configuration '{self.name}': patch_size {self.patch_size} is not a multiple of the network's "
+                f"total stride {total} on every axis (e.g. use {suggestion})"
+            )
 
     @property
     def is_2d(self) -> bool:

@@ -135,6 +135,7 @@ def load_trained_model(
     if configuration_name is None:
         raise InferenceError(f"{model_folder}: no checkpoint '{checkpoint_name}' in any fold")
     configuration = plans.configuration(configuration_name)
+    configuration.check_patch_fits_network()  # plans.json's patch_size may have been edited to change the tile
     network = build_network(
         configuration.architecture,
         num_input_channels(configuration, dataset_json, label_manager),

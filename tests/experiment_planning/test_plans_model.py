@@ -75,3 +75,21 @@ def test_plans_errors():
     missing_key = dict(PLANS, configurations={"x": {k: v for k, v in FULLRES.items() if k != "batch_size"}})
     with pytest.raises(PlansError, match="lacks the key 'batch_size'"):
         Plans.from_dict(missing_key).configuration("x")
+
+
+def _with_strides(patch_size, strides) -> dict:
+    architecture = dict(ARCH, arch_kwargs={"n_stages": len(strides), "strides": strides})
+    return dict(PLANS, configurations={"x": dict(FULLRES, patch_size=patch_size, architecture=architecture)})
+
+
+def test_patch_size_must_be_a_multiple_of_the_total_stride():
+    Plans.from_dict(_with_strides([16, 32, 8], [1, [2, 2, 1], [2, 2, 2]])).configuration("x").check_patch_fits_network()
+    Plans.from_dict(PLANS).configuration("3d_fullres").check_patch_fits_network()  # no strides: not checked
+    off = Plans.from_dict(_with_strides([16, 30, 8], [1, [2, 2, 1], [2, 2, 2]])).configuration("x")
+    with pytest.raises(PlansError, match=r"patch_size \[16, 30, 8\] is not a multiple of the network's total "):
+        off.check_patch_fits_network()
+    with pytest.raises(PlansError, match=r"total stride \[4, 4, 2\] on every axis \(e\.g\. use \[16, 32, 8\]\)"):
+        off.check_patch_fits_network()
+    two_axes = Plans.from_dict(_with_strides([16, 16, 16], [[1, 1], [2, 2]])).configuration("x")
+    with pytest.raises(PlansError, match="strides of 2 axes for a 3D patch size"):
+        two_axes.check_patch_fits_network()

@@ -35,6 +35,20 @@ def test_training_a_finished_fold_again_needs_overwrite(finished_fold, monkeypat
     assert_one_error_line(code, stderr, "give one of them")
 
 
+def test_a_patch_size_off_the_network_stride_is_refused_before_training(nnunet_env, monkeypatch, capsys):
+    make_preprocessed_dataset(nnunet_env["nnUNet_preprocessed"].parent, dim=3)
+    plans_file = nnunet_env["nnUNet_preprocessed"] / NAME_3D / "nnUNetPlans.json"
+    plans = json.loads(plans_file.read_text())
+    plans["configurations"]["3d_fullres"]["patch_size"] = [7, 16, 16]  # a hand edit; total stride 2 on every axis
+    plans_file.write_text(json.dumps(plans))
+    code, stderr = run_entry(monkeypatch, capsys, train_entry, NAME_3D, "3d_fullres", "0", "-device", "cpu")
+    assert_one_error_line(
+        code, stderr, "patch_size [7, 16, 16] is not a multiple of the network's total stride [2, 2, 2]"
+    )
+    fold = nnunet_env["nnUNet_results"] / NAME_3D / "nnUNetTrainer__nnUNetPlans__3d_fullres" / "fold_0"
+    assert not list(fold.glob("checkpoint_*.pth"))
+
+
 @pytest.mark.parametrize(
     ("flags", "message"),
     [

@@ -130,3 +130,19 @@ def test_a_2d_image_given_to_a_3d_model_is_refused_naming_the_case(model_folder,
     assert_one_error_line(
         code, stderr, "case 'b':", "the input is a 2D image but plans 'nnUNetPlans' are for 3D images"
     )
+
+
+def test_a_patch_size_edited_off_the_network_stride_is_refused(model_folder, inputs, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    edited = tmp_path / "model"
+    shutil.copytree(model_folder, edited)
+    plans = json.loads((edited / "plans.json").read_text())
+    plans["configurations"]["3d_fullres"]["patch_size"] = [8, 15, 16]  # total stride 2 on every axis
+    (edited / "plans.json").write_text(json.dumps(plans))
+    code, stderr = _predict(monkeypatch, capsys, edited, inputs, tmp_path / "out")
+    assert_one_error_line(
+        code, stderr, "configuration '3d_fullres': patch_size [8, 15, 16] is not a multiple of the network's total "
+        "stride [2, 2, 2] on every axis (e.g. use [8, 16, 16])",
+    )  # fmt: skip
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").glob("*.nrrd"))

@@ -36,7 +36,7 @@ from nnunetv2.formats.checkpoint_io import unwrap_state_dict
 from nnunetv2.formats.dataset_json import DatasetJson
 from nnunetv2.formats.folds import parse_fold
 from nnunetv2.formats.model_folder import fold_folder, model_folder, remove_unfinished_writes, write_model_folder_files
-from nnunetv2.formats.plans import ConfigurationPlans, Plans
+from nnunetv2.formats.plans import ConfigurationPlans, Plans, as_configuration_plans
 from nnunetv2.training.augmentation import pipelines
 from nnunetv2.training.checkpointing import read_training_checkpoint, save_checkpoint_file
 from nnunetv2.training.data_pipeline import PreprocessedCases, build_batch_streams, derive_seed
@@ -210,6 +210,7 @@ class nnUNetTrainer(metaclass=TrainerMeta):
         self.num_input_channels = self.typed_dataset_json.num_channels + (
             len(self.label_manager.foreground_labels) if self.is_cascaded else 0
         )
+        as_configuration_plans(self.configuration_manager).check_patch_fits_network()
         self.network = self._build_network().to(self.device)
         self.channels_last = set_network_memory_format(self.network, bool(self.channels_last))
         compile_network(self.network, self.device, "training", self.print_to_log_file)

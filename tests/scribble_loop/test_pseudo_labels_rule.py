@@ -395,16 +395,21 @@ def test_a_stroke_whose_class_the_network_gives_some_probability_stays_braked():
     assert (above == 1).sum() > (label == 1).sum()  # counted as ruled out, the same stroke grows farther
 
 
-def test_support_fraction_keeps_growth_where_the_network_doubts_as_much_as_on_the_stroke():
-    # a flat image: the network gives the stroke's class 0.3 in the error region, 0.02 around it
-    image = np.zeros((1, 20, 40), dtype=np.float32)
-    p1 = np.full((20, 40), 0.02, dtype=np.float32)
-    error = np.zeros((20, 40), dtype=bool)
-    error[5:15, 10:20] = True
+def _flat_error_region_case(shape, region, stroke):
+    """A flat image where the network gives class 1 probability 0.3 in an error region and 0.02 around it, and a
+    class-1 stroke; returns (image, probabilities, scribbles, error region)."""
+    image = np.zeros((1, *shape), dtype=np.float32)
+    p1 = np.full(shape, 0.02, dtype=np.float32)
+    error = np.zeros(shape, dtype=bool)
+    error[region] = True
     p1[error] = 0.3
-    probabilities = np.stack([1 - p1, p1])
-    scribbles = np.full((20, 40), UNANNOTATED, dtype=np.uint8)
-    scribbles[10, 12:18] = 1
+    scribbles = np.full(shape, UNANNOTATED, dtype=np.uint8)
+    scribbles[stroke] = 1
+    return image, np.stack([1 - p1, p1]), scribbles, error
+
+
+def test_support_fraction_keeps_growth_where_the_network_doubts_as_much_as_on_the_stroke():
+    image, probabilities, scribbles, error = _flat_error_region_case((20, 40), np.s_[5:15, 10:20], np.s_[10, 12:18])
     free = geodesic_pseudo_label(image, probabilities, scribbles, support_fraction=0.0, device="cpu")[0]
     supported = geodesic_pseudo_label(image, probabilities, scribbles, support_fraction=0.5, device="cpu")[0]
     assert np.all(free[error] == 1) and (free[~error] == 1).sum() > 5  # without support: spills around the region
@@ -412,15 +417,8 @@ def test_support_fraction_keeps_growth_where_the_network_doubts_as_much_as_on_th
 
 
 def test_supported_threshold_lets_a_supported_stroke_fill_more_of_its_region_and_nothing_outside():
-    # a long error region (the network gives the stroke's class 0.3 there, 0.02 around) and a short stroke at one end
-    image = np.zeros((1, 20, 60), dtype=np.float32)
-    p1 = np.full((20, 60), 0.02, dtype=np.float32)
-    error = np.zeros((20, 60), dtype=bool)
-    error[8:12, 5:55] = True
-    p1[error] = 0.3
-    probabilities = np.stack([1 - p1, p1])
-    scribbles = np.full((20, 60), UNANNOTATED, dtype=np.uint8)
-    scribbles[10, 5:9] = 1
+    # a long error region and a short stroke at one end
+    image, probabilities, scribbles, error = _flat_error_region_case((20, 60), np.s_[8:12, 5:55], np.s_[10, 5:9])
 
     def grown(**options) -> np.ndarray:
         return geodesic_pseudo_label(image, probabilities, scribbles, device="cpu", **options)[0] == 1

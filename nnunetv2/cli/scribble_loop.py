@@ -52,7 +52,7 @@ _RULE_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "supported_threshold": (
         float,
         "T of the strokes grown under --support_fraction (> 0): the support limit bounds them, so a larger T "
-        "lets them fill more of the region they correct",
+        "lets them fill more of the region they correct (the published rule uses --threshold unless this is set)",
     ),
     "min_geodesic_confidence": (float, "max_c G_c above this counts as near a scribble and is the confidence"),
     "probability_confidence_scale": (float, "elsewhere confidence = this x the probability of the chosen class"),
@@ -70,8 +70,6 @@ def _default_text(name: str, defaults: dict) -> str:
     from nnunetv2.scribble_loop.pseudo_labels import RULE_DEFAULTS
 
     published = RULE_DEFAULTS["published"].get(name)
-    if defaults[name] is None:  # supported_threshold: no value of its own
-        return "default: --threshold's value"
     return f"default {defaults[name]}" + ("" if published is None else f"; published rule: {published}")
 
 

@@ -54,6 +54,16 @@ _RULE_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
         "T of the strokes grown under --support_fraction (> 0): the support limit bounds them, so a larger T "
         "lets them fill more of the region they correct (the published rule uses --threshold unless this is set)",
     ),
+    "recalibration_sigma": (
+        float,
+        "before growing, shift the network's log-probabilities around wrongly predicted stroke voxels by a "
+        "Gaussian-weighted mean of their gaps, this sigma wide (voxels of the finest axis; 0: off)",
+    ),
+    "recalibration_prior": (
+        float,
+        "stroke voxels' worth of no-shift evidence at every voxel: the shift fades away from strokes and a short "
+        "stroke moves less (> 0)",
+    ),
     "min_geodesic_confidence": (float, "max_c G_c above this counts as near a scribble and is the confidence"),
     "probability_confidence_scale": (float, "elsewhere confidence = this x the probability of the chosen class"),
     "boundary_width": (int, "voxels around a pseudo-label boundary whose confidence is lowered"),

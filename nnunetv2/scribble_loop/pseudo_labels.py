@@ -27,7 +27,10 @@ keep the class drawn there. Two rules (``rule``):
   stroke grows only through voxels where the network gives its class at least that fraction of its mean
   probability on the strokes of the same correction (the region it corrects looks like the stroke to the
   network), and these strokes use ``supported_threshold`` (if set; the rule default's is 160) in place
-  of ``threshold``: the limit bounds them, so they may reach farther. Its defaults (RULE_DEFAULTS) also
+  of ``threshold``: the limit bounds them, so they may reach farther. With ``recalibration_sigma`` > 0 the
+  network's probabilities are first shifted around the growing, braked strokes (``stroke_recalibration``,
+  weighted by ``recalibration_prior``); growth, support, label and confidence use the shifted ones, while which
+  strokes are resolved or unbraked is judged on the network's own. Its defaults (RULE_DEFAULTS) also
   normalise edge strength per image and weigh intensity change and the network's doubt more.
   Confidence is max(G_label, network part) x (1 - max_{j != label} G_j), 1 on scribbles: no dip far
   inside an object that the network labels right and a stroke reaches weakly, and low where strokes of
@@ -74,6 +77,8 @@ def geodesic_pseudo_label(
     unbraked_stroke_probability: float | None = None,
     support_fraction: float | None = None,
     supported_threshold: float | None = None,
+    recalibration_sigma: float | None = None,
+    recalibration_prior: float = 60.0,
     device=None,
     distance_maps: dict[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -90,6 +95,7 @@ def geodesic_pseudo_label(
     import torch
 
     from nnunetv2.scribble_loop.geodesic import geodesic_distance
+    from nnunetv2.scribble_loop.stroke_recalibration import recalibrated_probabilities
     from nnunetv2.utilities.device import resolve_device
 
     _check_parameters(rule=rule)
@@ -108,6 +114,8 @@ def geodesic_pseudo_label(
         support_fraction = rule_defaults["support_fraction"]
     if supported_threshold is None:
         supported_threshold = rule_defaults.get("supported_threshold")
+    if recalibration_sigma is None:
+        recalibration_sigma = rule_defaults["recalibration_sigma"]
     _check_parameters(
         threshold=threshold,
         lamb=lamb,
@@ -123,6 +131,8 @@ def geodesic_pseudo_label(
         stroke_region_only=stroke_region_only,
         unbraked_stroke_probability=unbraked_stroke_probability,
         support_fraction=support_fraction,
+        recalibration_sigma=recalibration_sigma,
+        recalibration_prior=recalibration_prior,
         **({} if supported_threshold is None else {"supported_threshold": supported_threshold}),
     )
     num_classes = int(np.shape(probabilities)[0]) if np.ndim(probabilities) > 0 else 0
@@ -147,6 +157,12 @@ def geodesic_pseudo_label(
         # strokes drawn where the network all but rules their class out: it is sure and wrong there, so its
         # probabilities are no guide to how far such a stroke reaches (a structure the network has not learned)
         unbraked = _strokes_the_network_rules_out(drawn, growing, probs, unbraked_stroke_probability)
+        if recalibration_sigma > 0:  # which strokes grow is decided above, on what the network itself said
+            # only braked strokes say how far the network is off: where it rules a class out, it has not learned it
+            sigma = [recalibration_sigma / s for s in relative_spacing]
+            braked = growing & ~unbraked
+            probs = recalibrated_probabilities(probs, network_label, drawn, braked, sigma, recalibration_prior)
+            network_label = probs.argmax(0)
 
         def distance_from(seeds: torch.Tensor, c: int, step_cost: torch.Tensor, support: float) -> torch.Tensor:
             if stroke_region_only:
@@ -269,6 +285,8 @@ _PARAMETER_RULES = {
     "unbraked_stroke_probability": "[0, 1)",  # 0: off
     "support_fraction": "[0, 1]",  # 0: off
     "supported_threshold": "> 0",
+    "recalibration_sigma": ">= 0",  # 0: off
+    "recalibration_prior": "> 0",
     "update_min_probability": "[0, 1]",  # between rounds, not a rule option
 }
 RULES = ("published", "network_aware")
@@ -282,6 +300,7 @@ RULE_DEFAULTS: dict[str, dict[str, Any]] = {
         "stroke_region_only": False,
         "unbraked_stroke_probability": 0.0,
         "support_fraction": 0.0,
+        "recalibration_sigma": 0.0,
     },
     "network_aware": {
         "intensity_weight": 6.0,
@@ -291,6 +310,7 @@ RULE_DEFAULTS: dict[str, dict[str, Any]] = {
         "unbraked_stroke_probability": 0.015,
         "support_fraction": 0.5,
         "supported_threshold": 160.0,
+        "recalibration_sigma": 20.0,
     },
 }
 # between rounds a voxel's pseudo label changes only to a class the new network gives at least this probability

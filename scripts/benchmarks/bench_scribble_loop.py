@@ -55,6 +55,8 @@ RULE_NUMBERS = (
     "unbraked_stroke_probability",
     "support_fraction",
     "supported_threshold",
+    "recalibration_sigma",
+    "recalibration_prior",
 )
 
 

@@ -188,6 +188,10 @@ def test_2d_png_run_without_dataset_and_a_case_without_scribbles(tmp_path, monke
             "0.5",
             "--supported_threshold",
             "50",
+            "--recalibration_sigma",
+            "6",
+            "--recalibration_prior",
+            "2",
         )
         == 0
     )
@@ -196,6 +200,7 @@ def test_2d_png_run_without_dataset_and_a_case_without_scribbles(tmp_path, monke
     assert summary["parameters"]["threshold"] == 8.0
     assert summary["parameters"]["rule"] == "published" and summary["parameters"]["resolved_stroke_agreement"] == 0.7
     assert summary["parameters"]["support_fraction"] == 0.5 and summary["parameters"]["supported_threshold"] == 50.0
+    assert summary["parameters"]["recalibration_sigma"] == 6.0 and summary["parameters"]["recalibration_prior"] == 2.0
     assert summary["cases"]["case_001"]["scribbled_voxels"] == 0
     probabilities = np.load(inputs["probabilities"] / "case_001.npz")["probabilities"]
     from PIL import Image
@@ -294,6 +299,14 @@ def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
     _fails_with(monkeypatch, capsys, inputs, "threshold must be a number > 0, got -1.0", "--threshold", "-1")
     _fails_with(
         monkeypatch, capsys, inputs, "supported_threshold must be a number > 0, got 0.0", "--supported_threshold", "0"
+    )
+    _fails_with(
+        monkeypatch,
+        capsys,
+        inputs,
+        "recalibration_sigma must be a number >= 0, got -1.0",
+        "--recalibration_sigma",
+        "-1",
     )
     _fails_with(monkeypatch, capsys, inputs, "unannotated value 2 is also class 2", "--unannotated", "2")
     _fails_with(

@@ -289,6 +289,7 @@ def test_network_aware_matches_an_exact_recomputation_and_stays_in_bounds(suppor
         stroke_region_only=False,
         support_fraction=1.0,
         supported_threshold=supported_threshold,
+        recalibration_sigma=0.0,  # the growth alone; the recalibration has its own tests
     )
     label, confidence = geodesic_pseudo_label(image, probabilities, scribbles, spacing, device="cpu", **parameters)
     cap = supported_threshold  # the supported strokes' T
@@ -464,6 +465,10 @@ def test_bad_rule_options_raise_one_line_errors():
         pseudo_label_parameters(supported_threshold=0)
     with pytest.raises(NnUNetError, match=r"supported_threshold must be a number > 0, got -1"):
         geodesic_pseudo_label(image, probabilities, scribbles, supported_threshold=-1)
+    with pytest.raises(NnUNetError, match=r"recalibration_sigma must be a number >= 0, got -2"):
+        geodesic_pseudo_label(image, probabilities, scribbles, recalibration_sigma=-2)
+    with pytest.raises(NnUNetError, match=r"recalibration_prior must be a number > 0, got 0"):
+        pseudo_label_parameters(recalibration_prior=0)
 
 
 def test_keep_previous_where_unsure_changes_a_voxel_only_to_a_well_supported_class():

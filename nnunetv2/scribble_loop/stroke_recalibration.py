@@ -1,0 +1,121 @@
+"""Recalibrate the network's probabilities around correction strokes: a local shift of its log-probabilities.
+
+A stroke of class c drawn where the network says k tells how much the network undervalues c against k there:
+the gap log P_k - log P_c on the stroke. Networks err in patches (a scanner's bias field, a contrast the
+training images lacked), so voxels near the stroke that the network gives k by a smaller gap are likely c as
+well, whether or not a path through the image joins them to the stroke. The shift of c over k at a voxel is a
+Gaussian-weighted mean of the gaps on the strokes around it, pulled towards no shift by ``prior`` stroke
+voxels' worth of evidence at the voxel itself, so it fades with distance and a short stroke moves less than a
+long one; strokes of k drawn where the network says c count against it, so a patch with corrections both ways
+(a noisy boundary rather than a shifted one) is left as it is. The shift raises c only on voxels the network
+labels k.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+_MIN_PROBABILITY = 1e-6  # log-probabilities are taken of probabilities clamped to this
+_TRUNCATE = 3.0  # Gaussian kernels end at this many sigmas
+_COARSE_SIGMA = 4.0  # the smoothing runs on a grid coarsened until sigma is about this many of its cells
+
+
+def recalibrated_probabilities(
+    probabilities: torch.Tensor,
+    label: torch.Tensor,
+    drawn: torch.Tensor,
+    strokes: torch.Tensor,
+    sigma: Sequence[float],
+    prior: float,
+) -> torch.Tensor:
+    """Return the probabilities ``(C, *spatial)`` after the strokes' local shift (softmax of shifted logs).
+
+    probabilities: ``(C, *spatial)`` softmax; label: ``(*spatial)`` its argmax (the network's label); drawn:
+    ``(*spatial)`` class drawn per voxel; strokes: ``(*spatial)`` bool, the drawn voxels that count as evidence;
+    sigma: the Gaussian's standard deviation per spatial axis, in voxels; prior: > 0.
+    """
+    import torch
+
+    wrong = strokes & (drawn != label)
+    if not wrong.any():
+        return probabilities
+    at = wrong.nonzero(as_tuple=True)
+    drawn_at, label_at = drawn[at], label[at]
+    log_p = probabilities.clamp_min(_MIN_PROBABILITY).log()
+    gap_at = log_p[(label_at,) + at] - log_p[(drawn_at,) + at]  # how far the network undervalues the drawn class
+    pairs = sorted({(min(c, k), max(c, k)) for c, k in torch.stack([drawn_at, label_at], 1).tolist()})
+    peak = _smoothing_peak(sigma, drawn.shape)
+    shift = torch.zeros_like(log_p)
+    for a, b in pairs:
+        # +gap where a was drawn on b (raise a over b), -gap where b was drawn on a
+        sign = ((drawn_at == a) & (label_at == b)).to(log_p.dtype) - ((drawn_at == b) & (label_at == a)).to(log_p.dtype)
+        maps = torch.zeros((2, *drawn.shape), dtype=log_p.dtype, device=log_p.device)
+        maps[(torch.zeros_like(drawn_at),) + at] = sign * gap_at
+        maps[(torch.ones_like(drawn_at),) + at] = sign.abs()
+        smoothed_evidence, smoothed_weight = _smoothed(maps, sigma)
+        pull = smoothed_evidence / (smoothed_weight + prior * peak)  # > 0: raise a over b; < 0: b over a
+        shift[a] += pull.clamp_min(0.0) * (label == b)
+        shift[b] += (-pull).clamp_min(0.0) * (label == a)
+    return torch.softmax(log_p + shift, 0)
+
+
+def _coarsening(sigma: Sequence[float], shape: Sequence[int]) -> list[int]:
+    """Cells of the coarse grid per axis (1: not coarsened); axes of one voxel are not smoothed."""
+    return [1 if size == 1 else max(1, int(s // _COARSE_SIGMA)) for s, size in zip(sigma, shape)]
+
+
+def _kernel(sigma: float, device=None) -> torch.Tensor:
+    """A sampled Gaussian of standard deviation ``sigma`` (cells), summing to 1; [1] for sigma 0."""
+    import torch
+
+    radius = int(math.ceil(_TRUNCATE * sigma))
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2) if sigma > 0 else torch.ones(1, device=device)
+    return kernel / kernel.sum()
+
+
+def _smoothing_peak(sigma: Sequence[float], shape: Sequence[int]) -> float:
+    """What ``_smoothed`` gives one voxel of weight 1 at its own position (the prior's unit)."""
+    peak = 1.0
+    for s, size, cells in zip(sigma, shape, _coarsening(sigma, shape)):
+        if size > 1 and s > 0:
+            kernel = _kernel(s / cells)
+            peak *= float(kernel[len(kernel) // 2])
+    return peak
+
+
+def _smoothed(maps: torch.Tensor, sigma: Sequence[float]) -> torch.Tensor:
+    """Gaussian smoothing of ``(n, *spatial)`` maps (zeros beyond the borders), on a coarser grid for large sigma:
+    the maps are summed into cells, smoothed there and interpolated back (their values are sparse evidence)."""
+    import torch.nn.functional as F
+
+    spatial = tuple(maps.shape[1:])
+    cells = _coarsening(sigma, spatial)
+    padded = [math.ceil(size / c) * c for size, c in zip(spatial, cells)]
+    x = F.pad(maps, [p for size, full in reversed(list(zip(spatial, padded))) for p in (0, full - size)])
+    x = x[None]  # (1, n, *spatial)
+    pool = (F.avg_pool2d, F.avg_pool3d)[len(spatial) - 2]
+    if any(c > 1 for c in cells):
+        x = pool(x, kernel_size=cells) * math.prod(cells)  # sums per cell
+    conv = (F.conv2d, F.conv3d)[len(spatial) - 2]
+    channels = x.shape[1]
+    for axis, (s, size, c) in enumerate(zip(sigma, spatial, cells)):
+        if size == 1 or s <= 0:
+            continue
+        kernel = _kernel(s / c, x.device).to(x.dtype)
+        shape = [1] * len(spatial)
+        shape[axis] = len(kernel)
+        padding = [0] * len(spatial)
+        padding[axis] = len(kernel) // 2
+        weight = kernel.reshape(1, 1, *shape).expand(channels, 1, *shape)
+        x = conv(x, weight, padding=padding, groups=channels)
+    if any(c > 1 for c in cells):
+        mode = ("bilinear", "trilinear")[len(spatial) - 2]
+        x = F.interpolate(x, size=padded, mode=mode, align_corners=False)
+    crop = (slice(None), slice(None)) + tuple(slice(0, size) for size in spatial)
+    return x[crop][0]

@@ -50,8 +50,7 @@ def recalibrated_probabilities(
     gap_at = log_p[(label_at,) + at] - log_p[(drawn_at,) + at]  # how far the network undervalues the drawn class
     pairs = sorted({(min(c, k), max(c, k)) for c, k in torch.stack([drawn_at, label_at], 1).tolist()})
     peak = _smoothing_peak(sigma, drawn.shape)
-    shift = torch.zeros_like(log_p)
-    for a, b in pairs:
+    for a, b in pairs:  # shifts log_p in place: the gaps and the label are taken before
         # +gap where a was drawn on b (raise a over b), -gap where b was drawn on a
         sign = ((drawn_at == a) & (label_at == b)).to(log_p.dtype) - ((drawn_at == b) & (label_at == a)).to(log_p.dtype)
         maps = torch.zeros((2, *drawn.shape), dtype=log_p.dtype, device=log_p.device)
@@ -59,9 +58,9 @@ def recalibrated_probabilities(
         maps[(torch.ones_like(drawn_at),) + at] = sign.abs()
         smoothed_evidence, smoothed_weight = _smoothed(maps, sigma)
         pull = smoothed_evidence / (smoothed_weight + prior * peak)  # > 0: raise a over b; < 0: b over a
-        shift[a] += pull.clamp_min(0.0) * (label == b)
-        shift[b] += (-pull).clamp_min(0.0) * (label == a)
-    return torch.softmax(log_p + shift, 0)
+        log_p[a] += pull.clamp_min(0.0) * (label == b)
+        log_p[b] += (-pull).clamp_min(0.0) * (label == a)
+    return log_p.sub_(torch.logsumexp(log_p, 0, keepdim=True)).exp_()
 
 
 def _coarsening(sigma: Sequence[float], shape: Sequence[int]) -> list[int]:

@@ -63,29 +63,38 @@ def recalibrated_probabilities(
     return log_p.sub_(torch.logsumexp(log_p, 0, keepdim=True)).exp_()
 
 
-def _coarsening(sigma: Sequence[float], shape: Sequence[int]) -> list[int]:
-    """Cells of the coarse grid per axis (1: not coarsened); axes of one voxel are not smoothed."""
-    return [1 if size == 1 else max(1, int(s // _COARSE_SIGMA)) for s, size in zip(sigma, shape)]
+def _axis_kernels(sigma: Sequence[float], shape: Sequence[int], device=None) -> list[tuple[int, torch.Tensor | None]]:
+    """Per axis: (cells of the coarse grid, the Gaussian on it or None where nothing is smoothed).
+
+    Axes of one voxel are not smoothed. A sigma far beyond the grid is flat across it, so the coarse sigma is
+    capped at a few grid lengths, and taps beyond the grid (which only meet zeros) are dropped.
+    """
+    axes: list[tuple[int, torch.Tensor | None]] = []
+    for s, size in zip(sigma, shape):
+        if size == 1 or s <= 0:
+            axes.append((1, None))
+            continue
+        cells = min(size, max(1, int(s // _COARSE_SIGMA)))
+        length = math.ceil(size / cells)
+        kernel = _kernel(min(s / cells, _TRUNCATE * length), device)
+        half = min(len(kernel) // 2, length - 1)
+        axes.append((cells, kernel[len(kernel) // 2 - half : len(kernel) // 2 + half + 1]))
+    return axes
 
 
 def _kernel(sigma: float, device=None) -> torch.Tensor:
-    """A sampled Gaussian of standard deviation ``sigma`` (cells), summing to 1; [1] for sigma 0."""
+    """A sampled Gaussian of standard deviation ``sigma`` (cells), summing to 1."""
     import torch
 
     radius = int(math.ceil(_TRUNCATE * sigma))
     offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=device)
-    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2) if sigma > 0 else torch.ones(1, device=device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
     return kernel / kernel.sum()
 
 
 def _smoothing_peak(sigma: Sequence[float], shape: Sequence[int]) -> float:
     """What ``_smoothed`` gives one voxel of weight 1 at its own position (the prior's unit)."""
-    peak = 1.0
-    for s, size, cells in zip(sigma, shape, _coarsening(sigma, shape)):
-        if size > 1 and s > 0:
-            kernel = _kernel(s / cells)
-            peak *= float(kernel[len(kernel) // 2])
-    return peak
+    return math.prod(float(kernel[len(kernel) // 2]) for _, kernel in _axis_kernels(sigma, shape) if kernel is not None)
 
 
 def _smoothed(maps: torch.Tensor, sigma: Sequence[float]) -> torch.Tensor:
@@ -94,7 +103,8 @@ def _smoothed(maps: torch.Tensor, sigma: Sequence[float]) -> torch.Tensor:
     import torch.nn.functional as F
 
     spatial = tuple(maps.shape[1:])
-    cells = _coarsening(sigma, spatial)
+    axes = _axis_kernels(sigma, spatial, maps.device)
+    cells = [c for c, _ in axes]
     padded = [math.ceil(size / c) * c for size, c in zip(spatial, cells)]
     x = F.pad(maps, [p for size, full in reversed(list(zip(spatial, padded))) for p in (0, full - size)])
     x = x[None]  # (1, n, *spatial)
@@ -103,15 +113,14 @@ def _smoothed(maps: torch.Tensor, sigma: Sequence[float]) -> torch.Tensor:
         x = pool(x, kernel_size=cells) * math.prod(cells)  # sums per cell
     conv = (F.conv2d, F.conv3d)[len(spatial) - 2]
     channels = x.shape[1]
-    for axis, (s, size, c) in enumerate(zip(sigma, spatial, cells)):
-        if size == 1 or s <= 0:
+    for axis, (_, kernel) in enumerate(axes):
+        if kernel is None:
             continue
-        kernel = _kernel(s / c, x.device).to(x.dtype)
         shape = [1] * len(spatial)
         shape[axis] = len(kernel)
         padding = [0] * len(spatial)
         padding[axis] = len(kernel) // 2
-        weight = kernel.reshape(1, 1, *shape).expand(channels, 1, *shape)
+        weight = kernel.to(x.dtype).reshape(1, 1, *shape).expand(channels, 1, *shape)
         x = conv(x, weight, padding=padding, groups=channels)
     if any(c > 1 for c in cells):
         mode = ("bilinear", "trilinear")[len(spatial) - 2]

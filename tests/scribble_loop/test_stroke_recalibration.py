@@ -175,3 +175,16 @@ def test_only_strokes_the_network_doubts_recalibrate(stroke_probability, near_fl
     )[0]  # fmt: skip
     assert np.all(label[stroked] == 1)
     assert np.all(label[near] == 1) if near_flips else not np.any(label[near] == 1)
+
+
+def test_a_sigma_far_beyond_the_image_shifts_every_voxel_alike():
+    shape = (40, 60)
+    p1 = np.full(shape, 0.2, dtype=np.float32)  # gap log 4 everywhere ...
+    p1[5, :11] = 0.1  # ... and log 9 on the stroke
+    probabilities = np.stack([1 - p1, p1, np.zeros(shape, np.float32)])
+    scribbles = np.full(shape, UNANNOTATED, dtype=np.uint8)
+    scribbles[5, :11] = 1
+    recalibrated = _recalibrated(probabilities, scribbles, [1e9, 1e9], 0.01)
+    elsewhere = scribbles == UNANNOTATED
+    assert np.all(recalibrated.argmax(0)[elsewhere] == 1)  # the far corner too: the pull is the strokes' gap
+    assert np.ptp(recalibrated[1][elsewhere]) < 1e-3

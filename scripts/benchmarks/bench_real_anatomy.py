@@ -22,7 +22,8 @@ against the prediction, and the share of those changes that were right.
 
 Usage: python scripts/benchmarks/bench_real_anatomy.py [--wheel nilearn-*.whl] [--work /tmp/bench_real_anatomy]
     [--part dev|heldout|both] [--styles thin dab thick] [--budgets 0.0005 0.001 0.002 0.005 0.01]
-    [--dims 2d 3d] [--rule published|network_aware] [--param NAME=VALUE ...] [--figure PATH] [--json PATH]
+    [--dims 2d 3d] [--rule published|network_aware] [--param NAME=VALUE ...] [--figure PATH]
+    [--recalibration-figure PATH] [--json PATH]
 Without --wheel the wheel is fetched with ``pip download nilearn --no-deps`` into the work folder. Data and
 model are kept in the work folder and reused (``--rebuild`` starts over).
 Target (held-out, thin strokes at 0.2%): pseudo-label Dice >= prediction Dice + 0.05 on average and never
@@ -72,6 +73,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--rule", default=None, help="pseudo-label rule (default: the library's)")
     parser.add_argument("--param", nargs="*", default=[], help="rule parameters NAME=VALUE")
     parser.add_argument("--figure", type=Path, default=None, help="write the stroke-style figure here (PNG)")
+    parser.add_argument(
+        "--recalibration-figure",
+        type=Path,
+        default=None,
+        help="write a figure of one slice's pseudo labels with and without the recalibration here (PNG)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write all per-case results here")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
@@ -320,9 +327,13 @@ def main() -> None:
     report(results, rule, time.perf_counter() - start)
     if args.json:
         args.json.write_text(json.dumps({"rule": rule, "results": results}, indent=1))
+    names = sorted(p.name[: -len(".npz")] for p in (root / "pool2d" / "predictions").glob("*.npz"))
+    middle = len(names) // 2  # a held-out slice (odd position)
     if args.figure:
-        names = sorted(p.name[: -len(".npz")] for p in (root / "pool2d" / "predictions").glob("*.npz"))
-        draw_stroke_styles(load_case(root, "pool2d", names[len(names) // 2]), strokes, args.figure)
+        draw_stroke_styles(load_case(root, "pool2d", names[middle]), strokes, args.figure)
+    if args.recalibration_figure:
+        case = load_case(root, "pool2d", names[middle])
+        draw_recalibration(case, strokes(case, "thin", 0.002, seed=middle), rule, args.recalibration_figure)
 
 
 def report(results: list[dict], rule: dict, seconds: float) -> None:
@@ -410,12 +421,71 @@ def draw_stroke_styles(case: dict[str, np.ndarray], make_strokes, path: Path, bu
         scribbles = make_strokes(case, style, budget, 0)
         drawn = scribbles != UNANNOTATED
         panels.append((f"{style} strokes ({100 * drawn.mean():.2f}%)", np.where(drawn, scribbles, len(colours))))
-    figure, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 3.0))
+    figure, axes = plt.subplots(1, len(panels), figsize=(2.4 * len(panels), 3.4), layout="constrained")
     for axis, (title, values) in zip(axes, panels):
         overlay(axis, values, title)
-    figure.tight_layout()
+    names = ("background (CSF, outside)", "grey matter", "white matter")
+    _legend(figure, [(colour, name) for colour, name in zip(colours, names)])
+    _save(figure, path)
+
+
+def draw_recalibration(case: dict[str, np.ndarray], scribbles: np.ndarray, rule: dict, path: Path) -> None:
+    """Save a figure: one slice's thin strokes on the prediction's errors, and what the pseudo label changes
+    against the prediction (right / wrong) without and with the recalibration around the strokes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nnunetv2.scribble_loop.pseudo_labels import geodesic_pseudo_label
+
+    image, reference, prediction = case["image"][0], case["reference"], case["prediction"]
+    drawn = scribbles != UNANNOTATED
+    right, wrong, stroke, error = (0.0, 0.62, 0.45), (0.84, 0.37, 0.0), (0.94, 0.89, 0.26), (0.8, 0.47, 0.65)
+
+    def panel(axis, layers: list[tuple[np.ndarray, tuple, float]], title: str) -> None:
+        axis.imshow(image[::-1], cmap="gray")
+        for mask, colour, alpha in layers:
+            rgba = np.zeros((*mask.shape, 4))
+            rgba[mask, :3] = colour
+            rgba[mask, 3] = alpha
+            axis.imshow(rgba[::-1], interpolation="nearest")
+        axis.set_title(title, fontsize=9)
+        axis.axis("off")
+
+    before = float(np.mean(list(dice_per_class(reference, prediction).values())))
+    figure, axes = plt.subplots(1, 3, figsize=(10.5, 4.8), layout="constrained")
+    first_title = (
+        f"prediction, Dice {before:.3f}: its errors and\nthin strokes ({100 * drawn.mean():.2f}% of the pixels)"
+    )
+    panel(axes[0], [(prediction != reference, error, 0.6), (drawn, stroke, 1.0)], first_title)
+    variants = (("growth only\n(--recalibration_sigma 0)", 0.0), ("default: recalibration,\nthen growth", None))
+    for axis, (title, sigma) in zip(axes[1:], variants):
+        options = {**rule, "recalibration_sigma": sigma} if sigma is not None else rule
+        label, _ = geodesic_pseudo_label(
+            case["image"], case["probabilities"], scribbles, None, UNANNOTATED, device="cpu", **options
+        )
+        changed = label != prediction
+        after = float(np.mean(list(dice_per_class(reference, label).values())))
+        panel(axis, [(changed & (label == reference), right, 1.0), (changed & (label != reference), wrong, 1.0),
+                     (drawn, stroke, 1.0)], f"pseudo label, {title}: Dice {after:.3f}")  # fmt: skip
+    _legend(figure, [(error, "prediction wrong"), (stroke, "stroke"), (right, "changed, now right"),
+                     (wrong, "changed, now wrong")])  # fmt: skip
+    _save(figure, path)
+
+
+def _legend(figure, entries: list[tuple]) -> None:
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=colour, label=name) for colour, name in entries]
+    figure.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=8, frameon=False)
+
+
+def _save(figure, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=90)
+    figure.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.1)
     plt.close(figure)
 
 

@@ -91,6 +91,7 @@ def test_3d_folder_run_writes_labels_and_confidence_in_the_image_geometry(inputs
     )
     assert sorted(summary["cases"]) == ["case_000", "case_001"]
     assert summary["parameters"]["threshold"] == 10.0
+    assert summary["parameters"]["recalibration_sigma"] == 20.0 and summary["parameters"]["recalibration_prior"] == 60.0
     assert load_json(out / "summary.json") == summary
     total = 0
     for case in ("case_000", "case_001"):

@@ -64,6 +64,11 @@ _RULE_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
         "stroke voxels' worth of no-shift evidence at every voxel: the shift fades away from strokes and a short "
         "stroke moves less (> 0)",
     ),
+    "recalibration_scale": (
+        float,
+        "multiplies that shift: a stroke traced through the middle of a wrong region sees about half the gap of "
+        "the region's far edge (> 0)",
+    ),
     "min_geodesic_confidence": (float, "max_c G_c above this counts as near a scribble and is the confidence"),
     "probability_confidence_scale": (float, "elsewhere confidence = this x the probability of the chosen class"),
     "boundary_width": (int, "voxels around a pseudo-label boundary whose confidence is lowered"),

@@ -29,9 +29,10 @@ keep the class drawn there. Two rules (``rule``):
   network), and these strokes use ``supported_threshold`` (if set; the rule default's is 160) in place
   of ``threshold``: the limit bounds them, so they may reach farther. With ``recalibration_sigma`` > 0 the
   network's probabilities are first shifted around the growing, braked strokes (``stroke_recalibration``,
-  weighted by ``recalibration_prior``); growth, support, label and confidence use the shifted ones, while which
-  strokes are resolved or unbraked is judged on the network's own. Its defaults (RULE_DEFAULTS) also
-  normalise edge strength per image and weigh intensity change and the network's doubt more.
+  weighted by ``recalibration_prior``, scaled by ``recalibration_scale``); growth, support, label and
+  confidence use the shifted ones, while which strokes are resolved or unbraked is judged on the network's
+  own. Its defaults (RULE_DEFAULTS) also normalise edge strength per image and weigh intensity change and the
+  network's doubt more.
   Confidence is max(G_label, network part) x (1 - max_{j != label} G_j), 1 on scribbles: no dip far
   inside an object that the network labels right and a stroke reaches weakly, and low where strokes of
   two classes compete.
@@ -79,6 +80,7 @@ def geodesic_pseudo_label(
     supported_threshold: float | None = None,
     recalibration_sigma: float | None = None,
     recalibration_prior: float = 60.0,
+    recalibration_scale: float = 2.0,
     device=None,
     distance_maps: dict[int, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -133,6 +135,7 @@ def geodesic_pseudo_label(
         support_fraction=support_fraction,
         recalibration_sigma=recalibration_sigma,
         recalibration_prior=recalibration_prior,
+        recalibration_scale=recalibration_scale,
         **({} if supported_threshold is None else {"supported_threshold": supported_threshold}),
     )
     num_classes = int(np.shape(probabilities)[0]) if np.ndim(probabilities) > 0 else 0
@@ -161,7 +164,9 @@ def geodesic_pseudo_label(
             # only braked strokes say how far the network is off: where it rules a class out, it has not learned it
             sigma = [recalibration_sigma / s for s in relative_spacing]
             braked = growing & ~unbraked
-            probs = recalibrated_probabilities(probs, network_label, drawn, braked, sigma, recalibration_prior)
+            probs = recalibrated_probabilities(
+                probs, network_label, drawn, braked, sigma, recalibration_prior, recalibration_scale
+            )
             network_label = probs.argmax(0)
 
         def distance_from(seeds: torch.Tensor, c: int, step_cost: torch.Tensor, support: float) -> torch.Tensor:
@@ -287,6 +292,7 @@ _PARAMETER_RULES = {
     "supported_threshold": "> 0",
     "recalibration_sigma": ">= 0",  # 0: off
     "recalibration_prior": "> 0",
+    "recalibration_scale": "> 0",
     "update_min_probability": "[0, 1]",  # between rounds, not a rule option
 }
 RULES = ("published", "network_aware")

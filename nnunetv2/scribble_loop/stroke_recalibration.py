@@ -8,7 +8,11 @@ Gaussian-weighted mean of the gaps on the strokes around it, pulled towards no s
 voxels' worth of evidence at the voxel itself, so it fades with distance and a short stroke moves less than a
 long one; strokes of k drawn where the network says c count against it, so a patch with corrections both ways
 (a noisy boundary rather than a shifted one) is left as it is. The shift raises c only on voxels the network
-labels k.
+labels k. It is multiplied by ``scale``: a person traces a correction through the middle of the wrong region,
+where the network's gap is smaller than at the region's far edge (about half, if log-odds grow with the
+distance from the network's own boundary), so the strokes' gap understates how far the boundary should move.
+Strokes of a class the network labels nowhere in the image shift nothing: the network does not recognise that
+class here, so their gaps measure no margin.
 """
 
 from __future__ import annotations
@@ -32,19 +36,22 @@ def recalibrated_probabilities(
     strokes: torch.Tensor,
     sigma: Sequence[float],
     prior: float,
+    scale: float = 1.0,
 ) -> torch.Tensor:
     """Return the probabilities ``(C, *spatial)`` after the strokes' local shift (softmax of shifted logs).
 
     probabilities: ``(C, *spatial)`` softmax; label: ``(*spatial)`` its argmax (the network's label); drawn:
     ``(*spatial)`` class drawn per voxel; strokes: ``(*spatial)`` bool, the drawn voxels that count as evidence;
-    sigma: the Gaussian's standard deviation per spatial axis, in voxels; prior: > 0.
+    sigma: the Gaussian's standard deviation per spatial axis, in voxels; prior: > 0; scale: > 0, multiplies the
+    shift.
     """
     import torch
 
-    wrong = strokes & (drawn != label)
-    if not wrong.any():
+    at = (strokes & (drawn != label)).nonzero(as_tuple=True)
+    recognised = torch.bincount(label.flatten(), minlength=probabilities.shape[0])[drawn[at]] > 0
+    at = tuple(index[recognised] for index in at)
+    if not len(at[0]):
         return probabilities
-    at = wrong.nonzero(as_tuple=True)
     drawn_at, label_at = drawn[at], label[at]
     log_p = probabilities.clamp_min(_MIN_PROBABILITY).log()
     gap_at = log_p[(label_at,) + at] - log_p[(drawn_at,) + at]  # how far the network undervalues the drawn class
@@ -57,7 +64,7 @@ def recalibrated_probabilities(
         maps[(torch.zeros_like(drawn_at),) + at] = sign * gap_at
         maps[(torch.ones_like(drawn_at),) + at] = sign.abs()
         smoothed_evidence, smoothed_weight = _smoothed(maps, sigma)
-        pull = smoothed_evidence / (smoothed_weight + prior * peak)  # > 0: raise a over b; < 0: b over a
+        pull = scale * smoothed_evidence / (smoothed_weight + prior * peak)  # > 0: raise a over b; < 0: b over a
         log_p[a] += pull.clamp_min(0.0) * (label == b)
         log_p[b] += (-pull).clamp_min(0.0) * (label == a)
     return log_p.sub_(torch.logsumexp(log_p, 0, keepdim=True)).exp_()

@@ -57,6 +57,7 @@ RULE_NUMBERS = (
     "supported_threshold",
     "recalibration_sigma",
     "recalibration_prior",
+    "recalibration_scale",
 )
 
 

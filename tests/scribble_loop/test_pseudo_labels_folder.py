@@ -92,6 +92,7 @@ def test_3d_folder_run_writes_labels_and_confidence_in_the_image_geometry(inputs
     assert sorted(summary["cases"]) == ["case_000", "case_001"]
     assert summary["parameters"]["threshold"] == 10.0
     assert summary["parameters"]["recalibration_sigma"] == 20.0 and summary["parameters"]["recalibration_prior"] == 60.0
+    assert summary["parameters"]["recalibration_scale"] == 2.0
     assert load_json(out / "summary.json") == summary
     total = 0
     for case in ("case_000", "case_001"):
@@ -193,6 +194,8 @@ def test_2d_png_run_without_dataset_and_a_case_without_scribbles(tmp_path, monke
             "6",
             "--recalibration_prior",
             "2",
+            "--recalibration_scale",
+            "1.5",
         )
         == 0
     )
@@ -202,6 +205,7 @@ def test_2d_png_run_without_dataset_and_a_case_without_scribbles(tmp_path, monke
     assert summary["parameters"]["rule"] == "published" and summary["parameters"]["resolved_stroke_agreement"] == 0.7
     assert summary["parameters"]["support_fraction"] == 0.5 and summary["parameters"]["supported_threshold"] == 50.0
     assert summary["parameters"]["recalibration_sigma"] == 6.0 and summary["parameters"]["recalibration_prior"] == 2.0
+    assert summary["parameters"]["recalibration_scale"] == 1.5
     assert summary["cases"]["case_001"]["scribbled_voxels"] == 0
     probabilities = np.load(inputs["probabilities"] / "case_001.npz")["probabilities"]
     from PIL import Image
@@ -308,6 +312,9 @@ def test_bad_flags_are_clear_errors(inputs_3d, monkeypatch, capsys, tmp_path):
         "recalibration_sigma must be a number >= 0, got -1.0",
         "--recalibration_sigma",
         "-1",
+    )
+    _fails_with(
+        monkeypatch, capsys, inputs, "recalibration_scale must be a number > 0, got 0.0", "--recalibration_scale", "0"
     )
     _fails_with(monkeypatch, capsys, inputs, "unannotated value 2 is also class 2", "--unannotated", "2")
     _fails_with(

@@ -469,6 +469,8 @@ def test_bad_rule_options_raise_one_line_errors():
         geodesic_pseudo_label(image, probabilities, scribbles, recalibration_sigma=-2)
     with pytest.raises(NnUNetError, match=r"recalibration_prior must be a number > 0, got 0"):
         pseudo_label_parameters(recalibration_prior=0)
+    with pytest.raises(NnUNetError, match=r"recalibration_scale must be a number > 0, got -1"):
+        geodesic_pseudo_label(image, probabilities, scribbles, recalibration_scale=-1)
 
 
 def test_keep_previous_where_unsure_changes_a_voxel_only_to_a_well_supported_class():

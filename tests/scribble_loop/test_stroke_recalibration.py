@@ -13,7 +13,7 @@ from nnunetv2.scribble_loop.stroke_recalibration import recalibrated_probabiliti
 UNANNOTATED = 3
 
 
-def _recalibrated(probabilities: np.ndarray, scribbles: np.ndarray, sigma, prior: float) -> np.ndarray:
+def _recalibrated(probabilities: np.ndarray, scribbles: np.ndarray, sigma, prior: float, scale=1.0) -> np.ndarray:
     return recalibrated_probabilities(
         torch.from_numpy(probabilities),
         torch.from_numpy(probabilities.argmax(0)),
@@ -21,10 +21,11 @@ def _recalibrated(probabilities: np.ndarray, scribbles: np.ndarray, sigma, prior
         torch.from_numpy(scribbles != UNANNOTATED),
         sigma,
         prior,
+        scale,
     ).numpy()
 
 
-def _direct(probabilities: np.ndarray, scribbles: np.ndarray, sigma: float, prior: float) -> np.ndarray:
+def _direct(probabilities: np.ndarray, scribbles: np.ndarray, sigma: float, prior: float, scale=1.0) -> np.ndarray:
     """The recalibration written out with scipy's Gaussian filter (zeros beyond the border, kernel to 3 sigma)."""
     log_p = np.log(np.maximum(probabilities, 1e-6)).astype(np.float64)
     label = probabilities.argmax(0)
@@ -41,7 +42,7 @@ def _direct(probabilities: np.ndarray, scribbles: np.ndarray, sigma: float, prio
             weight = (a_over_b | b_over_a).astype(float)
             if not weight.any():
                 continue
-            pull = ndimage.gaussian_filter(evidence, sigma, mode="constant", truncate=3.0) / (
+            pull = scale * ndimage.gaussian_filter(evidence, sigma, mode="constant", truncate=3.0) / (
                 ndimage.gaussian_filter(weight, sigma, mode="constant", truncate=3.0) + prior * peak
             )
             shift[a] += np.where(label == b, np.maximum(pull, 0), 0)
@@ -62,11 +63,41 @@ def _random_case(seed: int, shape=(30, 40)):
     return probabilities.astype(np.float32), scribbles
 
 
-@pytest.mark.parametrize("prior", [0.5, 10.0])
-def test_matches_a_direct_computation(prior):
+@pytest.mark.parametrize("prior, scale", [(0.5, 1.0), (10.0, 1.0), (0.5, 2.0)])
+def test_matches_a_direct_computation(prior, scale):
     probabilities, scribbles = _random_case(seed=1)
-    np.testing.assert_allclose(_recalibrated(probabilities, scribbles, [3.0, 3.0], prior), _direct(
-        probabilities, scribbles, 3.0, prior), atol=2e-5)  # fmt: skip
+    np.testing.assert_allclose(_recalibrated(probabilities, scribbles, [3.0, 3.0], prior, scale), _direct(
+        probabilities, scribbles, 3.0, prior, scale), atol=2e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("scale, far_edge", [(1.0, 20), (2.0, 30)])
+def test_a_stroke_through_the_middle_of_a_wrong_region_moves_the_boundary_scale_times_as_far(scale, far_edge):
+    """The network's gap grows in proportion to the distance from its boundary (column 10); a stroke traced along
+    column 20, the middle of a wrong region that ends at column 30: scale 1 moves the boundary to the stroke,
+    scale 2 to the region's far edge, and no further (a flat kernel, a negligible prior)."""
+    columns = np.arange(60, dtype=np.float32)
+    p1 = np.broadcast_to(1 / (1 + np.exp(0.2 * (columns - 10))), (20, 60)).astype(np.float32)
+    probabilities = np.stack([1 - p1, p1])
+    scribbles = np.full(p1.shape, UNANNOTATED, dtype=np.uint8)
+    scribbles[5:15, 20] = 1
+    label = _recalibrated(probabilities, scribbles, [1e9, 1e9], 0.01, scale).argmax(0)
+    off_stroke = np.r_[0:5, 15:20]
+    assert np.all(label[off_stroke, :far_edge] == 1) and np.all(label[off_stroke, far_edge:] == 0)
+
+
+@pytest.mark.parametrize("labelled_somewhere", [False, True])
+def test_strokes_of_a_class_the_network_labels_nowhere_shift_nothing(labelled_somewhere):
+    shape = (20, 30)
+    p2 = np.full(shape, 0.1, dtype=np.float32)  # class 2 is a doubt everywhere, never the network's label ...
+    if labelled_somewhere:
+        p2[0, 0] = 0.9  # ... except on one voxel
+    p1 = np.where(np.arange(30) < 15, 0.6, 0.2).astype(np.float32) * (1 - p2)
+    probabilities = np.stack([1 - p1 - p2, p1, p2])
+    scribbles = np.full(shape, UNANNOTATED, dtype=np.uint8)
+    scribbles[10, 18:25] = 2  # drawn where the network says 0
+    recalibrated = _recalibrated(probabilities, scribbles, [5.0, 5.0], 1.0)
+    changed = np.abs(recalibrated - probabilities).max() > 1e-4
+    assert changed == labelled_somewhere
 
 
 def test_the_coarse_grid_of_a_wide_sigma_stays_close_to_the_direct_computation():
@@ -92,6 +123,7 @@ def _patches_case():
     stroked, near, far = np.s_[10:30, 10:20], np.s_[10:30, 24:31], np.s_[10:30, 75:85]
     p1[stroked] = 0.3
     p1[near] = p1[far] = 0.45
+    p1[0, -1] = 0.9  # the network labels class 1 somewhere: it recognises the class in this image
     scribbles = np.full(shape, UNANNOTATED, dtype=np.uint8)
     scribbles[11:29, 15] = 1
     return image, np.stack([1 - p1, p1, np.zeros(shape, np.float32)]), scribbles, (stroked, near, far)
@@ -110,6 +142,7 @@ def test_a_stroke_relabels_a_look_alike_patch_nearby_that_no_path_reaches_and_no
     outside = np.ones(scribbles.shape, dtype=bool)
     for patch in (stroked, near):
         outside[patch] = False
+    outside[0, -1] = False
     assert not np.any(with_shift[outside] == 1)  # the voxels the network is sure about keep their class
     # a larger prior needs more stroke voxels for the same shift: this stroke no longer reaches the near patch
     assert not np.any(label(recalibration_sigma=8.0, recalibration_prior=200.0)[near] == 1)
@@ -145,6 +178,7 @@ def test_sigma_is_in_voxels_of_the_finest_axis_so_a_coarse_axis_reaches_fewer_vo
     p1 = np.full(shape, 0.02, dtype=np.float32)
     p1[6, 6, 14:27] = 0.3  # the stroke's voxels, and two look-alikes 4 voxels away: in-plane and across slices
     p1[6, 10, 20] = p1[2, 6, 20] = 0.4
+    p1[0, 0, 0] = 0.9  # the network labels class 1 somewhere
     scribbles = np.full(shape, UNANNOTATED, dtype=np.uint8)
     scribbles[6, 6, 14:27] = 1
     probabilities = np.stack([1 - p1, p1, np.zeros(shape, np.float32)])
@@ -181,10 +215,12 @@ def test_a_sigma_far_beyond_the_image_shifts_every_voxel_alike():
     shape = (40, 60)
     p1 = np.full(shape, 0.2, dtype=np.float32)  # gap log 4 everywhere ...
     p1[5, :11] = 0.1  # ... and log 9 on the stroke
+    p1[-1, -1] = 0.9  # the network labels class 1 somewhere
     probabilities = np.stack([1 - p1, p1, np.zeros(shape, np.float32)])
     scribbles = np.full(shape, UNANNOTATED, dtype=np.uint8)
     scribbles[5, :11] = 1
     recalibrated = _recalibrated(probabilities, scribbles, [1e9, 1e9], 0.01)
     elsewhere = scribbles == UNANNOTATED
+    elsewhere[-1, -1] = False
     assert np.all(recalibrated.argmax(0)[elsewhere] == 1)  # the far corner too: the pull is the strokes' gap
     assert np.ptp(recalibrated[1][elsewhere]) < 1e-3

@@ -42,8 +42,10 @@ def _direct(probabilities: np.ndarray, scribbles: np.ndarray, sigma: float, prio
             weight = (a_over_b | b_over_a).astype(float)
             if not weight.any():
                 continue
-            pull = scale * ndimage.gaussian_filter(evidence, sigma, mode="constant", truncate=3.0) / (
-                ndimage.gaussian_filter(weight, sigma, mode="constant", truncate=3.0) + prior * peak
+            pull = (
+                scale
+                * ndimage.gaussian_filter(evidence, sigma, mode="constant", truncate=3.0)
+                / (ndimage.gaussian_filter(weight, sigma, mode="constant", truncate=3.0) + prior * peak)
             )
             shift[a] += np.where(label == b, np.maximum(pull, 0), 0)
             shift[b] += np.where(label == a, np.maximum(-pull, 0), 0)

@@ -66,8 +66,8 @@ _RULE_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     ),
     "recalibration_scale": (
         float,
-        "multiplies that shift: a stroke traced through the middle of a wrong region sees about half the gap of "
-        "the region's far edge (> 0)",
+        "multiplies the --recalibration_sigma shift: a stroke traced through the middle of a wrong region sees a "
+        "smaller gap than the region's far edge (> 0)",
     ),
     "min_geodesic_confidence": (float, "max_c G_c above this counts as near a scribble and is the confidence"),
     "probability_confidence_scale": (float, "elsewhere confidence = this x the probability of the chosen class"),

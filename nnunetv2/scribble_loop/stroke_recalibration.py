@@ -36,7 +36,7 @@ def recalibrated_probabilities(
     strokes: torch.Tensor,
     sigma: Sequence[float],
     prior: float,
-    scale: float = 1.0,
+    scale: float,
 ) -> torch.Tensor:
     """Return the probabilities ``(C, *spatial)`` after the strokes' local shift (softmax of shifted logs).
 

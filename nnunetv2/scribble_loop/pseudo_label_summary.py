@@ -1,5 +1,6 @@
 """summary.json of a pseudo-label run: what the pseudo labels changed against the network's prediction, per case
-and per class, where confidence is low, and which classes they shrank (a sign of strokes that did not help)."""
+and per class, where confidence is low, which classes they shrank (a sign of strokes that did not help), and which
+scribbled classes the network labels nowhere (only the strokes' growth speaks for them)."""
 
 from __future__ import annotations
 
@@ -32,12 +33,13 @@ def case_summary(
     num_classes: int,
 ) -> dict[str, Any]:
     """Changed voxels (pseudo label vs the network's argmax), per 'from->to' pair and per class, scribble counts,
-    and the share of low-confidence voxels."""
+    the share of low-confidence voxels, and the scribbled classes the network labels nowhere in the case."""
     changed = prediction != label
     pairs = np.bincount(
         prediction[changed].astype(np.int64) * num_classes + label[changed], minlength=num_classes * num_classes
     )
     scribbled = scribbles != unannotated
+    scribbled_classes = sorted(int(c) for c in np.unique(scribbles[scribbled]))
     per_class = class_changes(prediction, label, confidence, num_classes)
     return {
         "voxels": int(label.size),
@@ -45,12 +47,14 @@ def case_summary(
         "changed_fraction": float(changed.mean()),
         "changes": {f"{i // num_classes}->{i % num_classes}": int(n) for i, n in enumerate(pairs) if n},
         "scribbled_voxels": int(scribbled.sum()),
-        "scribbled_classes": sorted(int(c) for c in np.unique(scribbles[scribbled])),
+        "scribbled_classes": scribbled_classes,
         "unannotated_value": int(unannotated),
         "mean_confidence": float(confidence.mean()),
         "low_confidence_fraction": float((confidence < LOW_CONFIDENCE).mean()),
         "per_class": per_class,
         "shrunk_classes": [c for c, entry in per_class.items() if entry["shrunk"]],
+        # the network does not recognise these here: their strokes do not recalibrate it (stroke_recalibration)
+        "unrecognised_classes": [str(c) for c in scribbled_classes if per_class[str(c)]["prediction_voxels"] == 0],
     }
 
 

@@ -1,4 +1,5 @@
-"""summary.json of a pseudo-label run: per-class change against the prediction, low confidence, shrunk classes."""
+"""summary.json of a pseudo-label run: per-class change against the prediction, low confidence, shrunk classes,
+scribbled classes the network does not recognise."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ def _case(shrink: int) -> dict:
     confidence[9] = 0.2  # low on the new class-2 voxels and their row
     scribbles = np.full((10, 10), 3, dtype=np.int64)
     scribbles[9, 0] = 2
+    scribbles[0, 0] = 1
     return case_summary(prediction, label, scribbles, 3, confidence, num_classes=3)
 
 
@@ -33,6 +35,8 @@ def test_case_summary_counts_per_class_and_flags_a_class_that_shrank_by_more_tha
     assert two["prediction_voxels"] == 0 and two["gained_voxels"] == 5 and not two["shrunk"]
     assert two["low_confidence_voxels"] == 5 and two["low_confidence_fraction"] == 1.0
     assert entry["shrunk_classes"] == ["1"]
+    assert entry["scribbled_classes"] == [1, 2]
+    assert entry["unrecognised_classes"] == ["2"]  # scribbled, and labelled nowhere by the network
     assert entry["low_confidence_fraction"] == pytest.approx(0.1)
     assert entry["changes"] == {"1->0": 8, "0->2": 5}
     assert not _case(shrink=4)["per_class"]["1"]["shrunk"]  # 10% is within the tolerance

@@ -21,7 +21,8 @@ Usage: python scripts/benchmarks/bench_scribble_loop.py [--work /tmp/bench_scrib
     [--epochs 10] [--iterations 25] [--preliminary-epochs 15] [--pool 8] [--test 8] [--noise 0.5]
     [--tube-shift 2] [--budget 0.3] [--seed 0] [--rule network_aware|published] [--threshold T]
     [--intensity-weight W] [--probability-weight W] [--resolved-stroke-agreement A]
-    [--unbraked-stroke-probability P] [--support-fraction F] [--update-min-probability U] [--refresh-every N]
+    [--unbraked-stroke-probability P] [--support-fraction F] [--supported-threshold T] [--recalibration-sigma S]
+    [--recalibration-prior P] [--recalibration-scale F] [--update-min-probability U] [--refresh-every N]
     [--no-control]
 The published loop: --rule published --update-min-probability 0.
 Targets: pool pseudo-label Dice of round 1 >= preliminary pool prediction Dice + 0.05, never falling in

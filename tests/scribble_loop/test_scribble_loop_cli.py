@@ -25,8 +25,9 @@ def test_a_given_flag_overrides_its_default(monkeypatch: pytest.MonkeyPatch) -> 
     requests: list[ScribbleLoopRequest] = []
     monkeypatch.setattr(loop, "run_scribble_loop", lambda request: requests.append(request) or [])
     argv = ["-d", "4", "-c", "2d", "-i", "p", "-s", "s", "-o", "o", "-num_rounds", "5", "--threshold", "7"]
+    argv += ["--recalibration_scale", "1.5"]
     monkeypatch.setattr(sys, "argv", ["nnUNetv2_scribble_loop", *argv])
     scribble_loop_entry()
     assert requests[0].num_rounds == 5
-    assert requests[0].pseudo_label_parameters == {"threshold": 7.0}
+    assert requests[0].pseudo_label_parameters == {"threshold": 7.0, "recalibration_scale": 1.5}
     assert requests[0].epochs_per_round == ScribbleLoopRequest.epochs_per_round

@@ -249,6 +249,7 @@ def test_bad_requests_fail_with_one_line(prepared, monkeypatch, tmp_path):
         (["--rule", "paper"], "rule must be one of published, network_aware, got 'paper'"),
         (["--resolved_stroke_agreement", "1.5"], "resolved_stroke_agreement must be a number in (0, 1], got 1.5"),
         (["--update_min_probability", "2"], "update_min_probability must be a number in [0, 1], got 2.0"),
+        (["--recalibration_scale", "-1"], "recalibration_scale must be a number > 0, got -1.0"),
     ],
 )
 def test_bad_rule_flags_of_the_loop_command_fail_with_one_line(prepared, monkeypatch, capsys, tmp_path, flags, message):
